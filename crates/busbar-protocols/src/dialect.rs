@@ -1,0 +1,193 @@
+//! [`Protocol`]: one wire format, chosen at run time.
+
+use busbar_ir::{ApiError, Request, Response, StreamEvent};
+
+use crate::error::DecodeError;
+use crate::{anthropic, openai};
+
+/// A wire format Busbar speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// OpenAI Chat Completions.
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+/// Bytes produced by an encoder, with the names of request or response fields
+/// the target format could not express and therefore dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Encoded {
+    /// The encoded body.
+    pub body: Vec<u8>,
+    /// Fields left out, as the source format names them (`top_k`, `seed`).
+    pub dropped: Vec<&'static str>,
+}
+
+impl Encoded {
+    /// Encoded bytes with nothing dropped.
+    pub fn new(body: Vec<u8>) -> Self {
+        Self {
+            body,
+            dropped: Vec::new(),
+        }
+    }
+}
+
+/// What an egress request encoder needs beyond the request itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestOptions {
+    /// The model id to send upstream.
+    pub model: String,
+    /// `max_tokens` to send when the request has none and the format requires
+    /// one (Anthropic).
+    pub default_max_tokens: u64,
+}
+
+impl RequestOptions {
+    /// Options for sending to `model`, with Busbar's default `max_tokens` (4096).
+    pub fn new(model: impl Into<String>) -> Self {
+        Self {
+            model: model.into(),
+            default_max_tokens: 4096,
+        }
+    }
+}
+
+/// What an ingress stream encoder needs beyond the events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamOptions {
+    /// Unix seconds to report as the reply's creation time when the events
+    /// carry none.
+    pub created: u64,
+    /// Whether the client asked for usage in the stream (OpenAI
+    /// `stream_options.include_usage`); formats that always report usage
+    /// ignore it.
+    pub include_usage: bool,
+}
+
+impl StreamOptions {
+    /// Options with the given creation time and no usage chunk.
+    pub fn new(created: u64) -> Self {
+        Self {
+            created,
+            include_usage: false,
+        }
+    }
+}
+
+/// Turns one upstream stream's bytes into IR events. One value per stream: it
+/// keeps the state the format needs (open blocks, pending stop reason, …).
+pub trait StreamDecoder: Send {
+    /// Decodes the next bytes as they arrived, in any split; appends the
+    /// events they complete to `out`.
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError>;
+
+    /// The upstream ended. Appends any events still pending; fails with
+    /// [`DecodeError::Truncated`] when the stream ended before its format's
+    /// terminal event.
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError>;
+}
+
+/// Turns IR events into one client stream's bytes. One value per stream.
+pub trait StreamEncoder: Send {
+    /// Appends the bytes for `event` to `out` (possibly none).
+    fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>);
+
+    /// The stream is over: appends any terminal marker the format needs
+    /// (OpenAI's `data: [DONE]`). Called once, after the last event.
+    fn finish(&mut self, out: &mut Vec<u8>);
+}
+
+impl Protocol {
+    /// The format's name as configuration spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+        }
+    }
+
+    /// The format called `name` in configuration.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "openai" => Some(Self::OpenAi),
+            "anthropic" => Some(Self::Anthropic),
+            _ => None,
+        }
+    }
+
+    /// Decodes a request body.
+    pub fn decode_request(self, body: &[u8]) -> Result<Request, DecodeError> {
+        match self {
+            Self::OpenAi => openai::request::decode(body),
+            Self::Anthropic => anthropic::request::decode(body),
+        }
+    }
+
+    /// Encodes a request body for an upstream of this format.
+    pub fn encode_request(self, request: &Request, options: &RequestOptions) -> Encoded {
+        match self {
+            Self::OpenAi => openai::request::encode(request, options),
+            Self::Anthropic => anthropic::request::encode(request, options),
+        }
+    }
+
+    /// Decodes a complete reply body.
+    pub fn decode_response(self, body: &[u8]) -> Result<Response, DecodeError> {
+        match self {
+            Self::OpenAi => openai::response::decode(body),
+            Self::Anthropic => anthropic::response::decode(body),
+        }
+    }
+
+    /// Encodes a complete reply body for a client of this format.
+    pub fn encode_response(self, response: &Response, created: u64) -> Encoded {
+        match self {
+            Self::OpenAi => openai::response::encode(response, created),
+            Self::Anthropic => anthropic::response::encode(response),
+        }
+    }
+
+    /// A decoder for one upstream stream of this format.
+    pub fn stream_decoder(self) -> Box<dyn StreamDecoder> {
+        match self {
+            Self::OpenAi => Box::new(openai::stream::Decoder::new()),
+            Self::Anthropic => Box::new(anthropic::stream::Decoder::new()),
+        }
+    }
+
+    /// An encoder for one client stream of this format.
+    pub fn stream_encoder(self, options: &StreamOptions) -> Box<dyn StreamEncoder> {
+        match self {
+            Self::OpenAi => Box::new(openai::stream::Encoder::new(options)),
+            Self::Anthropic => Box::new(anthropic::stream::Encoder::new(options)),
+        }
+    }
+
+    /// Reads an upstream error reply of this format.
+    pub fn decode_error(self, status: u16, body: &[u8]) -> ApiError {
+        match self {
+            Self::OpenAi => openai::error::decode(status, body),
+            Self::Anthropic => anthropic::error::decode(status, body),
+        }
+    }
+
+    /// Renders an error for a client of this format: the status to send and
+    /// the body.
+    pub fn encode_error(self, error: &ApiError) -> (u16, Vec<u8>) {
+        match self {
+            Self::OpenAi => openai::error::encode(error),
+            Self::Anthropic => anthropic::error::encode(error),
+        }
+    }
+
+    /// The `Content-Type` of this format's streamed replies.
+    pub fn stream_content_type(self) -> &'static str {
+        "text/event-stream"
+    }
+}

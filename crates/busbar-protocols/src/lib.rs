@@ -1,0 +1,27 @@
+//! The LLM vendors' wire formats, decoded into and encoded from `busbar-ir`.
+//!
+//! One module per wire format, each with the same inner shape:
+//!
+//! * `request` — the vendor's request body ⇄ [`busbar_ir::Request`];
+//! * `response` — the vendor's complete reply ⇄ [`busbar_ir::Response`];
+//! * `stream` — the vendor's streamed reply ⇄ [`busbar_ir::StreamEvent`]s,
+//!   with one stateful [`StreamDecoder`] or [`StreamEncoder`] per stream;
+//! * `error` — the vendor's error body ⇄ [`busbar_ir::ApiError`].
+//!
+//! [`Protocol`] names a format and dispatches to its module, so a caller that
+//! learns the ingress and egress formats at run time needs no `match` of its
+//! own. [`sse`] is the Server-Sent Events codec the SSE-based formats share.
+//!
+//! This crate does no I/O: bytes in, values out. It never panics on input;
+//! malformed input is a [`DecodeError`].
+#![deny(missing_docs)]
+
+mod dialect;
+mod error;
+
+pub mod anthropic;
+pub mod openai;
+pub mod sse;
+
+pub use dialect::{Encoded, Protocol, RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
+pub use error::DecodeError;
