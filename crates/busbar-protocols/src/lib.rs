@@ -22,6 +22,8 @@ mod error;
 pub mod anthropic;
 pub mod openai;
 pub mod sse;
+#[cfg(test)]
+mod testing;
 
 pub use dialect::{Encoded, Protocol, RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
 pub use error::DecodeError;

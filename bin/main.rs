@@ -1,0 +1,146 @@
+//! The `busbar` binary: parse arguments, load, run, map to an exit code.
+
+mod cli;
+mod demo;
+
+use std::process::ExitCode;
+
+use busbar_server::{Server, State};
+use cli::Command;
+
+fn main() -> ExitCode {
+    let command = match cli::parse(std::env::args_os().skip(1), |name| std::env::var_os(name)) {
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("busbar: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            print!("{}", cli::HELP);
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("busbar {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Check(paths) => match busbar_config::load(&paths.providers, &paths.config) {
+            Ok(loaded) => {
+                for warning in &loaded.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                println!("configuration OK: {} and {}", paths.providers.display(), paths.config.display());
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve(paths) => {
+            init_logging();
+            let loaded = match busbar_config::load(&paths.providers, &paths.config) {
+                Ok(loaded) => loaded,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            for warning in &loaded.warnings {
+                tracing::warn!("{warning}");
+            }
+            run(|| async move { Ok((loaded.config, None)) })
+        }
+        Command::Demo { listen } => {
+            init_logging();
+            run(|| async move {
+                let demo = demo::start(listen).await?;
+                let config = demo.config.clone();
+                let announce: Box<dyn FnOnce(std::net::SocketAddr) + Send> = Box::new(move |addr| {
+                    demo::announce(addr);
+                    // The mock upstream lives as long as the server.
+                    std::mem::forget(demo);
+                });
+                Ok((config, Some(announce)))
+            })
+        }
+    }
+}
+
+/// Called with the bound address once the server listens.
+type Announce = Box<dyn FnOnce(std::net::SocketAddr) + Send>;
+
+/// Builds the runtime, obtains a configuration from `prepare` (inside the
+/// runtime, so the demo can start its mock upstreams there), and serves it
+/// until SIGINT or SIGTERM.
+fn run<F, Fut>(prepare: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(busbar_config::Config, Option<Announce>), String>>,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("busbar: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let (config, announce) = match prepare().await {
+            Ok(prepared) => prepared,
+            Err(message) => {
+                eprintln!("busbar: {message}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let metrics = busbar_server::install_metrics();
+        let server = match State::new(&config, metrics) {
+            Ok(state) => Server::bind(state).await,
+            Err(error) => Err(error),
+        };
+        let server = match server {
+            Ok(server) => server,
+            Err(error) => {
+                tracing::error!(%error, "busbar cannot start");
+                eprintln!("busbar: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(addr = %server.local_addr(), "busbar listening");
+        if let Some(announce) = announce {
+            announce(server.local_addr());
+        }
+        server.run(shutdown_signal()).await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

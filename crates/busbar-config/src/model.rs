@@ -1,0 +1,245 @@
+//! The resolved configuration: what the rest of Busbar reads after loading.
+
+mod pool;
+mod provider;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use pool::{
+    Affinity, AffinityMode, Breaker, Failover, OnExhausted, Pool, PoolMember, Trip, TripMode,
+};
+pub use provider::{
+    AuthScheme, AwsCredentials, FailureClass, Health, HealthMode, Protocol, Provider,
+};
+
+/// The whole resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Config {
+    /// The address to listen on, `host:port` (default `0.0.0.0:8080`; port 0
+    /// picks a free port).
+    pub listen: String,
+    /// HTTPS certificate and key; plain HTTP when `None`.
+    pub tls: Option<Tls>,
+    /// Client authentication.
+    pub auth: Auth,
+    /// The configured providers by name.
+    pub providers: BTreeMap<String, Provider>,
+    /// The models (lanes) by name.
+    pub models: BTreeMap<String, Model>,
+    /// The pools by name.
+    pub pools: BTreeMap<String, Pool>,
+    /// Virtual keys, budgets and rate limits.
+    pub governance: Governance,
+    /// Request size and upstream timeouts.
+    pub limits: Limits,
+    /// Telemetry export.
+    pub observability: Observability,
+}
+
+/// What a name in a request resolves to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target<'a> {
+    /// A pool.
+    Pool(&'a Pool),
+    /// A model called directly.
+    Model(&'a Model),
+}
+
+impl Config {
+    /// Resolves a request's model name: pools first, then models (contract
+    /// §5).
+    pub fn target(&self, name: &str) -> Option<Target<'_>> {
+        self.pools
+            .get(name)
+            .map(Target::Pool)
+            .or_else(|| self.models.get(name).map(Target::Model))
+    }
+
+    /// The provider a model calls.
+    pub fn provider_of(&self, model: &Model) -> Option<&Provider> {
+        self.providers.get(&model.provider)
+    }
+}
+
+/// A model: one lane at one provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Model {
+    /// The name under `models:`, which clients send.
+    pub name: String,
+    /// The configured provider it calls.
+    pub provider: String,
+    /// The lane's concurrency limit (at least 1).
+    pub max_concurrent: u32,
+    /// The lifetime request budget; `None` is unlimited (`-1` in YAML, the
+    /// default).
+    pub max_requests: Option<u64>,
+    /// `max_tokens` injected on a cross-protocol hop to an egress that
+    /// requires it when the client sent none (default 4096).
+    pub default_max_tokens: u32,
+    /// The model id sent upstream (default: the name).
+    pub upstream_model: String,
+}
+
+/// How clients authenticate to Busbar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AuthMode {
+    /// No client authentication (`none`, the default): an open relay.
+    #[default]
+    None,
+    /// A static client token is required (`token`).
+    Token,
+    /// The caller's own credential is forwarded upstream (`passthrough`).
+    Passthrough,
+}
+
+impl AuthMode {
+    /// The name used in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::None => "none",
+            AuthMode::Token => "token",
+            AuthMode::Passthrough => "passthrough",
+        }
+    }
+}
+
+/// Client authentication. Governance, when enabled, supersedes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Auth {
+    /// The mode.
+    pub mode: AuthMode,
+    /// The accepted client tokens (including a deprecated `auth.token`).
+    pub client_tokens: Vec<Secret>,
+}
+
+/// Virtual keys with budgets and rate limits (contract §9).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Governance {
+    /// Whether governance is on (default off).
+    pub enabled: bool,
+    /// The SQLite database (default `busbar-governance.db`).
+    pub db_path: PathBuf,
+    /// The admin API token; without one the admin API refuses every call.
+    pub admin_token: Option<Secret>,
+    /// Charged per successful request, in cents (default 1).
+    pub price_per_request_cents: f64,
+    /// Charged per 1000 total tokens, in cents (default 0).
+    pub price_per_1k_tokens_cents: f64,
+    /// A shared `postgres://` store for keys, spend and rate windows across
+    /// replicas. A secret because the URL usually holds a password.
+    pub store: Option<Secret>,
+    /// The variable holding the server secret that seals virtual keys.
+    pub secret_key_env: Option<String>,
+    /// That secret, read at load; `None` means the server uses a key file
+    /// beside `db_path`.
+    pub secret_key: Option<Secret>,
+    /// Whether requests are admitted while the store is unreachable (default
+    /// false: refuse).
+    pub fail_open: bool,
+}
+
+impl Default for Governance {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            db_path: PathBuf::from("busbar-governance.db"),
+            admin_token: None,
+            price_per_request_cents: 1.0,
+            price_per_1k_tokens_cents: 0.0,
+            store: None,
+            secret_key_env: None,
+            secret_key: None,
+            fail_open: false,
+        }
+    }
+}
+
+/// Request size and timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The largest request body accepted (`max_body_bytes`, default 32 MiB).
+    pub max_body_bytes: u64,
+    /// Upstream TCP + TLS connect (`connect_timeout_secs`, default 10).
+    pub connect_timeout: Duration,
+    /// From sending the request to the upstream's first response byte
+    /// (`first_byte_timeout_secs`, default 120).
+    pub first_byte_timeout: Duration,
+    /// Longest silence between two body chunks (`idle_timeout_secs`,
+    /// default 120).
+    pub idle_timeout: Duration,
+    /// How long shutdown waits for in-flight requests (`shutdown_grace_secs`,
+    /// default 30; 0 exits at once).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 32 * 1024 * 1024,
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(120),
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// HTTPS for the listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Tls {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+}
+
+/// Telemetry export.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Observability {
+    /// OTLP collector endpoint (`http://` or `https://`).
+    pub otlp_endpoint: Option<String>,
+    /// A URL each finished request's log record is posted to.
+    pub request_log_webhook_url: Option<String>,
+}
+
+/// A credential: a provider key, client token, admin token or store URL.
+///
+/// `Debug` never shows the value, so a `Config` can be logged; read it with
+/// [`expose`](Self::expose) at the point of use.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compares with `candidate` in time that depends only on the lengths,
+    /// for checking presented tokens.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}

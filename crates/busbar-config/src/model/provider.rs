@@ -1,0 +1,351 @@
+//! A resolved upstream provider: protocol, address, credentials, error
+//! classification and health probing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use super::Secret;
+
+/// An LLM wire protocol, as named in `providers.yaml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Protocol {
+    /// OpenAI Chat Completions (`openai`), also spoken by most
+    /// OpenAI-compatible providers.
+    OpenAi,
+    /// OpenAI Responses (`responses`).
+    Responses,
+    /// Anthropic Messages (`anthropic`).
+    Anthropic,
+    /// Google Gemini `generateContent` (`gemini`).
+    Gemini,
+    /// Cohere Chat v2 (`cohere`).
+    Cohere,
+    /// Amazon Bedrock Converse (`bedrock`).
+    Bedrock,
+}
+
+impl Protocol {
+    /// All six, in the order the contract lists them.
+    pub const ALL: [Protocol; 6] = [
+        Protocol::OpenAi,
+        Protocol::Responses,
+        Protocol::Anthropic,
+        Protocol::Gemini,
+        Protocol::Cohere,
+        Protocol::Bedrock,
+    ];
+
+    /// The name used in `providers.yaml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::OpenAi => "openai",
+            Protocol::Responses => "responses",
+            Protocol::Anthropic => "anthropic",
+            Protocol::Gemini => "gemini",
+            Protocol::Cohere => "cohere",
+            Protocol::Bedrock => "bedrock",
+        }
+    }
+
+    /// The protocol named `name` in `providers.yaml`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
+    /// The upstream path this protocol uses for `model`.
+    ///
+    /// Gemini and Bedrock carry the model in the path; it is percent-encoded
+    /// there (a Bedrock id such as `anthropic.claude-3-5-sonnet-20240620-v1:0`
+    /// becomes `…-v1%3A0`, an ARN's `/` becomes `%2F`). The other protocols
+    /// carry it in the body and ignore `model` here.
+    pub fn default_path(self, model: &str, stream: bool) -> String {
+        match (self, stream) {
+            (Protocol::OpenAi, _) => "/v1/chat/completions".to_owned(),
+            (Protocol::Responses, _) => "/v1/responses".to_owned(),
+            (Protocol::Anthropic, _) => "/v1/messages".to_owned(),
+            (Protocol::Cohere, _) => "/v2/chat".to_owned(),
+            (Protocol::Gemini, false) => {
+                format!("/v1beta/models/{}:generateContent", encode(model))
+            }
+            (Protocol::Gemini, true) => {
+                format!(
+                    "/v1beta/models/{}:streamGenerateContent?alt=sse",
+                    encode(model)
+                )
+            }
+            (Protocol::Bedrock, false) => format!("/model/{}/converse", encode(model)),
+            (Protocol::Bedrock, true) => format!("/model/{}/converse-stream", encode(model)),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// How Busbar presents the provider's key upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AuthScheme {
+    /// The protocol's own scheme (no `auth:` field): `Authorization: Bearer`
+    /// for openai, responses and cohere; `x-api-key` for anthropic
+    /// (`Bearer` for `sk-ant-oat` OAuth tokens); `x-goog-api-key` for
+    /// gemini; SigV4 for bedrock.
+    #[default]
+    Native,
+    /// `Authorization: Bearer KEY` (`auth: bearer`).
+    Bearer,
+    /// `api-key: KEY`, as Azure OpenAI expects (`auth: api-key`).
+    ApiKey,
+}
+
+/// What an upstream failure means for routing (contract §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FailureClass {
+    /// Too many requests (`rate_limit`). Transient.
+    RateLimit,
+    /// The provider is overloaded (`overloaded`). Transient.
+    Overloaded,
+    /// The provider failed (`server_error`). Transient.
+    ServerError,
+    /// The provider did not answer in time (`timeout`). Transient.
+    Timeout,
+    /// The connection failed (`network`). Transient.
+    Network,
+    /// The key was refused (`auth`): the lane is hard-down.
+    Auth,
+    /// The account cannot pay (`billing`): the lane is hard-down.
+    Billing,
+    /// The request itself is wrong (`client_error`): no penalty.
+    ClientError,
+    /// The prompt is too long for the model (`context_length`): no penalty,
+    /// fail over to a member with a larger context.
+    ContextLength,
+}
+
+impl FailureClass {
+    /// All nine.
+    pub const ALL: [FailureClass; 9] = [
+        FailureClass::RateLimit,
+        FailureClass::Overloaded,
+        FailureClass::ServerError,
+        FailureClass::Timeout,
+        FailureClass::Network,
+        FailureClass::Auth,
+        FailureClass::Billing,
+        FailureClass::ClientError,
+        FailureClass::ContextLength,
+    ];
+
+    /// The name used in `error_map`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::RateLimit => "rate_limit",
+            FailureClass::Overloaded => "overloaded",
+            FailureClass::ServerError => "server_error",
+            FailureClass::Timeout => "timeout",
+            FailureClass::Network => "network",
+            FailureClass::Auth => "auth",
+            FailureClass::Billing => "billing",
+            FailureClass::ClientError => "client_error",
+            FailureClass::ContextLength => "context_length",
+        }
+    }
+
+    /// The class named `name` in `error_map`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
+    /// Whether the failure counts toward a breaker trip and fails over.
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            FailureClass::RateLimit
+                | FailureClass::Overloaded
+                | FailureClass::ServerError
+                | FailureClass::Timeout
+                | FailureClass::Network
+        )
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which lanes of a provider are probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum HealthMode {
+    /// No probing (`none`, the default).
+    #[default]
+    None,
+    /// Re-probe lanes that are open or hard-down (`dead`).
+    Dead,
+    /// Probe every lane (`active`).
+    Active,
+}
+
+impl HealthMode {
+    /// The name used in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthMode::None => "none",
+            HealthMode::Dead => "dead",
+            HealthMode::Active => "active",
+        }
+    }
+}
+
+/// Health probing for a provider's lanes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Health {
+    /// Which lanes are probed.
+    pub mode: HealthMode,
+    /// Time between probes (`interval_secs`, default 30).
+    pub interval: Duration,
+    /// Time a probe may take (`timeout_secs`, default 5).
+    pub timeout: Duration,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            mode: HealthMode::None,
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A configured provider: its catalog entry merged with the deployment's
+/// overrides, and its key read from the environment.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Provider {
+    /// The name under `providers:` in `config.yaml`.
+    pub name: String,
+    /// The wire protocol it speaks.
+    pub protocol: Protocol,
+    /// Scheme, host and optional path prefix, without a trailing `/`.
+    pub base_url: String,
+    /// An override of the protocol's upstream path (starts with `/`, may carry
+    /// a query). `{model}` in it is replaced by the percent-encoded model id.
+    pub path: Option<String>,
+    /// How the key is presented.
+    pub auth: AuthScheme,
+    /// Provider error code → failure class: the catalog's, with the
+    /// deployment's entries merged over it.
+    pub error_map: BTreeMap<String, FailureClass>,
+    /// Health probing.
+    pub health: Health,
+    /// The Bedrock signing region to use when the host names none.
+    pub region: Option<String>,
+    /// Whether `base_url` may be plain http or private.
+    pub allow_private: bool,
+    /// The variable the key was read from.
+    pub api_key_env: Option<String>,
+    /// The key. `None` only under `auth.mode: passthrough`, where the
+    /// caller's own credential is forwarded.
+    pub api_key: Option<Secret>,
+}
+
+impl Provider {
+    /// The upstream path for `model`: the `path` override with `{model}`
+    /// substituted, else the protocol's default (contract §3).
+    pub fn upstream_path(&self, model: &str, stream: bool) -> String {
+        match &self.path {
+            Some(path) => path.replace("{model}", &encode(model)),
+            None => self.protocol.default_path(model, stream),
+        }
+    }
+
+    /// The full upstream URL: `base_url` (its path prefix kept) followed by
+    /// [`upstream_path`](Self::upstream_path).
+    pub fn url(&self, model: &str, stream: bool) -> String {
+        format!("{}{}", self.base_url, self.upstream_path(model, stream))
+    }
+
+    /// The failure class `error_map` gives a provider error code.
+    pub fn classify(&self, code: &str) -> Option<FailureClass> {
+        self.error_map.get(code).copied()
+    }
+
+    /// The SigV4 signing region: parsed from an `*.amazonaws.com` host, else
+    /// `region`, else `us-east-1`.
+    pub fn aws_region(&self) -> String {
+        crate::ssrf::url_host(&self.base_url)
+            .and_then(|host| region_from_host(&host))
+            .or_else(|| self.region.clone())
+            .unwrap_or_else(|| "us-east-1".to_owned())
+    }
+
+    /// The AWS credentials held in the key, for Bedrock
+    /// (`ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]`).
+    pub fn aws_credentials(&self) -> Option<AwsCredentials> {
+        AwsCredentials::parse(self.api_key.as_ref()?.expose())
+    }
+}
+
+/// `us-west-2` from `bedrock-runtime.us-west-2.amazonaws.com` (and the
+/// FIPS and China variants).
+fn region_from_host(host: &str) -> Option<String> {
+    let labels: Vec<&str> = host.split('.').collect();
+    let amazon = host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn");
+    let candidate = labels.get(1).filter(|_| amazon && labels.len() >= 4)?;
+    let looks_like_region = candidate.split('-').count() >= 3
+        && candidate
+            .rsplit('-')
+            .next()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+    looks_like_region.then(|| (*candidate).to_owned())
+}
+
+/// AWS credentials for SigV4, from a Bedrock provider's key.
+///
+/// `Debug` shows the access key id only; the secret parts are redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AwsCredentials {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: Secret,
+    /// The session token of temporary credentials, sent as
+    /// `X-Amz-Security-Token`.
+    pub session_token: Option<Secret>,
+}
+
+impl AwsCredentials {
+    /// Splits `ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]`; `None` unless
+    /// it has two or three non-empty parts.
+    pub fn parse(key: &str) -> Option<Self> {
+        let parts: Vec<&str> = key.split(':').collect();
+        if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.is_empty()) {
+            return None;
+        }
+        Some(Self {
+            access_key_id: parts[0].to_owned(),
+            secret_access_key: Secret::new(parts[1]),
+            session_token: parts.get(2).map(|t| Secret::new(*t)),
+        })
+    }
+}

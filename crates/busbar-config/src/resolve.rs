@@ -1,0 +1,307 @@
+//! `config.yaml`: the walk from raw text to a resolved [`Config`].
+//!
+//! Sections are read in dependency order (auth before providers, because
+//! passthrough waives keys; providers before models; models before pools),
+//! which is also the order the guide writes them in. Every section is read
+//! even after errors, so one run reports everything; the partly built
+//! [`Config`] is thrown away if anything was reported.
+
+mod access;
+mod pools;
+mod providers;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::catalog::{self, Catalog};
+use crate::env::{self, Env};
+use crate::error::{ConfigError, ConfigErrors};
+use crate::model::{AuthMode, Config, Limits, Observability, Tls};
+use crate::walk::{Fields, Walker};
+use crate::yaml::{self, Node};
+use crate::Loaded;
+
+/// One file's label (for messages) and text.
+pub(crate) struct Source<'a> {
+    pub(crate) label: &'a str,
+    pub(crate) text: &'a str,
+}
+
+const TOP_FIELDS: [&str; 9] = [
+    "listen",
+    "tls",
+    "auth",
+    "providers",
+    "models",
+    "pools",
+    "governance",
+    "limits",
+    "observability",
+];
+
+/// Expands, parses and resolves both files.
+pub(crate) fn load(
+    providers: Source<'_>,
+    config: Source<'_>,
+    env: &dyn Env,
+) -> Result<Loaded, ConfigErrors> {
+    let mut errors = Vec::new();
+    let catalog_doc = parse(&providers, env, &mut errors);
+    let config_doc = parse(&config, env, &mut errors);
+    let (Some(catalog_doc), Some(config_doc)) = (catalog_doc, config_doc) else {
+        return Err(ConfigErrors::new(errors));
+    };
+
+    let mut w = Walker::new(providers.label);
+    let catalog = catalog::read(&mut w, &catalog_doc);
+    errors.extend(w.into_errors());
+
+    let mut w = Walker::new(config.label);
+    let mut warnings = Vec::new();
+    let resolved = resolve(&mut w, &config_doc, &catalog, env, &mut warnings);
+    errors.extend(w.into_errors());
+
+    if errors.is_empty() {
+        tracing::debug!(
+            providers = resolved.providers.len(),
+            models = resolved.models.len(),
+            pools = resolved.pools.len(),
+            "configuration loaded"
+        );
+        Ok(Loaded {
+            config: resolved,
+            warnings,
+        })
+    } else {
+        Err(ConfigErrors::new(errors))
+    }
+}
+
+fn parse(source: &Source<'_>, env: &dyn Env, errors: &mut Vec<ConfigError>) -> Option<Node> {
+    let text = match env::expand(source.text, env) {
+        Ok(text) => text,
+        Err(failures) => {
+            errors.extend(
+                failures
+                    .into_iter()
+                    .map(|(line, source_error)| ConfigError::Env {
+                        file: source.label.to_owned(),
+                        line,
+                        source: source_error,
+                    }),
+            );
+            return None;
+        }
+    };
+    yaml::parse(&text)
+        .map_err(|reason| {
+            errors.push(ConfigError::Yaml {
+                file: source.label.to_owned(),
+                reason,
+            })
+        })
+        .ok()
+}
+
+fn resolve(
+    w: &mut Walker,
+    doc: &Node,
+    catalog: &Catalog,
+    env: &dyn Env,
+    warnings: &mut Vec<String>,
+) -> Config {
+    let empty = Fields::empty();
+    let top = w.object("", doc, &TOP_FIELDS).unwrap_or(empty);
+
+    let listen = listen(w, &top);
+    let tls = top.get("tls").and_then(|(path, node)| tls(w, &path, node));
+    let (auth, deprecated_token) = access::auth(w, &top);
+    if deprecated_token {
+        warnings.push(
+            "auth.token: deprecated; its value was added to auth.client_tokens (move it there)"
+                .to_owned(),
+        );
+    }
+
+    let (providers, provider_names) = providers::providers(w, &top, catalog, auth.mode, env);
+    let (models, model_names) = providers::models(w, &top, &provider_names, catalog);
+    let pools = pools::pools(w, &top, &model_names, &provider_names);
+    let governance = access::governance(w, &top, auth.mode, env, warnings);
+    access::check_auth(w, &auth, &governance, &listen, warnings);
+
+    Config {
+        listen,
+        tls,
+        auth,
+        providers,
+        models,
+        pools,
+        governance,
+        limits: limits(w, &top),
+        observability: observability(w, &top),
+    }
+}
+
+/// `listen`: a socket address, or `host:port` with a host name.
+fn listen(w: &mut Walker, top: &Fields<'_>) -> String {
+    const DEFAULT: &str = "0.0.0.0:8080";
+    let Some((path, node)) = top.get("listen") else {
+        return DEFAULT.to_owned();
+    };
+    let Some(value) = w.string(&path, node) else {
+        return DEFAULT.to_owned();
+    };
+    let named_host = value.rsplit_once(':').is_some_and(|(host, port)| {
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u16>().is_ok()
+    });
+    if value.parse::<SocketAddr>().is_err() && !named_host {
+        w.error(
+            &path,
+            "must be `host:port`, e.g. `0.0.0.0:8080` or `[::1]:8080`",
+        );
+    }
+    value
+}
+
+/// Whether `listen` only accepts connections from this machine.
+pub(crate) fn is_loopback(listen: &str) -> bool {
+    match listen.parse::<SocketAddr>() {
+        Ok(addr) => addr.ip().is_loopback(),
+        Err(_) => listen
+            .rsplit_once(':')
+            .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost")),
+    }
+}
+
+fn tls(w: &mut Walker, path: &str, node: &Node) -> Option<Tls> {
+    let f = w.object(path, node, &["cert_file", "key_file"])?;
+    let mut file = |key: &str| {
+        let value = f.str(w, key);
+
+        let value = f.require(w, key, value)?;
+        if value.is_empty() {
+            w.error(&crate::walk::join(path, key), "must not be empty");
+            return None;
+        }
+        Some(value.into())
+    };
+    let cert_file = file("cert_file");
+    let key_file = file("key_file");
+    Some(Tls {
+        cert_file: cert_file?,
+        key_file: key_file?,
+    })
+}
+
+fn limits(w: &mut Walker, top: &Fields<'_>) -> Limits {
+    let mut limits = Limits::default();
+    let Some((path, node)) = top.get("limits") else {
+        return limits;
+    };
+    let Some(f) = w.object(
+        &path,
+        node,
+        &[
+            "max_body_bytes",
+            "connect_timeout_secs",
+            "first_byte_timeout_secs",
+            "idle_timeout_secs",
+            "shutdown_grace_secs",
+        ],
+    ) else {
+        return limits;
+    };
+    let secs = Duration::from_secs;
+    if let Some(v) = f.at_least(w, "max_body_bytes", 1) {
+        limits.max_body_bytes = v;
+    }
+    if let Some(v) = f.at_least(w, "connect_timeout_secs", 1) {
+        limits.connect_timeout = secs(v);
+    }
+    if let Some(v) = f.at_least(w, "first_byte_timeout_secs", 1) {
+        limits.first_byte_timeout = secs(v);
+    }
+    if let Some(v) = f.at_least(w, "idle_timeout_secs", 1) {
+        limits.idle_timeout = secs(v);
+    }
+    if let Some(v) = f.at_least(w, "shutdown_grace_secs", 0) {
+        limits.shutdown_grace = secs(v);
+    }
+    limits
+}
+
+fn observability(w: &mut Walker, top: &Fields<'_>) -> Observability {
+    let mut out = Observability::default();
+    let Some((path, node)) = top.get("observability") else {
+        return out;
+    };
+    let Some(f) = w.object(&path, node, &["otlp_endpoint", "request_log_webhook_url"]) else {
+        return out;
+    };
+    let mut url = |key: &str| {
+        let (path, node) = f.get(key)?;
+        let value = w.string(&path, node)?;
+        let ok = (value.starts_with("http://") || value.starts_with("https://"))
+            && value.len() > "https://".len()
+            && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !ok {
+            w.error(&path, "must be an http:// or https:// URL");
+        }
+        ok.then_some(value)
+    };
+    out.otlp_endpoint = url("otlp_endpoint");
+    out.request_log_webhook_url = url("request_log_webhook_url");
+    out
+}
+
+/// Whether `name` is a valid environment variable name, the only thing
+/// `api_key_env` and `secret_key_env` may hold (a key pasted there by mistake
+/// is refused without being echoed).
+pub(crate) fn is_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Reads a credential variable named in the configuration, reporting an
+/// unset, empty or malformed value at `path` without echoing it.
+pub(crate) fn read_secret_var(
+    w: &mut Walker,
+    path: &str,
+    name: &str,
+    env: &dyn Env,
+) -> Option<String> {
+    if !is_env_name(name) {
+        w.error(
+            path,
+            "must be the name of an environment variable (letters, digits and `_`), not the secret itself",
+        );
+        return None;
+    }
+    let problem = match env.var(name) {
+        None => "is not set",
+        Some(value) if value.is_empty() => "is empty",
+        Some(value)
+            if value
+                .chars()
+                .any(|c| c.is_whitespace() || env::is_forbidden_char(c)) =>
+        {
+            "holds whitespace or control characters"
+        }
+        Some(value) => return Some(value),
+    };
+    w.error(path, format!("environment variable `{name}` {problem}"));
+    None
+}
+
+/// The auth mode's effect on whether provider keys are needed.
+pub(crate) fn keys_required(mode: AuthMode) -> bool {
+    mode != AuthMode::Passthrough
+}

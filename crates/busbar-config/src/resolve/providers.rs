@@ -1,0 +1,278 @@
+//! `providers:` (catalog entries switched on, overridden, keys read) and
+//! `models:` (lanes) in `config.yaml`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::{keys_required, read_secret_var};
+use crate::catalog::{read_provider_fields, Catalog, ProviderFields, PROVIDER_FIELDS};
+use crate::env::Env;
+use crate::model::{AuthMode, AwsCredentials, Health, Model, Protocol, Provider, Secret};
+use crate::ssrf;
+use crate::walk::{join, suggest, Fields, Walker};
+
+const MODEL_FIELDS: [&str; 5] = [
+    "provider",
+    "max_concurrent",
+    "max_requests",
+    "default_max_tokens",
+    "upstream_model",
+];
+
+/// Resolves every configured provider against the catalog.
+///
+/// Also returns every declared name, resolved or not, so a provider with a
+/// bad field is not reported a second time by each model that uses it.
+pub(super) fn providers(
+    w: &mut Walker,
+    top: &Fields<'_>,
+    catalog: &Catalog,
+    mode: AuthMode,
+    env: &dyn Env,
+) -> (BTreeMap<String, Provider>, BTreeSet<String>) {
+    let mut out = BTreeMap::new();
+    let mut declared = BTreeSet::new();
+    let Some((section, node)) = top.get("providers") else {
+        w.error(
+            "providers",
+            "required: at least one provider with its `api_key_env`",
+        );
+        return (out, declared);
+    };
+    let mut known = PROVIDER_FIELDS.to_vec();
+    known.push("api_key_env");
+    let entries = w.named(&section, node);
+    if entries.is_empty() {
+        w.error(&section, "must configure at least one provider");
+    }
+    for (name, node) in entries {
+        let path = join(&section, name);
+        declared.insert(name.clone());
+        if !w.name(&path, name) {
+            continue;
+        }
+        let Some(f) = w.object(&path, node, &known) else {
+            continue;
+        };
+        let over = read_provider_fields(w, &f);
+        let api_key_env = f.str(w, "api_key_env");
+        let api_key = api_key(
+            w,
+            &f,
+            api_key_env.as_deref(),
+            over.protocol
+                .or_else(|| catalog.entries.get(name).and_then(|c| c.protocol)),
+            mode,
+            env,
+        );
+        if let Some(provider) = merge(w, &path, name, catalog, &over) {
+            out.insert(
+                name.clone(),
+                Provider {
+                    api_key_env,
+                    api_key,
+                    ..provider
+                },
+            );
+        }
+    }
+    (out, declared)
+}
+
+/// The catalog entry (if any) with the deployment's fields over it.
+fn merge(
+    w: &mut Walker,
+    path: &str,
+    name: &str,
+    catalog: &Catalog,
+    over: &ProviderFields,
+) -> Option<Provider> {
+    let merged = match catalog.entries.get(name) {
+        Some(base) => base.merged(over),
+        None if over.protocol.is_some() && over.base_url.is_some() => over.clone(),
+        None => {
+            let hint = suggest(name, catalog.names())
+                .map(|close| format!(" (did you mean `{close}`?)"))
+                .unwrap_or_default();
+            w.error(
+                path,
+                format!("not in the provider catalog{hint}; define `protocol` and `base_url` here to add it inline"),
+            );
+            return None;
+        }
+    };
+    let allow_private = merged.allow_private.unwrap_or(false);
+    // A catalog URL was checked with the catalog's own `allow_private`; check
+    // again only when this deployment changed the URL or that permission.
+    let base_url = match &merged.base_url {
+        Some(url) if over.base_url.is_some() || over.allow_private.is_some() => {
+            match ssrf::check_base_url(url, allow_private) {
+                Ok(url) => url,
+                Err(reason) => {
+                    w.error(&join(path, "base_url"), reason);
+                    return None;
+                }
+            }
+        }
+        Some(url) => url.clone(),
+        // The catalog entry's own error was reported in providers.yaml.
+        None => return None,
+    };
+    let defaults = Health::default();
+    Some(Provider {
+        name: name.to_owned(),
+        protocol: merged.protocol?,
+        base_url,
+        path: merged.path,
+        auth: merged.auth.unwrap_or_default(),
+        error_map: merged.error_map,
+        health: Health {
+            mode: merged.health_mode.unwrap_or_default(),
+            interval: merged
+                .health_interval
+                .map_or(defaults.interval, Duration::from_secs),
+            timeout: merged
+                .health_timeout
+                .map_or(defaults.timeout, Duration::from_secs),
+        },
+        region: merged.region,
+        allow_private,
+        api_key_env: None,
+        api_key: None,
+    })
+}
+
+/// Reads the provider's key. Required unless the caller's own credential is
+/// forwarded (passthrough), where a key that happens to be set is still kept.
+fn api_key(
+    w: &mut Walker,
+    f: &Fields<'_>,
+    api_key_env: Option<&str>,
+    protocol: Option<Protocol>,
+    mode: AuthMode,
+    env: &dyn Env,
+) -> Option<Secret> {
+    let path = join(f.path(), "api_key_env");
+    let Some(name) = api_key_env else {
+        if keys_required(mode) && !f.has("api_key_env") {
+            w.error(
+                &path,
+                "required: the name of the environment variable holding this provider's key",
+            );
+        }
+        return None;
+    };
+    if !keys_required(mode) {
+        let value = env.var(name).filter(|v| !v.is_empty())?;
+        return Some(Secret::new(value));
+    }
+    let value = read_secret_var(w, &path, name, env)?;
+    if protocol == Some(Protocol::Bedrock) && AwsCredentials::parse(&value).is_none() {
+        w.error(
+            &path,
+            format!("environment variable `{name}` must hold ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]"),
+        );
+        return None;
+    }
+    Some(Secret::new(value))
+}
+
+/// Resolves every model against the declared providers; also returns every
+/// declared model name.
+pub(super) fn models(
+    w: &mut Walker,
+    top: &Fields<'_>,
+    providers: &BTreeSet<String>,
+    catalog: &Catalog,
+) -> (BTreeMap<String, Model>, BTreeSet<String>) {
+    let mut out = BTreeMap::new();
+    let mut declared = BTreeSet::new();
+    let Some((section, node)) = top.get("models") else {
+        w.error("models", "required: at least one model");
+        return (out, declared);
+    };
+    let entries = w.named(&section, node);
+    if entries.is_empty() {
+        w.error(&section, "must define at least one model");
+    }
+    for (name, node) in entries {
+        let path = join(&section, name);
+        declared.insert(name.clone());
+        if !w.name(&path, name) {
+            continue;
+        }
+        let Some(f) = w.object(&path, node, &MODEL_FIELDS) else {
+            continue;
+        };
+        let provider = f.str(w, "provider");
+
+        let provider = f.require(w, "provider", provider);
+        let provider = provider.filter(|p| {
+            let known = providers.contains(p);
+            if !known {
+                provider_reference_error(w, &join(&path, "provider"), p, providers, catalog);
+            }
+            known
+        });
+        let max_concurrent = f.at_least(w, "max_concurrent", 1);
+
+        let max_concurrent = f.require(w, "max_concurrent", max_concurrent);
+        let max_requests = match f.get("max_requests") {
+            None => Some(None),
+            Some((p, node)) => match w.integer(&p, node) {
+                Some(-1) => Some(None),
+                Some(n) if n >= 1 => u64::try_from(n).ok().map(Some),
+                Some(_) => {
+                    w.error(&p, "must be -1 (unlimited) or a positive budget");
+                    None
+                }
+                None => None,
+            },
+        };
+        let default_max_tokens = f.at_least(w, "default_max_tokens", 1);
+        let upstream_model = f.str(w, "upstream_model").filter(|id| {
+            let ok = !id.is_empty() && !id.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                w.error(
+                    &join(&path, "upstream_model"),
+                    "must be non-empty without whitespace or control characters",
+                );
+            }
+            ok
+        });
+        if let (Some(provider), Some(max_concurrent), Some(max_requests)) =
+            (provider, max_concurrent, max_requests)
+        {
+            out.insert(
+                name.clone(),
+                Model {
+                    name: name.clone(),
+                    provider,
+                    max_concurrent,
+                    max_requests,
+                    default_max_tokens: default_max_tokens.unwrap_or(4096),
+                    upstream_model: upstream_model.unwrap_or_else(|| name.clone()),
+                },
+            );
+        }
+    }
+    (out, declared)
+}
+
+fn provider_reference_error(
+    w: &mut Walker,
+    path: &str,
+    name: &str,
+    providers: &BTreeSet<String>,
+    catalog: &Catalog,
+) {
+    let reason = if catalog.entries.contains_key(name) {
+        format!("`{name}` is in the catalog but not configured; add it under `providers:` with its `api_key_env`")
+    } else {
+        let hint = suggest(name, providers.iter().map(String::as_str))
+            .map(|close| format!("; did you mean `{close}`?"))
+            .unwrap_or_default();
+        format!("`{name}` is not a configured provider{hint}")
+    };
+    w.error(path, reason);
+}

@@ -1,0 +1,287 @@
+//! Models, names, auth, governance, limits, listen, TLS and observability.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+use crate::AuthMode;
+
+/// `MINIMAL` with the model's body replaced.
+fn model(body: &str) -> String {
+    format!("providers:\n  anthropic: {{api_key_env: ANTHROPIC_KEY}}\nmodels:\n  claude:\n{body}")
+}
+
+#[test]
+fn max_concurrent_is_required_and_at_least_one() {
+    assert_eq!(
+        errors(&model("    provider: anthropic\n")),
+        ["config.yaml: models.claude.max_concurrent: required"]
+    );
+    assert_eq!(
+        errors(&model("    provider: anthropic\n    max_concurrent: 0\n")),
+        ["config.yaml: models.claude.max_concurrent: must be >= 1"]
+    );
+}
+
+#[test]
+fn max_requests_is_minus_one_or_positive() {
+    let budget = |value: &str| {
+        load(&model(&format!("    provider: anthropic\n    max_concurrent: 1\n    max_requests: {value}\n")))
+            .config
+            .models["claude"]
+            .max_requests
+    };
+    assert_eq!(budget("-1"), None);
+    assert_eq!(budget("250"), Some(250));
+    for bad in ["0", "-2"] {
+        assert_eq!(
+            errors(&model(&format!("    provider: anthropic\n    max_concurrent: 1\n    max_requests: {bad}\n"))),
+            ["config.yaml: models.claude.max_requests: must be -1 (unlimited) or a positive budget"]
+        );
+    }
+}
+
+#[test]
+fn default_max_tokens_must_be_positive_and_upstream_model_defaults_to_the_key() {
+    assert_eq!(
+        errors(&model("    provider: anthropic\n    max_concurrent: 1\n    default_max_tokens: 0\n")),
+        ["config.yaml: models.claude.default_max_tokens: must be >= 1"]
+    );
+    let config = load(&model(
+        "    provider: anthropic\n    max_concurrent: 1\n    upstream_model: claude-sonnet-4-20250514\n",
+    ))
+    .config;
+    assert_eq!(config.models["claude"].upstream_model, "claude-sonnet-4-20250514");
+}
+
+#[test]
+fn model_provider_must_be_configured() {
+    assert_eq!(
+        errors(&model("    provider: antropic\n    max_concurrent: 1\n")),
+        ["config.yaml: models.claude.provider: `antropic` is not a configured provider; did you mean `anthropic`?"]
+    );
+    assert_eq!(
+        errors(&model("    provider: openai\n    max_concurrent: 1\n")),
+        ["config.yaml: models.claude.provider: `openai` is in the catalog but not configured; add it under `providers:` with its `api_key_env`"]
+    );
+    assert_eq!(errors(&model("    max_concurrent: 1\n")), ["config.yaml: models.claude.provider: required"]);
+}
+
+#[test]
+fn real_upstream_ids_are_valid_names() {
+    let config = "
+providers:
+  anthropic: {api_key_env: ANTHROPIC_KEY}
+models:
+  anthropic.claude-3-5-sonnet-20240620-v1:0: {provider: anthropic, max_concurrent: 1}
+  meta-llama/Llama-3.3-70B: {provider: anthropic, max_concurrent: 1}
+  claude@2025: {provider: anthropic, max_concurrent: 1}
+";
+    let models = load(config).config.models;
+    let names: Vec<&str> = models.keys().map(String::as_str).collect();
+    assert_eq!(names, ["anthropic.claude-3-5-sonnet-20240620-v1:0", "claude@2025", "meta-llama/Llama-3.3-70B"]);
+}
+
+#[test]
+fn reserved_and_malformed_names_are_refused() {
+    let config = "
+providers:
+  anthropic: {api_key_env: ANTHROPIC_KEY}
+  admin: {api_key_env: OPENAI_KEY, protocol: openai, base_url: 'https://a.example.com'}
+models:
+  admin: {provider: anthropic, max_concurrent: 1}
+  'two words': {provider: anthropic, max_concurrent: 1}
+  '': {provider: anthropic, max_concurrent: 1}
+  ok: {provider: anthropic, max_concurrent: 1}
+pools:
+  Admin: {members: [{target: ok}]}
+";
+    assert_eq!(
+        errors(config),
+        [
+            "config.yaml: providers.admin: `admin` is reserved for the admin API",
+            "config.yaml: models.admin: `admin` is reserved for the admin API",
+            "config.yaml: models.two words: a name must not contain whitespace or control characters",
+            "config.yaml: models.: a name must not be empty",
+            "config.yaml: pools.Admin: `admin` is reserved for the admin API",
+        ]
+    );
+}
+
+#[test]
+fn auth_mode_is_case_insensitive_and_checked() {
+    let mode = |m: &str| load(&minimal_with(&format!("auth: {{mode: {m}, client_tokens: [t]}}\n"))).config.auth.mode;
+    assert_eq!(mode("Token"), AuthMode::Token);
+    assert_eq!(mode("PASSTHROUGH"), AuthMode::Passthrough);
+    assert_eq!(mode("None"), AuthMode::None);
+    assert_eq!(
+        errors(&minimal_with("auth: {mode: tokens}\n")),
+        ["config.yaml: auth.mode: unknown value `tokens`; expected one of: `none`, `token`, `passthrough`; did you mean `token`?"]
+    );
+}
+
+#[test]
+fn token_mode_needs_client_tokens() {
+    assert_eq!(
+        errors(&minimal_with("auth: {mode: token}\n")),
+        ["config.yaml: auth.client_tokens: must list at least one token under auth.mode: token"]
+    );
+    assert_eq!(
+        errors(&minimal_with("auth: {mode: token, client_tokens: ['', 'a b']}\n")),
+        [
+            "config.yaml: auth.client_tokens[0]: must not be empty",
+            "config.yaml: auth.client_tokens[1]: must not contain whitespace or control characters",
+            "config.yaml: auth.client_tokens: must list at least one token under auth.mode: token",
+        ]
+    );
+}
+
+#[test]
+fn deprecated_auth_token_is_folded_into_client_tokens_with_a_warning() {
+    let loaded = load(&minimal_with("auth: {mode: token, token: legacy, client_tokens: [modern]}\n"));
+    let tokens: Vec<&str> = loaded.config.auth.client_tokens.iter().map(|t| t.expose()).collect();
+    assert_eq!(tokens, ["modern", "legacy"]);
+    assert_eq!(
+        loaded.warnings,
+        ["auth.token: deprecated; its value was added to auth.client_tokens (move it there)"]
+    );
+    let alone = load(&minimal_with("auth: {mode: token, token: legacy}\n"));
+    assert_eq!(alone.config.auth.client_tokens.len(), 1);
+}
+
+#[test]
+fn open_relay_warns_only_off_loopback() {
+    for listen in ["127.0.0.1:8080", "[::1]:8080", "localhost:8080"] {
+        let loaded = load(&minimal_with(&format!("listen: '{listen}'\n")));
+        assert!(loaded.warnings.is_empty(), "{listen}: {:?}", loaded.warnings);
+    }
+    let loaded = load(&minimal_with("listen: '[::]:9000'\n"));
+    assert_eq!(loaded.warnings.len(), 1);
+    assert!(loaded.warnings[0].contains("anyone who can reach it"));
+    assert!(load(&minimal_with("auth: {mode: token, client_tokens: [t]}\n")).warnings.is_empty());
+}
+
+#[test]
+fn listen_must_be_host_and_port() {
+    for good in ["0.0.0.0:0", "gateway.internal:443", "[2001:db8::1]:8080"] {
+        assert_eq!(load(&minimal_with(&format!("listen: '{good}'\n"))).config.listen, good);
+    }
+    for bad in ["8080", "0.0.0.0", "host:99999", "a b:80", ":80"] {
+        assert_eq!(
+            errors(&minimal_with(&format!("listen: '{bad}'\n"))),
+            ["config.yaml: listen: must be `host:port`, e.g. `0.0.0.0:8080` or `[::1]:8080`"],
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn tls_needs_both_files() {
+    let tls = load(&minimal_with("tls: {cert_file: /etc/busbar/cert.pem, key_file: /etc/busbar/key.pem}\n"))
+        .config
+        .tls
+        .unwrap();
+    assert_eq!(tls.cert_file, PathBuf::from("/etc/busbar/cert.pem"));
+    assert_eq!(tls.key_file, PathBuf::from("/etc/busbar/key.pem"));
+    assert_eq!(
+        errors(&minimal_with("tls: {cert_file: ''}\n")),
+        ["config.yaml: tls.cert_file: must not be empty", "config.yaml: tls.key_file: required"]
+    );
+}
+
+#[test]
+fn governance_fields_resolve() {
+    let mut vars = guide_env();
+    vars.insert("SEAL".into(), "0123456789abcdef0123456789abcdef".into());
+    vars.insert("ADMIN".into(), "admin-secret".into());
+    let config = minimal_with(
+        "governance:
+  enabled: true
+  db_path: /var/lib/busbar/gov.db
+  admin_token: ${ADMIN}
+  price_per_request_cents: 0.5
+  price_per_1k_tokens_cents: 2
+  store: postgres://busbar:pw@db.example.com/busbar
+  secret_key_env: SEAL
+  fail_open: true
+",
+    );
+    let loaded = load_with(CATALOG, &config, &vars);
+    let g = &loaded.config.governance;
+    assert!(g.enabled && g.fail_open);
+    assert_eq!(g.db_path, PathBuf::from("/var/lib/busbar/gov.db"));
+    assert!(g.admin_token.as_ref().unwrap().matches("admin-secret"));
+    assert_eq!((g.price_per_request_cents, g.price_per_1k_tokens_cents), (0.5, 2.0));
+    assert_eq!(g.store.as_ref().map(|s| s.expose()), Some("postgres://busbar:pw@db.example.com/busbar"));
+    assert_eq!(g.secret_key.as_ref().map(|s| s.expose().len()), Some(32));
+    // Governance replaces the open relay, so no warning.
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+}
+
+#[test]
+fn governance_rules() {
+    assert_eq!(
+        errors(&minimal_with("auth: {mode: passthrough}\ngovernance: {enabled: true, admin_token: x}\n")),
+        ["config.yaml: governance.enabled: governance cannot be enabled with auth.mode: passthrough (callers' provider keys would bypass virtual keys)"]
+    );
+    assert_eq!(
+        errors(&minimal_with(
+            "governance: {enabled: true, store: 'mysql://x', secret_key_env: UNSET_SEAL, price_per_request_cents: -1}\n"
+        )),
+        [
+            "config.yaml: governance.price_per_request_cents: must be >= 0",
+            "config.yaml: governance.store: must be a postgres:// URL",
+            "config.yaml: governance.secret_key_env: environment variable `UNSET_SEAL` is not set",
+        ]
+    );
+    // Disabled governance reads no variables.
+    let loaded = load(&minimal_with("governance: {enabled: false, secret_key_env: UNSET_SEAL}\n"));
+    assert_eq!(loaded.config.governance.secret_key, None);
+    // Enabled without an admin token: allowed, but said.
+    let loaded = load(&minimal_with("governance: {enabled: true}\n"));
+    assert_eq!(loaded.warnings.len(), 1);
+    assert!(loaded.warnings[0].starts_with("governance.admin_token: not set"));
+}
+
+#[test]
+fn token_mode_under_governance_needs_no_static_tokens() {
+    let loaded = load(&minimal_with("auth: {mode: token}\ngovernance: {enabled: true, admin_token: x}\n"));
+    assert_eq!(loaded.config.auth.mode, AuthMode::Token);
+}
+
+#[test]
+fn limits_are_checked() {
+    let limits = load(&minimal_with(
+        "limits: {max_body_bytes: 1048576, connect_timeout_secs: 3, first_byte_timeout_secs: 60, idle_timeout_secs: 30, shutdown_grace_secs: 0}\n",
+    ))
+    .config
+    .limits;
+    assert_eq!(limits.max_body_bytes, 1_048_576);
+    assert_eq!(limits.connect_timeout, Duration::from_secs(3));
+    assert_eq!(limits.first_byte_timeout, Duration::from_secs(60));
+    assert_eq!(limits.idle_timeout, Duration::from_secs(30));
+    assert_eq!(limits.shutdown_grace, Duration::ZERO);
+    assert_eq!(
+        errors(&minimal_with("limits: {max_body_bytes: 0, connect_timeout_secs: 0, shutdown_grace_secs: -1}\n")),
+        [
+            "config.yaml: limits.max_body_bytes: must be >= 1",
+            "config.yaml: limits.connect_timeout_secs: must be >= 1",
+            "config.yaml: limits.shutdown_grace_secs: must be >= 0",
+        ]
+    );
+}
+
+#[test]
+fn observability_urls_are_checked() {
+    let obs = load(&minimal_with(
+        "observability: {otlp_endpoint: 'http://otel:4318', request_log_webhook_url: 'https://logs.example.com/hook'}\n",
+    ))
+    .config
+    .observability;
+    assert_eq!(obs.otlp_endpoint.as_deref(), Some("http://otel:4318"));
+    assert_eq!(obs.request_log_webhook_url.as_deref(), Some("https://logs.example.com/hook"));
+    assert_eq!(
+        errors(&minimal_with("observability: {otlp_endpoint: 'otel:4318'}\n")),
+        ["config.yaml: observability.otlp_endpoint: must be an http:// or https:// URL"]
+    );
+}

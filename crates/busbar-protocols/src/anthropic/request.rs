@@ -1,0 +1,496 @@
+//! Anthropic request bodies ⇄ [`Request`].
+//!
+//! Decoding reads the fields the IR holds and ignores the rest;
+//! [`unsupported_fields`] names what a caller set that the IR cannot carry
+//! (documents, server tools, prompt-cache markers, …). Blocks the IR has no
+//! room for are left out of the decoded conversation.
+//!
+//! Encoding is in [`encode`]; its choices are documented there.
+
+mod encode;
+#[cfg(test)]
+mod tests;
+
+pub use encode::encode;
+pub(super) use encode::{tool_input, OutBlock};
+
+use busbar_ir::{
+    ContentBlock, ImageSource, Message, Reasoning, Request, ResponseFormat, Role, ThinkingMode,
+    Tool, ToolChoice, ToolResultContent,
+};
+use serde_json::{Map, Value};
+
+use crate::DecodeError;
+
+/// Decodes an Anthropic Messages request body.
+///
+/// `max_tokens` and `messages` are required, as Anthropic requires them; a
+/// missing `model` decodes as an empty name (the route may name the model).
+pub fn decode(body: &[u8]) -> Result<Request, DecodeError> {
+    let value: Value = serde_json::from_slice(body)?;
+    let body = value
+        .as_object()
+        .ok_or_else(|| DecodeError::invalid("body", "must be a JSON object"))?;
+
+    let model = opt_str(body, "", "model")?.unwrap_or_default();
+    let messages = match body.get("messages") {
+        Some(Value::Array(messages)) => messages,
+        Some(_) => return Err(DecodeError::invalid("messages", "must be an array")),
+        None => return Err(DecodeError::invalid("messages", "is required")),
+    };
+    let mut request = Request::new(model, Vec::with_capacity(messages.len()));
+    request.max_tokens = Some(
+        opt_u64(body, "", "max_tokens")?
+            .ok_or_else(|| DecodeError::invalid("max_tokens", "is required"))?,
+    );
+    for (i, message) in messages.iter().enumerate() {
+        request.messages.push(decode_message(message, i)?);
+    }
+    request.system = decode_system(body.get("system"))?;
+    if let Some(tools) = non_null(body.get("tools")) {
+        let tools = tools
+            .as_array()
+            .ok_or_else(|| DecodeError::invalid("tools", "must be an array"))?;
+        for (i, tool) in tools.iter().enumerate() {
+            if let Some(tool) = decode_tool(tool, i)? {
+                request.tools.push(tool);
+            }
+        }
+    }
+    if let Some(choice) = non_null(body.get("tool_choice")) {
+        let choice = object(choice, "tool_choice")?;
+        request.tool_choice = Some(match opt_str(choice, "tool_choice", "type")? {
+            Some("auto") => ToolChoice::Auto,
+            Some("any") => ToolChoice::Required,
+            Some("none") => ToolChoice::None,
+            Some("tool") => ToolChoice::Tool(req_str(choice, "tool_choice", "name")?.to_owned()),
+            _ => {
+                return Err(DecodeError::invalid(
+                    "tool_choice.type",
+                    "must be one of auto, any, none, tool",
+                ))
+            }
+        });
+        request.parallel_tool_calls =
+            opt_bool(choice, "tool_choice", "disable_parallel_tool_use")?.map(|disable| !disable);
+    }
+    if let Some(stops) = non_null(body.get("stop_sequences")) {
+        request.stop_sequences = string_array(stops, "stop_sequences")?;
+    }
+    request.temperature = opt_f64(body, "", "temperature")?;
+    request.top_p = opt_f64(body, "", "top_p")?;
+    request.top_k = opt_u64(body, "", "top_k")?;
+    if let Some(metadata) = non_null(body.get("metadata")) {
+        let metadata = object(metadata, "metadata")?;
+        request.user = opt_str(metadata, "metadata", "user_id")?.map(str::to_owned);
+    }
+    request.reasoning = decode_thinking(body.get("thinking"))?;
+    decode_output_config(body, &mut request)?;
+    request.stream = opt_bool(body, "", "stream")?.unwrap_or(false);
+    Ok(request)
+}
+
+/// Names the features set in an Anthropic request body that the IR cannot
+/// carry, each once, in the order met. Decoding leaves them out.
+pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    let Some(body) = body.as_object() else {
+        return names;
+    };
+    for (key, name) in [
+        ("cache_control", "cache_control"),
+        ("container", "container"),
+        ("context_management", "context_management"),
+        ("mcp_servers", "mcp_servers"),
+        ("service_tier", "service_tier"),
+        ("inference_geo", "inference_geo"),
+    ] {
+        if non_null(body.get(key)).is_some() {
+            push_once(&mut names, name);
+        }
+    }
+    if let Some(Value::Array(system)) = body.get("system") {
+        scan_blocks(system, &mut names);
+    }
+    if let Some(Value::Array(messages)) = body.get("messages") {
+        for message in messages {
+            if let Some(Value::Array(blocks)) = message.get("content") {
+                scan_blocks(blocks, &mut names);
+            }
+        }
+    }
+    if let Some(Value::Array(tools)) = body.get("tools") {
+        for tool in tools {
+            match tool.get("type").and_then(Value::as_str) {
+                None | Some("custom") => {}
+                Some(kind) => push_once(&mut names, server_tool_name(kind)),
+            }
+            if non_null(tool.get("cache_control")).is_some() {
+                push_once(&mut names, "cache_control");
+            }
+        }
+    }
+    if let Some(thinking) = body.get("thinking") {
+        if non_null(thinking.get("display")).is_some() {
+            push_once(&mut names, "thinking.display");
+        }
+    }
+    let effort = body.get("output_config").and_then(|c| non_null(c.get("effort")));
+    if effort.is_some() && non_null(body.get("thinking")).is_none() {
+        push_once(&mut names, "output_config.effort");
+    }
+    names
+}
+
+fn scan_blocks(blocks: &[Value], names: &mut Vec<&'static str>) {
+    for block in blocks {
+        if non_null(block.get("cache_control")).is_some() {
+            push_once(names, "cache_control");
+        }
+        if non_null(block.get("citations")).is_some() {
+            push_once(names, "citations");
+        }
+        match block.get("type").and_then(Value::as_str) {
+            Some("image") if block.pointer("/source/type").and_then(Value::as_str) == Some("file") => {
+                push_once(names, "file")
+            }
+            Some("text" | "image" | "tool_use" | "thinking" | "redacted_thinking") => {}
+            Some("tool_result") => {
+                if let Some(Value::Array(content)) = block.get("content") {
+                    scan_blocks(content, names);
+                }
+            }
+            Some(kind) => push_once(names, block_name(kind)),
+            None => {}
+        }
+    }
+}
+
+/// The static name of a content block type the IR does not hold.
+fn block_name(kind: &str) -> &'static str {
+    match kind {
+        "document" => "document",
+        "search_result" => "search_result",
+        "server_tool_use" => "server_tool_use",
+        "container_upload" => "container_upload",
+        "mid_conv_system" => "mid_conv_system",
+        "tool_reference" => "tool_reference",
+        kind if kind.ends_with("_tool_result") => "server_tool_result",
+        _ => "content_block",
+    }
+}
+
+/// The static name of a server tool, from its versioned `type`
+/// (`web_search_20250305` → `web_search`).
+fn server_tool_name(kind: &str) -> &'static str {
+    const KNOWN: [&str; 7] = [
+        "web_search",
+        "web_fetch",
+        "code_execution",
+        "bash",
+        "text_editor",
+        "memory",
+        "tool_search",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|name| kind.starts_with(name))
+        .unwrap_or("server_tool")
+}
+
+fn push_once(names: &mut Vec<&'static str>, name: &'static str) {
+    if !names.contains(&name) {
+        names.push(name);
+    }
+}
+
+fn decode_message(value: &Value, i: usize) -> Result<Message, DecodeError> {
+    let path = format!("messages[{i}]");
+    let message = object(value, &path)?;
+    let role = match opt_str(message, &path, "role")? {
+        Some("user") => Role::User,
+        Some("assistant") => Role::Assistant,
+        _ => {
+            return Err(DecodeError::invalid(
+                format!("{path}.role"),
+                "must be \"user\" or \"assistant\"",
+            ))
+        }
+    };
+    let content = match message.get("content") {
+        Some(Value::String(text)) => vec![ContentBlock::text(text.clone())],
+        Some(Value::Array(blocks)) => {
+            let mut content = Vec::with_capacity(blocks.len());
+            for (j, block) in blocks.iter().enumerate() {
+                if let Some(block) = decode_block(block, &format!("{path}.content[{j}]"))? {
+                    content.push(block);
+                }
+            }
+            content
+        }
+        _ => {
+            return Err(DecodeError::invalid(
+                format!("{path}.content"),
+                "must be a string or an array of content blocks",
+            ))
+        }
+    };
+    Ok(Message::new(role, content))
+}
+
+/// One content block, or `None` for a kind the IR does not hold.
+fn decode_block(value: &Value, path: &str) -> Result<Option<ContentBlock>, DecodeError> {
+    let block = object(value, path)?;
+    Ok(Some(match req_str(block, path, "type")? {
+        "text" => ContentBlock::text(req_str(block, path, "text")?),
+        "image" => match decode_image_source(block, path)? {
+            Some(source) => ContentBlock::image(source),
+            None => return Ok(None),
+        },
+        "tool_use" => ContentBlock::tool_use(
+            req_str(block, path, "id")?,
+            req_str(block, path, "name")?,
+            match non_null(block.get("input")) {
+                Some(input) => serde_json::to_string(input)?,
+                None => "{}".to_owned(),
+            },
+        ),
+        "tool_result" => ContentBlock::ToolResult {
+            tool_use_id: req_str(block, path, "tool_use_id")?.to_owned(),
+            name: None,
+            content: decode_tool_result_content(block.get("content"), path)?,
+            is_error: opt_bool(block, path, "is_error")?.unwrap_or(false),
+        },
+        "thinking" => ContentBlock::thinking(
+            opt_str(block, path, "thinking")?.unwrap_or_default(),
+            opt_str(block, path, "signature")?
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
+        ),
+        "redacted_thinking" => ContentBlock::RedactedThinking {
+            data: req_str(block, path, "data")?.to_owned(),
+        },
+        _ => return Ok(None),
+    }))
+}
+
+/// An image block's source, or `None` for a source kind the IR does not
+/// hold (an uploaded `file`).
+fn decode_image_source(block: &Map<String, Value>, path: &str) -> Result<Option<ImageSource>, DecodeError> {
+    let path = format!("{path}.source");
+    let source = object(block.get("source").unwrap_or(&Value::Null), &path)?;
+    Ok(match req_str(source, &path, "type")? {
+        "base64" => Some(ImageSource::Base64 {
+            media_type: req_str(source, &path, "media_type")?.to_owned(),
+            data: req_str(source, &path, "data")?.to_owned(),
+        }),
+        "url" => Some(ImageSource::Url {
+            url: req_str(source, &path, "url")?.to_owned(),
+        }),
+        _ => None,
+    })
+}
+
+fn decode_tool_result_content(
+    content: Option<&Value>,
+    path: &str,
+) -> Result<Vec<ToolResultContent>, DecodeError> {
+    match content {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(text)) => Ok(vec![ToolResultContent::text(text.clone())]),
+        Some(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (k, item) in items.iter().enumerate() {
+                match decode_block(item, &format!("{path}.content[{k}]"))? {
+                    Some(ContentBlock::Text { text }) => out.push(ToolResultContent::Text { text }),
+                    Some(ContentBlock::Image { source, .. }) => {
+                        out.push(ToolResultContent::Image { source })
+                    }
+                    // Documents, search results and tool references have no
+                    // place in the IR; unsupported_fields names them.
+                    _ => {}
+                }
+            }
+            Ok(out)
+        }
+        Some(_) => Err(DecodeError::invalid(
+            format!("{path}.content"),
+            "must be a string or an array of content blocks",
+        )),
+    }
+}
+
+fn decode_system(system: Option<&Value>) -> Result<Vec<String>, DecodeError> {
+    match system {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(text)) => Ok(vec![text.clone()]),
+        Some(Value::Array(blocks)) => {
+            let mut parts = Vec::with_capacity(blocks.len());
+            for (i, block) in blocks.iter().enumerate() {
+                let path = format!("system[{i}]");
+                let block = object(block, &path)?;
+                if req_str(block, &path, "type")? == "text" {
+                    parts.push(req_str(block, &path, "text")?.to_owned());
+                }
+            }
+            Ok(parts)
+        }
+        Some(_) => Err(DecodeError::invalid(
+            "system",
+            "must be a string or an array of text blocks",
+        )),
+    }
+}
+
+/// A custom tool, or `None` for a server tool (web search, code execution…).
+fn decode_tool(value: &Value, i: usize) -> Result<Option<Tool>, DecodeError> {
+    let path = format!("tools[{i}]");
+    let tool = object(value, &path)?;
+    match opt_str(tool, &path, "type")? {
+        None | Some("custom") => {}
+        Some(_) => return Ok(None),
+    }
+    let mut out = Tool::new(
+        req_str(tool, &path, "name")?,
+        opt_str(tool, &path, "description")?.map(str::to_owned),
+        tool.get("input_schema")
+            .cloned()
+            .ok_or_else(|| DecodeError::invalid(format!("{path}.input_schema"), "is required"))?,
+    );
+    out.strict = opt_bool(tool, &path, "strict")?;
+    Ok(Some(out))
+}
+
+fn decode_thinking(thinking: Option<&Value>) -> Result<Option<Reasoning>, DecodeError> {
+    let Some(thinking) = non_null(thinking) else {
+        return Ok(None);
+    };
+    let thinking = object(thinking, "thinking")?;
+    let mut reasoning = Reasoning::default();
+    match opt_str(thinking, "thinking", "type")? {
+        Some("enabled") => {
+            reasoning.mode = ThinkingMode::Enabled;
+            reasoning.budget_tokens = opt_u64(thinking, "thinking", "budget_tokens")?;
+        }
+        Some("disabled") => reasoning.mode = ThinkingMode::Disabled,
+        Some("adaptive") => reasoning.mode = ThinkingMode::Adaptive,
+        _ => {
+            return Err(DecodeError::invalid(
+                "thinking.type",
+                "must be one of enabled, disabled, adaptive",
+            ))
+        }
+    }
+    Ok(Some(reasoning))
+}
+
+/// `output_config`: the JSON schema of the reply and the effort level. The
+/// older `output_format` (structured-outputs beta) is read too.
+fn decode_output_config(body: &Map<String, Value>, request: &mut Request) -> Result<(), DecodeError> {
+    let config = match non_null(body.get("output_config")) {
+        Some(config) => Some(object(config, "output_config")?),
+        None => None,
+    };
+    let (format, path) = match config.and_then(|c| non_null(c.get("format"))) {
+        Some(format) => (Some(format), "output_config.format"),
+        None => (non_null(body.get("output_format")), "output_format"),
+    };
+    if let Some(format) = format {
+        let format = object(format, path)?;
+        if opt_str(format, path, "type")? == Some("json_schema") {
+            let schema = format
+                .get("schema")
+                .cloned()
+                .ok_or_else(|| DecodeError::invalid(format!("{path}.schema"), "is required"))?;
+            request.response_format = Some(ResponseFormat::JsonSchema {
+                name: "response".to_owned(),
+                schema,
+                strict: None,
+                description: None,
+            });
+        }
+    }
+    if let Some(config) = config {
+        if let (Some(effort), Some(reasoning)) = (
+            opt_str(config, "output_config", "effort")?,
+            request.reasoning.as_mut(),
+        ) {
+            reasoning.effort = Some(effort.to_owned());
+        }
+    }
+    Ok(())
+}
+
+// Field readers: `null` reads as absent; a value of the wrong type is an
+// error naming the field's path.
+
+fn non_null(value: Option<&Value>) -> Option<&Value> {
+    value.filter(|v| !v.is_null())
+}
+
+fn path_of(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, DecodeError> {
+    value
+        .as_object()
+        .ok_or_else(|| DecodeError::invalid(path, "must be an object"))
+}
+
+fn opt_str<'a>(obj: &'a Map<String, Value>, parent: &str, key: &str) -> Result<Option<&'a str>, DecodeError> {
+    match non_null(obj.get(key)) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(DecodeError::invalid(path_of(parent, key), "must be a string")),
+    }
+}
+
+fn req_str<'a>(obj: &'a Map<String, Value>, parent: &str, key: &str) -> Result<&'a str, DecodeError> {
+    opt_str(obj, parent, key)?.ok_or_else(|| DecodeError::invalid(path_of(parent, key), "is required"))
+}
+
+fn opt_u64(obj: &Map<String, Value>, parent: &str, key: &str) -> Result<Option<u64>, DecodeError> {
+    match non_null(obj.get(key)) {
+        None => Ok(None),
+        Some(value) => value.as_u64().map(Some).ok_or_else(|| {
+            DecodeError::invalid(path_of(parent, key), "must be a non-negative integer")
+        }),
+    }
+}
+
+fn opt_f64(obj: &Map<String, Value>, parent: &str, key: &str) -> Result<Option<f64>, DecodeError> {
+    match non_null(obj.get(key)) {
+        None => Ok(None),
+        Some(value) => value
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| DecodeError::invalid(path_of(parent, key), "must be a number")),
+    }
+}
+
+fn opt_bool(obj: &Map<String, Value>, parent: &str, key: &str) -> Result<Option<bool>, DecodeError> {
+    match non_null(obj.get(key)) {
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(DecodeError::invalid(path_of(parent, key), "must be a boolean")),
+    }
+}
+
+fn string_array(value: &Value, path: &str) -> Result<Vec<String>, DecodeError> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| DecodeError::invalid(path, "must be an array of strings"))?;
+    items
+        .iter()
+        .map(|item| {
+            item.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| DecodeError::invalid(path, "must be an array of strings"))
+        })
+        .collect()
+}

@@ -1,0 +1,508 @@
+//! Anthropic streams (`event: NAME` + `data: {…}` frames) ⇄ [`StreamEvent`]s.
+//!
+//! The event sequence is the IR's own: `message_start`, then per block
+//! `content_block_start`, deltas and `content_block_stop`, then
+//! `message_delta` (stop reason, cumulative usage) and `message_stop`;
+//! `ping` may come anywhere and `error` may end a 200 stream.
+
+use busbar_ir::{BlockDelta, BlockStart, StreamEvent, Usage};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::response::input_text;
+use super::{error, stop_reason_from_wire, stop_reason_to_wire, WireUsage};
+use crate::{sse, DecodeError, StreamDecoder, StreamEncoder, StreamOptions};
+
+/// Turns one Anthropic stream into IR events.
+///
+/// Vendor block indexes are renumbered from 0 in start order, and blocks the
+/// IR does not hold (server tool use and results) are skipped with their
+/// deltas. Unknown event and delta types are ignored, so newer streams still
+/// decode. Frames are recognised by the `type` in their data, so frames
+/// without an `event:` line are accepted too.
+///
+/// The stream is complete at `message_stop`, at an `error` event, or — when
+/// the upstream closed right after it — at a `message_delta` that carried a
+/// stop reason; anything shorter is [`DecodeError::Truncated`].
+#[derive(Debug, Default)]
+pub struct Decoder {
+    sse: sse::Decoder,
+    frames: Vec<sse::Event>,
+    started: bool,
+    done: bool,
+    /// Cumulative usage in Anthropic's terms (input excluding cache).
+    usage: WireUsage,
+    /// The vendor index and IR index of the open block.
+    open: Option<(u64, usize)>,
+    next_index: usize,
+    stop_reason: Option<String>,
+    stop_sequence: Option<String>,
+    saw_message_delta: bool,
+}
+
+impl Decoder {
+    /// A decoder for one stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn handle(&mut self, frame: &sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        if self.done || frame.event.as_deref() == Some("ping") {
+            return Ok(());
+        }
+        if frame.event.as_deref() == Some("error") {
+            return self.fail(&frame.data, out);
+        }
+        let event: WireEvent = serde_json::from_str(&frame.data)?;
+        if !self.started && !matches!(event, WireEvent::MessageStart { .. } | WireEvent::Error {} | WireEvent::Other) {
+            return Err(DecodeError::Stream("content before message_start".into()));
+        }
+        match event {
+            WireEvent::MessageStart { message } => {
+                if self.started {
+                    return Ok(());
+                }
+                self.started = true;
+                self.usage = message.usage;
+                out.push(StreamEvent::MessageStart {
+                    id: message.id,
+                    model: message.model,
+                    created: None,
+                    usage: self.usage.to_ir(),
+                });
+            }
+            WireEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => self.start_block(index, content_block, out)?,
+            WireEvent::ContentBlockDelta { index, delta } => {
+                let Some((open, ir)) = self.open else {
+                    return Ok(());
+                };
+                let delta = match delta {
+                    _ if open != index => return Ok(()),
+                    WireDelta::TextDelta { text } => BlockDelta::Text(text),
+                    WireDelta::InputJsonDelta { partial_json } => BlockDelta::ToolArguments(partial_json),
+                    WireDelta::ThinkingDelta { thinking } => BlockDelta::Thinking(thinking),
+                    WireDelta::SignatureDelta { signature } => BlockDelta::ThinkingSignature(signature),
+                    WireDelta::Other => return Ok(()),
+                };
+                out.push(StreamEvent::BlockDelta { index: ir, delta });
+            }
+            WireEvent::ContentBlockStop { index } => {
+                if self.open.is_some_and(|(open, _)| open == index) {
+                    self.close_block(out);
+                }
+            }
+            WireEvent::MessageDelta { delta, usage } => {
+                self.close_block(out);
+                self.saw_message_delta = true;
+                if let Some(reason) = delta.stop_reason {
+                    self.stop_reason = Some(reason);
+                }
+                if let Some(sequence) = delta.stop_sequence {
+                    self.stop_sequence = Some(sequence);
+                }
+                if let Some(usage) = usage {
+                    self.usage.merge(&usage);
+                }
+            }
+            WireEvent::MessageStop => self.end(out),
+            WireEvent::Error {} => return self.fail(&frame.data, out),
+            WireEvent::Other => {}
+        }
+        Ok(())
+    }
+
+    fn start_block(&mut self, index: u64, block: WireStartBlock, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        self.close_block(out);
+        let (start, initial) = match block {
+            WireStartBlock::Text { text } => (BlockStart::Text, [Some(BlockDelta::Text(text)), None]),
+            WireStartBlock::ToolUse { id, name, input } => {
+                let input = match input {
+                    Some(Value::Object(map)) if map.is_empty() => None,
+                    Some(input) => Some(BlockDelta::ToolArguments(input_text(Some(&input))?)),
+                    None => None,
+                };
+                let start = BlockStart::ToolUse {
+                    id,
+                    name,
+                    signature: None,
+                };
+                (start, [input, None])
+            }
+            WireStartBlock::Thinking {
+                thinking,
+                signature,
+            } => (
+                BlockStart::Thinking,
+                [
+                    Some(BlockDelta::Thinking(thinking)),
+                    Some(BlockDelta::ThinkingSignature(signature)),
+                ],
+            ),
+            WireStartBlock::RedactedThinking { data } => (BlockStart::RedactedThinking { data }, [None, None]),
+            WireStartBlock::Other => return Ok(()),
+        };
+        let ir = self.next_index;
+        self.next_index += 1;
+        self.open = Some((index, ir));
+        out.push(StreamEvent::BlockStart { index: ir, block: start });
+        for delta in initial.into_iter().flatten() {
+            if !delta_is_empty(&delta) {
+                out.push(StreamEvent::BlockDelta { index: ir, delta });
+            }
+        }
+        Ok(())
+    }
+
+    fn close_block(&mut self, out: &mut Vec<StreamEvent>) {
+        if let Some((_, index)) = self.open.take() {
+            out.push(StreamEvent::BlockStop { index });
+        }
+    }
+
+    fn end(&mut self, out: &mut Vec<StreamEvent>) {
+        self.close_block(out);
+        out.push(StreamEvent::MessageDelta {
+            stop_reason: self.stop_reason.as_deref().map(stop_reason_from_wire),
+            stop_sequence: self.stop_sequence.take(),
+            usage: Some(self.usage.to_ir()),
+        });
+        out.push(StreamEvent::MessageStop);
+        self.done = true;
+    }
+
+    fn fail(&mut self, data: &str, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        out.push(StreamEvent::Error(error::from_stream_data(data)));
+        self.done = true;
+        Ok(())
+    }
+}
+
+fn delta_is_empty(delta: &BlockDelta) -> bool {
+    match delta {
+        BlockDelta::Text(s)
+        | BlockDelta::ToolArguments(s)
+        | BlockDelta::Thinking(s)
+        | BlockDelta::ThinkingSignature(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+impl StreamDecoder for Decoder {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        let mut frames = std::mem::take(&mut self.frames);
+        let result = self.sse.feed(bytes, &mut frames).and_then(|()| {
+            frames.iter().try_for_each(|frame| self.handle(frame, out))
+        });
+        frames.clear();
+        self.frames = frames;
+        result
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        let mut frames = std::mem::take(&mut self.frames);
+        self.sse.finish(&mut frames);
+        let result = frames.iter().try_for_each(|frame| self.handle(frame, out));
+        frames.clear();
+        self.frames = frames;
+        result?;
+        if !self.done && self.started && self.saw_message_delta && self.stop_reason.is_some() {
+            self.end(out);
+        }
+        if self.done {
+            Ok(())
+        } else {
+            Err(DecodeError::Truncated)
+        }
+    }
+}
+
+/// Turns IR events into one Anthropic client stream.
+///
+/// Every frame carries an `event:` line, since the SDK ignores frames
+/// without one. Usage in `message_delta` is the whole reply's, input
+/// included: when the upstream reported input tokens only at the end
+/// (OpenAI), this is where the client learns them. A thinking block's
+/// signature pieces are sent as one `signature_delta` just before the
+/// block's stop, because the SDK keeps only the last one it sees.
+#[derive(Debug)]
+pub struct Encoder {
+    start_usage: Usage,
+    signature: String,
+}
+
+impl Encoder {
+    /// An encoder for one stream. Anthropic streams carry no creation time
+    /// and always report usage, so the options change nothing.
+    pub fn new(options: &StreamOptions) -> Self {
+        let _ = options;
+        Self {
+            start_usage: Usage::default(),
+            signature: String::new(),
+        }
+    }
+}
+
+impl StreamEncoder for Encoder {
+    fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
+        match event {
+            StreamEvent::MessageStart { id, model, usage, .. } => {
+                self.start_usage = *usage;
+                let message = OutMessage {
+                    id,
+                    kind: "message",
+                    role: "assistant",
+                    model,
+                    content: &[],
+                    stop_reason: None,
+                    stop_sequence: None,
+                    usage: WireUsage::from_ir(usage),
+                };
+                frame(out, "message_start", &OutEvent::MessageStart { message });
+            }
+            StreamEvent::BlockStart { index, block } => {
+                self.signature.clear();
+                let content_block = match block {
+                    BlockStart::ToolUse { id, name, .. } => OutStartBlock::ToolUse {
+                        id,
+                        name,
+                        input: Empty {},
+                    },
+                    BlockStart::Thinking => OutStartBlock::Thinking {
+                        thinking: "",
+                        signature: "",
+                    },
+                    BlockStart::RedactedThinking { data } => OutStartBlock::RedactedThinking { data },
+                    _ => OutStartBlock::Text { text: "" },
+                };
+                let index = *index;
+                frame(out, "content_block_start", &OutEvent::ContentBlockStart { index, content_block });
+            }
+            StreamEvent::BlockDelta { index, delta } => {
+                let delta = match delta {
+                    BlockDelta::Text(text) => OutDelta::Text { text },
+                    BlockDelta::ToolArguments(partial_json) => OutDelta::InputJson { partial_json },
+                    BlockDelta::Thinking(thinking) => OutDelta::Thinking { thinking },
+                    BlockDelta::ThinkingSignature(piece) => {
+                        self.signature.push_str(piece);
+                        return;
+                    }
+                    _ => return,
+                };
+                let index = *index;
+                frame(out, "content_block_delta", &OutEvent::ContentBlockDelta { index, delta });
+            }
+            StreamEvent::BlockStop { index } => {
+                let index = *index;
+                if !self.signature.is_empty() {
+                    let delta = OutDelta::Signature {
+                        signature: &self.signature,
+                    };
+                    frame(out, "content_block_delta", &OutEvent::ContentBlockDelta { index, delta });
+                    self.signature.clear();
+                }
+                frame(out, "content_block_stop", &OutEvent::ContentBlockStop { index });
+            }
+            StreamEvent::MessageDelta {
+                stop_reason,
+                stop_sequence,
+                usage,
+            } => {
+                let mut total = self.start_usage;
+                if let Some(usage) = usage {
+                    total.merge(usage);
+                }
+                let event = OutEvent::MessageDelta {
+                    delta: OutMessageDelta {
+                        stop_reason: stop_reason.as_ref().map(stop_reason_to_wire),
+                        stop_sequence: stop_sequence.as_deref(),
+                    },
+                    usage: WireUsage::from_ir(&total),
+                };
+                frame(out, "message_delta", &event);
+            }
+            StreamEvent::MessageStop => frame(out, "message_stop", &OutEvent::MessageStop),
+            StreamEvent::Error(api_error) => frame(out, "error", &error::Body::new(api_error)),
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        let _ = out;
+    }
+}
+
+/// Appends `event: NAME`, the data as compact JSON, and the blank line.
+fn frame<T: Serialize>(out: &mut Vec<u8>, name: &str, data: &T) {
+    let start = out.len();
+    out.extend_from_slice(b"event: ");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\ndata: ");
+    if serde_json::to_writer(&mut *out, data).is_err() {
+        // Unreachable with these types (no maps with non-string keys, no
+        // floats); never leave half a frame behind.
+        out.truncate(start);
+        return;
+    }
+    out.extend_from_slice(b"\n\n");
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireEvent {
+    MessageStart {
+        message: WireStartMessage,
+    },
+    ContentBlockStart {
+        index: u64,
+        content_block: WireStartBlock,
+    },
+    ContentBlockDelta {
+        index: u64,
+        delta: WireDelta,
+    },
+    ContentBlockStop {
+        index: u64,
+    },
+    MessageDelta {
+        #[serde(default)]
+        delta: WireMessageDelta,
+        #[serde(default)]
+        usage: Option<WireUsage>,
+    },
+    MessageStop,
+    Error {},
+    /// `ping`, and event types newer than this code.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireStartMessage {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    usage: WireUsage,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireStartBlock {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[serde(default)]
+        input: Option<Value>,
+    },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+        #[serde(default)]
+        signature: String,
+    },
+    RedactedThinking {
+        data: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireDelta {
+    TextDelta { text: String },
+    InputJsonDelta { partial_json: String },
+    ThinkingDelta { thinking: String },
+    SignatureDelta { signature: String },
+    /// `citations_delta`, and delta types newer than this code.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct WireMessageDelta {
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    stop_sequence: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutEvent<'a> {
+    MessageStart {
+        message: OutMessage<'a>,
+    },
+    ContentBlockStart {
+        index: usize,
+        content_block: OutStartBlock<'a>,
+    },
+    ContentBlockDelta {
+        index: usize,
+        delta: OutDelta<'a>,
+    },
+    ContentBlockStop {
+        index: usize,
+    },
+    MessageDelta {
+        delta: OutMessageDelta<'a>,
+        usage: WireUsage,
+    },
+    MessageStop,
+}
+
+#[derive(Debug, Serialize)]
+struct OutMessage<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: &'static [Empty],
+    stop_reason: Option<&'static str>,
+    stop_sequence: Option<&'a str>,
+    usage: WireUsage,
+}
+
+#[derive(Debug, Serialize)]
+struct OutMessageDelta<'a> {
+    stop_reason: Option<&'static str>,
+    stop_sequence: Option<&'a str>,
+}
+
+/// Serialises as `{}`.
+#[derive(Debug, Serialize)]
+struct Empty {}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutStartBlock<'a> {
+    Text { text: &'static str },
+    ToolUse { id: &'a str, name: &'a str, input: Empty },
+    Thinking { thinking: &'static str, signature: &'static str },
+    RedactedThinking { data: &'a str },
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutDelta<'a> {
+    #[serde(rename = "text_delta")]
+    Text { text: &'a str },
+    #[serde(rename = "input_json_delta")]
+    InputJson { partial_json: &'a str },
+    #[serde(rename = "thinking_delta")]
+    Thinking { thinking: &'a str },
+    #[serde(rename = "signature_delta")]
+    Signature { signature: &'a str },
+}
+
+#[cfg(test)]
+mod tests;

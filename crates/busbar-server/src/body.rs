@@ -1,0 +1,267 @@
+//! The response body Busbar sends to clients, and the stream translator.
+//!
+//! One enum covers the three ways a reply leaves Busbar, so every handler
+//! returns the same type and nothing is boxed:
+//!
+//! * `Full` — bytes Busbar built (errors, translated complete replies);
+//! * `Relay` — an upstream body passed through frame by frame (same protocol);
+//! * `Translated` — an upstream stream decoded into IR events and re-encoded
+//!   in the client's protocol as each frame arrives.
+//!
+//! The lane's [`Guard`] travels inside the body, so the concurrency slot is
+//! held until the client has the last byte, and dropping the body (a client
+//! that went away) drops the upstream connection at once.
+
+use std::pin::Pin;
+use std::future::Future;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use busbar_ir::{ApiError, ErrorKind, StreamEvent};
+use busbar_protocols::{DecodeError, StreamDecoder, StreamEncoder};
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+use crate::guard::Guard;
+
+/// The error a body reports to hyper, which then aborts the connection.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A response body.
+pub struct Body {
+    kind: Kind,
+}
+
+enum Kind {
+    Full(Option<Bytes>),
+    Relay(Relay),
+    Translated(Box<Translated>),
+}
+
+impl Body {
+    /// A body holding `bytes`.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        Self {
+            kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+
+    /// An empty body.
+    pub fn empty() -> Self {
+        Self {
+            kind: Kind::Full(None),
+        }
+    }
+
+    /// Relays an upstream body untouched.
+    pub(crate) fn relay(upstream: Incoming, guard: Guard, idle: Duration) -> Self {
+        Self {
+            kind: Kind::Relay(Relay {
+                upstream,
+                guard,
+                idle: IdleTimer::new(idle),
+            }),
+        }
+    }
+
+    /// Translates an upstream stream as it arrives.
+    pub(crate) fn translated(
+        upstream: Incoming,
+        decoder: Box<dyn StreamDecoder>,
+        encoder: Box<dyn StreamEncoder>,
+        guard: Guard,
+        idle: Duration,
+    ) -> Self {
+        Self {
+            kind: Kind::Translated(Box::new(Translated {
+                upstream: Some(upstream),
+                decoder,
+                encoder,
+                guard,
+                events: Vec::new(),
+                out: Vec::new(),
+                idle: IdleTimer::new(idle),
+            })),
+        }
+    }
+}
+
+impl HttpBody for Body {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match &mut self.get_mut().kind {
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Relay(relay) => relay.poll_frame(cx),
+            Kind::Translated(translated) => translated.poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Relay(relay) => relay.upstream.is_end_stream(),
+            Kind::Translated(translated) => {
+                translated.upstream.is_none() && translated.out.is_empty()
+            }
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
+            Kind::Full(None) => SizeHint::with_exact(0),
+            Kind::Relay(relay) => relay.upstream.size_hint(),
+            Kind::Translated(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// A timer that fires when an upstream goes quiet for too long between frames.
+struct IdleTimer {
+    limit: Duration,
+    sleep: Pin<Box<Sleep>>,
+}
+
+impl IdleTimer {
+    fn new(limit: Duration) -> Self {
+        Self {
+            limit,
+            sleep: Box::pin(tokio::time::sleep(limit)),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.sleep.as_mut().reset(Instant::now() + self.limit);
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        self.sleep.as_mut().poll(cx).is_ready()
+    }
+}
+
+struct Relay {
+    upstream: Incoming,
+    guard: Guard,
+    idle: IdleTimer,
+}
+
+impl Relay {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        match Pin::new(&mut self.upstream).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                self.idle.reset();
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                self.guard.body_failed();
+                Poll::Ready(Some(Err(error.into())))
+            }
+            Poll::Ready(None) => {
+                self.guard.body_complete();
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if self.idle.poll_expired(cx) {
+                    self.guard.body_failed();
+                    return Poll::Ready(Some(Err("upstream went idle mid-body".into())));
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+struct Translated {
+    upstream: Option<Incoming>,
+    decoder: Box<dyn StreamDecoder>,
+    encoder: Box<dyn StreamEncoder>,
+    guard: Guard,
+    events: Vec<StreamEvent>,
+    out: Vec<u8>,
+    idle: IdleTimer,
+}
+
+impl Translated {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        loop {
+            let Some(upstream) = self.upstream.as_mut() else {
+                // Finished: flush what the last step produced, then end.
+                return Poll::Ready(self.take_out().map(Ok));
+            };
+            match Pin::new(upstream).poll_frame(cx) {
+                Poll::Pending => {
+                    if !self.idle.poll_expired(cx) {
+                        return Poll::Pending;
+                    }
+                    self.fail(ApiError::new(ErrorKind::Timeout, "upstream stream went idle"));
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    self.idle.reset();
+                    if let Ok(data) = frame.into_data() {
+                        if let Err(error) = self.decoder.feed(&data, &mut self.events) {
+                            self.fail(stream_error(&error));
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(error))) => self.fail(ApiError::new(
+                    ErrorKind::BadGateway,
+                    format!("upstream stream failed: {error}"),
+                )),
+                Poll::Ready(None) => match self.decoder.finish(&mut self.events) {
+                    Ok(()) => self.end(),
+                    Err(error) => self.fail(stream_error(&error)),
+                },
+            }
+            self.drain_events();
+            if let Some(frame) = self.take_out() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+        }
+    }
+
+    /// The upstream ended well: the client's terminal marker follows.
+    fn end(&mut self) {
+        self.drain_events();
+        self.guard.body_complete();
+        self.encoder.finish(&mut self.out);
+        self.upstream = None;
+    }
+
+    /// Ends the stream with an in-stream error in the client's protocol.
+    fn fail(&mut self, error: ApiError) {
+        self.guard.body_failed();
+        self.events.push(StreamEvent::Error(error));
+        self.drain_events();
+        self.encoder.finish(&mut self.out);
+        self.upstream = None;
+    }
+
+    fn drain_events(&mut self) {
+        for event in self.events.drain(..) {
+            if matches!(event, StreamEvent::Error(_)) {
+                self.guard.body_failed();
+            }
+            self.encoder.encode(&event, &mut self.out);
+        }
+    }
+
+    fn take_out(&mut self) -> Option<Frame<Bytes>> {
+        if self.out.is_empty() {
+            None
+        } else {
+            Some(Frame::data(Bytes::from(std::mem::take(&mut self.out))))
+        }
+    }
+}
+
+fn stream_error(error: &DecodeError) -> ApiError {
+    ApiError::new(ErrorKind::BadGateway, format!("upstream stream: {error}"))
+}

@@ -1,0 +1,180 @@
+//! The front door: request ids, routing to a handler, authentication, and
+//! the operational endpoints.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use busbar_protocols::Protocol;
+use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::auth::Credential;
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::ingress::{self, Route};
+use crate::proxy::{self, Inbound};
+use crate::state::State;
+
+/// Serves one request. Never fails: every error becomes a response.
+pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Response<Body> {
+    let request_id = request_id(request.headers());
+    let route = ingress::route(request.method(), request.uri().path());
+    let mut response = match route {
+        Route::Healthz => healthz(state),
+        Route::Stats => match state.auth.check(&Credential::from_request(&request)) {
+            Ok(()) => stats(state),
+            Err(error) => error.into_response(Protocol::OpenAi),
+        },
+        Route::Metrics => match state.auth.check(&Credential::from_request(&request)) {
+            Ok(()) => metrics(state),
+            Err(error) => error.into_response(Protocol::OpenAi),
+        },
+        Route::Models => match state.auth.check(&Credential::from_request(&request)) {
+            Ok(()) => models(state),
+            Err(error) => error.into_response(Protocol::OpenAi),
+        },
+        Route::Proxy { protocol, name } => proxied(state, protocol, name, request).await,
+        Route::MethodNotAllowed { protocol } => {
+            GatewayError::MethodNotAllowed.into_response(protocol)
+        }
+        Route::NotFound => {
+            GatewayError::NoRoute(request.uri().path().to_owned()).into_response(Protocol::OpenAi)
+        }
+    };
+    response.headers_mut().insert("x-request-id", request_id);
+    response
+}
+
+async fn proxied(
+    state: &State,
+    protocol: Protocol,
+    url_model: Option<String>,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let started = Instant::now();
+    let credential = Credential::from_request(&request);
+    if let Err(error) = state.auth.check(&credential) {
+        return error.into_response(protocol);
+    }
+    let client_credential = credential.into_token();
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    let limit = state.limits.max_body_bytes;
+    let result = if declared.is_some_and(|length| length > limit) {
+        Err(GatewayError::BodyTooLarge { limit })
+    } else {
+        match proxy::read_request_body(body, limit).await {
+            Ok(body) => {
+                let inbound = Inbound {
+                    protocol,
+                    headers: parts.headers,
+                    body,
+                    url_model,
+                    client_credential,
+                };
+                proxy::proxy(state, inbound).await
+            }
+            Err(error) => Err(error),
+        }
+    };
+    let (response, outcome) = match result {
+        Ok(response) => (response, "success"),
+        Err(error) => {
+            let outcome = if matches!(error, GatewayError::Upstream(_)) {
+                "upstream_error"
+            } else {
+                "error"
+            };
+            (error.into_response(protocol), outcome)
+        }
+    };
+    metrics::counter!(
+        "busbar_requests_total",
+        "ingress_protocol" => protocol.name(),
+        "outcome" => outcome
+    )
+    .increment(1);
+    metrics::histogram!("busbar_request_duration_seconds", "ingress_protocol" => protocol.name())
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+fn healthz(state: &State) -> Response<Body> {
+    if state.any_usable() {
+        text(StatusCode::OK, "ok")
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, "no usable lanes")
+    }
+}
+
+fn stats(state: &State) -> Response<Body> {
+    json(StatusCode::OK, serde_json::to_vec(&state.snapshot()).unwrap_or_default())
+}
+
+fn metrics(state: &State) -> Response<Body> {
+    let rendered = state.metrics.get().map(|handle| handle.render()).unwrap_or_default();
+    let mut response = Response::new(Body::full(rendered));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+fn models(state: &State) -> Response<Body> {
+    let created = proxy::unix_now();
+    let data: Vec<serde_json::Value> = state
+        .model_names()
+        .map(|name| serde_json::json!({"id": name, "object": "model", "created": created, "owned_by": "busbar"}))
+        .collect();
+    json(
+        StatusCode::OK,
+        serde_json::to_vec(&serde_json::json!({"object": "list", "data": data})).unwrap_or_default(),
+    )
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::full(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The client's `x-request-id` when it is a sane header value, else a new one.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(value) = headers.get("x-request-id") {
+        let bytes = value.as_bytes();
+        if !bytes.is_empty() && bytes.len() <= 128 && bytes.iter().all(|b| b.is_ascii_graphic()) {
+            return value.clone();
+        }
+    }
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_nanos()),
+        );
+        hasher.finish()
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::from_str(&format!("req_{prefix:016x}{n:08x}")).expect("hex is a valid header value")
+}

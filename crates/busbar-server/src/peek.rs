@@ -1,0 +1,178 @@
+//! Reading only what routing needs from a request body, and rewriting the
+//! model name of a body relayed to an upstream of the same protocol.
+//!
+//! The fast path never builds a JSON tree: the top-level object is read as
+//! a list of `(key, raw value)` pairs borrowed from the body, so the values
+//! Busbar does not touch are copied out byte for byte.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use busbar_protocols::DecodeError;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The top-level fields of a JSON object body, borrowed.
+pub(crate) struct Peeked<'a> {
+    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> Peeked<'a> {
+    /// Splits `body` into its top-level fields; fails unless it is a JSON
+    /// object.
+    pub(crate) fn parse(body: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut deserializer = serde_json::Deserializer::from_slice(body);
+        let fields = deserializer.deserialize_map(FieldsVisitor)?;
+        deserializer.end()?;
+        Ok(Self { fields })
+    }
+
+    fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.fields
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| *value)
+    }
+
+    /// The `model` field, when it is a string.
+    pub(crate) fn model(&self) -> Result<Option<String>, DecodeError> {
+        match self.get("model") {
+            None => Ok(None),
+            Some(raw) if raw.get() == "null" => Ok(None),
+            Some(raw) => serde_json::from_str::<String>(raw.get())
+                .map(Some)
+                .map_err(|_| DecodeError::invalid("model", "must be a string")),
+        }
+    }
+
+    /// Whether `stream` is `true`.
+    pub(crate) fn stream(&self) -> bool {
+        self.get("stream").is_some_and(|raw| raw.get() == "true")
+    }
+
+    /// The body again with `model` set to `model` (added first when absent),
+    /// every other field copied verbatim.
+    pub(crate) fn with_model(&self, model: &str) -> Vec<u8> {
+        let size: usize = self
+            .fields
+            .iter()
+            .map(|(key, value)| key.len() + value.get().len() + 4)
+            .sum();
+        let mut out = Vec::with_capacity(size + model.len() + 16);
+        out.push(b'{');
+        let model_json = serde_json::to_string(model).expect("a string serializes");
+        let mut wrote_model = false;
+        let mut first = true;
+        let mut field = |out: &mut Vec<u8>, key: &str, value: &str| {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(serde_json::to_string(key).expect("a string serializes").as_bytes());
+            out.push(b':');
+            out.extend_from_slice(value.as_bytes());
+        };
+        if self.get("model").is_none() {
+            field(&mut out, "model", &model_json);
+            wrote_model = true;
+        }
+        for (key, value) in &self.fields {
+            if key == "model" {
+                if !wrote_model {
+                    field(&mut out, "model", &model_json);
+                    wrote_model = true;
+                }
+            } else {
+                field(&mut out, key, value.get());
+            }
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+struct FieldsVisitor;
+
+impl<'de> Visitor<'de> for FieldsVisitor {
+    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            fields.push((key.0, map.next_value()?));
+        }
+        Ok(fields)
+    }
+}
+
+/// A key borrowed from the body unless it holds escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_model_and_stream() {
+        let peeked = Peeked::parse(br#"{"model":"smart","stream":true,"messages":[]}"#).unwrap();
+        assert_eq!(peeked.model().unwrap().as_deref(), Some("smart"));
+        assert!(peeked.stream());
+        let peeked = Peeked::parse(br#"{"stream":false}"#).unwrap();
+        assert_eq!(peeked.model().unwrap(), None);
+        assert!(!peeked.stream());
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_object() {
+        assert!(Peeked::parse(b"[1,2]").is_err());
+        assert!(Peeked::parse(b"{\"model\":").is_err());
+        assert!(Peeked::parse(b"{} trailing").is_err());
+        assert!(Peeked::parse(br#"{"model":5}"#).unwrap().model().is_err());
+    }
+
+    #[test]
+    fn rewrites_only_the_model() {
+        let body = br#"{ "model" : "smart", "temperature": 0.70, "messages":[{"role":"user","content":"h\u00e9"}]}"#;
+        let out = Peeked::parse(body).unwrap().with_model("gpt-4o");
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"model":"gpt-4o","temperature":0.70,"messages":[{"role":"user","content":"h\u00e9"}]}"#
+        );
+    }
+
+    #[test]
+    fn adds_a_missing_model_first() {
+        let out = Peeked::parse(br#"{"max_tokens":5}"#).unwrap().with_model("claude");
+        assert_eq!(out, br#"{"model":"claude","max_tokens":5}"#);
+    }
+
+    #[test]
+    fn escaped_keys_survive() {
+        let out = Peeked::parse(br#"{"a\"b":1,"model":"x"}"#).unwrap().with_model("y");
+        assert_eq!(out, br#"{"a\"b":1,"model":"y"}"#);
+    }
+}

@@ -1,0 +1,338 @@
+//! Proxying one model request: read, route, translate, call the upstream,
+//! and relay or translate the reply.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use busbar_ir::{ErrorKind, Request as IrRequest};
+use busbar_protocols::{Protocol, RequestOptions, StreamOptions};
+use busbar_routing::{AcquireError, Outcome, Permit};
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::body::Body;
+use crate::error::{GatewayError, UpstreamError};
+use crate::peek::Peeked;
+use crate::state::{State, Target};
+
+/// The largest upstream error or complete reply body Busbar reads whole.
+const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
+
+/// The request as it came in, read and peeked once.
+pub(crate) struct Inbound {
+    pub(crate) protocol: Protocol,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    /// The model name from the URL, for protocols that put it there.
+    pub(crate) url_model: Option<String>,
+    /// The caller's own credential, for `auth.mode: passthrough`.
+    pub(crate) client_credential: Option<String>,
+}
+
+/// What a successful attempt produced.
+struct Reply {
+    response: Response<Body>,
+}
+
+/// Serves one model request end to end.
+pub(crate) async fn proxy(state: &State, inbound: Inbound) -> Result<Response<Body>, GatewayError> {
+    let peeked = Peeked::parse(&inbound.body)?;
+    let name = match &inbound.url_model {
+        Some(name) => name.clone(),
+        None => peeked.model()?.ok_or(GatewayError::MissingModel)?,
+    };
+    let route = state
+        .resolve(&name)
+        .ok_or_else(|| GatewayError::UnknownModel(name.clone()))?;
+    let candidates = route.candidates();
+    let stream = peeked.stream();
+    // Decoded lazily: a same-protocol hop never needs the IR.
+    let mut decoded: Option<IrRequest> = None;
+    let mut last_error: Option<GatewayError> = None;
+    let mut saw_capacity_limit = false;
+    let mut saw_budget_limit = false;
+    for lane_id in candidates.into_iter().take(state.attempt_cap(&name)) {
+        let permit = match route.try_acquire(lane_id) {
+            Ok(permit) => permit,
+            Err(AcquireError::NoBudget) => {
+                saw_budget_limit = true;
+                continue;
+            }
+            Err(_) => {
+                saw_capacity_limit = true;
+                continue;
+            }
+        };
+        let target = state.target(lane_id);
+        let attempt = attempt(state, &inbound, &peeked, &mut decoded, stream, target, permit).await;
+        match attempt {
+            Ok(reply) => return Ok(reply.response),
+            Err(Failure::Final(error)) => return Err(error),
+            Err(Failure::Retryable(error)) => {
+                tracing::debug!(lane = target.lane_name_str(), %error, "attempt failed; trying the next lane");
+                last_error = Some(error);
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        if saw_capacity_limit || !saw_budget_limit {
+            GatewayError::AtCapacity(name)
+        } else {
+            GatewayError::BudgetExhausted(name)
+        }
+    }))
+}
+
+/// How an attempt on one lane failed.
+enum Failure {
+    /// Another lane may succeed.
+    Retryable(GatewayError),
+    /// Return this to the client now.
+    Final(GatewayError),
+}
+
+async fn attempt(
+    state: &State,
+    inbound: &Inbound,
+    peeked: &Peeked<'_>,
+    decoded: &mut Option<IrRequest>,
+    stream: bool,
+    target: &Target,
+    permit: Permit,
+) -> Result<Reply, Failure> {
+    let same_protocol = target.protocol == inbound.protocol;
+    let (body, dropped) = if same_protocol {
+        (peeked.with_model(&target.model_id), Vec::new())
+    } else {
+        if decoded.is_none() {
+            let mut request = inbound
+                .protocol
+                .decode_request(&inbound.body)
+                .map_err(|error| Failure::Final(error.into()))?;
+            if let Some(name) = &inbound.url_model {
+                request.model.clone_from(name);
+            }
+            *decoded = Some(request);
+        }
+        let request = decoded.as_ref().expect("decoded above");
+        let mut options = RequestOptions::new(target.model_id.clone());
+        options.default_max_tokens = target.default_max_tokens;
+        let encoded = target.protocol.encode_request(request, &options);
+        metrics::counter!(
+            "busbar_translations_total",
+            "from" => inbound.protocol.name(),
+            "to" => target.protocol.name()
+        )
+        .increment(1);
+        (encoded.body, encoded.dropped)
+    };
+    let upstream_request = target
+        .build_request(body, stream, same_protocol, inbound)
+        .map_err(Failure::Final)?;
+    let sent = tokio::time::timeout(
+        state.limits.first_byte_timeout,
+        state.client.request(upstream_request),
+    )
+    .await;
+    let response = match sent {
+        Err(_) => {
+            permit.finish(Outcome::Failure);
+            return Err(Failure::Retryable(GatewayError::Timeout(format!(
+                "no response from `{}` within {} s",
+                target.lane_name_str(),
+                state.limits.first_byte_timeout.as_secs()
+            ))));
+        }
+        Ok(Err(error)) => {
+            permit.finish(Outcome::Failure);
+            return Err(Failure::Retryable(GatewayError::Unreachable(format!(
+                "`{}`: {}",
+                target.lane_name_str(),
+                describe(&error)
+            ))));
+        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status();
+    if !status.is_success() {
+        return Err(upstream_failure(state, target, permit, response).await);
+    }
+    let guard = crate::guard::Guard::charged(permit);
+    let (parts, upstream_body) = response.into_parts();
+    let mut reply = if same_protocol {
+        let mut reply = Response::new(Body::relay(upstream_body, guard, state.limits.idle_timeout));
+        *reply.status_mut() = parts.status;
+        copy_end_to_end_headers(&parts.headers, reply.headers_mut());
+        reply
+    } else if stream {
+        let created = unix_now();
+        let mut options = StreamOptions::new(created);
+        options.include_usage = decoded.as_ref().is_some_and(|r| r.stream_usage);
+        let body = Body::translated(
+            upstream_body,
+            target.protocol.stream_decoder(),
+            inbound.protocol.stream_encoder(&options),
+            guard,
+            state.limits.idle_timeout,
+        );
+        let mut reply = Response::new(body);
+        let headers = reply.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(inbound.protocol.stream_content_type()),
+        );
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        reply
+    } else {
+        translate_complete(inbound, target, upstream_body, guard, state.limits.idle_timeout).await?
+    };
+    let headers = reply.headers_mut();
+    headers.insert("x-busbar-model", target.lane_name.clone());
+    if !dropped.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&dropped.join(", ")) {
+            headers.insert("x-busbar-dropped", value);
+        }
+    }
+    Ok(Reply { response: reply })
+}
+
+/// Reads a complete upstream reply and re-encodes it for the client.
+async fn translate_complete(
+    inbound: &Inbound,
+    target: &Target,
+    upstream_body: Incoming,
+    mut guard: crate::guard::Guard,
+    idle: Duration,
+) -> Result<Response<Body>, Failure> {
+    let bytes = match read_limited(upstream_body, MAX_UPSTREAM_BODY, idle).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            guard.body_failed();
+            return Err(Failure::Retryable(error));
+        }
+    };
+    let decoded = match target.protocol.decode_response(&bytes) {
+        Ok(response) => response,
+        Err(error) => {
+            guard.body_failed();
+            return Err(Failure::Retryable(GatewayError::BadUpstreamReply(format!(
+                "`{}`: {error}",
+                target.lane_name_str()
+            ))));
+        }
+    };
+    guard.body_complete();
+    let encoded = inbound.protocol.encode_response(&decoded, unix_now());
+    let mut reply = Response::new(Body::full(encoded.body));
+    reply
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(reply)
+}
+
+/// Turns a non-2xx upstream reply into the client's error, deciding whether
+/// another lane should be tried.
+async fn upstream_failure(
+    state: &State,
+    target: &Target,
+    permit: Permit,
+    response: Response<Incoming>,
+) -> Failure {
+    let (parts, body) = response.into_parts();
+    let status = parts.status.as_u16();
+    let bytes = read_limited(body, 1024 * 1024, state.limits.idle_timeout)
+        .await
+        .unwrap_or_default();
+    let mut error = target.protocol.decode_error(status, &bytes);
+    error.status = status;
+    let retryable = matches!(
+        error.kind,
+        ErrorKind::RateLimit
+            | ErrorKind::Overloaded
+            | ErrorKind::Unavailable
+            | ErrorKind::Server
+            | ErrorKind::Timeout
+            | ErrorKind::BadGateway
+    );
+    permit.finish(if retryable {
+        Outcome::Failure
+    } else {
+        Outcome::ClientFault
+    });
+    tracing::debug!(lane = target.lane_name_str(), status, kind = ?error.kind, "upstream answered with an error");
+    let gateway = GatewayError::Upstream(Box::new(UpstreamError {
+        error,
+        protocol: target.protocol,
+        body: bytes,
+        retry_after: parts.headers.get(header::RETRY_AFTER).cloned(),
+    }));
+    if retryable {
+        Failure::Retryable(gateway)
+    } else {
+        Failure::Final(gateway)
+    }
+}
+
+async fn read_limited(body: Incoming, limit: usize, idle: Duration) -> Result<Bytes, GatewayError> {
+    match tokio::time::timeout(idle, Limited::new(body, limit).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) => Err(GatewayError::BadUpstreamReply(error.to_string())),
+        Err(_) => Err(GatewayError::Timeout("upstream body stalled".into())),
+    }
+}
+
+/// Copies the upstream's response headers except hop-by-hop ones and those
+/// Busbar sets itself.
+fn copy_end_to_end_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        let skip = matches!(
+            name.as_str(),
+            "connection"
+                | "keep-alive"
+                | "proxy-connection"
+                | "transfer-encoding"
+                | "te"
+                | "trailer"
+                | "upgrade"
+                | "x-request-id"
+                | "date"
+                | "server"
+        );
+        if !skip {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+fn describe(error: &hyper_util::client::legacy::Error) -> String {
+    use std::error::Error as _;
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Reads a client's request body, refusing more than `limit` bytes.
+pub(crate) async fn read_request_body(body: Incoming, limit: u64) -> Result<Bytes, GatewayError> {
+    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(GatewayError::BodyTooLarge { limit })
+        }
+        Err(error) => Err(GatewayError::InvalidBody(busbar_protocols::DecodeError::Stream(
+            format!("could not read the request body: {error}"),
+        ))),
+    }
+}

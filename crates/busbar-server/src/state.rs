@@ -1,0 +1,296 @@
+//! The server's run-time state, built once from a loaded configuration.
+
+use std::num::{NonZeroU32, NonZeroU64};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use busbar_config::{AuthMode, AuthScheme, Config};
+use busbar_protocols::Protocol;
+use busbar_routing::{Lane, LaneId, Member, Pool, Route, Router, SystemClock};
+use bytes::Bytes;
+use http::{header, HeaderName, HeaderValue, Method, Uri};
+use http_body_util::Full;
+
+use crate::auth::ClientAuth;
+use crate::client::{self, UpstreamClient};
+use crate::error::GatewayError;
+use crate::proxy::Inbound;
+use crate::StartError;
+
+/// Everything a request needs, shared by all of them.
+pub struct State {
+    pub(crate) listen: String,
+    pub(crate) tls: Option<(PathBuf, PathBuf)>,
+    pub(crate) auth: ClientAuth,
+    pub(crate) limits: Limits,
+    pub(crate) router: Router,
+    /// Indexed by [`LaneId`], like the router's lanes.
+    pub(crate) targets: Vec<Target>,
+    /// Per route name: how many lanes one request may try.
+    pub(crate) attempt_caps: std::collections::HashMap<String, usize>,
+    pub(crate) client: UpstreamClient,
+    pub(crate) metrics: crate::telemetry::MetricsSlot,
+}
+
+/// Time and size limits.
+pub(crate) struct Limits {
+    pub(crate) max_body_bytes: u64,
+    pub(crate) first_byte_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) shutdown_grace: Duration,
+}
+
+/// Where and how one lane's requests go upstream.
+pub(crate) struct Target {
+    pub(crate) protocol: Protocol,
+    /// The model id sent upstream.
+    pub(crate) model_id: String,
+    /// The lane's (model's) name, for `x-busbar-model`.
+    pub(crate) lane_name: HeaderValue,
+    uri: Uri,
+    stream_uri: Uri,
+    /// `None` under `auth.mode: passthrough`: the caller's credential is used.
+    credential: Option<(HeaderName, HeaderValue)>,
+    /// How the key is presented (for passthrough, where it comes per request).
+    scheme: AuthScheme,
+    pub(crate) default_max_tokens: u64,
+}
+
+impl State {
+    /// Builds the state for `config`. `metrics` is where the Prometheus
+    /// handle rendered at `/metrics` is (or will be).
+    pub fn new(config: &Config, metrics: crate::telemetry::MetricsSlot) -> Result<Self, StartError> {
+        let mut lanes = Vec::with_capacity(config.models.len());
+        let mut targets = Vec::with_capacity(config.models.len());
+        for (name, model) in &config.models {
+            let provider = config
+                .providers
+                .get(&model.provider)
+                .ok_or_else(|| StartError::Config(format!("models.{name}.provider: unknown provider")))?;
+            let max_concurrent = NonZeroU32::new(model.max_concurrent).unwrap_or(NonZeroU32::MIN);
+            let max_requests = model.max_requests.and_then(NonZeroU64::new);
+            lanes.push(Lane::new(name.clone(), model.provider.clone(), max_concurrent, max_requests));
+            targets.push(Target::new(name, model, provider, config.auth.mode)?);
+        }
+        let lane_id = |model: &str| {
+            config
+                .models
+                .keys()
+                .position(|name| name == model)
+                .map(LaneId::new)
+        };
+        let mut pools = Vec::with_capacity(config.pools.len());
+        let mut attempt_caps = std::collections::HashMap::new();
+        for (name, pool) in &config.pools {
+            let members = pool
+                .members
+                .iter()
+                .map(|member| {
+                    let lane = lane_id(&member.target).ok_or_else(|| {
+                        StartError::Config(format!("pools.{name}: unknown model `{}`", member.target))
+                    })?;
+                    let weight = NonZeroU32::new(member.weight).unwrap_or(NonZeroU32::MIN);
+                    let lane_member = Member::new(lane, weight);
+                    Ok(match member.context_max {
+                        Some(tokens) => lane_member.with_context_max(tokens),
+                        None => lane_member,
+                    })
+                })
+                .collect::<Result<Vec<_>, StartError>>()?;
+            attempt_caps.insert(name.clone(), pool.failover.cap as usize + 1);
+            pools.push(
+                Pool::new(name.clone(), members)
+                    .map_err(|error| StartError::Config(error.to_string()))?,
+            );
+        }
+        let router = Router::new(lanes, pools, Arc::new(SystemClock::new()))
+            .map_err(|error| StartError::Config(error.to_string()))?;
+        let auth = match config.auth.mode {
+            AuthMode::None => ClientAuth::Open,
+            AuthMode::Passthrough => ClientAuth::Passthrough,
+            AuthMode::Token => ClientAuth::Tokens(
+                config
+                    .auth
+                    .client_tokens
+                    .iter()
+                    .map(|token| token.expose().as_bytes().to_vec())
+                    .collect(),
+            ),
+        };
+        let limits = Limits {
+            max_body_bytes: config.limits.max_body_bytes,
+            first_byte_timeout: config.limits.first_byte_timeout,
+            idle_timeout: config.limits.idle_timeout,
+            shutdown_grace: config.limits.shutdown_grace,
+        };
+        Ok(Self {
+            listen: config.listen.clone(),
+            tls: config
+                .tls
+                .as_ref()
+                .map(|tls| (tls.cert_file.clone(), tls.key_file.clone())),
+            auth,
+            client: client::build(config.limits.connect_timeout),
+            limits,
+            router,
+            targets,
+            attempt_caps,
+            metrics,
+        })
+    }
+
+    /// The route for a model or pool name.
+    pub(crate) fn resolve(&self, name: &str) -> Option<Route<'_>> {
+        self.router.resolve(name)
+    }
+
+    /// How many lanes one request to `name` may try.
+    pub(crate) fn attempt_cap(&self, name: &str) -> usize {
+        self.attempt_caps.get(name).copied().unwrap_or(1)
+    }
+
+    pub(crate) fn target(&self, lane: LaneId) -> &Target {
+        &self.targets[lane.index()]
+    }
+
+    pub(crate) fn any_usable(&self) -> bool {
+        self.router.any_usable()
+    }
+
+    pub(crate) fn snapshot(&self) -> busbar_routing::Snapshot {
+        self.router.snapshot()
+    }
+
+    /// Every pool and model name a client may call.
+    pub(crate) fn model_names(&self) -> impl Iterator<Item = &str> {
+        self.router
+            .pools()
+            .iter()
+            .map(Pool::name)
+            .chain(self.router.lanes().iter().map(Lane::name))
+    }
+}
+
+impl Target {
+    fn new(
+        name: &str,
+        model: &busbar_config::Model,
+        provider: &busbar_config::Provider,
+        mode: AuthMode,
+    ) -> Result<Self, StartError> {
+        let protocol = match provider.protocol {
+            busbar_config::Protocol::OpenAi => Protocol::OpenAi,
+            busbar_config::Protocol::Anthropic => Protocol::Anthropic,
+            other => {
+                return Err(StartError::Config(format!(
+                    "models.{name}: protocol `{}` is not supported yet",
+                    other.as_str()
+                )))
+            }
+        };
+        let uri = |stream: bool| {
+            let url = provider.url(&model.upstream_model, stream);
+            url.parse::<Uri>()
+                .map_err(|error| StartError::Config(format!("providers.{}: bad URL {url}: {error}", model.provider)))
+        };
+        let credential = match (&provider.api_key, mode) {
+            (_, AuthMode::Passthrough) | (None, _) => None,
+            (Some(key), _) => Some(credential_header(protocol, provider.auth, key.expose())?),
+        };
+        Ok(Self {
+            protocol,
+            model_id: model.upstream_model.clone(),
+            lane_name: HeaderValue::from_str(name)
+                .map_err(|_| StartError::Config(format!("models.{name}: name is not a valid header value")))?,
+            uri: uri(false)?,
+            stream_uri: uri(true)?,
+            credential,
+            scheme: provider.auth,
+            default_max_tokens: u64::from(model.default_max_tokens),
+        })
+    }
+
+    pub(crate) fn lane_name_str(&self) -> &str {
+        self.lane_name.to_str().unwrap_or("?")
+    }
+
+    /// The upstream request for an already-encoded body.
+    pub(crate) fn build_request(
+        &self,
+        body: Vec<u8>,
+        stream: bool,
+        same_protocol: bool,
+        inbound: &Inbound,
+    ) -> Result<http::Request<Full<Bytes>>, GatewayError> {
+        let uri = if stream { &self.stream_uri } else { &self.uri };
+        let mut request = http::Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        match &self.credential {
+            Some((name, value)) => {
+                headers.insert(name.clone(), value.clone());
+            }
+            None => {
+                if let Some(token) = &inbound.client_credential {
+                    let (name, value) = credential_header(self.protocol, self.scheme, token)
+                        .map_err(|_| GatewayError::Unauthorized)?;
+                    headers.insert(name, value);
+                }
+            }
+        }
+        if self.protocol == Protocol::Anthropic {
+            let client_version = same_protocol
+                .then(|| inbound.headers.get("anthropic-version"))
+                .flatten();
+            headers.insert(
+                "anthropic-version",
+                client_version
+                    .cloned()
+                    .unwrap_or_else(|| HeaderValue::from_static("2023-06-01")),
+            );
+            if same_protocol {
+                if let Some(beta) = inbound.headers.get("anthropic-beta") {
+                    headers.insert("anthropic-beta", beta.clone());
+                }
+            }
+        }
+        if stream {
+            headers.insert(header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+        }
+        Ok(request)
+    }
+}
+
+/// The header carrying `key` to an upstream of `protocol`.
+fn credential_header(
+    protocol: Protocol,
+    scheme: AuthScheme,
+    key: &str,
+) -> Result<(HeaderName, HeaderValue), StartError> {
+    let invalid = || StartError::Config("an API key holds characters not allowed in a header".into());
+    let bearer = || {
+        HeaderValue::from_str(&format!("Bearer {key}"))
+            .map(|value| (header::AUTHORIZATION, sensitive(value)))
+            .map_err(|_| invalid())
+    };
+    let named = |name: &'static str| {
+        HeaderValue::from_str(key)
+            .map(|value| (HeaderName::from_static(name), sensitive(value)))
+            .map_err(|_| invalid())
+    };
+    match (scheme, protocol) {
+        (AuthScheme::ApiKey, _) => named("api-key"),
+        (AuthScheme::Native, Protocol::Anthropic) if !key.starts_with("sk-ant-oat") => {
+            named("x-api-key")
+        }
+        _ => bearer(),
+    }
+}
+
+fn sensitive(mut value: HeaderValue) -> HeaderValue {
+    value.set_sensitive(true);
+    value
+}

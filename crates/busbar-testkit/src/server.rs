@@ -1,0 +1,449 @@
+//! The HTTP side of the mock: the listener, one task per connection, and the per-request pipeline
+//! (read → record → fault → answer).
+
+use std::convert::Infallible;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::header::{HeaderValue, CONTENT_LENGTH};
+use http::{Request, Response};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{watch, Notify};
+
+use crate::body::{self, Cut, MockBody};
+use crate::faults::{Fault, FaultBook, FaultRule, RequestFacts};
+use crate::format::{Format, Outcome};
+use crate::record::{RecordedRequest, Recorder};
+
+/// How a mock upstream behaves; every setting has a default suited to tests.
+#[derive(Debug, Clone)]
+pub struct MockOptions {
+    addr: SocketAddr,
+    record: bool,
+    expected_key: Option<String>,
+    words_per_delta: usize,
+    event_interval: Duration,
+    worker_threads: usize,
+}
+
+impl Default for MockOptions {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            record: true,
+            expected_key: None,
+            words_per_delta: 3,
+            event_interval: Duration::ZERO,
+            worker_threads: 1,
+        }
+    }
+}
+
+impl MockOptions {
+    /// The address to bind; default `127.0.0.1:0` (a free port).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Whether to keep every request for [`MockUpstream::received`]; default on. Turn it off for
+    /// load benchmarks: the log grows without bound.
+    pub fn record(mut self, record: bool) -> Self {
+        self.record = record;
+        self
+    }
+
+    /// The only API key accepted; without one any non-empty key is.
+    pub fn expected_key(mut self, key: impl Into<String>) -> Self {
+        self.expected_key = Some(key.into());
+        self
+    }
+
+    /// Words of text per streamed delta; default 3.
+    pub fn words_per_delta(mut self, words: usize) -> Self {
+        self.words_per_delta = words.max(1);
+        self
+    }
+
+    /// Pause between streamed events; default none. `busbar demo` uses one so streams look live.
+    pub fn event_interval(mut self, interval: Duration) -> Self {
+        self.event_interval = interval;
+        self
+    }
+
+    /// Runtime threads for [`MockUpstream::start_in_thread`]; default 1.
+    pub fn worker_threads(mut self, threads: usize) -> Self {
+        self.worker_threads = threads.max(1);
+        self
+    }
+}
+
+/// State shared by the handle and every connection.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    options: MockOptions,
+    recorder: Recorder,
+    faults: FaultBook,
+    ids: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl Shared {
+    /// A fresh number for ids (`chatcmpl-mock…`, `toolu_mock…`, request ids).
+    pub(crate) fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub(crate) fn expected_key(&self) -> Option<&str> {
+        self.options.expected_key.as_deref()
+    }
+
+    pub(crate) fn words_per_delta(&self) -> usize {
+        self.options.words_per_delta
+    }
+
+    pub(crate) fn unix_time(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}
+
+/// A mock LLM provider listening on loopback. Dropping it stops it.
+#[derive(Debug)]
+pub struct MockUpstream {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl MockUpstream {
+    /// Starts on `127.0.0.1` at a free port, on the current Tokio runtime.
+    pub async fn start() -> io::Result<Self> {
+        Self::start_with(MockOptions::default()).await
+    }
+
+    /// Starts on `addr`, on the current Tokio runtime.
+    pub async fn start_on(addr: SocketAddr) -> io::Result<Self> {
+        Self::start_with(MockOptions::default().addr(addr)).await
+    }
+
+    /// Starts with `options`, on the current Tokio runtime.
+    pub async fn start_with(options: MockOptions) -> io::Result<Self> {
+        let listener = TcpListener::bind(options.addr).await?;
+        let (upstream, shutdown) = Self::new(listener.local_addr()?, options);
+        tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&upstream.shared),
+            shutdown,
+        ));
+        Ok(upstream)
+    }
+
+    /// Starts with `options` on a thread and runtime of its own, for tests without a runtime.
+    /// Dropping the handle stops the server and joins the thread.
+    pub fn start_in_thread(options: MockOptions) -> io::Result<Self> {
+        let listener = std::net::TcpListener::bind(options.addr)?;
+        listener.set_nonblocking(true)?;
+        let runtime = if options.worker_threads <= 1 {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+        } else {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder
+                .worker_threads(options.worker_threads)
+                .enable_all()
+                .build()?
+        };
+        let listener = {
+            let _entered = runtime.enter();
+            TcpListener::from_std(listener)?
+        };
+        let (mut upstream, shutdown) = Self::new(listener.local_addr()?, options);
+        let shared = Arc::clone(&upstream.shared);
+        let thread = std::thread::Builder::new()
+            .name("busbar-mock-upstream".to_owned())
+            .spawn(move || runtime.block_on(accept_loop(listener, shared, shutdown)))?;
+        upstream.thread = Some(thread);
+        Ok(upstream)
+    }
+
+    fn new(addr: SocketAddr, options: MockOptions) -> (Self, watch::Receiver<bool>) {
+        let (shutdown, stopped) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            options,
+            recorder: Recorder::default(),
+            faults: FaultBook::default(),
+            ids: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        });
+        (
+            Self {
+                addr,
+                shared,
+                shutdown,
+                thread: None,
+            },
+            stopped,
+        )
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash: a provider's `base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `base_url()` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Every request received so far, oldest first (empty when recording is off).
+    pub fn received(&self) -> Vec<RecordedRequest> {
+        self.shared.recorder.snapshot()
+    }
+
+    /// Requests received so far, counted even when recording is off.
+    pub fn request_count(&self) -> u64 {
+        self.shared.requests.load(Ordering::Relaxed)
+    }
+
+    /// Forgets the recorded requests and resets the count.
+    pub fn clear(&self) {
+        self.shared.recorder.clear();
+        self.shared.requests.store(0, Ordering::Relaxed);
+    }
+
+    /// Queues a fault for the next matching request; queued faults are used once, in order.
+    pub fn push_fault(&self, rule: impl Into<FaultRule>) {
+        self.shared.faults.push(rule.into());
+    }
+
+    /// Applies a fault to every matching request that no queued fault claims, until cleared.
+    pub fn set_fault(&self, rule: impl Into<FaultRule>) {
+        self.shared.faults.set_sticky(Some(rule.into()));
+    }
+
+    /// Removes the queued faults and the sticky one.
+    pub fn clear_faults(&self) {
+        self.shared.faults.clear();
+    }
+
+    /// Queued faults not yet used.
+    pub fn pending_faults(&self) -> usize {
+        self.shared.faults.pending()
+    }
+}
+
+impl Drop for MockUpstream {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+        if let Some(thread) = self.thread.take() {
+            // The runtime ends once the accept loop sees the signal; a panic there is not ours to raise.
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let connections_shutdown = shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = stopped(&mut shutdown) => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    tokio::spawn(serve_connection(stream, Arc::clone(&shared), connections_shutdown.clone()));
+                }
+                Err(error) => {
+                    // Out of descriptors and the like: back off instead of spinning.
+                    tracing::debug!(%error, "mock upstream accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    // A second descriptor of the socket lets a reset fault set SO_LINGER 0 after hyper owns the
+    // stream, so dropping the connection sends RST rather than FIN.
+    let (stream, twin) = match split_twin(stream) {
+        Ok(pair) => pair,
+        Err(error) => {
+            tracing::debug!(%error, "mock upstream could not prepare a connection");
+            return;
+        }
+    };
+    let reset = Arc::new(Notify::new());
+    let service = {
+        let reset = Arc::clone(&reset);
+        service_fn(move |request| handle(Arc::clone(&shared), Arc::clone(&reset), request))
+    };
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        _ = connection => {}
+        _ = reset.notified() => {
+            let _ = TcpSocket::from_std_stream(twin).set_zero_linger();
+        }
+        _ = stopped(&mut shutdown) => {}
+    }
+}
+
+/// Resolves once the handle asks to stop or is gone.
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`; drop it here rather than across an await.
+    let _ = shutdown.wait_for(|stop| *stop).await.map(|_| ());
+}
+
+fn split_twin(stream: TcpStream) -> io::Result<(TcpStream, std::net::TcpStream)> {
+    let stream = stream.into_std()?;
+    let twin = stream.try_clone()?;
+    Ok((TcpStream::from_std(stream)?, twin))
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    reset: Arc<Notify>,
+    request: Request<Incoming>,
+) -> Result<Response<MockBody>, Infallible> {
+    let (parts, body) = request.into_parts();
+    // A body that fails to arrive means the client is gone; whatever we answer is discarded.
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    shared.requests.fetch_add(1, Ordering::Relaxed);
+    if shared.options.record {
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), |p| p.to_string());
+        let recorded = RecordedRequest::new(
+            parts.method.clone(),
+            path,
+            parts.headers.clone(),
+            body.clone(),
+        );
+        shared.recorder.push(recorded);
+    }
+
+    let path = parts.uri.path();
+    let format = Format::for_path(path);
+    let json: Option<Value> = format.and_then(|_| serde_json::from_slice(&body).ok());
+    let field = |name: &str| json.as_ref().and_then(|j| j.get(name));
+    let facts = RequestFacts {
+        path,
+        model: field("model").and_then(Value::as_str),
+        stream: field("stream").and_then(Value::as_bool).unwrap_or(false),
+        format,
+    };
+    let fault = shared.faults.take(&facts);
+    let vendor = format.unwrap_or_else(|| Format::guess(path, &parts.headers));
+
+    let mut first_byte_delay = None;
+    let mut cut = Cut::None;
+    match fault {
+        None => {}
+        Some(Fault::Reset) => {
+            reset.notify_one();
+            // The connection task drops this future together with the connection.
+            return std::future::pending().await;
+        }
+        Some(Fault::Error(error)) => {
+            return Ok(respond(
+                &shared,
+                vendor,
+                vendor.error(&error),
+                None,
+                Cut::None,
+            ))
+        }
+        Some(Fault::DelayHeaders(delay)) => tokio::time::sleep(delay).await,
+        Some(Fault::DelayFirstByte(delay)) => first_byte_delay = Some(delay),
+        Some(Fault::TruncateStream { after_events }) => cut = Cut::Truncate(after_events),
+        Some(Fault::AbortStream { after_events }) => cut = Cut::Abort(after_events),
+        Some(Fault::StreamError {
+            after_events,
+            error,
+        }) => {
+            cut = Cut::Error(after_events, vendor.stream_error_event(&error));
+        }
+        Some(Fault::StallStream {
+            after_events,
+            pause,
+        }) => cut = Cut::Stall(after_events, pause),
+    }
+    let outcome = match format {
+        Some(format) => format.handle(&shared, &parts.method, path, &parts.headers, json.as_ref()),
+        None => vendor.not_found(&parts.method, path),
+    };
+    Ok(respond(&shared, vendor, outcome, first_byte_delay, cut))
+}
+
+fn respond(
+    shared: &Shared,
+    vendor: Format,
+    outcome: Outcome,
+    first_byte_delay: Option<Duration>,
+    cut: Cut,
+) -> Response<MockBody> {
+    let interval = shared.options.event_interval;
+    let (status, mut headers, body) = match outcome {
+        Outcome::Json {
+            status,
+            mut headers,
+            body,
+        } => {
+            let body = match first_byte_delay {
+                None => MockBody::full(body),
+                Some(delay) => {
+                    headers.push((CONTENT_LENGTH, HeaderValue::from(body.len())));
+                    body::streamed(vec![body], Some(delay), Duration::ZERO, Cut::None)
+                }
+            };
+            (status, headers, body)
+        }
+        Outcome::Stream { headers, events } => (
+            http::StatusCode::OK,
+            headers,
+            body::streamed(events, first_byte_delay, interval, cut),
+        ),
+    };
+    let request_id = format!("req_mock{:08}", shared.next_id());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.push((vendor.request_id_header(), value));
+    }
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    for (name, value) in headers {
+        response.headers_mut().append(name, value);
+    }
+    response
+}

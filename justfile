@@ -1,0 +1,27 @@
+# Mirrors CI: `just ci` runs exactly what `.ci/run` runs.
+
+# Run every Rust test (the README's test command).
+test:
+    cargo test --workspace
+
+fmt:
+    cargo fmt --all -- --check
+
+clippy:
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Drive the gateway with the vendors' official Python SDKs.
+sdk:
+    tests/sdk/run.sh
+
+# The whole CI pipeline.
+ci:
+    bash .ci/run
+
+# Serve the embedded demo configuration.
+demo:
+    cargo run --release -- demo
+
+# End-to-end load benchmark (see docs/performance.md).
+bench:
+    bench/run.sh
