@@ -7,7 +7,8 @@
 //! The rules, in order:
 //! - tools defined, tool choice not `none`, last turn not a tool result → call the first tool (the
 //!   named one under a forced choice), or the first two tools when the last user text holds the
-//!   word "parallel" and parallel calls are allowed; arguments follow each tool's JSON schema;
+//!   word "parallel" and parallel calls are allowed; arguments follow each tool's JSON schema; the
+//!   calls follow a short text, `Calling <name>.` (`Calling a and b.` for two);
 //! - last turn a tool result → `Tool result received: <content>`;
 //! - otherwise `Echo: <last user text>`, or [`PANGRAM`] when the last user turn holds no text;
 //! - a stop sequence cuts the text before its first match; `max_tokens` keeps that many words.
@@ -110,12 +111,16 @@ pub(crate) fn reply(conversation: &Conversation<'_>) -> Reply {
             .iter()
             .map(|call| count_words(&call.name) + count_words(&call.arguments.to_string()))
             .sum();
+        // Models usually say what they are about to do before a call; a
+        // preamble also lets tests check text and calls survive together.
+        let names: Vec<&str> = tool_calls.iter().map(|call| call.name.as_str()).collect();
+        let preamble = format!("Calling {}.", names.join(" and "));
         return Reply {
             thinking,
-            text: None,
+            output_tokens: thinking_tokens + call_tokens + count_words(&preamble),
+            text: Some(preamble),
             tool_calls,
             finish: Finish::ToolUse,
-            output_tokens: thinking_tokens + call_tokens,
         };
     }
 

@@ -157,17 +157,21 @@ async fn tools_stop_sequences_and_thinking() {
     let body = post(&upstream, PATH, ANTHROPIC, &request).await.json();
     assert_eq!(body["stop_reason"], "tool_use");
     let content = body["content"].as_array().expect("content");
-    assert_eq!(content.len(), 2);
-    assert!(content[0]["id"]
+    assert_eq!(content.len(), 3);
+    assert_eq!(
+        content[0],
+        json!({"type": "text", "text": "Calling get_weather and get_time."})
+    );
+    assert!(content[1]["id"]
         .as_str()
         .is_some_and(|id| id.starts_with("toolu_mock")));
-    assert_eq!(content[0]["input"], json!({"city": "Paris", "unit": "c"}));
-    assert_eq!(content[1]["input"], json!({"zone": {"offset": 1}}));
+    assert_eq!(content[1]["input"], json!({"city": "Paris", "unit": "c"}));
+    assert_eq!(content[2]["input"], json!({"zone": {"offset": 1}}));
 
     request["tool_choice"] = json!({"type": "tool", "name": "get_time"});
     let body = post(&upstream, PATH, ANTHROPIC, &request).await.json();
-    assert_eq!(body["content"].as_array().map(Vec::len), Some(1));
-    assert_eq!(body["content"][0]["name"], "get_time");
+    assert_eq!(body["content"].as_array().map(Vec::len), Some(2));
+    assert_eq!(body["content"][1]["name"], "get_time");
 
     let result = json!({"model": "m", "max_tokens": 50, "tools": tools(), "messages": [
         {"role": "user", "content": "weather?"},
@@ -264,8 +268,10 @@ async fn thinking_and_tool_stream_matches_the_vendor() {
         starts[0]["content_block"],
         json!({"type": "thinking", "thinking": "", "signature": ""})
     );
-    assert_eq!(starts[1]["content_block"]["type"], "tool_use");
-    assert_eq!(starts[1]["content_block"]["input"], json!({}));
+    assert_eq!(starts[1]["content_block"], json!({"type": "text", "text": ""}));
+    assert_eq!(deltas_text(&data), "Calling get_weather.");
+    assert_eq!(starts[2]["content_block"]["type"], "tool_use");
+    assert_eq!(starts[2]["content_block"]["input"], json!({}));
     let deltas = |kind: &str, field: &str| -> String {
         data.iter()
             .filter(|d| d["delta"]["type"] == kind)
@@ -287,4 +293,11 @@ async fn thinking_and_tool_stream_matches_the_vendor() {
         .find(|d| d["type"] == "message_delta")
         .expect("message_delta");
     assert_eq!(message_delta["delta"]["stop_reason"], "tool_use");
+}
+
+fn deltas_text(data: &[Value]) -> String {
+    data.iter()
+        .filter(|d| d["delta"]["type"] == "text_delta")
+        .filter_map(|d| d["delta"]["text"].as_str())
+        .collect()
 }
