@@ -127,6 +127,9 @@ fn resolve(
     let (models, model_names) = providers::models(w, &top, &provider_names, catalog);
     let pools = pools::pools(w, &top, &model_names, &provider_names);
     let governance = access::governance(w, &top, auth.mode, env, warnings);
+    let limits = limits(w, &top);
+    let observability = observability(w, &top);
+    // Rules that span sections come last, after each section's own checks.
     access::check_auth(w, &auth, &governance, &listen, warnings);
 
     Config {
@@ -137,8 +140,8 @@ fn resolve(
         models,
         pools,
         governance,
-        limits: limits(w, &top),
-        observability: observability(w, &top),
+        limits,
+        observability,
     }
 }
 
@@ -182,7 +185,6 @@ fn tls(w: &mut Walker, path: &str, node: &Node) -> Option<Tls> {
     let f = w.object(path, node, &["cert_file", "key_file"])?;
     let mut file = |key: &str| {
         let value = f.str(w, key);
-
         let value = f.require(w, key, value)?;
         if value.is_empty() {
             w.error(&crate::walk::join(path, key), "must not be empty");

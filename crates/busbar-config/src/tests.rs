@@ -60,7 +60,10 @@ pools:
 "#;
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }
 
 /// The variables the guide's examples set.
@@ -69,7 +72,10 @@ fn guide_env() -> BTreeMap<String, String> {
         ("ANTHROPIC_KEY", "sk-ant-test-key"),
         ("OPENAI_KEY", "sk-openai-test-key"),
         ("BUSBAR_CLIENT_TOKEN", "client-token-1"),
-        ("AWS_BEDROCK_CREDS", "AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+        (
+            "AWS_BEDROCK_CREDS",
+            "AKIAIOSFODNN7EXAMPLE:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ),
     ])
 }
 

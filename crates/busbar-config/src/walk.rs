@@ -309,7 +309,8 @@ pub(crate) fn list(items: &[&str]) -> String {
 }
 
 /// The candidate closest to `word`, if it is close enough to be a likely
-/// typo: at most one edit for short words, two for medium, three for long,
+/// typo: none for one- or two-letter words (any other short word is "one
+/// edit away"), one edit up to four letters, two up to eight, three beyond,
 /// with a swap of two neighbours counting as one edit. Case differences are
 /// free, so `Max_Concurrent` suggests `max_concurrent`.
 pub(crate) fn suggest<'a>(
@@ -318,7 +319,8 @@ pub(crate) fn suggest<'a>(
 ) -> Option<&'a str> {
     let lower = word.to_lowercase();
     let budget = match lower.chars().count() {
-        0..=4 => 1,
+        0..=2 => 0,
+        3..=4 => 1,
         5..=8 => 2,
         _ => 3,
     };
@@ -383,8 +385,10 @@ mod tests {
         assert_eq!(suggest("Provider", known), Some("provider"));
         assert_eq!(suggest("max_request", known), Some("max_requests"));
         assert_eq!(suggest("colour", known), None);
-        assert_eq!(suggest("x", ["y"]), Some("y"));
-        assert_eq!(suggest("xy", ["ab"]), None);
+        assert_eq!(suggest("x", ["y"]), None);
+        assert_eq!(suggest("X", ["x"]), Some("x"));
+        assert_eq!(suggest("nn", ["n"]), None);
+        assert_eq!(suggest("cpa", ["cap"]), Some("cap"));
     }
 
     #[test]

@@ -124,7 +124,9 @@ impl WireUsage {
         self.cache_creation_input_tokens = later
             .cache_creation_input_tokens
             .or(self.cache_creation_input_tokens);
-        self.cache_read_input_tokens = later.cache_read_input_tokens.or(self.cache_read_input_tokens);
+        self.cache_read_input_tokens = later
+            .cache_read_input_tokens
+            .or(self.cache_read_input_tokens);
         self.output_tokens_details = later.output_tokens_details.or(self.output_tokens_details);
     }
 }
@@ -176,14 +178,23 @@ mod tests {
             ("tool_use", StopReason::ToolUse),
             ("pause_turn", StopReason::PauseTurn),
             ("refusal", StopReason::Refusal),
-            ("model_context_window_exceeded", StopReason::ContextWindowExceeded),
+            (
+                "model_context_window_exceeded",
+                StopReason::ContextWindowExceeded,
+            ),
         ] {
             assert_eq!(stop_reason_from_wire(wire), ir);
             assert_eq!(stop_reason_to_wire(&ir), wire);
         }
         assert_eq!(stop_reason_to_wire(&StopReason::ContentFilter), "refusal");
         assert_eq!(stop_reason_to_wire(&StopReason::Error), "end_turn");
-        assert_eq!(stop_reason_to_wire(&StopReason::Other("x".into())), "end_turn");
-        assert_eq!(stop_reason_from_wire("new_reason"), StopReason::Other("new_reason".into()));
+        assert_eq!(
+            stop_reason_to_wire(&StopReason::Other("x".into())),
+            "end_turn"
+        );
+        assert_eq!(
+            stop_reason_from_wire("new_reason"),
+            StopReason::Other("new_reason".into())
+        );
     }
 }

@@ -29,6 +29,8 @@ fn stop_reason(finish_reason: &str) -> StopReason {
         "length" => StopReason::MaxTokens,
         "tool_calls" | "function_call" => StopReason::ToolUse,
         "content_filter" => StopReason::ContentFilter,
+        // OpenRouter's finish reason for a generation that failed mid-way.
+        "error" => StopReason::Error,
         other => StopReason::Other(other.to_owned()),
     }
 }
@@ -168,7 +170,7 @@ fn note_dropped(dropped: &mut Vec<&'static str>, name: &'static str) {
 /// thinking, text-only tool results, the four finish reasons, every usage
 /// count (always written).
 #[cfg(test)]
-fn capabilities() -> crate::testing::Capabilities {
+pub(crate) fn capabilities() -> crate::testing::Capabilities {
     use crate::testing::{Capabilities, Count};
     Capabilities {
         system_parts: false,
@@ -218,6 +220,7 @@ mod tests {
             assert_eq!(finish_reason(Some(&ir), false), wire);
         }
         assert_eq!(stop_reason("function_call"), StopReason::ToolUse);
+        assert_eq!(stop_reason("error"), StopReason::Error);
         assert_eq!(stop_reason("eos"), StopReason::Other("eos".into()));
     }
 
@@ -235,7 +238,10 @@ mod tests {
             assert_eq!(finish_reason(Some(&ir), false), wire, "{ir:?}");
         }
         assert_eq!(finish_reason(None, false), "stop");
-        assert_eq!(finish_reason(Some(&StopReason::EndTurn), true), "tool_calls");
+        assert_eq!(
+            finish_reason(Some(&StopReason::EndTurn), true),
+            "tool_calls"
+        );
         assert_eq!(finish_reason(Some(&StopReason::MaxTokens), true), "length");
     }
 
@@ -266,9 +272,10 @@ mod tests {
         assert_eq!(usage.cache_read_tokens, Some(60));
         assert_eq!(usage.cache_write_tokens, Some(30));
         assert_eq!(usage.reasoning_tokens, Some(12));
-        let deepseek: WireUsage =
-            serde_json::from_str(r#"{"prompt_tokens":9,"completion_tokens":null,"prompt_cache_hit_tokens":4}"#)
-                .unwrap();
+        let deepseek: WireUsage = serde_json::from_str(
+            r#"{"prompt_tokens":9,"completion_tokens":null,"prompt_cache_hit_tokens":4}"#,
+        )
+        .unwrap();
         let usage = Usage::from(deepseek);
         assert_eq!((usage.input_tokens, usage.output_tokens), (9, 0));
         assert_eq!(usage.cache_read_tokens, Some(4));

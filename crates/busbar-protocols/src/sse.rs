@@ -62,6 +62,11 @@ impl Decoder {
 
     /// Decodes the next bytes; appends every event they complete to `out`.
     pub fn feed(&mut self, mut bytes: &[u8], out: &mut Vec<Event>) -> Result<(), DecodeError> {
+        // An empty read (hyper may deliver empty data frames) must not
+        // forget that the previous read ended in CR.
+        if bytes.is_empty() {
+            return Ok(());
+        }
         if self.after_cr {
             self.after_cr = false;
             if let [b'\n', rest @ ..] = bytes {
@@ -208,6 +213,12 @@ mod tests {
     fn cr_split_from_its_lf_is_one_line_ending() {
         let events = decode_all(&[b"data: a\r", b"\n\r", b"\n"]);
         assert_eq!(events, vec![ev(None, "a")]);
+    }
+
+    #[test]
+    fn an_empty_read_between_cr_and_lf_changes_nothing() {
+        let events = decode_all(&[b"event: e\r\ndata: a\r", b"", b"\n\r\n"]);
+        assert_eq!(events, vec![ev(Some("e"), "a")]);
     }
 
     #[test]

@@ -93,7 +93,9 @@ pub(crate) fn text() -> BoxedStrategy<String> {
 
 /// An identifier in the alphabet every vendor accepts for tool-call ids.
 pub(crate) fn id() -> BoxedStrategy<String> {
-    "[a-zA-Z0-9_-]{1,16}".prop_map(|id| format!("call_{id}")).boxed()
+    "[a-zA-Z0-9_-]{1,16}"
+        .prop_map(|id| format!("call_{id}"))
+        .boxed()
 }
 
 /// A tool name every vendor accepts (Bedrock's is the strictest).
@@ -140,7 +142,8 @@ fn image(caps: &Capabilities) -> BoxedStrategy<ContentBlock> {
         inline.boxed()
     };
     let detail = if caps.image_detail {
-        option::of(prop_oneof![Just("low"), Just("high"), Just("auto")].prop_map(str::to_owned)).boxed()
+        option::of(prop_oneof![Just("low"), Just("high"), Just("auto")].prop_map(str::to_owned))
+            .boxed()
     } else {
         Just(None).boxed()
     };
@@ -160,7 +163,9 @@ fn tool_result(caps: &Capabilities) -> BoxedStrategy<ContentBlock> {
         ];
         vec(piece, 0..3).boxed()
     } else {
-        text().prop_map(|text| vec![ToolResultContent::text(text)]).boxed()
+        text()
+            .prop_map(|text| vec![ToolResultContent::text(text)])
+            .boxed()
     };
     let is_error = if caps.tool_result_errors {
         any::<bool>().boxed()
@@ -168,12 +173,14 @@ fn tool_result(caps: &Capabilities) -> BoxedStrategy<ContentBlock> {
         Just(false).boxed()
     };
     (id(), content, is_error)
-        .prop_map(|(tool_use_id, content, is_error)| ContentBlock::ToolResult {
-            tool_use_id,
-            name: None,
-            content,
-            is_error,
-        })
+        .prop_map(
+            |(tool_use_id, content, is_error)| ContentBlock::ToolResult {
+                tool_use_id,
+                name: None,
+                content,
+                is_error,
+            },
+        )
         .boxed()
 }
 
@@ -217,10 +224,19 @@ pub(crate) fn assistant_content(caps: &Capabilities) -> BoxedStrategy<Vec<Conten
         }
     };
     let body = if caps.interleaved_blocks {
-        vec(prop_oneof![text().prop_map(ContentBlock::text), tool_use()], 0..4).boxed()
+        vec(
+            prop_oneof![text().prop_map(ContentBlock::text), tool_use()],
+            0..4,
+        )
+        .boxed()
     } else {
         (option::of(text()), vec(tool_use(), 0..3))
-            .prop_map(|(text, calls)| text.map(ContentBlock::text).into_iter().chain(calls).collect())
+            .prop_map(|(text, calls)| {
+                text.map(ContentBlock::text)
+                    .into_iter()
+                    .chain(calls)
+                    .collect()
+            })
             .boxed()
     };
     (thinking, body)
@@ -237,7 +253,10 @@ fn assistant_turn(caps: &Capabilities) -> BoxedStrategy<Message> {
 
 /// Alternating turns, user first and last.
 pub(crate) fn conversation(caps: &Capabilities) -> BoxedStrategy<Vec<Message>> {
-    (vec((user_turn(caps), assistant_turn(caps)), 0..3), user_turn(caps))
+    (
+        vec((user_turn(caps), assistant_turn(caps)), 0..3),
+        user_turn(caps),
+    )
         .prop_map(|(pairs, last)| {
             let mut messages: Vec<Message> = pairs.into_iter().flat_map(|(u, a)| [u, a]).collect();
             messages.push(last);
@@ -249,8 +268,12 @@ pub(crate) fn conversation(caps: &Capabilities) -> BoxedStrategy<Vec<Message>> {
 fn tool(caps: &Capabilities) -> BoxedStrategy<Tool> {
     let parameters = prop_oneof![
         Just(json!({"type": "object", "properties": {}})),
-        Just(json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})),
-        Just(json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0}, "tags": {"type": "array", "items": {"type": "string"}}}})),
+        Just(
+            json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+        ),
+        Just(
+            json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": 0}, "tags": {"type": "array", "items": {"type": "string"}}}})
+        ),
     ];
     let strict = if caps.tool_strict {
         option::of(any::<bool>()).boxed()
@@ -280,14 +303,17 @@ fn response_format() -> BoxedStrategy<ResponseFormat> {
     prop_oneof![
         Just(ResponseFormat::Text),
         Just(ResponseFormat::JsonObject),
-        ("[a-z_]{1,12}", option::of(any::<bool>()), option::of(text())).prop_map(
-            |(name, strict, description)| ResponseFormat::JsonSchema {
+        (
+            "[a-z_]{1,12}",
+            option::of(any::<bool>()),
+            option::of(text())
+        )
+            .prop_map(|(name, strict, description)| ResponseFormat::JsonSchema {
                 name,
                 schema: json!({"type": "object", "properties": {"answer": {"type": "string"}}}),
                 strict,
                 description,
-            }
-        ),
+            }),
     ]
     .boxed()
 }
@@ -312,7 +338,10 @@ fn reasoning(caps: &Capabilities) -> BoxedStrategy<Option<Reasoning>> {
 }
 
 /// `strategy` when `enabled`, else always `None`.
-fn maybe<T: std::fmt::Debug + Clone + 'static>(enabled: bool, strategy: BoxedStrategy<T>) -> BoxedStrategy<Option<T>> {
+fn maybe<T: std::fmt::Debug + Clone + 'static>(
+    enabled: bool,
+    strategy: BoxedStrategy<T>,
+) -> BoxedStrategy<Option<T>> {
     if enabled {
         option::of(strategy).boxed()
     } else {
@@ -326,7 +355,9 @@ pub(crate) fn request(caps: &Capabilities) -> BoxedStrategy<Request> {
     let system = if caps.system_parts {
         vec(text(), 0..3).boxed()
     } else {
-        option::of(text()).prop_map(|part| part.into_iter().collect()).boxed()
+        option::of(text())
+            .prop_map(|part| part.into_iter().collect())
+            .boxed()
     };
     let tools = (
         vec(tool(caps), 0..3),
@@ -350,7 +381,14 @@ pub(crate) fn request(caps: &Capabilities) -> BoxedStrategy<Request> {
         any::<bool>(),
         any::<bool>(),
     );
-    ("[a-z0-9.-]{1,20}", system, conversation(caps), tools, sampling, rest)
+    (
+        "[a-z0-9.-]{1,20}",
+        system,
+        conversation(caps),
+        tools,
+        sampling,
+        rest,
+    )
         .prop_map(|(model, system, messages, tools, sampling, rest)| {
             let mut request = Request::new(model, messages);
             request.system = system;
@@ -360,7 +398,8 @@ pub(crate) fn request(caps: &Capabilities) -> BoxedStrategy<Request> {
                 request.parallel_tool_calls = parallel;
             }
             request.tools = tools;
-            let (max_tokens, temperature, top_p, top_k, frequency, presence, seed, stops) = sampling;
+            let (max_tokens, temperature, top_p, top_k, frequency, presence, seed, stops) =
+                sampling;
             request.max_tokens = max_tokens;
             request.temperature = temperature;
             request.top_p = top_p;
@@ -428,16 +467,18 @@ pub(crate) fn response(caps: &Capabilities) -> BoxedStrategy<Response> {
         "[a-zA-Z#]{1,8}",
         usage(caps),
     )
-        .prop_map(move |(id, model, created, content, stop, sequence, usage)| {
-            let mut response = Response::new(id, model, content);
-            response.created = created;
-            if stop_sequence && stop == StopReason::StopSequence {
-                response.stop_sequence = Some(sequence);
-            }
-            response.stop_reason = Some(stop);
-            response.usage = usage;
-            response
-        })
+        .prop_map(
+            move |(id, model, created, content, stop, sequence, usage)| {
+                let mut response = Response::new(id, model, content);
+                response.created = created;
+                if stop_sequence && stop == StopReason::StopSequence {
+                    response.stop_sequence = Some(sequence);
+                }
+                response.stop_reason = Some(stop);
+                response.usage = usage;
+                response
+            },
+        )
         .boxed()
 }
 
@@ -454,4 +495,26 @@ pub(crate) fn split<'a>(bytes: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'
     }
     pieces.push(&bytes[start..]);
     pieces
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn usage_counts_follow_the_capabilities(
+            usage in usage(&Capabilities {
+                cache_read: Count::Never,
+                cache_write: Count::Always,
+                ..crate::openai::capabilities()
+            })
+        ) {
+            prop_assert_eq!(usage.cache_read_tokens, None);
+            let write = usage.cache_write_tokens.unwrap_or(u64::MAX);
+            prop_assert!(write <= usage.input_tokens);
+        }
+    }
 }

@@ -104,7 +104,6 @@ fn members(w: &mut Walker, f: &Fields<'_>, models: &BTreeSet<String>) -> Vec<Poo
             continue;
         };
         let target = m.str(w, "target");
-
         let target = m.require(w, "target", target).filter(|target| {
             let target_path = join(&member_path, "target");
             model_reference(w, &target_path, target, models)
@@ -307,15 +306,12 @@ fn on_exhausted(
 
 fn affinity(w: &mut Walker, path: &str, node: &Node) -> Option<Affinity> {
     let f = w.object(path, node, &["mode", "header_name"])?;
-    let mode = f
-        .get("mode")
-        .map_or(Some(AffinityMode::Session), |(p, n)| {
-            w.choice(&p, n, &[("session", AffinityMode::Session)])
-        })?;
+    let mode = f.get("mode").map_or(Some(AffinityMode::Session), |(p, n)| {
+        w.choice(&p, n, &[("session", AffinityMode::Session)])
+    });
     let header_name = match f.get("header_name") {
-        None => "x-session-id".to_owned(),
-        Some((p, n)) => {
-            let name = w.string(&p, n)?;
+        None => Some("x-session-id".to_owned()),
+        Some((p, n)) => w.string(&p, n).filter(|name| {
             // RFC 9110 token characters.
             let token = !name.is_empty()
                 && name
@@ -323,12 +319,14 @@ fn affinity(w: &mut Walker, path: &str, node: &Node) -> Option<Affinity> {
                     .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
             if !token {
                 w.error(&p, "must be a valid HTTP header name");
-                return None;
             }
-            name.to_ascii_lowercase()
-        }
+            token
+        }),
     };
-    Some(Affinity { mode, header_name })
+    Some(Affinity {
+        mode: mode?,
+        header_name: header_name?.to_ascii_lowercase(),
+    })
 }
 
 /// Fallback chains must end; each cycle is reported once, at its member that

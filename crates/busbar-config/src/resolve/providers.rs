@@ -205,7 +205,6 @@ pub(super) fn models(
             continue;
         };
         let provider = f.str(w, "provider");
-
         let provider = f.require(w, "provider", provider);
         let provider = provider.filter(|p| {
             let known = providers.contains(p);
@@ -215,7 +214,6 @@ pub(super) fn models(
             known
         });
         let max_concurrent = f.at_least(w, "max_concurrent", 1);
-
         let max_concurrent = f.require(w, "max_concurrent", max_concurrent);
         let max_requests = match f.get("max_requests") {
             None => Some(None),

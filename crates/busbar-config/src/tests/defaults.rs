@@ -38,8 +38,14 @@ fn minimal_guide_config_loads_with_every_default() {
     assert!(!provider.allow_private);
     assert_eq!(provider.region, None);
     assert_eq!(provider.api_key_env.as_deref(), Some("ANTHROPIC_KEY"));
-    assert_eq!(provider.api_key.as_ref().map(|k| k.expose()), Some("sk-ant-test-key"));
-    assert_eq!(provider.classify("overloaded_error"), Some(FailureClass::Overloaded));
+    assert_eq!(
+        provider.api_key.as_ref().map(|k| k.expose()),
+        Some("sk-ant-test-key")
+    );
+    assert_eq!(
+        provider.classify("overloaded_error"),
+        Some(FailureClass::Overloaded)
+    );
 
     // The open relay on 0.0.0.0 is the one thing worth saying.
     assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
@@ -49,24 +55,44 @@ fn minimal_guide_config_loads_with_every_default() {
 #[test]
 fn default_values_match_the_contract() {
     let health = Health::default();
-    assert_eq!((health.mode, health.interval, health.timeout), (HealthMode::None, secs(30), secs(5)));
+    assert_eq!(
+        (health.mode, health.interval, health.timeout),
+        (HealthMode::None, secs(30), secs(5))
+    );
     let breaker = Breaker::default();
-    assert_eq!((breaker.base_cooldown, breaker.max_cooldown), (secs(15), secs(120)));
+    assert_eq!(
+        (breaker.base_cooldown, breaker.max_cooldown),
+        (secs(15), secs(120))
+    );
     let trip = Trip::default();
     assert_eq!(trip.mode, TripMode::ErrorRate);
-    assert_eq!((trip.window, trip.threshold, trip.min_requests, trip.n), (secs(30), 0.5, 5, 3));
+    assert_eq!(
+        (trip.window, trip.threshold, trip.min_requests, trip.n),
+        (secs(30), 0.5, 5, 3)
+    );
     let failover = Failover::default();
-    assert_eq!((failover.deadline, failover.cap, failover.exclusions.len()), (secs(120), 3, 0));
+    assert_eq!(
+        (failover.deadline, failover.cap, failover.exclusions.len()),
+        (secs(120), 3, 0)
+    );
     let limits = Limits::default();
     assert_eq!(limits.max_body_bytes, 33_554_432);
     assert_eq!(
-        (limits.connect_timeout, limits.first_byte_timeout, limits.idle_timeout, limits.shutdown_grace),
+        (
+            limits.connect_timeout,
+            limits.first_byte_timeout,
+            limits.idle_timeout,
+            limits.shutdown_grace
+        ),
         (secs(10), secs(120), secs(120), secs(30))
     );
     let g = Governance::default();
     assert!(!g.enabled && !g.fail_open);
     assert_eq!(g.db_path, PathBuf::from("busbar-governance.db"));
-    assert_eq!((g.price_per_request_cents, g.price_per_1k_tokens_cents), (1.0, 0.0));
+    assert_eq!(
+        (g.price_per_request_cents, g.price_per_1k_tokens_cents),
+        (1.0, 0.0)
+    );
     assert_eq!((g.admin_token, g.store, g.secret_key), (None, None, None));
 }
 
@@ -84,7 +110,11 @@ fn pool_guide_config_loads() {
     assert!(config.auth.client_tokens[0].matches("client-token-1"));
 
     let pool = &config.pools["smart"];
-    let members: Vec<(&str, u32)> = pool.members.iter().map(|m| (m.target.as_str(), m.weight)).collect();
+    let members: Vec<(&str, u32)> = pool
+        .members
+        .iter()
+        .map(|m| (m.target.as_str(), m.weight))
+        .collect();
     assert_eq!(members, [("claude-sonnet", 2), ("gpt-4o", 1)]);
     assert!(pool.members.iter().all(|m| m.context_max.is_none()));
     assert_eq!(pool.breaker, Breaker::default());
@@ -96,7 +126,10 @@ fn pool_guide_config_loads() {
     assert!(matches!(config.target("gpt-4o"), Some(Target::Model(m)) if m.name == "gpt-4o"));
     assert_eq!(config.target("nope"), None);
     let gpt = &config.models["gpt-4o"];
-    assert_eq!(config.provider_of(gpt).map(|p| p.protocol), Some(Protocol::OpenAi));
+    assert_eq!(
+        config.provider_of(gpt).map(|p| p.protocol),
+        Some(Protocol::OpenAi)
+    );
 }
 
 #[test]
@@ -124,7 +157,10 @@ models:
     assert_eq!(bedrock.aws_region(), "us-east-1");
     let creds = bedrock.aws_credentials().unwrap();
     assert_eq!(creds.access_key_id, "AKIAIOSFODNN7EXAMPLE");
-    assert_eq!(creds.secret_access_key.expose(), "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+    assert_eq!(
+        creds.secret_access_key.expose(),
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    );
     assert_eq!(creds.session_token, None);
 }
 
@@ -136,24 +172,50 @@ fn shipped_catalog_is_valid_and_every_entry_resolves() {
     assert!(w.into_errors().is_empty());
     let names: Vec<&str> = catalog.names().collect();
     for required in [
-        "openai", "responses", "anthropic", "gemini", "cohere", "bedrock", "bedrock-us-west-2",
-        "bedrock-eu-central-1", "bedrock-ap-northeast-1", "groq", "together", "fireworks",
-        "deepseek", "mistral", "xai", "openrouter", "cerebras", "deepinfra", "perplexity",
+        "openai",
+        "responses",
+        "anthropic",
+        "gemini",
+        "cohere",
+        "bedrock",
+        "bedrock-us-west-2",
+        "bedrock-eu-central-1",
+        "bedrock-ap-northeast-1",
+        "groq",
+        "together",
+        "fireworks",
+        "deepseek",
+        "mistral",
+        "xai",
+        "openrouter",
+        "cerebras",
+        "deepinfra",
+        "perplexity",
     ] {
         assert!(names.contains(&required), "catalog lacks {required}");
     }
 
     let mut config = String::from("listen: 127.0.0.1:8080\nproviders:\n");
     for name in &names {
-        config.push_str(&format!("  {name}:\n    api_key_env: KEY_{}\n", name.replace('-', "_")));
+        config.push_str(&format!(
+            "  {name}:\n    api_key_env: KEY_{}\n",
+            name.replace('-', "_")
+        ));
     }
     config.push_str("models:\n");
     for name in &names {
-        config.push_str(&format!("  m-{name}:\n    provider: {name}\n    max_concurrent: 1\n"));
+        config.push_str(&format!(
+            "  m-{name}:\n    provider: {name}\n    max_concurrent: 1\n"
+        ));
     }
     let env: BTreeMap<String, String> = names
         .iter()
-        .map(|name| (format!("KEY_{}", name.replace('-', "_")), "AKIDEXAMPLE:secretexample".to_owned()))
+        .map(|name| {
+            (
+                format!("KEY_{}", name.replace('-', "_")),
+                "AKIDEXAMPLE:secretexample".to_owned(),
+            )
+        })
         .collect();
     let loaded = load_with(CATALOG, &config, &env);
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
@@ -164,13 +226,26 @@ fn shipped_catalog_is_valid_and_every_entry_resolves() {
         assert!(provider.base_url.starts_with("https://") && !provider.base_url.ends_with('/'));
         if provider.protocol == Protocol::Bedrock {
             let region = provider.aws_region();
-            assert!(provider.base_url.contains(&format!(".{region}.")), "{}", provider.name);
+            assert!(
+                provider.base_url.contains(&format!(".{region}.")),
+                "{}",
+                provider.name
+            );
         }
     }
     let url = |name: &str, model: &str, stream: bool| providers[name].url(model, stream);
-    assert_eq!(url("openai", "gpt-4o", false), "https://api.openai.com/v1/chat/completions");
-    assert_eq!(url("responses", "gpt-4o", true), "https://api.openai.com/v1/responses");
-    assert_eq!(url("anthropic", "x", false), "https://api.anthropic.com/v1/messages");
+    assert_eq!(
+        url("openai", "gpt-4o", false),
+        "https://api.openai.com/v1/chat/completions"
+    );
+    assert_eq!(
+        url("responses", "gpt-4o", true),
+        "https://api.openai.com/v1/responses"
+    );
+    assert_eq!(
+        url("anthropic", "x", false),
+        "https://api.anthropic.com/v1/messages"
+    );
     assert_eq!(url("cohere", "x", false), "https://api.cohere.com/v2/chat");
     assert_eq!(
         url("gemini", "gemini-2.0-flash", true),
@@ -180,25 +255,76 @@ fn shipped_catalog_is_valid_and_every_entry_resolves() {
         url("bedrock-us-west-2", "anthropic.claude-3-5-sonnet-20240620-v1:0", false),
         "https://bedrock-runtime.us-west-2.amazonaws.com/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse"
     );
-    assert_eq!(url("groq", "llama", false), "https://api.groq.com/openai/v1/chat/completions");
-    assert_eq!(url("deepinfra", "m", false), "https://api.deepinfra.com/v1/openai/chat/completions");
-    assert_eq!(url("openrouter", "m", false), "https://openrouter.ai/api/v1/chat/completions");
-    assert_eq!(providers["bedrock-eu-central-1"].aws_region(), "eu-central-1");
+    assert_eq!(
+        url("groq", "llama", false),
+        "https://api.groq.com/openai/v1/chat/completions"
+    );
+    assert_eq!(
+        url("deepinfra", "m", false),
+        "https://api.deepinfra.com/v1/openai/chat/completions"
+    );
+    assert_eq!(
+        url("openrouter", "m", false),
+        "https://openrouter.ai/api/v1/chat/completions"
+    );
+    assert_eq!(
+        providers["bedrock-eu-central-1"].aws_region(),
+        "eu-central-1"
+    );
 
     let classify = |name: &str, code: &str| providers[name].classify(code);
-    assert_eq!(classify("openai", "insufficient_quota"), Some(FailureClass::Billing));
-    assert_eq!(classify("openai", "rate_limit_exceeded"), Some(FailureClass::RateLimit));
-    assert_eq!(classify("openai", "context_length_exceeded"), Some(FailureClass::ContextLength));
-    assert_eq!(classify("openai", "invalid_api_key"), Some(FailureClass::Auth));
-    assert_eq!(classify("responses", "insufficient_quota"), Some(FailureClass::Billing));
-    assert_eq!(classify("anthropic", "rate_limit_error"), Some(FailureClass::RateLimit));
-    assert_eq!(classify("anthropic", "authentication_error"), Some(FailureClass::Auth));
-    assert_eq!(classify("anthropic", "billing_error"), Some(FailureClass::Billing));
-    assert_eq!(classify("anthropic", "api_error"), Some(FailureClass::ServerError));
-    assert_eq!(classify("gemini", "RESOURCE_EXHAUSTED"), Some(FailureClass::RateLimit));
-    assert_eq!(classify("gemini", "UNAVAILABLE"), Some(FailureClass::Overloaded));
-    assert_eq!(classify("gemini", "PERMISSION_DENIED"), Some(FailureClass::Auth));
-    assert_eq!(classify("bedrock-ap-northeast-1", "ThrottlingException"), Some(FailureClass::RateLimit));
+    assert_eq!(
+        classify("openai", "insufficient_quota"),
+        Some(FailureClass::Billing)
+    );
+    assert_eq!(
+        classify("openai", "rate_limit_exceeded"),
+        Some(FailureClass::RateLimit)
+    );
+    assert_eq!(
+        classify("openai", "context_length_exceeded"),
+        Some(FailureClass::ContextLength)
+    );
+    assert_eq!(
+        classify("openai", "invalid_api_key"),
+        Some(FailureClass::Auth)
+    );
+    assert_eq!(
+        classify("responses", "insufficient_quota"),
+        Some(FailureClass::Billing)
+    );
+    assert_eq!(
+        classify("anthropic", "rate_limit_error"),
+        Some(FailureClass::RateLimit)
+    );
+    assert_eq!(
+        classify("anthropic", "authentication_error"),
+        Some(FailureClass::Auth)
+    );
+    assert_eq!(
+        classify("anthropic", "billing_error"),
+        Some(FailureClass::Billing)
+    );
+    assert_eq!(
+        classify("anthropic", "api_error"),
+        Some(FailureClass::ServerError)
+    );
+    assert_eq!(
+        classify("gemini", "RESOURCE_EXHAUSTED"),
+        Some(FailureClass::RateLimit)
+    );
+    assert_eq!(
+        classify("gemini", "UNAVAILABLE"),
+        Some(FailureClass::Overloaded)
+    );
+    assert_eq!(
+        classify("gemini", "PERMISSION_DENIED"),
+        Some(FailureClass::Auth)
+    );
+    assert_eq!(
+        classify("bedrock-ap-northeast-1", "ThrottlingException"),
+        Some(FailureClass::RateLimit)
+    );
     assert_eq!(classify("openrouter", "402"), Some(FailureClass::Billing));
 }
 
@@ -244,6 +370,8 @@ limits:
 observability: {}
 ",
     );
-    let implicit = load(&minimal_with("pools:\n  p:\n    members: [{target: claude-sonnet}]\n"));
+    let implicit = load(&minimal_with(
+        "pools:\n  p:\n    members: [{target: claude-sonnet}]\n",
+    ));
     assert_eq!(explicit, implicit);
 }

@@ -7,7 +7,10 @@ use crate::{ConfigError, EnvError};
 fn references_are_expanded_before_parsing() {
     let mut vars = guide_env();
     vars.insert("LISTEN".into(), "127.0.0.1:9999".into());
-    vars.insert("PROVIDER_BLOCK".into(), "{api_key_env: ANTHROPIC_KEY}".into());
+    vars.insert(
+        "PROVIDER_BLOCK".into(),
+        "{api_key_env: ANTHROPIC_KEY}".into(),
+    );
     let config = "listen: ${LISTEN}\nproviders:\n  anthropic: ${PROVIDER_BLOCK}\nmodels:\n  m: {provider: anthropic, max_concurrent: 1}\n";
     let loaded = load_with(CATALOG, config, &vars);
     assert_eq!(loaded.config.listen, "127.0.0.1:9999");
@@ -18,27 +21,49 @@ fn references_are_expanded_before_parsing() {
 fn unset_variable_is_fatal() {
     let config = minimal_with("auth:\n  mode: token\n  client_tokens: [\"${NOT_SET}\"]\n");
     let errors = errors(&config);
-    assert_eq!(errors, ["config.yaml:11: unset environment variable: NOT_SET"]);
+    assert_eq!(
+        errors,
+        ["config.yaml:11: unset environment variable: NOT_SET"]
+    );
 }
 
 #[test]
 fn unclosed_reference_is_fatal() {
-    assert_eq!(errors(&minimal_with("listen: ${LISTEN\n")), ["config.yaml:9: unclosed `${`"]);
+    assert_eq!(
+        errors(&minimal_with("listen: ${LISTEN\n")),
+        ["config.yaml:9: unclosed `${`"]
+    );
 }
 
 #[test]
 fn empty_reference_is_fatal() {
-    assert_eq!(errors(&minimal_with("listen: ${}\n")), ["config.yaml:9: empty `${}`"]);
+    assert_eq!(
+        errors(&minimal_with("listen: ${}\n")),
+        ["config.yaml:9: empty `${}`"]
+    );
 }
 
 #[test]
 fn control_characters_in_values_are_fatal() {
-    for bad in ["a\nb", "a\rb", "a\tb", "a\0b", "a\u{7f}b", "a\u{85}b", "a\u{2028}b", "a\u{2029}b"] {
+    for bad in [
+        "a\nb",
+        "a\rb",
+        "a\tb",
+        "a\0b",
+        "a\u{7f}b",
+        "a\u{85}b",
+        "a\u{2028}b",
+        "a\u{2029}b",
+    ] {
         let mut vars = guide_env();
         vars.insert("TOKEN".into(), bad.into());
         let config = "auth: {mode: token, client_tokens: ['${TOKEN}']}\n";
         let errors = errors_with(CATALOG, config, &vars);
-        assert_eq!(errors, ["config.yaml:1: environment variable TOKEN holds a control character"], "{bad:?}");
+        assert_eq!(
+            errors,
+            ["config.yaml:1: environment variable TOKEN holds a control character"],
+            "{bad:?}"
+        );
     }
 }
 
@@ -58,7 +83,11 @@ fn expansion_errors_from_both_files_are_reported_together() {
     );
     assert_eq!(
         err.errors()[1],
-        ConfigError::Env { file: "config.yaml".into(), line: 1, source: EnvError::Unset("A".into()) }
+        ConfigError::Env {
+            file: "config.yaml".into(),
+            line: 1,
+            source: EnvError::Unset("A".into())
+        }
     );
 }
 
@@ -67,5 +96,8 @@ fn the_process_environment_is_the_default() {
     // PATH is set in every test environment; reading it proves `SystemEnv`
     // is wired without mutating the shared process environment.
     assert!(crate::Env::var(&crate::SystemEnv, "PATH").is_some());
-    assert_eq!(crate::Env::var(&crate::SystemEnv, "BUSBAR_CONFIG_TEST_SURELY_UNSET"), None);
+    assert_eq!(
+        crate::Env::var(&crate::SystemEnv, "BUSBAR_CONFIG_TEST_SURELY_UNSET"),
+        None
+    );
 }

@@ -26,9 +26,11 @@ fn max_concurrent_is_required_and_at_least_one() {
 #[test]
 fn max_requests_is_minus_one_or_positive() {
     let budget = |value: &str| {
-        load(&model(&format!("    provider: anthropic\n    max_concurrent: 1\n    max_requests: {value}\n")))
-            .config
-            .models["claude"]
+        load(&model(&format!(
+            "    provider: anthropic\n    max_concurrent: 1\n    max_requests: {value}\n"
+        )))
+        .config
+        .models["claude"]
             .max_requests
     };
     assert_eq!(budget("-1"), None);
@@ -44,14 +46,19 @@ fn max_requests_is_minus_one_or_positive() {
 #[test]
 fn default_max_tokens_must_be_positive_and_upstream_model_defaults_to_the_key() {
     assert_eq!(
-        errors(&model("    provider: anthropic\n    max_concurrent: 1\n    default_max_tokens: 0\n")),
+        errors(&model(
+            "    provider: anthropic\n    max_concurrent: 1\n    default_max_tokens: 0\n"
+        )),
         ["config.yaml: models.claude.default_max_tokens: must be >= 1"]
     );
     let config = load(&model(
         "    provider: anthropic\n    max_concurrent: 1\n    upstream_model: claude-sonnet-4-20250514\n",
     ))
     .config;
-    assert_eq!(config.models["claude"].upstream_model, "claude-sonnet-4-20250514");
+    assert_eq!(
+        config.models["claude"].upstream_model,
+        "claude-sonnet-4-20250514"
+    );
 }
 
 #[test]
@@ -64,7 +71,10 @@ fn model_provider_must_be_configured() {
         errors(&model("    provider: openai\n    max_concurrent: 1\n")),
         ["config.yaml: models.claude.provider: `openai` is in the catalog but not configured; add it under `providers:` with its `api_key_env`"]
     );
-    assert_eq!(errors(&model("    max_concurrent: 1\n")), ["config.yaml: models.claude.provider: required"]);
+    assert_eq!(
+        errors(&model("    max_concurrent: 1\n")),
+        ["config.yaml: models.claude.provider: required"]
+    );
 }
 
 #[test]
@@ -79,7 +89,14 @@ models:
 ";
     let models = load(config).config.models;
     let names: Vec<&str> = models.keys().map(String::as_str).collect();
-    assert_eq!(names, ["anthropic.claude-3-5-sonnet-20240620-v1:0", "claude@2025", "meta-llama/Llama-3.3-70B"]);
+    assert_eq!(
+        names,
+        [
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "claude@2025",
+            "meta-llama/Llama-3.3-70B"
+        ]
+    );
 }
 
 #[test]
@@ -110,7 +127,14 @@ pools:
 
 #[test]
 fn auth_mode_is_case_insensitive_and_checked() {
-    let mode = |m: &str| load(&minimal_with(&format!("auth: {{mode: {m}, client_tokens: [t]}}\n"))).config.auth.mode;
+    let mode = |m: &str| {
+        load(&minimal_with(&format!(
+            "auth: {{mode: {m}, client_tokens: [t]}}\n"
+        )))
+        .config
+        .auth
+        .mode
+    };
     assert_eq!(mode("Token"), AuthMode::Token);
     assert_eq!(mode("PASSTHROUGH"), AuthMode::Passthrough);
     assert_eq!(mode("None"), AuthMode::None);
@@ -127,7 +151,9 @@ fn token_mode_needs_client_tokens() {
         ["config.yaml: auth.client_tokens: must list at least one token under auth.mode: token"]
     );
     assert_eq!(
-        errors(&minimal_with("auth: {mode: token, client_tokens: ['', 'a b']}\n")),
+        errors(&minimal_with(
+            "auth: {mode: token, client_tokens: ['', 'a b']}\n"
+        )),
         [
             "config.yaml: auth.client_tokens[0]: must not be empty",
             "config.yaml: auth.client_tokens[1]: must not contain whitespace or control characters",
@@ -138,8 +164,16 @@ fn token_mode_needs_client_tokens() {
 
 #[test]
 fn deprecated_auth_token_is_folded_into_client_tokens_with_a_warning() {
-    let loaded = load(&minimal_with("auth: {mode: token, token: legacy, client_tokens: [modern]}\n"));
-    let tokens: Vec<&str> = loaded.config.auth.client_tokens.iter().map(|t| t.expose()).collect();
+    let loaded = load(&minimal_with(
+        "auth: {mode: token, token: legacy, client_tokens: [modern]}\n",
+    ));
+    let tokens: Vec<&str> = loaded
+        .config
+        .auth
+        .client_tokens
+        .iter()
+        .map(|t| t.expose())
+        .collect();
     assert_eq!(tokens, ["modern", "legacy"]);
     assert_eq!(
         loaded.warnings,
@@ -153,18 +187,31 @@ fn deprecated_auth_token_is_folded_into_client_tokens_with_a_warning() {
 fn open_relay_warns_only_off_loopback() {
     for listen in ["127.0.0.1:8080", "[::1]:8080", "localhost:8080"] {
         let loaded = load(&minimal_with(&format!("listen: '{listen}'\n")));
-        assert!(loaded.warnings.is_empty(), "{listen}: {:?}", loaded.warnings);
+        assert!(
+            loaded.warnings.is_empty(),
+            "{listen}: {:?}",
+            loaded.warnings
+        );
     }
     let loaded = load(&minimal_with("listen: '[::]:9000'\n"));
     assert_eq!(loaded.warnings.len(), 1);
     assert!(loaded.warnings[0].contains("anyone who can reach it"));
-    assert!(load(&minimal_with("auth: {mode: token, client_tokens: [t]}\n")).warnings.is_empty());
+    assert!(
+        load(&minimal_with("auth: {mode: token, client_tokens: [t]}\n"))
+            .warnings
+            .is_empty()
+    );
 }
 
 #[test]
 fn listen_must_be_host_and_port() {
     for good in ["0.0.0.0:0", "gateway.internal:443", "[2001:db8::1]:8080"] {
-        assert_eq!(load(&minimal_with(&format!("listen: '{good}'\n"))).config.listen, good);
+        assert_eq!(
+            load(&minimal_with(&format!("listen: '{good}'\n")))
+                .config
+                .listen,
+            good
+        );
     }
     for bad in ["8080", "0.0.0.0", "host:99999", "a b:80", ":80"] {
         assert_eq!(
@@ -177,15 +224,20 @@ fn listen_must_be_host_and_port() {
 
 #[test]
 fn tls_needs_both_files() {
-    let tls = load(&minimal_with("tls: {cert_file: /etc/busbar/cert.pem, key_file: /etc/busbar/key.pem}\n"))
-        .config
-        .tls
-        .unwrap();
+    let tls = load(&minimal_with(
+        "tls: {cert_file: /etc/busbar/cert.pem, key_file: /etc/busbar/key.pem}\n",
+    ))
+    .config
+    .tls
+    .unwrap();
     assert_eq!(tls.cert_file, PathBuf::from("/etc/busbar/cert.pem"));
     assert_eq!(tls.key_file, PathBuf::from("/etc/busbar/key.pem"));
     assert_eq!(
         errors(&minimal_with("tls: {cert_file: ''}\n")),
-        ["config.yaml: tls.cert_file: must not be empty", "config.yaml: tls.key_file: required"]
+        [
+            "config.yaml: tls.cert_file: must not be empty",
+            "config.yaml: tls.key_file: required"
+        ]
     );
 }
 
@@ -211,8 +263,14 @@ fn governance_fields_resolve() {
     assert!(g.enabled && g.fail_open);
     assert_eq!(g.db_path, PathBuf::from("/var/lib/busbar/gov.db"));
     assert!(g.admin_token.as_ref().unwrap().matches("admin-secret"));
-    assert_eq!((g.price_per_request_cents, g.price_per_1k_tokens_cents), (0.5, 2.0));
-    assert_eq!(g.store.as_ref().map(|s| s.expose()), Some("postgres://busbar:pw@db.example.com/busbar"));
+    assert_eq!(
+        (g.price_per_request_cents, g.price_per_1k_tokens_cents),
+        (0.5, 2.0)
+    );
+    assert_eq!(
+        g.store.as_ref().map(|s| s.expose()),
+        Some("postgres://busbar:pw@db.example.com/busbar")
+    );
     assert_eq!(g.secret_key.as_ref().map(|s| s.expose().len()), Some(32));
     // Governance replaces the open relay, so no warning.
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
@@ -235,7 +293,9 @@ fn governance_rules() {
         ]
     );
     // Disabled governance reads no variables.
-    let loaded = load(&minimal_with("governance: {enabled: false, secret_key_env: UNSET_SEAL}\n"));
+    let loaded = load(&minimal_with(
+        "governance: {enabled: false, secret_key_env: UNSET_SEAL}\n",
+    ));
     assert_eq!(loaded.config.governance.secret_key, None);
     // Enabled without an admin token: allowed, but said.
     let loaded = load(&minimal_with("governance: {enabled: true}\n"));
@@ -245,7 +305,9 @@ fn governance_rules() {
 
 #[test]
 fn token_mode_under_governance_needs_no_static_tokens() {
-    let loaded = load(&minimal_with("auth: {mode: token}\ngovernance: {enabled: true, admin_token: x}\n"));
+    let loaded = load(&minimal_with(
+        "auth: {mode: token}\ngovernance: {enabled: true, admin_token: x}\n",
+    ));
     assert_eq!(loaded.config.auth.mode, AuthMode::Token);
 }
 
@@ -262,7 +324,9 @@ fn limits_are_checked() {
     assert_eq!(limits.idle_timeout, Duration::from_secs(30));
     assert_eq!(limits.shutdown_grace, Duration::ZERO);
     assert_eq!(
-        errors(&minimal_with("limits: {max_body_bytes: 0, connect_timeout_secs: 0, shutdown_grace_secs: -1}\n")),
+        errors(&minimal_with(
+            "limits: {max_body_bytes: 0, connect_timeout_secs: 0, shutdown_grace_secs: -1}\n"
+        )),
         [
             "config.yaml: limits.max_body_bytes: must be >= 1",
             "config.yaml: limits.connect_timeout_secs: must be >= 1",
@@ -279,9 +343,14 @@ fn observability_urls_are_checked() {
     .config
     .observability;
     assert_eq!(obs.otlp_endpoint.as_deref(), Some("http://otel:4318"));
-    assert_eq!(obs.request_log_webhook_url.as_deref(), Some("https://logs.example.com/hook"));
     assert_eq!(
-        errors(&minimal_with("observability: {otlp_endpoint: 'otel:4318'}\n")),
+        obs.request_log_webhook_url.as_deref(),
+        Some("https://logs.example.com/hook")
+    );
+    assert_eq!(
+        errors(&minimal_with(
+            "observability: {otlp_endpoint: 'otel:4318'}\n"
+        )),
         ["config.yaml: observability.otlp_endpoint: must be an http:// or https:// URL"]
     );
 }

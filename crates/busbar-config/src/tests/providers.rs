@@ -37,15 +37,25 @@ fn deployment_fields_override_the_catalog_and_error_maps_merge() {
     region: eu-west-1
 ",
     );
-    let provider = &load_with(LOCAL_CATALOG, &config, &guide_env()).config.providers["hosted"];
+    let provider = &load_with(LOCAL_CATALOG, &config, &guide_env())
+        .config
+        .providers["hosted"];
     assert_eq!(provider.protocol, Protocol::OpenAi);
     assert_eq!(provider.base_url, "https://llm.example.com/prefix");
     assert_eq!(provider.auth, AuthScheme::ApiKey);
     assert_eq!(provider.region.as_deref(), Some("eu-west-1"));
-    let map: Vec<(&str, FailureClass)> = provider.error_map.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let map: Vec<(&str, FailureClass)> = provider
+        .error_map
+        .iter()
+        .map(|(k, v)| (k.as_str(), *v))
+        .collect();
     assert_eq!(
         map,
-        [("a", FailureClass::RateLimit), ("b", FailureClass::Auth), ("c", FailureClass::ContextLength)]
+        [
+            ("a", FailureClass::RateLimit),
+            ("b", FailureClass::Auth),
+            ("c", FailureClass::ContextLength)
+        ]
     );
     // Health merges field by field: mode and interval from the catalog.
     assert_eq!(provider.health.mode, HealthMode::Dead);
@@ -63,9 +73,14 @@ fn protocol_and_base_url_can_be_overridden() {
         "hosted",
         "    api_key_env: OPENAI_KEY\n    protocol: responses\n    base_url: https://other.example.com/\n",
     );
-    let provider = &load_with(LOCAL_CATALOG, &config, &guide_env()).config.providers["hosted"];
+    let provider = &load_with(LOCAL_CATALOG, &config, &guide_env())
+        .config
+        .providers["hosted"];
     assert_eq!(provider.protocol, Protocol::Responses);
-    assert_eq!(provider.url("m", false), "https://other.example.com/v1/responses");
+    assert_eq!(
+        provider.url("m", false),
+        "https://other.example.com/v1/responses"
+    );
 }
 
 #[test]
@@ -82,7 +97,10 @@ fn providers_outside_the_catalog_are_defined_inline() {
 
 #[test]
 fn unknown_providers_need_protocol_and_base_url() {
-    let errors = errors(&one_model("antropic", "    api_key_env: ANTHROPIC_KEY\n    protocol: anthropic\n"));
+    let errors = errors(&one_model(
+        "antropic",
+        "    api_key_env: ANTHROPIC_KEY\n    protocol: anthropic\n",
+    ));
     assert_eq!(
         errors,
         ["config.yaml: providers.antropic: not in the provider catalog (did you mean `anthropic`?); define `protocol` and `base_url` here to add it inline"]
@@ -100,36 +118,60 @@ fn ssrf_guard_applies_to_overrides_and_allow_private_lifts_it() {
         ("https://[::1]", "a loopback address"),
         ("https://100.64.1.1", "carrier-grade NAT"),
     ] {
-        let config = one_model("hosted", &format!("    api_key_env: OPENAI_KEY\n    base_url: {base_url}\n"));
+        let config = one_model(
+            "hosted",
+            &format!("    api_key_env: OPENAI_KEY\n    base_url: {base_url}\n"),
+        );
         let errors = errors_with(LOCAL_CATALOG, &config, &guide_env());
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert!(errors[0].starts_with("config.yaml: providers.hosted.base_url: "), "{errors:?}");
+        assert!(
+            errors[0].starts_with("config.yaml: providers.hosted.base_url: "),
+            "{errors:?}"
+        );
         assert!(errors[0].contains(why), "{base_url}: {errors:?}");
     }
     let config = one_model(
         "hosted",
         "    api_key_env: OPENAI_KEY\n    base_url: http://localhost:8000\n    allow_private: true\n",
     );
-    assert!(load_with(LOCAL_CATALOG, &config, &guide_env()).config.providers["hosted"].allow_private);
+    assert!(
+        load_with(LOCAL_CATALOG, &config, &guide_env())
+            .config
+            .providers["hosted"]
+            .allow_private
+    );
 }
 
 #[test]
 fn revoking_allow_private_rechecks_the_catalog_url() {
-    let config = one_model("local", "    api_key_env: OPENAI_KEY\n    allow_private: false\n");
+    let config = one_model(
+        "local",
+        "    api_key_env: OPENAI_KEY\n    allow_private: false\n",
+    );
     let errors = errors_with(LOCAL_CATALOG, &config, &guide_env());
     assert_eq!(errors.len(), 1);
     assert!(errors[0].starts_with("config.yaml: providers.local.base_url: must use https://"));
     // Kept as the catalog says, it loads.
     let config = one_model("local", "    api_key_env: OPENAI_KEY\n");
-    assert!(load_with(LOCAL_CATALOG, &config, &guide_env()).config.providers["local"].allow_private);
+    assert!(
+        load_with(LOCAL_CATALOG, &config, &guide_env())
+            .config
+            .providers["local"]
+            .allow_private
+    );
 }
 
 #[test]
 fn a_private_catalog_entry_without_allow_private_is_a_catalog_error() {
     let catalog = "bad: {protocol: openai, base_url: 'https://192.168.0.10'}\n";
-    let errors = errors_with(catalog, &one_model("bad", "    api_key_env: OPENAI_KEY\n"), &guide_env());
+    let errors = errors_with(
+        catalog,
+        &one_model("bad", "    api_key_env: OPENAI_KEY\n"),
+        &guide_env(),
+    );
     assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(errors[0].starts_with("providers.yaml: bad.base_url: host `192.168.0.10` is a private address"));
+    assert!(errors[0]
+        .starts_with("providers.yaml: bad.base_url: host `192.168.0.10` is a private address"));
 }
 
 #[test]
@@ -152,15 +194,27 @@ fn api_key_env_is_required_and_must_be_set_and_non_empty() {
 
 #[test]
 fn passthrough_needs_no_provider_keys() {
-    let config = format!("auth: {{mode: passthrough}}\n{}", one_model("anthropic", "    health: {mode: none}\n"));
+    let config = format!(
+        "auth: {{mode: passthrough}}\n{}",
+        one_model("anthropic", "    health: {mode: none}\n")
+    );
     let loaded = load_with(CATALOG, &config, &env(&[]));
     assert_eq!(loaded.config.auth.mode, AuthMode::Passthrough);
     let provider = &loaded.config.providers["anthropic"];
-    assert_eq!((provider.api_key_env.as_deref(), provider.api_key.as_ref()), (None, None));
+    assert_eq!(
+        (provider.api_key_env.as_deref(), provider.api_key.as_ref()),
+        (None, None)
+    );
 
     // A named but unset variable is no error under passthrough either.
-    let config = format!("auth: {{mode: passthrough}}\n{}", one_model("anthropic", "    api_key_env: NOPE\n"));
-    assert_eq!(load_with(CATALOG, &config, &env(&[])).config.providers["anthropic"].api_key, None);
+    let config = format!(
+        "auth: {{mode: passthrough}}\n{}",
+        one_model("anthropic", "    api_key_env: NOPE\n")
+    );
+    assert_eq!(
+        load_with(CATALOG, &config, &env(&[])).config.providers["anthropic"].api_key,
+        None
+    );
 }
 
 #[test]
@@ -168,7 +222,11 @@ fn bedrock_keys_must_have_the_aws_shape() {
     let mut vars = guide_env();
     for bad in ["just-one-part", "a:b:c:d", "AKID::token", ":secret"] {
         vars.insert("CREDS".into(), bad.into());
-        let errors = errors_with(CATALOG, &one_model("bedrock", "    api_key_env: CREDS\n"), &vars);
+        let errors = errors_with(
+            CATALOG,
+            &one_model("bedrock", "    api_key_env: CREDS\n"),
+            &vars,
+        );
         assert_eq!(
             errors,
             ["config.yaml: providers.bedrock.api_key_env: environment variable `CREDS` must hold ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]"],
@@ -176,10 +234,17 @@ fn bedrock_keys_must_have_the_aws_shape() {
         );
     }
     vars.insert("CREDS".into(), "AKID:secret:session-token".into());
-    let loaded = load_with(CATALOG, &one_model("bedrock-eu-west-1", "    api_key_env: CREDS\n"), &vars);
+    let loaded = load_with(
+        CATALOG,
+        &one_model("bedrock-eu-west-1", "    api_key_env: CREDS\n"),
+        &vars,
+    );
     let provider = &loaded.config.providers["bedrock-eu-west-1"];
     let creds = provider.aws_credentials().unwrap();
-    assert_eq!(creds.session_token.as_ref().map(|t| t.expose()), Some("session-token"));
+    assert_eq!(
+        creds.session_token.as_ref().map(|t| t.expose()),
+        Some("session-token")
+    );
     assert_eq!(provider.aws_region(), "eu-west-1");
 }
 
@@ -202,10 +267,22 @@ fn upstream_paths_follow_the_protocol() {
         (Protocol::Responses, true, "/v1/responses"),
         (Protocol::Anthropic, true, "/v1/messages"),
         (Protocol::Cohere, false, "/v2/chat"),
-        (Protocol::Gemini, false, "/v1beta/models/gemini-2.5-pro:generateContent"),
-        (Protocol::Gemini, true, "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"),
+        (
+            Protocol::Gemini,
+            false,
+            "/v1beta/models/gemini-2.5-pro:generateContent",
+        ),
+        (
+            Protocol::Gemini,
+            true,
+            "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+        ),
         (Protocol::Bedrock, false, "/model/gemini-2.5-pro/converse"),
-        (Protocol::Bedrock, true, "/model/gemini-2.5-pro/converse-stream"),
+        (
+            Protocol::Bedrock,
+            true,
+            "/model/gemini-2.5-pro/converse-stream",
+        ),
     ];
     for (protocol, stream, path) in cases {
         assert_eq!(protocol.default_path("gemini-2.5-pro", stream), path);

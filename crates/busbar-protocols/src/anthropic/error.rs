@@ -50,10 +50,7 @@ pub(crate) fn from_stream_data(data: &str) -> ApiError {
             error: Some(object),
             ..
         }) => {
-            let status = object
-                .kind
-                .as_deref()
-                .map_or(500, status_for_type);
+            let status = object.kind.as_deref().map_or(500, status_for_type);
             from_object(object.kind.as_deref(), object.message, status)
         }
         _ => from_raw(500, data.as_bytes()),
@@ -242,12 +239,17 @@ mod tests {
     fn an_overlong_prompt_is_a_context_length_error() {
         let error = decode(
             400,
-            &body("invalid_request_error", "prompt is too long: 208310 tokens > 200000 maximum"),
+            &body(
+                "invalid_request_error",
+                "prompt is too long: 208310 tokens > 200000 maximum",
+            ),
         );
         assert_eq!(error.kind, ErrorKind::ContextLength);
         let (status, bytes) = encode(&error);
         assert_eq!(status, 400);
-        assert!(String::from_utf8(bytes).unwrap().contains("invalid_request_error"));
+        assert!(String::from_utf8(bytes)
+            .unwrap()
+            .contains("invalid_request_error"));
     }
 
     #[test]
@@ -264,35 +266,79 @@ mod tests {
         let multibyte = "é".repeat(600);
         assert!(decode(500, multibyte.as_bytes()).message.len() <= MAX_RAW_MESSAGE);
         let proxy = decode(429, br#"{"message":"slow down"}"#);
-        assert_eq!((proxy.kind, proxy.message.as_str()), (ErrorKind::RateLimit, "slow down"));
+        assert_eq!(
+            (proxy.kind, proxy.message.as_str()),
+            (ErrorKind::RateLimit, "slow down")
+        );
     }
 
     #[test]
     fn encoding_uses_anthropic_types_and_statuses() {
         let cases = [
-            (ApiError::new(ErrorKind::InvalidRequest, "m"), 400, "invalid_request_error"),
-            (ApiError::new(ErrorKind::Authentication, "m"), 401, "authentication_error"),
-            (ApiError::new(ErrorKind::InsufficientQuota, "m"), 429, "billing_error"),
+            (
+                ApiError::new(ErrorKind::InvalidRequest, "m"),
+                400,
+                "invalid_request_error",
+            ),
+            (
+                ApiError::new(ErrorKind::Authentication, "m"),
+                401,
+                "authentication_error",
+            ),
+            (
+                ApiError::new(ErrorKind::InsufficientQuota, "m"),
+                429,
+                "billing_error",
+            ),
             (
                 ApiError::new(ErrorKind::InsufficientQuota, "m").with_status(402),
                 402,
                 "billing_error",
             ),
-            (ApiError::new(ErrorKind::PermissionDenied, "m"), 403, "permission_error"),
-            (ApiError::new(ErrorKind::NotFound, "m"), 404, "not_found_error"),
-            (ApiError::new(ErrorKind::RequestTooLarge, "m"), 413, "request_too_large"),
-            (ApiError::new(ErrorKind::RateLimit, "m"), 429, "rate_limit_error"),
+            (
+                ApiError::new(ErrorKind::PermissionDenied, "m"),
+                403,
+                "permission_error",
+            ),
+            (
+                ApiError::new(ErrorKind::NotFound, "m"),
+                404,
+                "not_found_error",
+            ),
+            (
+                ApiError::new(ErrorKind::RequestTooLarge, "m"),
+                413,
+                "request_too_large",
+            ),
+            (
+                ApiError::new(ErrorKind::RateLimit, "m"),
+                429,
+                "rate_limit_error",
+            ),
             (ApiError::new(ErrorKind::Server, "m"), 500, "api_error"),
             (ApiError::new(ErrorKind::BadGateway, "m"), 502, "api_error"),
-            (ApiError::new(ErrorKind::Unavailable, "m"), 503, "overloaded_error"),
-            (ApiError::new(ErrorKind::Overloaded, "m"), 529, "overloaded_error"),
+            (
+                ApiError::new(ErrorKind::Unavailable, "m"),
+                503,
+                "overloaded_error",
+            ),
+            (
+                ApiError::new(ErrorKind::Overloaded, "m"),
+                529,
+                "overloaded_error",
+            ),
             (ApiError::new(ErrorKind::Timeout, "m"), 504, "timeout_error"),
-            (ApiError::new(ErrorKind::Server, "m").with_status(200), 500, "api_error"),
+            (
+                ApiError::new(ErrorKind::Server, "m").with_status(200),
+                500,
+                "api_error",
+            ),
         ];
         for (error, status, kind) in cases {
             let (got_status, bytes) = encode(&error);
             assert_eq!(got_status, status, "{error}");
-            let expected = format!(r#"{{"type":"error","error":{{"type":"{kind}","message":"m"}}}}"#);
+            let expected =
+                format!(r#"{{"type":"error","error":{{"type":"{kind}","message":"m"}}}}"#);
             assert_eq!(String::from_utf8(bytes).unwrap(), expected);
         }
     }
@@ -309,9 +355,14 @@ mod tests {
 
     #[test]
     fn stream_errors_take_the_status_of_their_type() {
-        let error = from_stream_data(r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#);
+        let error = from_stream_data(
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        );
         assert_eq!((error.kind, error.status), (ErrorKind::Overloaded, 529));
         let garbage = from_stream_data("not json");
-        assert_eq!((garbage.kind, garbage.message.as_str()), (ErrorKind::Server, "not json"));
+        assert_eq!(
+            (garbage.kind, garbage.message.as_str()),
+            (ErrorKind::Server, "not json")
+        );
     }
 }

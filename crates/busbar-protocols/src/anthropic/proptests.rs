@@ -4,7 +4,10 @@
 //! Where the expected value is normalised, the normalisation is one of the
 //! format's documented choices (see each `normalise_*`).
 
-use busbar_ir::{ApiError, ErrorKind, Request, Response, ResponseFormat, StopReason, StreamAccumulator, StreamEvent, ToolChoice};
+use busbar_ir::{
+    ApiError, ErrorKind, Request, Response, ResponseFormat, StopReason, StreamAccumulator,
+    StreamEvent, ToolChoice,
+};
 use proptest::prelude::*;
 
 use super::{error, request, response, stream, WireUsage};
@@ -49,13 +52,24 @@ fn caps() -> Capabilities {
     }
 }
 
-/// A request whose thinking budget fits below its `max_tokens`, as
-/// Anthropic requires (the encoder clamps budgets that do not).
+/// A request Anthropic accepts as is (the encoder adjusts the others, as
+/// its own tests check): a temperature of at most 1; and with thinking, a
+/// budget below `max_tokens`, no sampling changes and no forced tool.
 fn anthropic_request() -> impl Strategy<Value = Request> {
     testing::request(&caps()).prop_map(|mut request| {
+        request.temperature = request.temperature.map(|t| t.min(1.0));
         if let Some(budget) = request.reasoning.as_ref().and_then(|r| r.budget_tokens) {
             let max_tokens = request.max_tokens.unwrap_or(0).max(budget + 1);
             request.max_tokens = Some(max_tokens);
+            request.temperature = None;
+            request.top_p = None;
+            request.top_k = None;
+            if matches!(
+                request.tool_choice,
+                Some(ToolChoice::Required | ToolChoice::Tool(_))
+            ) {
+                request.tool_choice = Some(ToolChoice::Auto);
+            }
         }
         request
     })

@@ -8,15 +8,18 @@
 //! Encoding is in [`encode`]; its choices are documented there.
 
 mod encode;
+mod reasoning;
 #[cfg(test)]
 mod tests;
+mod unsupported;
 
 pub use encode::encode;
 pub(super) use encode::{tool_input, OutBlock};
+pub use unsupported::unsupported_fields;
 
 use busbar_ir::{
-    ContentBlock, ImageSource, Message, Reasoning, Request, ResponseFormat, Role, ThinkingMode,
-    Tool, ToolChoice, ToolResultContent,
+    ContentBlock, ImageSource, Message, Request, ResponseFormat, Role, Tool, ToolChoice,
+    ToolResultContent,
 };
 use serde_json::{Map, Value};
 
@@ -84,124 +87,10 @@ pub fn decode(body: &[u8]) -> Result<Request, DecodeError> {
         let metadata = object(metadata, "metadata")?;
         request.user = opt_str(metadata, "metadata", "user_id")?.map(str::to_owned);
     }
-    request.reasoning = decode_thinking(body.get("thinking"))?;
+    request.reasoning = reasoning::decode_thinking(body.get("thinking"))?;
     decode_output_config(body, &mut request)?;
     request.stream = opt_bool(body, "", "stream")?.unwrap_or(false);
     Ok(request)
-}
-
-/// Names the features set in an Anthropic request body that the IR cannot
-/// carry, each once, in the order met. Decoding leaves them out.
-pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
-    let mut names = Vec::new();
-    let Some(body) = body.as_object() else {
-        return names;
-    };
-    for (key, name) in [
-        ("cache_control", "cache_control"),
-        ("container", "container"),
-        ("context_management", "context_management"),
-        ("mcp_servers", "mcp_servers"),
-        ("service_tier", "service_tier"),
-        ("inference_geo", "inference_geo"),
-    ] {
-        if non_null(body.get(key)).is_some() {
-            push_once(&mut names, name);
-        }
-    }
-    if let Some(Value::Array(system)) = body.get("system") {
-        scan_blocks(system, &mut names);
-    }
-    if let Some(Value::Array(messages)) = body.get("messages") {
-        for message in messages {
-            if let Some(Value::Array(blocks)) = message.get("content") {
-                scan_blocks(blocks, &mut names);
-            }
-        }
-    }
-    if let Some(Value::Array(tools)) = body.get("tools") {
-        for tool in tools {
-            match tool.get("type").and_then(Value::as_str) {
-                None | Some("custom") => {}
-                Some(kind) => push_once(&mut names, server_tool_name(kind)),
-            }
-            if non_null(tool.get("cache_control")).is_some() {
-                push_once(&mut names, "cache_control");
-            }
-        }
-    }
-    if let Some(thinking) = body.get("thinking") {
-        if non_null(thinking.get("display")).is_some() {
-            push_once(&mut names, "thinking.display");
-        }
-    }
-    let effort = body.get("output_config").and_then(|c| non_null(c.get("effort")));
-    if effort.is_some() && non_null(body.get("thinking")).is_none() {
-        push_once(&mut names, "output_config.effort");
-    }
-    names
-}
-
-fn scan_blocks(blocks: &[Value], names: &mut Vec<&'static str>) {
-    for block in blocks {
-        if non_null(block.get("cache_control")).is_some() {
-            push_once(names, "cache_control");
-        }
-        if non_null(block.get("citations")).is_some() {
-            push_once(names, "citations");
-        }
-        match block.get("type").and_then(Value::as_str) {
-            Some("image") if block.pointer("/source/type").and_then(Value::as_str) == Some("file") => {
-                push_once(names, "file")
-            }
-            Some("text" | "image" | "tool_use" | "thinking" | "redacted_thinking") => {}
-            Some("tool_result") => {
-                if let Some(Value::Array(content)) = block.get("content") {
-                    scan_blocks(content, names);
-                }
-            }
-            Some(kind) => push_once(names, block_name(kind)),
-            None => {}
-        }
-    }
-}
-
-/// The static name of a content block type the IR does not hold.
-fn block_name(kind: &str) -> &'static str {
-    match kind {
-        "document" => "document",
-        "search_result" => "search_result",
-        "server_tool_use" => "server_tool_use",
-        "container_upload" => "container_upload",
-        "mid_conv_system" => "mid_conv_system",
-        "tool_reference" => "tool_reference",
-        kind if kind.ends_with("_tool_result") => "server_tool_result",
-        _ => "content_block",
-    }
-}
-
-/// The static name of a server tool, from its versioned `type`
-/// (`web_search_20250305` → `web_search`).
-fn server_tool_name(kind: &str) -> &'static str {
-    const KNOWN: [&str; 7] = [
-        "web_search",
-        "web_fetch",
-        "code_execution",
-        "bash",
-        "text_editor",
-        "memory",
-        "tool_search",
-    ];
-    KNOWN
-        .into_iter()
-        .find(|name| kind.starts_with(name))
-        .unwrap_or("server_tool")
-}
-
-fn push_once(names: &mut Vec<&'static str>, name: &'static str) {
-    if !names.contains(&name) {
-        names.push(name);
-    }
 }
 
 fn decode_message(value: &Value, i: usize) -> Result<Message, DecodeError> {
@@ -276,7 +165,10 @@ fn decode_block(value: &Value, path: &str) -> Result<Option<ContentBlock>, Decod
 
 /// An image block's source, or `None` for a source kind the IR does not
 /// hold (an uploaded `file`).
-fn decode_image_source(block: &Map<String, Value>, path: &str) -> Result<Option<ImageSource>, DecodeError> {
+fn decode_image_source(
+    block: &Map<String, Value>,
+    path: &str,
+) -> Result<Option<ImageSource>, DecodeError> {
     let path = format!("{path}.source");
     let source = object(block.get("source").unwrap_or(&Value::Null), &path)?;
     Ok(match req_str(source, &path, "type")? {
@@ -361,32 +253,12 @@ fn decode_tool(value: &Value, i: usize) -> Result<Option<Tool>, DecodeError> {
     Ok(Some(out))
 }
 
-fn decode_thinking(thinking: Option<&Value>) -> Result<Option<Reasoning>, DecodeError> {
-    let Some(thinking) = non_null(thinking) else {
-        return Ok(None);
-    };
-    let thinking = object(thinking, "thinking")?;
-    let mut reasoning = Reasoning::default();
-    match opt_str(thinking, "thinking", "type")? {
-        Some("enabled") => {
-            reasoning.mode = ThinkingMode::Enabled;
-            reasoning.budget_tokens = opt_u64(thinking, "thinking", "budget_tokens")?;
-        }
-        Some("disabled") => reasoning.mode = ThinkingMode::Disabled,
-        Some("adaptive") => reasoning.mode = ThinkingMode::Adaptive,
-        _ => {
-            return Err(DecodeError::invalid(
-                "thinking.type",
-                "must be one of enabled, disabled, adaptive",
-            ))
-        }
-    }
-    Ok(Some(reasoning))
-}
-
 /// `output_config`: the JSON schema of the reply and the effort level. The
 /// older `output_format` (structured-outputs beta) is read too.
-fn decode_output_config(body: &Map<String, Value>, request: &mut Request) -> Result<(), DecodeError> {
+fn decode_output_config(
+    body: &Map<String, Value>,
+    request: &mut Request,
+) -> Result<(), DecodeError> {
     let config = match non_null(body.get("output_config")) {
         Some(config) => Some(object(config, "output_config")?),
         None => None,
@@ -442,16 +314,28 @@ fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, De
         .ok_or_else(|| DecodeError::invalid(path, "must be an object"))
 }
 
-fn opt_str<'a>(obj: &'a Map<String, Value>, parent: &str, key: &str) -> Result<Option<&'a str>, DecodeError> {
+fn opt_str<'a>(
+    obj: &'a Map<String, Value>,
+    parent: &str,
+    key: &str,
+) -> Result<Option<&'a str>, DecodeError> {
     match non_null(obj.get(key)) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(DecodeError::invalid(path_of(parent, key), "must be a string")),
+        Some(_) => Err(DecodeError::invalid(
+            path_of(parent, key),
+            "must be a string",
+        )),
     }
 }
 
-fn req_str<'a>(obj: &'a Map<String, Value>, parent: &str, key: &str) -> Result<&'a str, DecodeError> {
-    opt_str(obj, parent, key)?.ok_or_else(|| DecodeError::invalid(path_of(parent, key), "is required"))
+fn req_str<'a>(
+    obj: &'a Map<String, Value>,
+    parent: &str,
+    key: &str,
+) -> Result<&'a str, DecodeError> {
+    opt_str(obj, parent, key)?
+        .ok_or_else(|| DecodeError::invalid(path_of(parent, key), "is required"))
 }
 
 fn opt_u64(obj: &Map<String, Value>, parent: &str, key: &str) -> Result<Option<u64>, DecodeError> {
@@ -473,11 +357,18 @@ fn opt_f64(obj: &Map<String, Value>, parent: &str, key: &str) -> Result<Option<f
     }
 }
 
-fn opt_bool(obj: &Map<String, Value>, parent: &str, key: &str) -> Result<Option<bool>, DecodeError> {
+fn opt_bool(
+    obj: &Map<String, Value>,
+    parent: &str,
+    key: &str,
+) -> Result<Option<bool>, DecodeError> {
     match non_null(obj.get(key)) {
         None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(DecodeError::invalid(path_of(parent, key), "must be a boolean")),
+        Some(_) => Err(DecodeError::invalid(
+            path_of(parent, key),
+            "must be a boolean",
+        )),
     }
 }
 

@@ -81,7 +81,10 @@ pub(super) fn input_text(input: Option<&Value>) -> Result<String, DecodeError> {
     }
 }
 
-fn encode_block<'a>(block: &'a ContentBlock, dropped: &mut Vec<&'static str>) -> Option<OutBlock<'a>> {
+fn encode_block<'a>(
+    block: &'a ContentBlock,
+    dropped: &mut Vec<&'static str>,
+) -> Option<OutBlock<'a>> {
     Some(match block {
         ContentBlock::Text { text } => OutBlock::Text { text },
         ContentBlock::ToolUse {
@@ -199,7 +202,9 @@ mod tests {
             response.content,
             vec![
                 ContentBlock::thinking("Let me see.", Some("EqQBCgIYAh".into())),
-                ContentBlock::RedactedThinking { data: "EmwKAhgB".into() },
+                ContentBlock::RedactedThinking {
+                    data: "EmwKAhgB".into()
+                },
                 ContentBlock::text("Checking."),
                 ContentBlock::tool_use("toolu_01", "get_weather", r#"{"city":"Paris","days":2}"#),
             ]
@@ -250,7 +255,9 @@ mod tests {
             "id",
             "m",
             vec![
-                ContentBlock::image(busbar_ir::ImageSource::Url { url: "https://x/y.png".into() }),
+                ContentBlock::image(busbar_ir::ImageSource::Url {
+                    url: "https://x/y.png".into(),
+                }),
                 ContentBlock::tool_use("t", "f", "[1, 2]"),
                 ContentBlock::tool_use("u", "f", "{not json"),
             ],

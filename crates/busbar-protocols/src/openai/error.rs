@@ -180,9 +180,13 @@ fn classify(
 
 fn mentions_context_length(message: &str) -> bool {
     let lower = message.to_ascii_lowercase();
-    ["maximum context length", "context_length_exceeded", "prompt is too long"]
-        .iter()
-        .any(|phrase| lower.contains(phrase))
+    [
+        "maximum context length",
+        "context_length_exceeded",
+        "prompt is too long",
+    ]
+    .iter()
+    .any(|phrase| lower.contains(phrase))
 }
 
 #[cfg(test)]
@@ -213,7 +217,10 @@ mod tests {
         assert_eq!(decode(429, rate).kind, ErrorKind::RateLimit);
         let key = br#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#;
         assert_eq!(decode(401, key).kind, ErrorKind::Authentication);
-        assert_eq!(decode(503, br#"{"error":{"message":"busy"}}"#).kind, ErrorKind::Unavailable);
+        assert_eq!(
+            decode(503, br#"{"error":{"message":"busy"}}"#).kind,
+            ErrorKind::Unavailable
+        );
         // Words alone never make a 5xx a context overflow.
         let odd = br#"{"error":{"message":"maximum context length exceeded in cache"}}"#;
         assert_eq!(decode(500, odd).kind, ErrorKind::Server);
@@ -251,7 +258,8 @@ mod tests {
 
     #[test]
     fn in_stream_errors_classify_by_name() {
-        let value = serde_json::json!({"error": {"message": "slow down", "type": "rate_limit_error"}});
+        let value =
+            serde_json::json!({"error": {"message": "slow down", "type": "rate_limit_error"}});
         let error = from_value(&value, None).unwrap();
         assert_eq!(error.kind, ErrorKind::RateLimit);
         assert_eq!(error.status, 429);
@@ -264,18 +272,73 @@ mod tests {
     #[test]
     fn encodes_openai_types_and_codes() {
         let cases = [
-            (ErrorKind::InvalidRequest, 400, "invalid_request_error", Value::Null),
-            (ErrorKind::Authentication, 401, "invalid_request_error", "invalid_api_key".into()),
-            (ErrorKind::PermissionDenied, 403, "permission_error", Value::Null),
-            (ErrorKind::NotFound, 404, "invalid_request_error", "model_not_found".into()),
-            (ErrorKind::RequestTooLarge, 413, "invalid_request_error", Value::Null),
-            (ErrorKind::ContextLength, 400, "invalid_request_error", "context_length_exceeded".into()),
-            (ErrorKind::RateLimit, 429, "requests", "rate_limit_exceeded".into()),
-            (ErrorKind::InsufficientQuota, 429, "insufficient_quota", "insufficient_quota".into()),
+            (
+                ErrorKind::InvalidRequest,
+                400,
+                "invalid_request_error",
+                Value::Null,
+            ),
+            (
+                ErrorKind::Authentication,
+                401,
+                "invalid_request_error",
+                "invalid_api_key".into(),
+            ),
+            (
+                ErrorKind::PermissionDenied,
+                403,
+                "permission_error",
+                Value::Null,
+            ),
+            (
+                ErrorKind::NotFound,
+                404,
+                "invalid_request_error",
+                "model_not_found".into(),
+            ),
+            (
+                ErrorKind::RequestTooLarge,
+                413,
+                "invalid_request_error",
+                Value::Null,
+            ),
+            (
+                ErrorKind::ContextLength,
+                400,
+                "invalid_request_error",
+                "context_length_exceeded".into(),
+            ),
+            (
+                ErrorKind::RateLimit,
+                429,
+                "requests",
+                "rate_limit_exceeded".into(),
+            ),
+            (
+                ErrorKind::InsufficientQuota,
+                429,
+                "insufficient_quota",
+                "insufficient_quota".into(),
+            ),
             (ErrorKind::Server, 500, "server_error", Value::Null),
-            (ErrorKind::BadGateway, 502, "server_error", "bad_gateway".into()),
-            (ErrorKind::Overloaded, 503, "server_error", "overloaded".into()),
-            (ErrorKind::Unavailable, 503, "server_error", "service_unavailable".into()),
+            (
+                ErrorKind::BadGateway,
+                502,
+                "server_error",
+                "bad_gateway".into(),
+            ),
+            (
+                ErrorKind::Overloaded,
+                503,
+                "server_error",
+                "overloaded".into(),
+            ),
+            (
+                ErrorKind::Unavailable,
+                503,
+                "server_error",
+                "service_unavailable".into(),
+            ),
             (ErrorKind::Timeout, 504, "server_error", "timeout".into()),
         ];
         for (kind, status, error_type, code) in cases {

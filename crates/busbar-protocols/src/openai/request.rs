@@ -48,13 +48,22 @@ pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
     let Some(body) = body.as_object() else {
         return names;
     };
-    if get(body, "n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
+    if get(body, "n")
+        .and_then(Value::as_u64)
+        .is_some_and(|n| n > 1)
+    {
         names.push("n");
     }
     if get(body, "logprobs") == Some(&Value::Bool(true)) {
         names.push("logprobs");
     }
-    for name in ["top_logprobs", "audio", "prediction", "web_search_options", "verbosity"] {
+    for name in [
+        "top_logprobs",
+        "audio",
+        "prediction",
+        "web_search_options",
+        "verbosity",
+    ] {
         if get(body, name).is_some() {
             names.push(name);
         }
@@ -73,16 +82,23 @@ pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
     }
     if get(body, "tools")
         .and_then(Value::as_array)
-        .is_some_and(|tools| tools.iter().any(|tool| tool.get("type").is_some_and(|t| t != "function")))
+        .is_some_and(|tools| {
+            tools
+                .iter()
+                .any(|tool| tool.get("type").is_some_and(|t| t != "function"))
+        })
     {
         names.push("tools");
     }
-    if get(body, "tool_choice").and_then(|choice| choice.get("type")) == Some(&Value::from("allowed_tools")) {
+    if get(body, "tool_choice").and_then(|choice| choice.get("type"))
+        == Some(&Value::from("allowed_tools"))
+    {
         names.push("tool_choice");
     }
     names
 }
 
+// ---------------------------------------------------------------- JSON access
 
 /// The value at `key`, with `null` treated as absent: OpenAI's own SDKs
 /// send explicit nulls for fields left unset.
@@ -90,52 +106,69 @@ fn get<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     object.get(key).filter(|value| !value.is_null())
 }
 
-#[cfg(test)]
-mod tests {
-    use proptest::prelude::*;
-    use serde_json::json;
-
-    use super::*;
-    use crate::testing;
-
-    #[test]
-    fn unsupported_fields_names_what_the_ir_cannot_carry() {
-        let body = json!({
-            "model": "m", "messages": [], "n": 2, "logprobs": true, "top_logprobs": 3,
-            "logit_bias": {"50256": -100}, "audio": {"voice": "alloy", "format": "wav"},
-            "modalities": ["text", "audio"], "prediction": {"type": "content", "content": "x"},
-            "web_search_options": {}, "verbosity": "low",
-            "tools": [{"type": "function", "function": {"name": "f"}}, {"type": "custom", "custom": {"name": "c"}}],
-            "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}},
-            "store": true, "metadata": {"a": "b"}, "service_tier": "flex",
-        });
-        assert_eq!(
-            unsupported_fields(&body),
-            [
-                "n", "logprobs", "top_logprobs", "audio", "prediction", "web_search_options",
-                "verbosity", "logit_bias", "modalities", "tools", "tool_choice"
-            ]
-        );
-        let harmless = json!({"model": "m", "messages": [], "n": 1, "logprobs": false,
-            "logit_bias": {}, "modalities": ["text"], "audio": null, "store": false});
-        assert!(unsupported_fields(&harmless).is_empty());
-        assert!(unsupported_fields(&json!("not an object")).is_empty());
-    }
-
-    /// A request as it comes back through Chat Completions: the model is the
-    /// upstream one, and streaming always asks for usage.
-    fn through_openai(mut request: Request) -> Request {
-        request.stream_usage = request.stream;
-        request
-    }
-
-    proptest! {
-        #[test]
-        fn decode_of_encode_is_the_identity(request in testing::request(&super::super::capabilities())) {
-            let encoded = encode(&request, &RequestOptions::new(request.model.clone()));
-            prop_assert!(encoded.dropped.is_empty(), "{:?}", encoded.dropped);
-            let decoded = decode(&encoded.body).unwrap();
-            prop_assert_eq!(decoded, through_openai(request));
-        }
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
     }
 }
+
+fn wrong(path: &str, expected: &str) -> DecodeError {
+    DecodeError::invalid(path, format!("expected {expected}"))
+}
+
+fn req_str<'a>(
+    object: &'a Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<&'a str, DecodeError> {
+    opt_str(object, key, path)?.ok_or_else(|| DecodeError::invalid(join(path, key), "is required"))
+}
+
+fn opt_str<'a>(
+    object: &'a Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<&'a str>, DecodeError> {
+    match get(object, key) {
+        None => Ok(None),
+        Some(Value::String(text)) => Ok(Some(text)),
+        Some(_) => Err(wrong(&join(path, key), "a string")),
+    }
+}
+
+fn opt_bool(
+    object: &Map<String, Value>,
+    key: &str,
+    path: &str,
+) -> Result<Option<bool>, DecodeError> {
+    match get(object, key) {
+        None => Ok(None),
+        Some(Value::Bool(flag)) => Ok(Some(*flag)),
+        Some(_) => Err(wrong(&join(path, key), "a boolean")),
+    }
+}
+
+fn opt_f64(object: &Map<String, Value>, key: &str, path: &str) -> Result<Option<f64>, DecodeError> {
+    match get(object, key) {
+        None => Ok(None),
+        Some(number) => number
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| wrong(&join(path, key), "a number")),
+    }
+}
+
+fn opt_u64(object: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u64>, DecodeError> {
+    match get(object, key) {
+        None => Ok(None),
+        Some(number) => number
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| wrong(&join(path, key), "a non-negative integer")),
+    }
+}
+
+#[cfg(test)]
+mod tests;

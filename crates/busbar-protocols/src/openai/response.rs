@@ -20,14 +20,19 @@ pub fn decode(body: &[u8]) -> Result<Response, DecodeError> {
         return Err(DecodeError::invalid("body", "expected a JSON object"));
     }
     let wire: WireResponse = serde_json::from_slice(body)?;
-    let mut response = Response::new(wire.id.unwrap_or_default(), wire.model.unwrap_or_default(), Vec::new());
+    let mut response = Response::new(
+        wire.id.unwrap_or_default(),
+        wire.model.unwrap_or_default(),
+        Vec::new(),
+    );
     response.created = wire.created;
     response.usage = wire.usage.map(Into::into).unwrap_or_default();
     // The first choice by its index; vendors list choices in order anyway.
     let Some(choice) = wire.choices.into_iter().min_by_key(|choice| choice.index) else {
         return Ok(response);
     };
-    let (stop_reason, stop_sequence) = choice_stop(choice.finish_reason.as_deref(), choice.stop_reason.as_ref());
+    let (stop_reason, stop_sequence) =
+        choice_stop(choice.finish_reason.as_deref(), choice.stop_reason.as_ref());
     response.stop_reason = stop_reason;
     response.stop_sequence = stop_sequence;
     let Some(message) = choice.message else {
@@ -35,7 +40,9 @@ pub fn decode(body: &[u8]) -> Result<Response, DecodeError> {
     };
     if let Some(reasoning) = message.reasoning_content.or(message.reasoning) {
         if !reasoning.is_empty() {
-            response.content.push(ContentBlock::thinking(reasoning, None));
+            response
+                .content
+                .push(ContentBlock::thinking(reasoning, None));
         }
     }
     match message.content {
@@ -279,10 +286,20 @@ mod tests {
             "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29,
                 "prompt_tokens_details": {"cached_tokens": 8}, "completion_tokens_details": {"reasoning_tokens": 0}},
         }));
-        assert_eq!((response.id.as_str(), response.model.as_str(), response.created), ("chatcmpl-1", "gpt-4o", Some(1_700_000_000)));
+        assert_eq!(
+            (
+                response.id.as_str(),
+                response.model.as_str(),
+                response.created
+            ),
+            ("chatcmpl-1", "gpt-4o", Some(1_700_000_000))
+        );
         assert_eq!(
             response.content,
-            vec![ContentBlock::text("Checking."), ContentBlock::tool_use("call_1", "w", "{\"city\":\"Paris\"}")]
+            vec![
+                ContentBlock::text("Checking."),
+                ContentBlock::tool_use("call_1", "w", "{\"city\":\"Paris\"}")
+            ]
         );
         assert_eq!(response.stop_reason, Some(StopReason::ToolUse));
         assert_eq!(response.usage.cache_read_tokens, Some(8));
@@ -292,11 +309,21 @@ mod tests {
 
     #[test]
     fn reasoning_content_comes_first_as_thinking() {
-        let response = decode_json(json!({"id": "x", "model": "deepseek-reasoner", "choices": [{"index": 0,
+        let response = decode_json(
+            json!({"id": "x", "model": "deepseek-reasoner", "choices": [{"index": 0,
             "message": {"role": "assistant", "content": "42", "reasoning_content": "Let me think."},
-            "finish_reason": "stop"}]}));
-        assert_eq!(response.content, vec![ContentBlock::thinking("Let me think.", None), ContentBlock::text("42")]);
-        let openrouter = decode_json(json!({"choices": [{"message": {"content": "a", "reasoning": "b"}, "finish_reason": "stop"}]}));
+            "finish_reason": "stop"}]}),
+        );
+        assert_eq!(
+            response.content,
+            vec![
+                ContentBlock::thinking("Let me think.", None),
+                ContentBlock::text("42")
+            ]
+        );
+        let openrouter = decode_json(
+            json!({"choices": [{"message": {"content": "a", "reasoning": "b"}, "finish_reason": "stop"}]}),
+        );
         assert_eq!(openrouter.content[0], ContentBlock::thinking("b", None));
     }
 
@@ -304,14 +331,29 @@ mod tests {
     fn refusals_legacy_calls_and_odd_shapes() {
         let refusal = decode_json(json!({"id": "x", "model": "m", "choices": [{"index": 0,
             "message": {"role": "assistant", "content": null, "refusal": "I can't help with that."}, "finish_reason": "stop"}]}));
-        assert_eq!(refusal.content, vec![ContentBlock::text("I can't help with that.")]);
+        assert_eq!(
+            refusal.content,
+            vec![ContentBlock::text("I can't help with that.")]
+        );
         assert_eq!(refusal.stop_reason, Some(StopReason::Refusal));
-        let legacy = decode_json(json!({"choices": [{"message": {"content": null, "function_call": {"name": "f", "arguments": "{}"}}, "finish_reason": "function_call"}]}));
-        assert!(matches!(&legacy.content[..], [ContentBlock::ToolUse { name, arguments, .. }] if name == "f" && arguments == "{}"));
+        let legacy = decode_json(
+            json!({"choices": [{"message": {"content": null, "function_call": {"name": "f", "arguments": "{}"}}, "finish_reason": "function_call"}]}),
+        );
+        assert!(
+            matches!(&legacy.content[..], [ContentBlock::ToolUse { name, arguments, .. }] if name == "f" && arguments == "{}")
+        );
         assert_eq!(legacy.stop_reason, Some(StopReason::ToolUse));
-        let parts = decode_json(json!({"choices": [{"message": {"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}, "finish_reason": "stop", "stop_reason": "###"}]}));
-        assert_eq!(parts.content, vec![ContentBlock::text("a"), ContentBlock::text("b")]);
-        assert_eq!((parts.stop_reason, parts.stop_sequence.as_deref()), (Some(StopReason::StopSequence), Some("###")));
+        let parts = decode_json(
+            json!({"choices": [{"message": {"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}, "finish_reason": "stop", "stop_reason": "###"}]}),
+        );
+        assert_eq!(
+            parts.content,
+            vec![ContentBlock::text("a"), ContentBlock::text("b")]
+        );
+        assert_eq!(
+            (parts.stop_reason, parts.stop_sequence.as_deref()),
+            (Some(StopReason::StopSequence), Some("###"))
+        );
         let empty = decode_json(json!({"id": "x", "model": "m", "choices": [], "usage": null}));
         assert!(empty.content.is_empty() && empty.stop_reason.is_none());
         assert!(matches!(decode(b" []"), Err(DecodeError::Invalid { .. })));
@@ -320,7 +362,11 @@ mod tests {
 
     #[test]
     fn encodes_the_sdk_shape() {
-        let mut response = Response::new("chatcmpl-1", "gpt-4o", vec![ContentBlock::text("Hi"), ContentBlock::text(" there")]);
+        let mut response = Response::new(
+            "chatcmpl-1",
+            "gpt-4o",
+            vec![ContentBlock::text("Hi"), ContentBlock::text(" there")],
+        );
         response.stop_reason = Some(StopReason::EndTurn);
         response.usage = Usage::new(5, 2);
         let encoded = encode(&response, 1_700_000_000);
@@ -336,7 +382,10 @@ mod tests {
         let mut response = Response::new(
             "r",
             "m",
-            vec![ContentBlock::thinking("hmm", Some("sig".into())), ContentBlock::tool_use("call_1", "f", "{}")],
+            vec![
+                ContentBlock::thinking("hmm", Some("sig".into())),
+                ContentBlock::tool_use("call_1", "f", "{}"),
+            ],
         );
         response.created = Some(5);
         response.stop_reason = Some(StopReason::EndTurn);
@@ -346,7 +395,10 @@ mod tests {
         assert_eq!(body["created"], 5);
         let choice = &body["choices"][0];
         assert_eq!(choice["message"]["content"], Value::Null);
-        assert_eq!(choice["message"]["tool_calls"], json!([{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]));
+        assert_eq!(
+            choice["message"]["tool_calls"],
+            json!([{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}])
+        );
         // OpenAI clients run their tool loop on this value.
         assert_eq!(choice["finish_reason"], "tool_calls");
     }

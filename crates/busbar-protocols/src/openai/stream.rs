@@ -157,17 +157,31 @@ mod tests {
     fn repeated_ids_continue_and_late_fragments_fail() {
         let call = |index: u32, id: &str, args: &str| {
             chunk(
-                &format!(r#"{{"tool_calls":[{{"index":{index},"id":"{id}","function":{{"name":"f","arguments":"{args}"}}}}]}}"#),
+                &format!(
+                    r#"{{"tool_calls":[{{"index":{index},"id":"{id}","function":{{"name":"f","arguments":"{args}"}}}}]}}"#
+                ),
                 "null",
             )
         };
-        let ok = [call(0, "a", "{"), call(0, "a", "}"), chunk("{}", r#""tool_calls""#), "data: [DONE]\n\n".into()].concat();
+        let ok = [
+            call(0, "a", "{"),
+            call(0, "a", "}"),
+            chunk("{}", r#""tool_calls""#),
+            "data: [DONE]\n\n".into(),
+        ]
+        .concat();
         let response = accumulate(&decode(&ok).unwrap()).unwrap();
-        assert_eq!(response.content, vec![ContentBlock::tool_use("a", "f", "{}")]);
+        assert_eq!(
+            response.content,
+            vec![ContentBlock::tool_use("a", "f", "{}")]
+        );
         let late = [
             call(0, "a", "{"),
             call(1, "b", "{}"),
-            chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"}"}}]}"#, "null"),
+            chunk(
+                r#"{"tool_calls":[{"index":0,"function":{"arguments":"}"}}]}"#,
+                "null",
+            ),
         ]
         .concat();
         assert!(matches!(decode(&late), Err(DecodeError::Stream(_))));
@@ -182,11 +196,30 @@ mod tests {
     }
 
     #[test]
+    fn groq_usage_is_read_from_x_groq() {
+        let stream = [
+            chunk(r#"{"content":"a"}"#, "null"),
+            "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"x_groq\":{\"id\":\"req_1\",\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":1,\"total_tokens\":5}}}\n\n".into(),
+            "data: [DONE]\n\n".into(),
+        ]
+        .concat();
+        let response = accumulate(&decode(&stream).unwrap()).unwrap();
+        assert_eq!(response.usage, Usage::new(4, 1));
+    }
+
+    #[test]
     fn a_finish_reason_without_done_completes_and_nothing_truncates() {
-        let ended = [chunk(r#"{"content":"a"}"#, "null"), chunk("{}", r#""length""#)].concat();
+        let ended = [
+            chunk(r#"{"content":"a"}"#, "null"),
+            chunk("{}", r#""length""#),
+        ]
+        .concat();
         let events = decode(&ended).unwrap();
         assert_eq!(events.last(), Some(&StreamEvent::MessageStop));
-        assert_eq!(accumulate(&events).unwrap().stop_reason, Some(StopReason::MaxTokens));
+        assert_eq!(
+            accumulate(&events).unwrap().stop_reason,
+            Some(StopReason::MaxTokens)
+        );
         let cut = chunk(r#"{"content":"a"}"#, "null");
         assert!(matches!(decode(&cut), Err(DecodeError::Truncated)));
         assert!(matches!(decode(""), Err(DecodeError::Truncated)));
@@ -205,7 +238,10 @@ mod tests {
         };
         assert_eq!(error.kind, ErrorKind::RateLimit);
         assert_eq!(error.code.as_deref(), Some("rate_limit_exceeded"));
-        assert!(matches!(decode("data: {not json}\n\n"), Err(DecodeError::Json(_))));
+        assert!(matches!(
+            decode("data: {not json}\n\n"),
+            Err(DecodeError::Json(_))
+        ));
     }
 
     #[test]
@@ -217,9 +253,15 @@ mod tests {
         assert_eq!(
             encode(&response.to_events(), false),
             [
-                head, r#"{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#, "\n\n",
-                head, r#"{"content":"Hi"},"logprobs":null,"finish_reason":null}]}"#, "\n\n",
-                head, r#"{},"logprobs":null,"finish_reason":"stop"}]}"#, "\n\n",
+                head,
+                r#"{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#,
+                "\n\n",
+                head,
+                r#"{"content":"Hi"},"logprobs":null,"finish_reason":null}]}"#,
+                "\n\n",
+                head,
+                r#"{},"logprobs":null,"finish_reason":"stop"}]}"#,
+                "\n\n",
                 "data: [DONE]\n\n",
             ]
             .concat()
@@ -227,8 +269,15 @@ mod tests {
         let with_usage = encode(&response.to_events(), true);
         let lines: Vec<&str> = with_usage.split("\n\n").filter(|l| !l.is_empty()).collect();
         assert_eq!(lines.len(), 5);
-        assert!(lines[..3].iter().all(|line| line.ends_with(r#""usage":null}"#)), "{with_usage}");
-        assert!(lines[3].contains(r#""choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4,"#));
+        assert!(
+            lines[..3]
+                .iter()
+                .all(|line| line.ends_with(r#""usage":null}"#)),
+            "{with_usage}"
+        );
+        assert!(lines[3].contains(
+            r#""choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4,"#
+        ));
         assert_eq!(lines[4], "data: [DONE]");
     }
 
@@ -248,7 +297,10 @@ mod tests {
         let out = encode(&response.to_events(), false);
         assert!(!out.contains("hmm"), "{out}");
         assert!(out.contains(r#""tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]"#), "{out}");
-        assert!(out.contains(r#""tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]"#), "{out}");
+        assert!(
+            out.contains(r#""tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]"#),
+            "{out}"
+        );
         assert!(out.contains(r#""tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"g","arguments":""}}]"#), "{out}");
         assert!(out.contains(r#""finish_reason":"tool_calls""#), "{out}");
     }
@@ -266,7 +318,9 @@ mod tests {
         ), "{out}");
         assert!(!out.contains("[DONE]"), "{out}");
         let back = decode_pieces(&[out.as_bytes()]).unwrap();
-        assert!(matches!(back.last(), Some(StreamEvent::Error(error)) if error.kind == ErrorKind::Overloaded));
+        assert!(
+            matches!(back.last(), Some(StreamEvent::Error(error)) if error.kind == ErrorKind::Overloaded)
+        );
     }
 
     fn caps() -> Capabilities {

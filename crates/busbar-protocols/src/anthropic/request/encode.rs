@@ -1,16 +1,14 @@
 //! [`Request`] → Anthropic request body.
 
 use busbar_ir::{
-    ContentBlock, ImageSource, Message, Reasoning, Request, ResponseFormat, Role, ThinkingMode,
-    Tool, ToolChoice, ToolResultContent,
+    ContentBlock, ImageSource, Message, Request, ResponseFormat, Role, Tool, ToolChoice,
+    ToolResultContent,
 };
 use serde::Serialize;
 use serde_json::Value;
 
+use super::reasoning::{encode_reasoning, encode_sampling, OutThinking};
 use crate::{Encoded, RequestOptions};
-
-/// The smallest thinking budget Anthropic accepts.
-const MIN_THINKING_BUDGET: u64 = 1024;
 
 /// Encodes `request` as an Anthropic Messages body for `options.model`.
 ///
@@ -28,6 +26,11 @@ const MIN_THINKING_BUDGET: u64 = 1024;
 ///   budget fits (`max_tokens` ≤ 1024) thinking is left out and `reasoning`
 ///   named. An effort that did not become a budget is sent as
 ///   `output_config.effort`.
+/// * Anthropic refuses thinking beside a forced tool choice (`any`/`tool`):
+///   the tool choice wins and `reasoning` is named. Beside thinking it also
+///   refuses `temperature` other than 1, `top_k`, and `top_p` below 0.95:
+///   those are left out and named. A `temperature` above Anthropic's
+///   maximum of 1 (OpenAI allows 2) is sent as 1 and named.
 /// * A thinking block without a signature cannot be sent back: it is left
 ///   out and `thinking` named.
 /// * Dropped and named: `frequency_penalty`, `presence_penalty`, `seed`,
@@ -36,10 +39,8 @@ const MIN_THINKING_BUDGET: u64 = 1024;
 pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     let mut dropped = Vec::new();
     let max_tokens = request.max_tokens.unwrap_or(options.default_max_tokens);
-    let (thinking, effort) = match &request.reasoning {
-        Some(reasoning) => encode_reasoning(reasoning, max_tokens, &mut dropped),
-        None => (None, None),
-    };
+    let (thinking, effort) = encode_reasoning(request, max_tokens, &mut dropped);
+    let sampling = encode_sampling(request, thinking.as_ref(), &mut dropped);
     let format = match &request.response_format {
         Some(ResponseFormat::JsonSchema { schema, .. }) => Some(OutFormat {
             kind: "json_schema",
@@ -70,9 +71,9 @@ pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
         tools: request.tools.iter().map(encode_tool).collect(),
         tool_choice: encode_tool_choice(request),
         stop_sequences: &request.stop_sequences,
-        temperature: request.temperature,
-        top_p: request.top_p,
-        top_k: request.top_k,
+        temperature: sampling.temperature,
+        top_p: sampling.top_p,
+        top_k: sampling.top_k,
         metadata: request.user.as_deref().map(|user_id| Metadata { user_id }),
         thinking,
         output_config,
@@ -224,14 +225,6 @@ struct Metadata<'a> {
 }
 
 #[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum OutThinking {
-    Enabled { budget_tokens: u64 },
-    Disabled,
-    Adaptive,
-}
-
-#[derive(Debug, Serialize)]
 struct OutputConfig<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     format: Option<OutFormat<'a>>,
@@ -261,7 +254,10 @@ fn encode_system(parts: &[String]) -> Option<OutSystem<'_>> {
     }
 }
 
-fn encode_messages<'a>(messages: &'a [Message], dropped: &mut Vec<&'static str>) -> Vec<OutMessage<'a>> {
+fn encode_messages<'a>(
+    messages: &'a [Message],
+    dropped: &mut Vec<&'static str>,
+) -> Vec<OutMessage<'a>> {
     let mut out: Vec<OutMessage<'a>> = Vec::with_capacity(messages.len());
     for message in messages {
         let role = match message.role {
@@ -293,7 +289,10 @@ fn encode_messages<'a>(messages: &'a [Message], dropped: &mut Vec<&'static str>)
     out
 }
 
-fn encode_block<'a>(block: &'a ContentBlock, dropped: &mut Vec<&'static str>) -> Option<OutBlock<'a>> {
+fn encode_block<'a>(
+    block: &'a ContentBlock,
+    dropped: &mut Vec<&'static str>,
+) -> Option<OutBlock<'a>> {
     match block {
         ContentBlock::Text { text } if text.is_empty() => None,
         ContentBlock::Text { text } => Some(OutBlock::Text { text }),
@@ -415,64 +414,6 @@ fn encode_tool_choice(request: &Request) -> Option<OutToolChoice<'_>> {
         name,
         disable_parallel_tool_use,
     })
-}
-
-fn encode_reasoning(
-    reasoning: &Reasoning,
-    max_tokens: u64,
-    dropped: &mut Vec<&'static str>,
-) -> (Option<OutThinking>, Option<&'static str>) {
-    let effort = reasoning.effort.as_deref();
-    match reasoning.mode {
-        ThinkingMode::Disabled => (Some(OutThinking::Disabled), wire_effort(effort, dropped)),
-        ThinkingMode::Adaptive => (Some(OutThinking::Adaptive), wire_effort(effort, dropped)),
-        _ if reasoning.budget_tokens.is_none() && effort == Some("none") => {
-            (Some(OutThinking::Disabled), None)
-        }
-        _ => {
-            let (budget, effort) = match reasoning.budget_tokens {
-                Some(budget) => (budget, wire_effort(effort, dropped)),
-                None => (budget_for_effort(effort), None),
-            };
-            let Some(budget_tokens) = fit_budget(budget, max_tokens) else {
-                dropped.push("reasoning");
-                return (None, effort);
-            };
-            (Some(OutThinking::Enabled { budget_tokens }), effort)
-        }
-    }
-}
-
-/// The thinking budget standing in for an OpenAI-style effort level.
-fn budget_for_effort(effort: Option<&str>) -> u64 {
-    match effort {
-        Some("minimal" | "low") => 1024,
-        Some("high") => 16384,
-        Some("xhigh" | "max") => 32768,
-        _ => 4096,
-    }
-}
-
-/// `budget` moved into Anthropic's range `1024..max_tokens`, if it has room.
-fn fit_budget(budget: u64, max_tokens: u64) -> Option<u64> {
-    let ceiling = max_tokens.checked_sub(1)?;
-    (ceiling >= MIN_THINKING_BUDGET).then(|| budget.clamp(MIN_THINKING_BUDGET, ceiling))
-}
-
-/// Anthropic's `output_config.effort` for an IR effort level.
-fn wire_effort(effort: Option<&str>, dropped: &mut Vec<&'static str>) -> Option<&'static str> {
-    match effort? {
-        "minimal" | "low" => Some("low"),
-        "medium" => Some("medium"),
-        "high" => Some("high"),
-        "xhigh" => Some("xhigh"),
-        "max" => Some("max"),
-        "none" => None,
-        _ => {
-            dropped.push("reasoning.effort");
-            None
-        }
-    }
 }
 
 fn dedup(names: &mut Vec<&'static str>) {

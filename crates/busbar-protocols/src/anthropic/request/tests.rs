@@ -1,6 +1,9 @@
 //! Unit tests of the Anthropic request decoder and encoder.
 
-use busbar_ir::{ContentBlock, ImageSource, Message, Reasoning, Request, ResponseFormat, Role, ThinkingMode, ToolChoice};
+use busbar_ir::{
+    ContentBlock, ImageSource, Message, Reasoning, Request, ResponseFormat, Role, ThinkingMode,
+    ToolChoice,
+};
 use serde_json::{json, Value};
 
 use super::{decode, encode, unsupported_fields};
@@ -12,7 +15,10 @@ fn decode_json(body: Value) -> Result<Request, DecodeError> {
 
 fn encode_json(request: &Request) -> (Value, Vec<&'static str>) {
     let encoded = encode(request, &RequestOptions::new("claude-up"));
-    (serde_json::from_slice(&encoded.body).unwrap(), encoded.dropped)
+    (
+        serde_json::from_slice(&encoded.body).unwrap(),
+        encoded.dropped,
+    )
 }
 
 fn invalid_field(result: Result<Request, DecodeError>) -> String {
@@ -25,14 +31,24 @@ fn invalid_field(result: Result<Request, DecodeError>) -> String {
 #[test]
 fn required_fields_are_named_when_missing_or_wrong() {
     let messages = json!([{"role": "user", "content": "hi"}]);
-    assert_eq!(invalid_field(decode_json(json!({"model": "m", "messages": messages}))), "max_tokens");
-    assert_eq!(invalid_field(decode_json(json!({"model": "m", "max_tokens": 5}))), "messages");
     assert_eq!(
-        invalid_field(decode_json(json!({"model": "m", "max_tokens": -1, "messages": messages}))),
+        invalid_field(decode_json(json!({"model": "m", "messages": messages}))),
         "max_tokens"
     );
     assert_eq!(
-        invalid_field(decode_json(json!({"max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}))),
+        invalid_field(decode_json(json!({"model": "m", "max_tokens": 5}))),
+        "messages"
+    );
+    assert_eq!(
+        invalid_field(decode_json(
+            json!({"model": "m", "max_tokens": -1, "messages": messages})
+        )),
+        "max_tokens"
+    );
+    assert_eq!(
+        invalid_field(decode_json(
+            json!({"max_tokens": 5, "messages": [{"role": "system", "content": "x"}]})
+        )),
         "messages[0].role"
     );
     assert_eq!(
@@ -44,7 +60,12 @@ fn required_fields_are_named_when_missing_or_wrong() {
     assert!(matches!(decode(b"{"), Err(DecodeError::Json(_))));
     assert_eq!(invalid_field(decode(b"[]")), "body");
     // The model may come from the route instead.
-    assert_eq!(decode_json(json!({"max_tokens": 5, "messages": messages})).unwrap().model, "");
+    assert_eq!(
+        decode_json(json!({"max_tokens": 5, "messages": messages}))
+            .unwrap()
+            .model,
+        ""
+    );
 }
 
 #[test]
@@ -69,9 +90,14 @@ fn system_string_or_blocks_and_tool_choice_decode() {
     assert_eq!(request.parallel_tool_calls, Some(false));
     assert_eq!(request.user.as_deref(), Some("u-1"));
     let reasoning = request.reasoning.unwrap();
-    assert_eq!((reasoning.mode, reasoning.budget_tokens), (ThinkingMode::Enabled, Some(2048)));
+    assert_eq!(
+        (reasoning.mode, reasoning.budget_tokens),
+        (ThinkingMode::Enabled, Some(2048))
+    );
     assert_eq!(reasoning.effort.as_deref(), Some("high"));
-    assert!(matches!(request.response_format, Some(ResponseFormat::JsonSchema { ref name, .. }) if name == "response"));
+    assert!(
+        matches!(request.response_format, Some(ResponseFormat::JsonSchema { ref name, .. }) if name == "response")
+    );
 }
 
 #[test]
@@ -107,7 +133,15 @@ fn unsupported_features_are_named_once() {
     let request = decode_json(body).unwrap();
     assert_eq!(
         request.messages[0].content,
-        vec![ContentBlock::ToolResult { tool_use_id: "t".into(), name: None, content: vec![], is_error: false }, ContentBlock::text("x")]
+        vec![
+            ContentBlock::ToolResult {
+                tool_use_id: "t".into(),
+                name: None,
+                content: vec![],
+                is_error: false
+            },
+            ContentBlock::text("x")
+        ]
     );
     assert!(request.reasoning.is_none());
     assert!(unsupported_fields(&json!("not an object")).is_empty());
@@ -119,9 +153,18 @@ fn consecutive_turns_merge_with_tool_results_first() {
         "m",
         vec![
             Message::text(Role::Assistant, "prefill is allowed first"),
-            Message::new(Role::Assistant, vec![ContentBlock::tool_use("t1", "f", "{\"x\": 1}")]),
+            Message::new(
+                Role::Assistant,
+                vec![ContentBlock::tool_use("t1", "f", "{\"x\": 1}")],
+            ),
             Message::text(Role::User, "and also"),
-            Message::new(Role::User, vec![ContentBlock::tool_result("t1", "42"), ContentBlock::text("")]),
+            Message::new(
+                Role::User,
+                vec![
+                    ContentBlock::tool_result("t1", "42"),
+                    ContentBlock::text(""),
+                ],
+            ),
             Message::text(Role::Assistant, ""),
             Message::text(Role::User, "more"),
         ],
@@ -189,7 +232,10 @@ fn fields_anthropic_lacks_are_dropped_and_named() {
             "detail"
         ]
     );
-    assert_eq!(body["system"], json!([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]));
+    assert_eq!(
+        body["system"],
+        json!([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}])
+    );
     assert_eq!(
         body["messages"][0]["content"],
         json!([
@@ -206,11 +252,23 @@ fn tool_choice_and_parallel_calls_encode() {
     request.tools = vec![busbar_ir::Tool::new("f", None, Value::Null)];
     request.parallel_tool_calls = Some(false);
     let (body, _) = encode_json(&request);
-    assert_eq!(body["tool_choice"], json!({"type": "auto", "disable_parallel_tool_use": true}));
-    assert_eq!(body["tools"], json!([{"name": "f", "input_schema": {"type": "object", "properties": {}}}]));
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "auto", "disable_parallel_tool_use": true})
+    );
+    assert_eq!(
+        body["tools"],
+        json!([{"name": "f", "input_schema": {"type": "object", "properties": {}}}])
+    );
     for (choice, expected) in [
-        (ToolChoice::Required, json!({"type": "any", "disable_parallel_tool_use": true})),
-        (ToolChoice::Tool("f".into()), json!({"type": "tool", "name": "f", "disable_parallel_tool_use": true})),
+        (
+            ToolChoice::Required,
+            json!({"type": "any", "disable_parallel_tool_use": true}),
+        ),
+        (
+            ToolChoice::Tool("f".into()),
+            json!({"type": "tool", "name": "f", "disable_parallel_tool_use": true}),
+        ),
         (ToolChoice::None, json!({"type": "none"})),
     ] {
         request.tool_choice = Some(choice);
@@ -231,14 +289,54 @@ fn reasoning(mode: ThinkingMode, budget: Option<u64>, effort: Option<&str>) -> R
 #[test]
 fn reasoning_budgets_fit_anthropic_bounds() {
     let cases = [
-        (reasoning(ThinkingMode::Enabled, None, Some("low")), 8000, json!({"type": "enabled", "budget_tokens": 1024}), Value::Null),
-        (reasoning(ThinkingMode::Enabled, None, Some("medium")), 8000, json!({"type": "enabled", "budget_tokens": 4096}), Value::Null),
-        (reasoning(ThinkingMode::Enabled, None, Some("high")), 8000, json!({"type": "enabled", "budget_tokens": 7999}), Value::Null),
-        (reasoning(ThinkingMode::Enabled, Some(100), None), 8000, json!({"type": "enabled", "budget_tokens": 1024}), Value::Null),
-        (reasoning(ThinkingMode::Enabled, Some(2000), Some("high")), 8000, json!({"type": "enabled", "budget_tokens": 2000}), json!({"effort": "high"})),
-        (reasoning(ThinkingMode::Enabled, None, Some("none")), 8000, json!({"type": "disabled"}), Value::Null),
-        (reasoning(ThinkingMode::Disabled, None, None), 8000, json!({"type": "disabled"}), Value::Null),
-        (reasoning(ThinkingMode::Adaptive, None, Some("minimal")), 8000, json!({"type": "adaptive"}), json!({"effort": "low"})),
+        (
+            reasoning(ThinkingMode::Enabled, None, Some("low")),
+            8000,
+            json!({"type": "enabled", "budget_tokens": 1024}),
+            Value::Null,
+        ),
+        (
+            reasoning(ThinkingMode::Enabled, None, Some("medium")),
+            8000,
+            json!({"type": "enabled", "budget_tokens": 4096}),
+            Value::Null,
+        ),
+        (
+            reasoning(ThinkingMode::Enabled, None, Some("high")),
+            8000,
+            json!({"type": "enabled", "budget_tokens": 7999}),
+            Value::Null,
+        ),
+        (
+            reasoning(ThinkingMode::Enabled, Some(100), None),
+            8000,
+            json!({"type": "enabled", "budget_tokens": 1024}),
+            Value::Null,
+        ),
+        (
+            reasoning(ThinkingMode::Enabled, Some(2000), Some("high")),
+            8000,
+            json!({"type": "enabled", "budget_tokens": 2000}),
+            json!({"effort": "high"}),
+        ),
+        (
+            reasoning(ThinkingMode::Enabled, None, Some("none")),
+            8000,
+            json!({"type": "disabled"}),
+            Value::Null,
+        ),
+        (
+            reasoning(ThinkingMode::Disabled, None, None),
+            8000,
+            json!({"type": "disabled"}),
+            Value::Null,
+        ),
+        (
+            reasoning(ThinkingMode::Adaptive, None, Some("minimal")),
+            8000,
+            json!({"type": "adaptive"}),
+            json!({"effort": "low"}),
+        ),
     ];
     for (reasoning, max_tokens, thinking, output_config) in cases {
         let mut request = Request::new("m", vec![]);
@@ -270,7 +368,10 @@ fn sampling_user_stop_and_stream_pass_through() {
     let (body, dropped) = encode_json(&request);
     assert!(dropped.is_empty());
     let text = body.to_string();
-    assert!(text.contains("\"temperature\":0.7") && text.contains("0.123456789012345"), "{text}");
+    assert!(
+        text.contains("\"temperature\":0.7") && text.contains("0.123456789012345"),
+        "{text}"
+    );
     assert_eq!(body["metadata"], json!({"user_id": "u"}));
     assert_eq!(body["stream"], json!(true));
     assert_eq!(body["stop_sequences"], json!(["END"]));
@@ -279,4 +380,38 @@ fn sampling_user_stop_and_stream_pass_through() {
         back.model = "claude-up".into();
         back
     });
+}
+
+#[test]
+fn thinking_wins_over_sampling_and_loses_to_a_forced_tool() {
+    let mut request = Request::new("m", vec![Message::text(Role::User, "hi")]);
+    request.max_tokens = Some(8000);
+    request.reasoning = Some(reasoning(ThinkingMode::Enabled, Some(2000), None));
+    request.temperature = Some(0.2);
+    request.top_p = Some(0.5);
+    request.top_k = Some(5);
+    let (body, dropped) = encode_json(&request);
+    assert_eq!(
+        body["thinking"],
+        json!({"type": "enabled", "budget_tokens": 2000})
+    );
+    assert!(
+        body.get("temperature").is_none()
+            && body.get("top_p").is_none()
+            && body.get("top_k").is_none()
+    );
+    assert_eq!(dropped, vec!["temperature", "top_k", "top_p"]);
+    request.temperature = Some(1.0);
+    request.top_p = Some(0.96);
+    request.top_k = None;
+    assert!(encode_json(&request).1.is_empty());
+
+    request.tools = vec![busbar_ir::Tool::new("f", None, json!({"type": "object"}))];
+    request.tool_choice = Some(ToolChoice::Required);
+    request.temperature = Some(1.5);
+    let (body, dropped) = encode_json(&request);
+    assert!(body.get("thinking").is_none());
+    assert_eq!(body["tool_choice"], json!({"type": "any"}));
+    assert_eq!(body["temperature"], json!(1.0));
+    assert_eq!(dropped, vec!["reasoning", "temperature"]);
 }

@@ -1,8 +1,9 @@
 //! Unit tests of the Anthropic stream decoder and encoder.
 
-use busbar_ir::{ApiError, ErrorKind, StopReason};
+use busbar_ir::{ApiError, ErrorKind, StopReason, Usage};
 
 use super::*;
+use crate::{StreamEncoder, StreamOptions};
 
 fn decode_all(bytes: &[u8]) -> Result<Vec<StreamEvent>, DecodeError> {
     let mut decoder = Decoder::new();
@@ -62,7 +63,10 @@ fn server_tool_blocks_are_skipped_and_indexes_renumbered() {
         decode_all(body.as_bytes()).unwrap(),
         vec![
             start_event(),
-            StreamEvent::BlockStart { index: 0, block: BlockStart::Text },
+            StreamEvent::BlockStart {
+                index: 0,
+                block: BlockStart::Text
+            },
             delta(0, BlockDelta::Text("Hi".into())),
             StreamEvent::BlockStop { index: 0 },
             StreamEvent::MessageDelta {
@@ -87,13 +91,20 @@ fn initial_block_content_becomes_deltas_and_frames_need_no_event_line() {
     assert_eq!(
         events[1..6],
         [
-            StreamEvent::BlockStart { index: 0, block: BlockStart::Text },
+            StreamEvent::BlockStart {
+                index: 0,
+                block: BlockStart::Text
+            },
             delta(0, BlockDelta::Text("Hel".into())),
             // The open text block is closed before the next one opens.
             StreamEvent::BlockStop { index: 0 },
             StreamEvent::BlockStart {
                 index: 1,
-                block: BlockStart::ToolUse { id: "toolu_1".into(), name: "f".into(), signature: None },
+                block: BlockStart::ToolUse {
+                    id: "toolu_1".into(),
+                    name: "f".into(),
+                    signature: None
+                },
             },
             delta(1, BlockDelta::ToolArguments("{\"a\":1}".into())),
         ]
@@ -107,14 +118,22 @@ fn message_delta_usage_overrides_the_start_counts_it_carries() {
          event: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n"
     );
     let events = decode_all(body.as_bytes()).unwrap();
-    let StreamEvent::MessageDelta { usage: Some(usage), stop_reason, .. } = &events[1] else {
+    let StreamEvent::MessageDelta {
+        usage: Some(usage),
+        stop_reason,
+        ..
+    } = &events[1]
+    else {
         panic!("{events:?}");
     };
     assert_eq!(stop_reason, &Some(StopReason::MaxTokens));
     assert_eq!(usage.input_tokens, 12 + 5 + 40);
     assert_eq!(usage.cache_write_tokens, Some(5));
     assert_eq!(usage.cache_read_tokens, Some(40));
-    assert_eq!((usage.output_tokens, usage.reasoning_tokens), (100, Some(60)));
+    assert_eq!(
+        (usage.output_tokens, usage.reasoning_tokens),
+        (100, Some(60))
+    );
 }
 
 #[test]
@@ -125,11 +144,19 @@ fn an_error_event_ends_the_stream() {
     );
     let events = decode_all(body.as_bytes()).unwrap();
     assert_eq!(events.len(), 2);
-    let StreamEvent::Error(error) = &events[1] else { panic!("{events:?}") };
-    assert_eq!((error.kind, error.status, error.message.as_str()), (ErrorKind::Overloaded, 529, "Overloaded"));
+    let StreamEvent::Error(error) = &events[1] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        (error.kind, error.status, error.message.as_str()),
+        (ErrorKind::Overloaded, 529, "Overloaded")
+    );
     // Without an `event:` line the data's type says it is an error too.
     let bare = format!("{START}data: {{\"type\":\"error\",\"error\":{{\"type\":\"api_error\",\"message\":\"x\"}}}}\n\n");
-    assert!(matches!(decode_all(bare.as_bytes()).unwrap()[1], StreamEvent::Error(_)));
+    assert!(matches!(
+        decode_all(bare.as_bytes()).unwrap()[1],
+        StreamEvent::Error(_)
+    ));
 }
 
 #[test]
@@ -137,7 +164,10 @@ fn a_stream_cut_short_is_truncated_unless_its_stop_reason_arrived() {
     let text = format!(
         "{START}event: content_block_start\ndata: {{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{{\"type\":\"text\",\"text\":\"\"}}}}\n\n"
     );
-    assert!(matches!(decode_all(text.as_bytes()), Err(DecodeError::Truncated)));
+    assert!(matches!(
+        decode_all(text.as_bytes()),
+        Err(DecodeError::Truncated)
+    ));
     assert!(matches!(decode_all(b""), Err(DecodeError::Truncated)));
     let delta = format!(
         "{START}event: message_delta\ndata: {{\"type\":\"message_delta\",\"delta\":{{\"stop_reason\":\"end_turn\"}},\"usage\":{{\"output_tokens\":3}}}}\n"
@@ -173,18 +203,28 @@ fn encoder_writes_the_frames_the_sdk_expects() {
             created: Some(1),
             usage: Usage::default(),
         },
-        StreamEvent::BlockStart { index: 0, block: BlockStart::Thinking },
+        StreamEvent::BlockStart {
+            index: 0,
+            block: BlockStart::Thinking,
+        },
         delta(0, BlockDelta::ThinkingSignature("ab".into())),
         delta(0, BlockDelta::Thinking("hm".into())),
         delta(0, BlockDelta::ThinkingSignature("cd".into())),
         StreamEvent::BlockStop { index: 0 },
         StreamEvent::BlockStart {
             index: 1,
-            block: BlockStart::ToolUse { id: "call_1".into(), name: "f".into(), signature: None },
+            block: BlockStart::ToolUse {
+                id: "call_1".into(),
+                name: "f".into(),
+                signature: None,
+            },
         },
         delta(1, BlockDelta::ToolArguments("{\"a\":".into())),
         StreamEvent::BlockStop { index: 1 },
-        StreamEvent::BlockStart { index: 2, block: BlockStart::RedactedThinking { data: "xyz".into() } },
+        StreamEvent::BlockStart {
+            index: 2,
+            block: BlockStart::RedactedThinking { data: "xyz".into() },
+        },
         StreamEvent::BlockStop { index: 2 },
         StreamEvent::MessageDelta {
             stop_reason: Some(StopReason::ToolUse),

@@ -12,7 +12,7 @@ use busbar_ir::{
 };
 use serde_json::{Map, Value};
 
-use super::get;
+use super::{get, opt_bool, opt_f64, opt_str, opt_u64, req_str, wrong};
 use crate::DecodeError;
 
 /// Decodes a parsed request body.
@@ -76,7 +76,8 @@ pub(super) fn decode(body: &Value) -> Result<Request, DecodeError> {
         let options = options
             .as_object()
             .ok_or_else(|| wrong("stream_options", "an object"))?;
-        request.stream_usage = opt_bool(options, "include_usage", "stream_options")?.unwrap_or(false);
+        request.stream_usage =
+            opt_bool(options, "include_usage", "stream_options")?.unwrap_or(false);
     }
     Ok(request)
 }
@@ -92,7 +93,9 @@ fn decode_messages(messages: &[Value], request: &mut Request) -> Result<(), Deco
     let mut legacy_ids: HashMap<String, String> = HashMap::new();
     for (i, message) in messages.iter().enumerate() {
         let path = format!("messages[{i}]");
-        let message = message.as_object().ok_or_else(|| wrong(&path, "an object"))?;
+        let message = message
+            .as_object()
+            .ok_or_else(|| wrong(&path, "an object"))?;
         let role = req_str(message, "role", &path)?;
         let content_path = format!("{path}.content");
         match role {
@@ -192,7 +195,10 @@ fn image(part: &Map<String, Value>, path: &str) -> Result<ContentBlock, DecodeEr
     let (url, detail) = match part.get("image_url") {
         // Some clients send the URL itself rather than an object.
         Some(Value::String(url)) => (url.as_str(), None),
-        Some(Value::Object(image)) => (req_str(image, "url", &path)?, opt_str(image, "detail", &path)?),
+        Some(Value::Object(image)) => (
+            req_str(image, "url", &path)?,
+            opt_str(image, "detail", &path)?,
+        ),
         _ => return Err(wrong(&path, "an object with a `url`")),
     };
     Ok(ContentBlock::Image {
@@ -236,7 +242,9 @@ fn assistant_content(
     }
     if let Some(calls) = get(message, "tool_calls") {
         let calls_path = format!("{path}.tool_calls");
-        let calls = calls.as_array().ok_or_else(|| wrong(&calls_path, "an array"))?;
+        let calls = calls
+            .as_array()
+            .ok_or_else(|| wrong(&calls_path, "an array"))?;
         for (j, call) in calls.iter().enumerate() {
             let path = format!("{calls_path}[{j}]");
             let call = call.as_object().ok_or_else(|| wrong(&path, "an object"))?;
@@ -271,7 +279,10 @@ fn push_text(blocks: &mut Vec<ContentBlock>, text: &str) {
     }
 }
 
-fn function<'a>(call: &'a Map<String, Value>, path: &str) -> Result<(&'a str, String), DecodeError> {
+fn function<'a>(
+    call: &'a Map<String, Value>,
+    path: &str,
+) -> Result<(&'a str, String), DecodeError> {
     function_fields(call, "function", path)
 }
 
@@ -287,7 +298,10 @@ fn function_fields<'a>(
         .and_then(Value::as_object)
         .ok_or_else(|| wrong(&path, "an object"))?;
     let name = req_str(function, "name", &path)?;
-    Ok((name, super::super::arguments_text(function.get("arguments").cloned())))
+    Ok((
+        name,
+        super::super::arguments_text(function.get("arguments").cloned()),
+    ))
 }
 
 fn tool_result(
@@ -302,8 +316,12 @@ fn tool_result(
     let tool_use_id = if role == "tool" {
         req_str(message, "tool_call_id", path)?.to_owned()
     } else {
-        let name = name.ok_or_else(|| DecodeError::invalid(format!("{path}.name"), "is required"))?;
-        legacy_ids.get(name).cloned().unwrap_or_else(|| format!("call_{name}"))
+        let name =
+            name.ok_or_else(|| DecodeError::invalid(format!("{path}.name"), "is required"))?;
+        legacy_ids
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| format!("call_{name}"))
     };
     let content = match get(message, "content") {
         None => Vec::new(),
@@ -335,13 +353,19 @@ fn decode_tools(body: &Map<String, Value>, request: &mut Request) -> Result<(), 
             let function = get(tool, "function")
                 .and_then(Value::as_object)
                 .ok_or_else(|| wrong(&format!("{path}.function"), "an object"))?;
-            request.tools.push(decode_function(function, &format!("{path}.function"))?);
+            request
+                .tools
+                .push(decode_function(function, &format!("{path}.function"))?);
         }
     } else if let Some(functions) = get(body, "functions") {
-        let functions = functions.as_array().ok_or_else(|| wrong("functions", "an array"))?;
+        let functions = functions
+            .as_array()
+            .ok_or_else(|| wrong("functions", "an array"))?;
         for (i, function) in functions.iter().enumerate() {
             let path = format!("functions[{i}]");
-            let function = function.as_object().ok_or_else(|| wrong(&path, "an object"))?;
+            let function = function
+                .as_object()
+                .ok_or_else(|| wrong(&path, "an object"))?;
             request.tools.push(decode_function(function, &path)?);
         }
     }
@@ -372,7 +396,10 @@ fn decode_tool_choice(choice: &Value, path: &str) -> Result<ToolChoice, DecodeEr
             "auto" => Ok(ToolChoice::Auto),
             "required" => Ok(ToolChoice::Required),
             "none" => Ok(ToolChoice::None),
-            other => Err(DecodeError::invalid(path, format!("unknown tool choice `{other}`"))),
+            other => Err(DecodeError::invalid(
+                path,
+                format!("unknown tool choice `{other}`"),
+            )),
         },
         Value::Object(choice) => {
             // Legacy `function_call: {"name": …}` has the name at the top.
@@ -385,7 +412,9 @@ fn decode_tool_choice(choice: &Value, path: &str) -> Result<ToolChoice, DecodeEr
                     let function = get(choice, "function")
                         .and_then(Value::as_object)
                         .ok_or_else(|| wrong(&function_path, "an object"))?;
-                    Ok(ToolChoice::Tool(req_str(function, "name", &function_path)?.to_owned()))
+                    Ok(ToolChoice::Tool(
+                        req_str(function, "name", &function_path)?.to_owned(),
+                    ))
                 }
                 // The list of allowed tools has no IR form; the mode survives.
                 "allowed_tools" => {
@@ -408,7 +437,9 @@ fn decode_tool_choice(choice: &Value, path: &str) -> Result<ToolChoice, DecodeEr
     }
 }
 
-fn decode_response_format(body: &Map<String, Value>) -> Result<Option<ResponseFormat>, DecodeError> {
+fn decode_response_format(
+    body: &Map<String, Value>,
+) -> Result<Option<ResponseFormat>, DecodeError> {
     let Some(format) = get(body, "response_format") else {
         return Ok(None);
     };
@@ -424,7 +455,9 @@ fn decode_response_format(body: &Map<String, Value>) -> Result<Option<ResponseFo
                 .ok_or_else(|| wrong(path, "an object"))?;
             ResponseFormat::JsonSchema {
                 name: req_str(schema, "name", path)?.to_owned(),
-                schema: get(schema, "schema").cloned().unwrap_or_else(|| Value::Object(Map::new())),
+                schema: get(schema, "schema")
+                    .cloned()
+                    .unwrap_or_else(|| Value::Object(Map::new())),
                 strict: opt_bool(schema, "strict", path)?,
                 description: opt_str(schema, "description", path)?.map(str::to_owned),
             }
@@ -436,270 +469,4 @@ fn decode_response_format(body: &Map<String, Value>) -> Result<Option<ResponseFo
             ))
         }
     }))
-}
-
-// ---------------------------------------------------------------- JSON access
-
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn wrong(path: &str, expected: &str) -> DecodeError {
-    DecodeError::invalid(path, format!("expected {expected}"))
-}
-
-fn req_str<'a>(object: &'a Map<String, Value>, key: &str, path: &str) -> Result<&'a str, DecodeError> {
-    opt_str(object, key, path)?.ok_or_else(|| DecodeError::invalid(join(path, key), "is required"))
-}
-
-fn opt_str<'a>(object: &'a Map<String, Value>, key: &str, path: &str) -> Result<Option<&'a str>, DecodeError> {
-    match get(object, key) {
-        None => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text)),
-        Some(_) => Err(wrong(&join(path, key), "a string")),
-    }
-}
-
-fn opt_bool(object: &Map<String, Value>, key: &str, path: &str) -> Result<Option<bool>, DecodeError> {
-    match get(object, key) {
-        None => Ok(None),
-        Some(Value::Bool(flag)) => Ok(Some(*flag)),
-        Some(_) => Err(wrong(&join(path, key), "a boolean")),
-    }
-}
-
-fn opt_f64(object: &Map<String, Value>, key: &str, path: &str) -> Result<Option<f64>, DecodeError> {
-    match get(object, key) {
-        None => Ok(None),
-        Some(number) => number
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| wrong(&join(path, key), "a number")),
-    }
-}
-
-fn opt_u64(object: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u64>, DecodeError> {
-    match get(object, key) {
-        None => Ok(None),
-        Some(number) => number
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| wrong(&join(path, key), "a non-negative integer")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use busbar_ir::{ContentBlock, ImageSource, Role, ThinkingMode, ToolChoice, ToolResultContent};
-    use serde_json::json;
-
-    use crate::DecodeError;
-
-    fn decode(body: serde_json::Value) -> Result<busbar_ir::Request, DecodeError> {
-        super::decode(&body)
-    }
-
-    fn field_of(result: Result<busbar_ir::Request, DecodeError>) -> String {
-        match result {
-            Err(DecodeError::Invalid { field, .. }) => field,
-            other => panic!("expected an invalid field, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn model_and_messages_are_required() {
-        assert_eq!(field_of(decode(json!({"messages": []}))), "model");
-        assert_eq!(field_of(decode(json!({"model": "m"}))), "messages");
-        assert_eq!(field_of(decode(json!({"model": 1, "messages": []}))), "model");
-        assert_eq!(field_of(decode(json!({"model": "m", "messages": {}}))), "messages");
-        assert_eq!(field_of(decode(json!([1]))), "body");
-    }
-
-    #[test]
-    fn wrong_types_name_their_path() {
-        let body = json!({"model": "m", "messages": [{"role": "user", "content": "a"}, {"role": "user", "content": 5}]});
-        assert_eq!(field_of(decode(body)), "messages[1].content");
-        let body = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]});
-        assert_eq!(field_of(decode(body)), "messages[0].content[0].image_url.url");
-        let body = json!({"model": "m", "messages": [], "temperature": "hot"});
-        assert_eq!(field_of(decode(body)), "temperature");
-        let body = json!({"model": "m", "messages": [{"role": "robot", "content": "x"}]});
-        assert_eq!(field_of(decode(body)), "messages[0].role");
-        let body = json!({"model": "m", "messages": [], "stop": ["a", 1]});
-        assert_eq!(field_of(decode(body)), "stop[1]");
-    }
-
-    #[test]
-    fn audio_and_file_parts_cannot_be_carried() {
-        for part in [
-            json!({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}),
-            json!({"type": "file", "file": {"file_id": "file-1"}}),
-        ] {
-            let body = json!({"model": "m", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, part]}]});
-            assert_eq!(field_of(decode(body)), "messages[0].content[1]");
-        }
-    }
-
-    #[test]
-    fn system_and_developer_messages_become_system_parts() {
-        let body = json!({"model": "m", "messages": [
-            {"role": "system", "content": "one", "name": "ignored"},
-            {"role": "developer", "content": [{"type": "text", "text": "two"}, {"type": "text", "text": "three"}]},
-            {"role": "user", "content": "hi", "name": "alice"},
-        ]});
-        let request = decode(body).unwrap();
-        assert_eq!(request.system, ["one", "two", "three"]);
-        assert_eq!(request.messages.len(), 1);
-        assert_eq!(request.messages[0].content, vec![ContentBlock::text("hi")]);
-    }
-
-    #[test]
-    fn images_keep_data_urls_inline_and_detail() {
-        let body = json!({"model": "m", "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "what is this"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}},
-            {"type": "image_url", "image_url": "https://example.com/cat.jpg"},
-        ]}]});
-        let content = &decode(body).unwrap().messages[0].content;
-        assert_eq!(
-            content[1],
-            ContentBlock::Image {
-                source: ImageSource::Base64 { media_type: "image/png".into(), data: "iVBORw0KGgo=".into() },
-                detail: Some("low".into()),
-            }
-        );
-        assert!(matches!(&content[2], ContentBlock::Image { source: ImageSource::Url { url }, detail: None } if url == "https://example.com/cat.jpg"));
-    }
-
-    #[test]
-    fn tool_turns_merge_into_one_user_turn_results_first() {
-        let body = json!({"model": "m", "messages": [
-            {"role": "user", "content": "weather?"},
-            {"role": "assistant", "content": "", "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": "w", "arguments": "{\"city\": \"Paris\"}"}},
-                {"id": "call_2", "type": "function", "function": {"name": "w", "arguments": "{\"city\":\"Rome\"}"}},
-            ]},
-            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
-            {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "rain"}]},
-            {"role": "user", "content": "thanks"},
-            {"role": "user", "content": "and tomorrow?"},
-        ]});
-        let messages = decode(body).unwrap().messages;
-        assert_eq!(messages.len(), 4);
-        assert_eq!(
-            messages[1].content,
-            vec![
-                // Arguments are kept verbatim, spaces and all.
-                ContentBlock::tool_use("call_1", "w", "{\"city\": \"Paris\"}"),
-                ContentBlock::tool_use("call_2", "w", "{\"city\":\"Rome\"}"),
-            ]
-        );
-        assert_eq!(messages[2].role, Role::User);
-        assert_eq!(
-            messages[2].content,
-            vec![
-                ContentBlock::tool_result("call_1", "sunny"),
-                ContentBlock::tool_result("call_2", "rain"),
-                ContentBlock::text("thanks"),
-            ]
-        );
-        assert_eq!(messages[3].content, vec![ContentBlock::text("and tomorrow?")]);
-    }
-
-    #[test]
-    fn assistant_content_forms() {
-        let body = json!({"model": "m", "messages": [
-            {"role": "assistant", "content": null, "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": {"a": 1}}}]},
-            {"role": "assistant", "content": [{"type": "text", "text": "a"}, {"type": "refusal", "refusal": "no"}]},
-            {"role": "assistant", "content": null, "refusal": "I can't"},
-        ]});
-        let messages = decode(body).unwrap().messages;
-        assert_eq!(messages[0].content, vec![ContentBlock::tool_use("c", "f", "{\"a\":1}")]);
-        assert_eq!(messages[1].content, vec![ContentBlock::text("a"), ContentBlock::text("no")]);
-        assert_eq!(messages[2].content, vec![ContentBlock::text("I can't")]);
-        let custom = json!({"model": "m", "messages": [{"role": "assistant", "tool_calls": [{"id": "c", "type": "custom", "custom": {}}]}]});
-        assert_eq!(field_of(decode(custom)), "messages[0].tool_calls[0].type");
-    }
-
-    #[test]
-    fn legacy_functions_map_to_tools() {
-        let body = json!({"model": "m",
-            "functions": [{"name": "f", "parameters": {"type": "object"}}],
-            "function_call": {"name": "f"},
-            "messages": [
-                {"role": "assistant", "content": null, "function_call": {"name": "f", "arguments": "{}"}},
-                {"role": "function", "name": "f", "content": "42"},
-            ]});
-        let request = decode(body).unwrap();
-        assert_eq!(request.tools[0].name, "f");
-        assert_eq!(request.tool_choice, Some(ToolChoice::Tool("f".into())));
-        let ContentBlock::ToolUse { id, .. } = &request.messages[0].content[0] else {
-            panic!("{:?}", request.messages);
-        };
-        let ContentBlock::ToolResult { tool_use_id, name, content, .. } = &request.messages[1].content[0] else {
-            panic!("{:?}", request.messages);
-        };
-        assert_eq!(tool_use_id, id);
-        assert_eq!(name.as_deref(), Some("f"));
-        assert_eq!(content, &vec![ToolResultContent::text("42")]);
-    }
-
-    #[test]
-    fn tools_and_tool_choice() {
-        let body = json!({"model": "m", "messages": [],
-            "tools": [
-                {"type": "function", "function": {"name": "f", "description": "d", "parameters": {"type": "object", "properties": {"x": {"type": "string"}}}, "strict": true}},
-                {"type": "function", "function": {"name": "g"}},
-                {"type": "web_search"},
-            ],
-            "tool_choice": {"type": "function", "function": {"name": "g"}},
-            "parallel_tool_calls": false});
-        let request = decode(body).unwrap();
-        assert_eq!(request.tools.len(), 2);
-        assert_eq!(request.tools[0].strict, Some(true));
-        assert_eq!(request.tools[0].description.as_deref(), Some("d"));
-        assert_eq!(request.tools[1].parameters, json!({"type": "object", "properties": {}}));
-        assert_eq!(request.tool_choice, Some(ToolChoice::Tool("g".into())));
-        assert_eq!(request.parallel_tool_calls, Some(false));
-        for (choice, expected) in [("auto", ToolChoice::Auto), ("required", ToolChoice::Required), ("none", ToolChoice::None)] {
-            let body = json!({"model": "m", "messages": [], "tool_choice": choice});
-            assert_eq!(decode(body).unwrap().tool_choice, Some(expected));
-        }
-        let allowed = json!({"model": "m", "messages": [], "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": []}}});
-        assert_eq!(decode(allowed).unwrap().tool_choice, Some(ToolChoice::Required));
-        let bad = json!({"model": "m", "messages": [], "tool_choice": "sometimes"});
-        assert_eq!(field_of(decode(bad)), "tool_choice");
-    }
-
-    #[test]
-    fn sampling_limits_and_formats() {
-        let body = json!({"model": "m", "messages": [],
-            "max_tokens": 10, "max_completion_tokens": 20, "temperature": 0.7, "top_p": 1,
-            "frequency_penalty": -0.5, "presence_penalty": 0.25, "seed": -3, "stop": "END",
-            "response_format": {"type": "json_schema", "json_schema": {"name": "answer", "schema": {"type": "object"}, "strict": true, "description": "d"}},
-            "reasoning_effort": "high", "user": "u-1", "stream": true, "stream_options": {"include_usage": true}});
-        let request = decode(body).unwrap();
-        assert_eq!(request.max_tokens, Some(20));
-        assert_eq!(request.temperature, Some(0.7));
-        assert_eq!(request.top_p, Some(1.0));
-        assert_eq!(request.frequency_penalty, Some(-0.5));
-        assert_eq!(request.presence_penalty, Some(0.25));
-        assert_eq!(request.seed, Some(-3));
-        assert_eq!(request.stop_sequences, ["END"]);
-        assert!(matches!(&request.response_format, Some(busbar_ir::ResponseFormat::JsonSchema { name, strict: Some(true), .. }) if name == "answer"));
-        let reasoning = request.reasoning.unwrap();
-        assert_eq!((reasoning.mode, reasoning.effort.as_deref()), (ThinkingMode::Enabled, Some("high")));
-        assert_eq!(request.user.as_deref(), Some("u-1"));
-        assert!(request.stream && request.stream_usage);
-        let legacy = json!({"model": "m", "messages": [], "max_tokens": 10, "reasoning_effort": "none", "stop": null});
-        let request = decode(legacy).unwrap();
-        assert_eq!(request.max_tokens, Some(10));
-        assert_eq!(request.reasoning.unwrap().mode, ThinkingMode::Disabled);
-        assert!(request.stop_sequences.is_empty());
-    }
 }

@@ -56,11 +56,18 @@ impl Decoder {
         if data.is_empty() {
             return Ok(());
         }
+        // serde would read a JSON array as a struct of its fields in order.
+        if data.starts_with('[') {
+            return Err(DecodeError::Stream(format!(
+                "expected a JSON object, got `{data:.40}`"
+            )));
+        }
         let chunk: Chunk<'_> = serde_json::from_str(data)?;
         if let Some(error) = &chunk.error {
             let value = serde_json::json!({ "error": error });
-            let error = error::from_value(&value, None)
-                .unwrap_or_else(|| busbar_ir::ApiError::new(busbar_ir::ErrorKind::Server, error.to_string()));
+            let error = error::from_value(&value, None).unwrap_or_else(|| {
+                busbar_ir::ApiError::new(busbar_ir::ErrorKind::Server, error.to_string())
+            });
             out.push(StreamEvent::Error(error));
             self.done = true;
             return Ok(());
@@ -73,8 +80,11 @@ impl Decoder {
                 out,
             );
         }
-        if let Some(usage) = chunk.usage {
-            self.usage.get_or_insert_with(Usage::default).merge(&usage.into());
+        // Groq reports usage inside its own `x_groq` object.
+        if let Some(usage) = chunk.usage.or(chunk.x_groq.and_then(|groq| groq.usage)) {
+            self.usage
+                .get_or_insert_with(Usage::default)
+                .merge(&usage.into());
         }
         // Choices other than the first (n > 1) have no IR home.
         for choice in chunk.choices.into_iter().filter(|choice| choice.index == 0) {
@@ -82,7 +92,8 @@ impl Decoder {
                 self.delta(delta, out)?;
             }
             if choice.finish_reason.is_some() {
-                let (reason, sequence) = choice_stop(choice.finish_reason.as_deref(), choice.stop_reason.as_ref());
+                let (reason, sequence) =
+                    choice_stop(choice.finish_reason.as_deref(), choice.stop_reason.as_ref());
                 self.finish_seen = true;
                 self.stop_reason = reason;
                 self.stop_sequence = sequence;
@@ -139,12 +150,17 @@ impl Decoder {
         function: FunctionDelta<'_>,
         out: &mut Vec<StreamEvent>,
     ) -> Result<(), DecodeError> {
-        let known = self.tool_calls.iter().rposition(|(index, _)| *index == openai_index);
+        let known = self
+            .tool_calls
+            .iter()
+            .rposition(|(index, _)| *index == openai_index);
         let position = match (known, id) {
             // A fragment repeating its call's id (some vendors send it on
             // every fragment) continues that call.
             (Some(position), Some(id)) if self.tool_calls[position].1 == id => position,
-            (_, Some(id)) => self.open_tool(openai_index, id.into_owned(), function.name.as_deref(), out),
+            (_, Some(id)) => {
+                self.open_tool(openai_index, id.into_owned(), function.name.as_deref(), out)
+            }
             (Some(position), None) => position,
             // A first fragment without an id (some compatible servers omit
             // it): the call gets one.
@@ -170,7 +186,13 @@ impl Decoder {
         }
     }
 
-    fn open_tool(&mut self, openai_index: usize, id: String, name: Option<&str>, out: &mut Vec<StreamEvent>) -> usize {
+    fn open_tool(
+        &mut self,
+        openai_index: usize,
+        id: String,
+        name: Option<&str>,
+        out: &mut Vec<StreamEvent>,
+    ) -> usize {
         let position = self.tool_calls.len();
         self.tool_calls.push((openai_index, id.clone()));
         self.open_block(
@@ -198,7 +220,10 @@ impl Decoder {
         let index = self.next_block;
         self.next_block += 1;
         self.open = Some((index, kind));
-        out.push(StreamEvent::BlockStart { index, block: start });
+        out.push(StreamEvent::BlockStart {
+            index,
+            block: start,
+        });
         index
     }
 
@@ -284,6 +309,14 @@ struct Chunk<'a> {
     usage: Option<WireUsage>,
     #[serde(default)]
     error: Option<Value>,
+    #[serde(default)]
+    x_groq: Option<Groq>,
+}
+
+#[derive(Deserialize)]
+struct Groq {
+    #[serde(default)]
+    usage: Option<WireUsage>,
 }
 
 #[derive(Deserialize)]

@@ -172,10 +172,10 @@ impl StreamEncoder for Encoder {
                 };
                 self.chunk(out, delta, None);
             }
-            StreamEvent::BlockStop { index } => {
-                if self.open_tool.is_some_and(|(open, _)| open == *index) {
-                    self.open_tool = None;
-                }
+            StreamEvent::BlockStop { index }
+                if self.open_tool.is_some_and(|(open, _)| open == *index) =>
+            {
+                self.open_tool = None;
             }
             StreamEvent::MessageDelta {
                 stop_reason, usage, ..
