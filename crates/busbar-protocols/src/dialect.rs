@@ -36,6 +36,16 @@ impl Encoded {
     }
 }
 
+/// A decoded request and the fields the client set that the IR cannot carry.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct DecodedRequest {
+    /// The request.
+    pub request: Request,
+    /// Fields set but not representable, as the ingress format names them.
+    pub unsupported: Vec<&'static str>,
+}
+
 /// What an egress request encoder needs beyond the request itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -121,12 +131,24 @@ impl Protocol {
         }
     }
 
-    /// Decodes a request body.
-    pub fn decode_request(self, body: &[u8]) -> Result<Request, DecodeError> {
-        match self {
-            Self::OpenAi => openai::request::decode(body),
-            Self::Anthropic => anthropic::request::decode(body),
-        }
+    /// Decodes a request body, naming the fields it set that the IR cannot
+    /// carry (and a translation will therefore drop).
+    pub fn decode_request(self, body: &[u8]) -> Result<DecodedRequest, DecodeError> {
+        let value: serde_json::Value = serde_json::from_slice(body)?;
+        let (request, unsupported) = match self {
+            Self::OpenAi => (
+                openai::request::decode_value(&value)?,
+                openai::request::unsupported_fields(&value),
+            ),
+            Self::Anthropic => (
+                anthropic::request::decode_value(&value)?,
+                anthropic::request::unsupported_fields(&value),
+            ),
+        };
+        Ok(DecodedRequest {
+            request,
+            unsupported,
+        })
     }
 
     /// Encodes a request body for an upstream of this format.

@@ -25,5 +25,5 @@ pub mod sse;
 #[cfg(test)]
 mod testing;
 
-pub use dialect::{Encoded, Protocol, RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
+pub use dialect::{DecodedRequest, Encoded, Protocol, RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
 pub use error::DecodeError;

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use busbar_ir::{ErrorKind, Request as IrRequest};
-use busbar_protocols::{Protocol, RequestOptions, StreamOptions};
+use busbar_ir::ErrorKind;
+use busbar_protocols::{DecodedRequest, Protocol, RequestOptions, StreamOptions};
 use busbar_routing::{AcquireError, Outcome, Permit};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Response};
@@ -48,7 +48,7 @@ pub(crate) async fn proxy(state: &State, inbound: Inbound) -> Result<Response<Bo
     let candidates = route.candidates();
     let stream = peeked.stream();
     // Decoded lazily: a same-protocol hop never needs the IR.
-    let mut decoded: Option<IrRequest> = None;
+    let mut decoded: Option<DecodedRequest> = None;
     let mut last_error: Option<GatewayError> = None;
     let mut saw_capacity_limit = false;
     let mut saw_budget_limit = false;
@@ -96,7 +96,7 @@ async fn attempt(
     state: &State,
     inbound: &Inbound,
     peeked: &Peeked<'_>,
-    decoded: &mut Option<IrRequest>,
+    decoded: &mut Option<DecodedRequest>,
     stream: bool,
     target: &Target,
     permit: Permit,
@@ -106,16 +106,20 @@ async fn attempt(
         (peeked.with_model(&target.model_id), Vec::new())
     } else {
         if decoded.is_none() {
-            let mut request = inbound
+            let mut fresh = inbound
                 .protocol
                 .decode_request(&inbound.body)
                 .map_err(|error| Failure::Final(error.into()))?;
             if let Some(name) = &inbound.url_model {
-                request.model.clone_from(name);
+                fresh.request.model.clone_from(name);
             }
-            *decoded = Some(request);
+            *decoded = Some(fresh);
         }
-        let request = decoded.as_ref().expect("decoded above");
+        let DecodedRequest {
+            request,
+            unsupported,
+            ..
+        } = decoded.as_ref().expect("decoded above");
         let mut options = RequestOptions::new(target.model_id.clone());
         options.default_max_tokens = target.default_max_tokens;
         let encoded = target.protocol.encode_request(request, &options);
@@ -125,7 +129,9 @@ async fn attempt(
             "to" => target.protocol.name()
         )
         .increment(1);
-        (encoded.body, encoded.dropped)
+        let mut dropped = unsupported.clone();
+        dropped.extend(encoded.dropped.iter().filter(|name| !unsupported.contains(name)));
+        (encoded.body, dropped)
     };
     let upstream_request = target
         .build_request(body, stream, same_protocol, inbound)
@@ -168,7 +174,7 @@ async fn attempt(
     } else if stream {
         let created = unix_now();
         let mut options = StreamOptions::new(created);
-        options.include_usage = decoded.as_ref().is_some_and(|r| r.stream_usage);
+        options.include_usage = decoded.as_ref().is_some_and(|d| d.request.stream_usage);
         let body = Body::translated(
             upstream_body,
             target.protocol.stream_decoder(),

@@ -31,6 +31,12 @@ use crate::DecodeError;
 /// missing `model` decodes as an empty name (the route may name the model).
 pub fn decode(body: &[u8]) -> Result<Request, DecodeError> {
     let value: Value = serde_json::from_slice(body)?;
+    decode_value(&value)
+}
+
+/// Decodes an already parsed request body, for callers that also inspect it
+/// with [`unsupported_fields`].
+pub fn decode_value(value: &Value) -> Result<Request, DecodeError> {
     let body = value
         .as_object()
         .ok_or_else(|| DecodeError::invalid("body", "must be a JSON object"))?;
