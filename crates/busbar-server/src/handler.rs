@@ -64,6 +64,7 @@ async fn proxied(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
     let limit = state.limits.max_body_bytes;
+    let mut pool = "unresolved";
     let result = if declared.is_some_and(|length| length > limit) {
         Err(GatewayError::BodyTooLarge { limit })
     } else {
@@ -76,7 +77,7 @@ async fn proxied(
                     url_model,
                     client_credential,
                 };
-                proxy::proxy(state, inbound).await
+                proxy::proxy(state, inbound, &mut pool).await
             }
             Err(error) => Err(error),
         }
@@ -95,11 +96,16 @@ async fn proxied(
     metrics::counter!(
         "busbar_requests_total",
         "ingress_protocol" => protocol.name(),
+        "pool" => pool.to_owned(),
         "outcome" => outcome
     )
     .increment(1);
-    metrics::histogram!("busbar_request_duration_seconds", "ingress_protocol" => protocol.name())
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!(
+        "busbar_request_duration_seconds",
+        "ingress_protocol" => protocol.name(),
+        "pool" => pool.to_owned()
+    )
+    .record(started.elapsed().as_secs_f64());
     response
 }
 

@@ -35,8 +35,13 @@ struct Reply {
     response: Response<Body>,
 }
 
-/// Serves one model request end to end.
-pub(crate) async fn proxy(state: &State, inbound: Inbound) -> Result<Response<Body>, GatewayError> {
+/// Serves one model request end to end. `pool` is set to the configured
+/// name the request resolved to, for metric labels.
+pub(crate) async fn proxy<'s>(
+    state: &'s State,
+    inbound: Inbound,
+    pool: &mut &'s str,
+) -> Result<Response<Body>, GatewayError> {
     let peeked = Peeked::parse(&inbound.body)?;
     let name = match &inbound.url_model {
         Some(name) => name.clone(),
@@ -45,6 +50,7 @@ pub(crate) async fn proxy(state: &State, inbound: Inbound) -> Result<Response<Bo
     let route = state
         .resolve(&name)
         .ok_or_else(|| GatewayError::UnknownModel(name.clone()))?;
+    *pool = route.name();
     let candidates = route.candidates();
     let stream = peeked.stream();
     // Decoded lazily: a same-protocol hop never needs the IR.
@@ -52,7 +58,11 @@ pub(crate) async fn proxy(state: &State, inbound: Inbound) -> Result<Response<Bo
     let mut last_error: Option<GatewayError> = None;
     let mut saw_capacity_limit = false;
     let mut saw_budget_limit = false;
-    for lane_id in candidates.into_iter().take(state.attempt_cap(&name)) {
+    let mut attempts_left = state.attempt_cap(&name);
+    for lane_id in candidates {
+        if attempts_left == 0 {
+            break;
+        }
         let permit = match route.try_acquire(lane_id) {
             Ok(permit) => permit,
             Err(AcquireError::NoBudget) => {
@@ -64,13 +74,32 @@ pub(crate) async fn proxy(state: &State, inbound: Inbound) -> Result<Response<Bo
                 continue;
             }
         };
+        attempts_left -= 1;
         let target = state.target(lane_id);
+        let lane = target.lane_name_str();
+        metrics::counter!("busbar_upstream_attempts_total", "pool" => (*pool).to_owned(), "lane" => lane.to_owned())
+            .increment(1);
         let attempt = attempt(state, &inbound, &peeked, &mut decoded, stream, target, permit).await;
+        let failed = |disposition: &'static str| {
+            metrics::counter!(
+                "busbar_upstream_failures_total",
+                "pool" => (*pool).to_owned(),
+                "lane" => lane.to_owned(),
+                "disposition" => disposition
+            )
+            .increment(1);
+        };
         match attempt {
             Ok(reply) => return Ok(reply.response),
-            Err(Failure::Final(error)) => return Err(error),
+            Err(Failure::Final(error)) => {
+                if matches!(error, GatewayError::Upstream(_)) {
+                    failed("returned");
+                }
+                return Err(error);
+            }
             Err(Failure::Retryable(error)) => {
-                tracing::debug!(lane = target.lane_name_str(), %error, "attempt failed; trying the next lane");
+                failed("failover");
+                tracing::debug!(lane, %error, "attempt failed; trying the next lane");
                 last_error = Some(error);
             }
         }
