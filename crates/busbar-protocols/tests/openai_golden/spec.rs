@@ -4,10 +4,11 @@
 //! whether an SDK's typed model accepts a body; formats, ranges and
 //! `additionalProperties` are not checked.
 //!
-//! The description lives in the shared specs folder beside the repository
-//! (`../shared/specs/openai-openapi.json`, or `$BUSBAR_SPECS_DIR`).
+//! The schemas are extracted from the published description into
+//! `test_data/specs/openai-chat.json` by `scripts/vendor-openai-spec.py`, so
+//! the test needs nothing outside the repository.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -23,16 +24,9 @@ pub(crate) struct Spec {
 
 impl Spec {
     pub(crate) fn load() -> Self {
-        let dir = std::env::var_os("BUSBAR_SPECS_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/specs"));
-        let path = dir.join("openai-openapi.json");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|error| {
-            panic!(
-                "cannot read {} ({error}); set BUSBAR_SPECS_DIR to the folder holding it",
-                path.display()
-            )
-        });
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/specs/openai-chat.json");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|error| panic!("cannot read {} ({error})", path.display()));
         Self {
             document: serde_json::from_str(&text).expect("the OpenAPI description is JSON"),
         }

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Extracts the OpenAI OpenAPI schemas Busbar's tests validate against.
+
+The full description (github.com/openai/openai-openapi, MIT) is 3.4 MB; the
+tests need only the Chat Completions reply, stream chunk and error schemas
+and what they reference. Usage:
+
+    scripts/vendor-openai-spec.py PATH/TO/openai-openapi.json \
+        > crates/busbar-protocols/test_data/specs/openai-chat.json
+"""
+import json
+import sys
+
+ROOTS = [
+    "CreateChatCompletionResponse",
+    "CreateChatCompletionStreamResponse",
+    "ErrorResponse",
+]
+
+
+def refs(node, found):
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+            found.add(ref.rsplit("/", 1)[1])
+        for value in node.values():
+            refs(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            refs(value, found)
+
+
+def main():
+    spec = json.load(open(sys.argv[1]))
+    schemas = spec["components"]["schemas"]
+    keep, todo = set(), list(ROOTS)
+    while todo:
+        name = todo.pop()
+        if name in keep:
+            continue
+        keep.add(name)
+        found = set()
+        refs(schemas[name], found)
+        todo.extend(found - keep)
+    out = {
+        "info": {
+            "source": "https://github.com/openai/openai-openapi (MIT), info.version "
+            + spec["info"]["version"],
+            "extracted_by": "scripts/vendor-openai-spec.py",
+        },
+        "components": {"schemas": {name: schemas[name] for name in sorted(keep)}},
+    }
+    json.dump(out, sys.stdout, indent=1, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()
