@@ -60,7 +60,9 @@ pub(crate) fn parse(
     while let Some(arg) = args.next() {
         let text = arg.to_string_lossy().into_owned();
         let (flag, inline) = match text.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => (flag.to_owned(), Some(OsString::from(value))),
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_owned(), Some(OsString::from(value)))
+            }
             _ => (text.clone(), None),
         };
         let mut value = |name: &str| {
@@ -82,7 +84,8 @@ pub(crate) fn parse(
     }
     let paths = || Paths {
         providers: providers.clone().unwrap_or_else(|| {
-            env("BUSBAR_PROVIDERS").map_or_else(|| "/etc/busbar/providers.yaml".into(), PathBuf::from)
+            env("BUSBAR_PROVIDERS")
+                .map_or_else(|| "/etc/busbar/providers.yaml".into(), PathBuf::from)
         }),
         config: config.clone().unwrap_or_else(|| {
             env("BUSBAR_CONFIG").map_or_else(|| "/etc/busbar/config.yaml".into(), PathBuf::from)
@@ -135,10 +138,17 @@ mod tests {
     #[test]
     fn subcommands_and_info_flags() {
         assert!(matches!(run(&["check"]).unwrap(), Command::Check(_)));
-        assert_eq!(run(&["demo"]).unwrap(), Command::Demo { listen: "127.0.0.1:8080".into() });
+        assert_eq!(
+            run(&["demo"]).unwrap(),
+            Command::Demo {
+                listen: "127.0.0.1:8080".into()
+            }
+        );
         assert_eq!(
             run(&["demo", "--listen", "127.0.0.1:0"]).unwrap(),
-            Command::Demo { listen: "127.0.0.1:0".into() }
+            Command::Demo {
+                listen: "127.0.0.1:0".into()
+            }
         );
         assert_eq!(run(&["-V"]).unwrap(), Command::Version);
         assert_eq!(run(&["--help"]).unwrap(), Command::Help);

@@ -30,7 +30,11 @@ fn main() -> ExitCode {
                 for warning in &loaded.warnings {
                     eprintln!("warning: {warning}");
                 }
-                println!("configuration OK: {} and {}", paths.providers.display(), paths.config.display());
+                println!(
+                    "configuration OK: {} and {}",
+                    paths.providers.display(),
+                    paths.config.display()
+                );
                 ExitCode::SUCCESS
             }
             Err(errors) => {
@@ -57,11 +61,12 @@ fn main() -> ExitCode {
             run(|| async move {
                 let demo = demo::start(listen).await?;
                 let config = demo.config.clone();
-                let announce: Box<dyn FnOnce(std::net::SocketAddr) + Send> = Box::new(move |addr| {
-                    demo::announce(addr);
-                    // The mock upstream lives as long as the server.
-                    std::mem::forget(demo);
-                });
+                let announce: Box<dyn FnOnce(std::net::SocketAddr) + Send> =
+                    Box::new(move |addr| {
+                        demo::announce(addr);
+                        // The mock upstream lives as long as the server.
+                        std::mem::forget(demo);
+                    });
                 Ok((config, Some(announce)))
             })
         }
@@ -79,7 +84,10 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<(busbar_config::Config, Option<Announce>), String>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("busbar: cannot start the runtime: {error}");
@@ -119,7 +127,10 @@ where
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 async fn shutdown_signal() {

@@ -3,7 +3,7 @@
 use busbar_ir::{ApiError, Request, Response, StreamEvent};
 
 use crate::error::DecodeError;
-use crate::{anthropic, openai};
+use crate::{anthropic, bedrock, cohere, gemini, openai, responses};
 
 /// A wire format Busbar speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -11,8 +11,28 @@ use crate::{anthropic, openai};
 pub enum Protocol {
     /// OpenAI Chat Completions.
     OpenAi,
+    /// OpenAI Responses.
+    Responses,
     /// Anthropic Messages.
     Anthropic,
+    /// Google Gemini `generateContent`.
+    Gemini,
+    /// Cohere Chat v2.
+    Cohere,
+    /// Amazon Bedrock Converse.
+    Bedrock,
+}
+
+/// An error rendered for a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EncodedError {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body.
+    pub body: Vec<u8>,
+    /// The exception name for the `x-amzn-errortype` header (Bedrock).
+    pub error_type: Option<&'static str>,
 }
 
 /// Bytes produced by an encoder, with the names of request or response fields
@@ -78,6 +98,9 @@ pub struct StreamOptions {
     /// `stream_options.include_usage`); formats that always report usage
     /// ignore it.
     pub include_usage: bool,
+    /// Gemini only: stream one JSON array (`:streamGenerateContent` without
+    /// `alt=sse`) rather than Server-Sent Events.
+    pub json_array: bool,
 }
 
 impl StreamOptions {
@@ -86,6 +109,7 @@ impl StreamOptions {
         Self {
             created,
             include_usage: false,
+            json_array: false,
         }
     }
 }
@@ -114,21 +138,39 @@ pub trait StreamEncoder: Send {
 }
 
 impl Protocol {
+    /// All six, in the order the contract lists them.
+    pub const ALL: [Protocol; 6] = [
+        Protocol::OpenAi,
+        Protocol::Responses,
+        Protocol::Anthropic,
+        Protocol::Gemini,
+        Protocol::Cohere,
+        Protocol::Bedrock,
+    ];
+
     /// The format's name as configuration spells it.
     pub fn name(self) -> &'static str {
         match self {
             Self::OpenAi => "openai",
+            Self::Responses => "responses",
             Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+            Self::Cohere => "cohere",
+            Self::Bedrock => "bedrock",
         }
     }
 
     /// The format called `name` in configuration.
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "openai" => Some(Self::OpenAi),
-            "anthropic" => Some(Self::Anthropic),
-            _ => None,
-        }
+        Self::ALL
+            .into_iter()
+            .find(|protocol| protocol.name() == name)
+    }
+
+    /// Whether the request body names the model (`model` field). Gemini and
+    /// Bedrock put it in the URL path instead.
+    pub fn model_in_body(self) -> bool {
+        !matches!(self, Self::Gemini | Self::Bedrock)
     }
 
     /// Decodes a request body, naming the fields it set that the IR cannot
@@ -140,9 +182,25 @@ impl Protocol {
                 openai::request::decode_value(&value)?,
                 openai::request::unsupported_fields(&value),
             ),
+            Self::Responses => (
+                responses::request::decode_value(&value)?,
+                responses::request::unsupported_fields(&value),
+            ),
             Self::Anthropic => (
                 anthropic::request::decode_value(&value)?,
                 anthropic::request::unsupported_fields(&value),
+            ),
+            Self::Gemini => (
+                gemini::request::decode_value(&value)?,
+                gemini::request::unsupported_fields(&value),
+            ),
+            Self::Cohere => (
+                cohere::request::decode_value(&value)?,
+                cohere::request::unsupported_fields(&value),
+            ),
+            Self::Bedrock => (
+                bedrock::request::decode_value(&value)?,
+                bedrock::request::unsupported_fields(&value),
             ),
         };
         Ok(DecodedRequest {
@@ -155,7 +213,11 @@ impl Protocol {
     pub fn encode_request(self, request: &Request, options: &RequestOptions) -> Encoded {
         match self {
             Self::OpenAi => openai::request::encode(request, options),
+            Self::Responses => responses::request::encode(request, options),
             Self::Anthropic => anthropic::request::encode(request, options),
+            Self::Gemini => gemini::request::encode(request, options),
+            Self::Cohere => cohere::request::encode(request, options),
+            Self::Bedrock => bedrock::request::encode(request, options),
         }
     }
 
@@ -163,15 +225,24 @@ impl Protocol {
     pub fn decode_response(self, body: &[u8]) -> Result<Response, DecodeError> {
         match self {
             Self::OpenAi => openai::response::decode(body),
+            Self::Responses => responses::response::decode(body),
             Self::Anthropic => anthropic::response::decode(body),
+            Self::Gemini => gemini::response::decode(body),
+            Self::Cohere => cohere::response::decode(body),
+            Self::Bedrock => bedrock::response::decode(body),
         }
     }
 
-    /// Encodes a complete reply body for a client of this format.
+    /// Encodes a complete reply body for a client of this format. `created`
+    /// (Unix seconds) is used when the reply carries no creation time.
     pub fn encode_response(self, response: &Response, created: u64) -> Encoded {
         match self {
             Self::OpenAi => openai::response::encode(response, created),
+            Self::Responses => responses::response::encode(response, created),
             Self::Anthropic => anthropic::response::encode(response),
+            Self::Gemini => gemini::response::encode(response, created),
+            Self::Cohere => cohere::response::encode(response, created),
+            Self::Bedrock => bedrock::response::encode(response, created),
         }
     }
 
@@ -179,7 +250,11 @@ impl Protocol {
     pub fn stream_decoder(self) -> Box<dyn StreamDecoder> {
         match self {
             Self::OpenAi => Box::new(openai::stream::Decoder::new()),
+            Self::Responses => Box::new(responses::stream::Decoder::new()),
             Self::Anthropic => Box::new(anthropic::stream::Decoder::new()),
+            Self::Gemini => Box::new(gemini::stream::Decoder::new()),
+            Self::Cohere => Box::new(cohere::stream::Decoder::new()),
+            Self::Bedrock => Box::new(bedrock::stream::Decoder::new()),
         }
     }
 
@@ -187,29 +262,57 @@ impl Protocol {
     pub fn stream_encoder(self, options: &StreamOptions) -> Box<dyn StreamEncoder> {
         match self {
             Self::OpenAi => Box::new(openai::stream::Encoder::new(options)),
+            Self::Responses => Box::new(responses::stream::Encoder::new(options)),
             Self::Anthropic => Box::new(anthropic::stream::Encoder::new(options)),
+            Self::Gemini => Box::new(gemini::stream::Encoder::new(options)),
+            Self::Cohere => Box::new(cohere::stream::Encoder::new(options)),
+            Self::Bedrock => Box::new(bedrock::stream::Encoder::new(options)),
         }
     }
 
-    /// Reads an upstream error reply of this format.
-    pub fn decode_error(self, status: u16, body: &[u8]) -> ApiError {
+    /// Reads an upstream error reply of this format. `error_type` is the
+    /// `x-amzn-errortype` response header, which Bedrock names its errors in.
+    pub fn decode_error(self, status: u16, body: &[u8], error_type: Option<&str>) -> ApiError {
         match self {
             Self::OpenAi => openai::error::decode(status, body),
+            Self::Responses => responses::error::decode(status, body),
             Self::Anthropic => anthropic::error::decode(status, body),
+            Self::Gemini => gemini::error::decode(status, body),
+            Self::Cohere => cohere::error::decode(status, body),
+            Self::Bedrock => bedrock::error::decode(status, body, error_type),
         }
     }
 
-    /// Renders an error for a client of this format: the status to send and
-    /// the body.
-    pub fn encode_error(self, error: &ApiError) -> (u16, Vec<u8>) {
+    /// Renders an error for a client of this format.
+    pub fn encode_error(self, error: &ApiError) -> EncodedError {
+        let plain = |(status, body): (u16, Vec<u8>)| EncodedError {
+            status,
+            body,
+            error_type: None,
+        };
         match self {
-            Self::OpenAi => openai::error::encode(error),
-            Self::Anthropic => anthropic::error::encode(error),
+            Self::OpenAi => plain(openai::error::encode(error)),
+            Self::Responses => plain(responses::error::encode(error)),
+            Self::Anthropic => plain(anthropic::error::encode(error)),
+            Self::Gemini => plain(gemini::error::encode(error)),
+            Self::Cohere => plain(cohere::error::encode(error)),
+            Self::Bedrock => {
+                let (status, body, name) = bedrock::error::encode(error);
+                EncodedError {
+                    status,
+                    body,
+                    error_type: Some(name),
+                }
+            }
         }
     }
 
     /// The `Content-Type` of this format's streamed replies.
-    pub fn stream_content_type(self) -> &'static str {
-        "text/event-stream"
+    pub fn stream_content_type(self, options: &StreamOptions) -> &'static str {
+        match self {
+            Self::Bedrock => "application/vnd.amazon.eventstream",
+            Self::Gemini if options.json_array => "application/json",
+            _ => "text/event-stream",
+        }
     }
 }

@@ -20,10 +20,17 @@ mod dialect;
 mod error;
 
 pub mod anthropic;
+pub mod bedrock;
+pub mod cohere;
+pub mod gemini;
 pub mod openai;
+pub mod responses;
 pub mod sse;
 #[cfg(test)]
 mod testing;
 
-pub use dialect::{DecodedRequest, Encoded, Protocol, RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
+pub use dialect::{
+    DecodedRequest, Encoded, EncodedError, Protocol, RequestOptions, StreamDecoder, StreamEncoder,
+    StreamOptions,
+};
 pub use error::DecodeError;

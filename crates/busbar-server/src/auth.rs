@@ -27,7 +27,9 @@ impl Credential {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| {
                 let (scheme, token) = value.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| token.trim().to_owned())
             });
         let header = |name: &str| {
             headers
@@ -105,13 +107,25 @@ mod tests {
     #[test]
     fn carriers_in_order() {
         let r = request(&[("authorization", "Bearer a"), ("x-api-key", "b")], "/");
-        assert_eq!(Credential::from_request(&r).into_token().as_deref(), Some("a"));
+        assert_eq!(
+            Credential::from_request(&r).into_token().as_deref(),
+            Some("a")
+        );
         let r = request(&[("x-api-key", "b"), ("x-goog-api-key", "c")], "/");
-        assert_eq!(Credential::from_request(&r).into_token().as_deref(), Some("b"));
+        assert_eq!(
+            Credential::from_request(&r).into_token().as_deref(),
+            Some("b")
+        );
         let r = request(&[("x-goog-api-key", "c")], "/?key=d");
-        assert_eq!(Credential::from_request(&r).into_token().as_deref(), Some("c"));
+        assert_eq!(
+            Credential::from_request(&r).into_token().as_deref(),
+            Some("c")
+        );
         let r = request(&[], "/x?alt=sse&key=d%2Be");
-        assert_eq!(Credential::from_request(&r).into_token().as_deref(), Some("d+e"));
+        assert_eq!(
+            Credential::from_request(&r).into_token().as_deref(),
+            Some("d+e")
+        );
         let r = request(&[("authorization", "Basic zzz")], "/");
         assert_eq!(Credential::from_request(&r).into_token(), None);
     }

@@ -12,8 +12,8 @@
 //! held until the client has the last byte, and dropping the body (a client
 //! that went away) drops the upstream connection at once.
 
-use std::pin::Pin;
 use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -154,7 +154,10 @@ struct Relay {
 }
 
 impl Relay {
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match Pin::new(&mut self.upstream).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 self.idle.reset();
@@ -190,7 +193,10 @@ struct Translated {
 }
 
 impl Translated {
-    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         loop {
             let Some(upstream) = self.upstream.as_mut() else {
                 // Finished: flush what the last step produced, then end.
@@ -201,7 +207,10 @@ impl Translated {
                     if !self.idle.poll_expired(cx) {
                         return Poll::Pending;
                     }
-                    self.fail(ApiError::new(ErrorKind::Timeout, "upstream stream went idle"));
+                    self.fail(ApiError::new(
+                        ErrorKind::Timeout,
+                        "upstream stream went idle",
+                    ));
                 }
                 Poll::Ready(Some(Ok(frame))) => {
                     self.idle.reset();

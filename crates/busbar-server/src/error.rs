@@ -104,9 +104,11 @@ impl GatewayError {
     pub(crate) fn into_response(self, protocol: Protocol) -> Response<Body> {
         let retry_after = self.retry_after();
         let mut response = match self {
-            Self::Upstream(upstream) if upstream.protocol == protocol && !upstream.body.is_empty() => {
-                let status = StatusCode::from_u16(upstream.error.status)
-                    .unwrap_or(StatusCode::BAD_GATEWAY);
+            Self::Upstream(upstream)
+                if upstream.protocol == protocol && !upstream.body.is_empty() =>
+            {
+                let status =
+                    StatusCode::from_u16(upstream.error.status).unwrap_or(StatusCode::BAD_GATEWAY);
                 let mut response = Response::new(Body::full(upstream.body));
                 *response.status_mut() = status;
                 response.headers_mut().insert(
@@ -139,13 +141,17 @@ pub struct UpstreamError {
 
 /// Renders an IR error in `protocol`'s error shape and status.
 pub(crate) fn render(protocol: Protocol, error: &ApiError) -> Response<Body> {
-    let (status, body) = protocol.encode_error(error);
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-    let mut response = Response::new(Body::full(body));
+    let encoded = protocol.encode_error(error);
+    let status = StatusCode::from_u16(encoded.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = Response::new(Body::full(encoded.body));
     *response.status_mut() = status;
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    if let Some(name) = encoded.error_type {
+        headers.insert("x-amzn-errortype", HeaderValue::from_static(name));
+    }
     response
 }

@@ -12,14 +12,18 @@ use hyper::body::Incoming;
 use crate::auth::Credential;
 use crate::body::Body;
 use crate::error::GatewayError;
-use crate::ingress::{self, Route};
+use crate::ingress::{self, Ingress, Route};
 use crate::proxy::{self, Inbound};
 use crate::state::State;
 
 /// Serves one request. Never fails: every error becomes a response.
 pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Response<Body> {
     let request_id = request_id(request.headers());
-    let route = ingress::route(request.method(), request.uri().path());
+    let route = ingress::route(
+        request.method(),
+        request.uri().path(),
+        request.uri().query(),
+    );
     let mut response = match route {
         Route::Healthz => healthz(state),
         Route::Stats => match state.auth.check(&Credential::from_request(&request)) {
@@ -34,7 +38,11 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
             Ok(()) => models(state),
             Err(error) => error.into_response(Protocol::OpenAi),
         },
-        Route::Proxy { protocol, name } => proxied(state, protocol, name, request).await,
+        Route::GeminiModels => match state.auth.check(&Credential::from_request(&request)) {
+            Ok(()) => gemini_models(state),
+            Err(error) => error.into_response(Protocol::Gemini),
+        },
+        Route::Proxy(ingress) => proxied(state, ingress, request).await,
         Route::MethodNotAllowed { protocol } => {
             GatewayError::MethodNotAllowed.into_response(protocol)
         }
@@ -46,12 +54,8 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
     response
 }
 
-async fn proxied(
-    state: &State,
-    protocol: Protocol,
-    url_model: Option<String>,
-    request: Request<Incoming>,
-) -> Response<Body> {
+async fn proxied(state: &State, ingress: Ingress, request: Request<Incoming>) -> Response<Body> {
+    let protocol = ingress.protocol;
     let started = Instant::now();
     let credential = Credential::from_request(&request);
     if let Err(error) = state.auth.check(&credential) {
@@ -71,10 +75,9 @@ async fn proxied(
         match proxy::read_request_body(body, limit).await {
             Ok(body) => {
                 let inbound = Inbound {
-                    protocol,
+                    ingress,
                     headers: parts.headers,
                     body,
-                    url_model,
                     client_credential,
                 };
                 proxy::proxy(state, inbound, &mut pool).await
@@ -118,11 +121,18 @@ fn healthz(state: &State) -> Response<Body> {
 }
 
 fn stats(state: &State) -> Response<Body> {
-    json(StatusCode::OK, serde_json::to_vec(&state.snapshot()).unwrap_or_default())
+    json(
+        StatusCode::OK,
+        serde_json::to_vec(&state.snapshot()).unwrap_or_default(),
+    )
 }
 
 fn metrics(state: &State) -> Response<Body> {
-    let rendered = state.metrics.get().map(|handle| handle.render()).unwrap_or_default();
+    let rendered = state
+        .metrics
+        .get()
+        .map(|handle| handle.render())
+        .unwrap_or_default();
     let mut response = Response::new(Body::full(rendered));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -139,25 +149,45 @@ fn models(state: &State) -> Response<Body> {
         .collect();
     json(
         StatusCode::OK,
-        serde_json::to_vec(&serde_json::json!({"object": "list", "data": data})).unwrap_or_default(),
+        serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
+            .unwrap_or_default(),
+    )
+}
+
+fn gemini_models(state: &State) -> Response<Body> {
+    let models: Vec<serde_json::Value> = state
+        .model_names()
+        .map(|name| {
+            serde_json::json!({
+                "name": format!("models/{name}"),
+                "displayName": name,
+                "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
+            })
+        })
+        .collect();
+    json(
+        StatusCode::OK,
+        serde_json::to_vec(&serde_json::json!({ "models": models })).unwrap_or_default(),
     )
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::full(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
 fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
     let mut response = Response::new(Body::full(body));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -182,5 +212,6 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
         hasher.finish()
     });
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    HeaderValue::from_str(&format!("req_{prefix:016x}{n:08x}")).expect("hex is a valid header value")
+    HeaderValue::from_str(&format!("req_{prefix:016x}{n:08x}"))
+        .expect("hex is a valid header value")
 }

@@ -13,52 +13,120 @@ pub(crate) enum Route {
     Stats,
     /// `GET /metrics`.
     Metrics,
-    /// `GET /v1/models`.
+    /// `GET /v1/models` (OpenAI's list shape).
     Models,
-    /// A request to proxy: its ingress protocol and the model name from the
-    /// URL, when the protocol puts it there.
-    Proxy {
-        protocol: Protocol,
-        name: Option<String>,
-    },
+    /// `GET /v1beta/models` (Gemini's list shape).
+    GeminiModels,
+    /// A request to proxy.
+    Proxy(Ingress),
     /// A known path with the wrong method.
     MethodNotAllowed { protocol: Protocol },
     /// Nothing here.
     NotFound,
 }
 
+/// A model request as its URL describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ingress {
+    pub(crate) protocol: Protocol,
+    /// The model name, for protocols that put it in the URL.
+    pub(crate) name: Option<String>,
+    /// Streamed or not, for protocols whose URL says so (Gemini, Bedrock).
+    pub(crate) stream: Option<bool>,
+    /// Gemini's `:streamGenerateContent` without `alt=sse`: one JSON array.
+    pub(crate) json_array: bool,
+}
+
+impl Ingress {
+    fn new(protocol: Protocol, name: Option<String>) -> Self {
+        Self {
+            protocol,
+            name,
+            stream: None,
+            json_array: false,
+        }
+    }
+}
+
 const ANTHROPIC_SUFFIX: &str = "/v1/messages";
 
-/// Matches a request line. The query string must already be stripped.
-pub(crate) fn route(method: &Method, path: &str) -> Route {
+/// Matches a request line; `query` is the URL's query string, if any.
+pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
     let get = method == Method::GET;
     let post = method == Method::POST;
-    let proxy = |protocol, name| {
+    let proxy = |ingress: Ingress| {
         if post {
-            Route::Proxy { protocol, name }
+            Route::Proxy(ingress)
         } else {
-            Route::MethodNotAllowed { protocol }
+            Route::MethodNotAllowed {
+                protocol: ingress.protocol,
+            }
         }
     };
     match path {
-        "/healthz" if get => Route::Healthz,
-        "/stats" if get => Route::Stats,
-        "/metrics" if get => Route::Metrics,
-        "/v1/models" | "/models" if get => Route::Models,
-        // The OpenAI SDKs append `/chat/completions` to whatever base URL
-        // they are given; the guide's example uses a base URL without `/v1`.
-        "/v1/chat/completions" | "/chat/completions" => proxy(Protocol::OpenAi, None),
-        "/v1/messages" => proxy(Protocol::Anthropic, None),
-        _ => match path.strip_suffix(ANTHROPIC_SUFFIX) {
-            Some(prefix) if prefix.len() > 1 => {
-                match percent_decode(&prefix[1..]) {
-                    Some(name) => proxy(Protocol::Anthropic, Some(name)),
-                    None => Route::NotFound,
-                }
-            }
-            _ => Route::NotFound,
-        },
+        "/healthz" if get => return Route::Healthz,
+        "/stats" if get => return Route::Stats,
+        "/metrics" if get => return Route::Metrics,
+        "/v1/models" | "/models" if get => return Route::Models,
+        "/v1beta/models" if get => return Route::GeminiModels,
+        // The OpenAI SDKs append their paths to whatever base URL they are
+        // given; the guide's example uses a base URL without `/v1`.
+        "/v1/chat/completions" | "/chat/completions" => {
+            return proxy(Ingress::new(Protocol::OpenAi, None))
+        }
+        "/v1/responses" | "/responses" => return proxy(Ingress::new(Protocol::Responses, None)),
+        "/v1/messages" => return proxy(Ingress::new(Protocol::Anthropic, None)),
+        "/v2/chat" => return proxy(Ingress::new(Protocol::Cohere, None)),
+        _ => {}
     }
+    if let Some(rest) = path
+        .strip_prefix("/v1beta/models/")
+        .or_else(|| path.strip_prefix("/v1/models/"))
+    {
+        return gemini(rest, query).map_or(Route::NotFound, proxy);
+    }
+    if let Some(rest) = path.strip_prefix("/model/") {
+        return bedrock(rest).map_or(Route::NotFound, proxy);
+    }
+    match path.strip_suffix(ANTHROPIC_SUFFIX) {
+        Some(prefix) if prefix.len() > 1 => match percent_decode(&prefix[1..]) {
+            Some(name) => proxy(Ingress::new(Protocol::Anthropic, Some(name))),
+            None => Route::NotFound,
+        },
+        _ => Route::NotFound,
+    }
+}
+
+/// `NAME:generateContent` or `NAME:streamGenerateContent`.
+fn gemini(rest: &str, query: Option<&str>) -> Option<Ingress> {
+    let (name, action) = rest.rsplit_once(':')?;
+    let stream = match action {
+        "generateContent" => false,
+        "streamGenerateContent" => true,
+        _ => return None,
+    };
+    let sse = query.is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse"));
+    Some(Ingress {
+        protocol: Protocol::Gemini,
+        name: Some(percent_decode(name).filter(|name| !name.is_empty())?),
+        stream: Some(stream),
+        json_array: stream && !sse,
+    })
+}
+
+/// `NAME/converse` or `NAME/converse-stream`.
+fn bedrock(rest: &str) -> Option<Ingress> {
+    let (name, stream) = if let Some(name) = rest.strip_suffix("/converse-stream") {
+        (name, true)
+    } else {
+        (rest.strip_suffix("/converse")?, false)
+    };
+    Some(Ingress {
+        protocol: Protocol::Bedrock,
+        name: Some(percent_decode(name).filter(|name| !name.is_empty())?),
+        stream: Some(stream),
+        json_array: false,
+    })
 }
 
 /// Decodes `%XX` escapes. `None` when an escape is malformed or the result
@@ -89,46 +157,111 @@ mod tests {
     use super::*;
 
     fn proxy(protocol: Protocol, name: Option<&str>) -> Route {
-        Route::Proxy {
-            protocol,
-            name: name.map(str::to_owned),
-        }
+        Route::Proxy(Ingress::new(protocol, name.map(str::to_owned)))
+    }
+
+    fn post(path: &str) -> Route {
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
+        route(&Method::POST, path, query)
     }
 
     #[test]
     fn openai_routes_with_and_without_v1() {
-        assert_eq!(route(&Method::POST, "/v1/chat/completions"), proxy(Protocol::OpenAi, None));
-        assert_eq!(route(&Method::POST, "/chat/completions"), proxy(Protocol::OpenAi, None));
+        assert_eq!(post("/v1/chat/completions"), proxy(Protocol::OpenAi, None));
+        assert_eq!(post("/chat/completions"), proxy(Protocol::OpenAi, None));
+        assert_eq!(post("/v1/responses"), proxy(Protocol::Responses, None));
+        assert_eq!(post("/v2/chat"), proxy(Protocol::Cohere, None));
         assert_eq!(
-            route(&Method::GET, "/v1/chat/completions"),
-            Route::MethodNotAllowed { protocol: Protocol::OpenAi }
+            route(&Method::GET, "/v1/chat/completions", None),
+            Route::MethodNotAllowed {
+                protocol: Protocol::OpenAi
+            }
         );
     }
 
     #[test]
     fn anthropic_name_in_path_or_body() {
-        assert_eq!(route(&Method::POST, "/v1/messages"), proxy(Protocol::Anthropic, None));
+        assert_eq!(post("/v1/messages"), proxy(Protocol::Anthropic, None));
         assert_eq!(
-            route(&Method::POST, "/claude-sonnet/v1/messages"),
+            post("/claude-sonnet/v1/messages"),
             proxy(Protocol::Anthropic, Some("claude-sonnet"))
         );
         assert_eq!(
-            route(&Method::POST, "/meta-llama/Llama-3.3-70B/v1/messages"),
+            post("/meta-llama/Llama-3.3-70B/v1/messages"),
             proxy(Protocol::Anthropic, Some("meta-llama/Llama-3.3-70B"))
         );
         assert_eq!(
-            route(&Method::POST, "/anthropic.claude-v1%3A0/v1/messages"),
+            post("/anthropic.claude-v1%3A0/v1/messages"),
             proxy(Protocol::Anthropic, Some("anthropic.claude-v1:0"))
         );
-        assert_eq!(route(&Method::POST, "/bad%zz/v1/messages"), Route::NotFound);
+        assert_eq!(post("/bad%zz/v1/messages"), Route::NotFound);
+    }
+
+    #[test]
+    fn gemini_actions_versions_and_framing() {
+        let gemini = |name: &str, stream, json_array| {
+            Route::Proxy(Ingress {
+                protocol: Protocol::Gemini,
+                name: Some(name.to_owned()),
+                stream: Some(stream),
+                json_array,
+            })
+        };
+        assert_eq!(
+            post("/v1beta/models/g:generateContent"),
+            gemini("g", false, false)
+        );
+        assert_eq!(
+            post("/v1/models/g:generateContent"),
+            gemini("g", false, false)
+        );
+        assert_eq!(
+            post("/v1beta/models/g:streamGenerateContent?alt=sse"),
+            gemini("g", true, false)
+        );
+        assert_eq!(
+            post("/v1beta/models/g:streamGenerateContent"),
+            gemini("g", true, true)
+        );
+        assert_eq!(
+            post("/v1beta/models/a%2Fb:generateContent?key=k"),
+            gemini("a/b", false, false)
+        );
+        assert_eq!(post("/v1beta/models/g:countTokens"), Route::NotFound);
+        assert_eq!(post("/v1beta/models/:generateContent"), Route::NotFound);
+    }
+
+    #[test]
+    fn bedrock_converse_and_stream() {
+        let bedrock = |name: &str, stream| {
+            Route::Proxy(Ingress {
+                protocol: Protocol::Bedrock,
+                name: Some(name.to_owned()),
+                stream: Some(stream),
+                json_array: false,
+            })
+        };
+        assert_eq!(post("/model/m/converse"), bedrock("m", false));
+        assert_eq!(
+            post("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream"),
+            bedrock("anthropic.claude-3-5-sonnet-20240620-v1:0", true)
+        );
+        assert_eq!(post("/model/m/invoke"), Route::NotFound);
     }
 
     #[test]
     fn ops_routes_are_get_only() {
-        assert_eq!(route(&Method::GET, "/healthz"), Route::Healthz);
-        assert_eq!(route(&Method::POST, "/healthz"), Route::NotFound);
-        assert_eq!(route(&Method::GET, "/stats"), Route::Stats);
-        assert_eq!(route(&Method::GET, "/metrics"), Route::Metrics);
-        assert_eq!(route(&Method::GET, "/nope"), Route::NotFound);
+        assert_eq!(route(&Method::GET, "/healthz", None), Route::Healthz);
+        assert_eq!(route(&Method::POST, "/healthz", None), Route::NotFound);
+        assert_eq!(route(&Method::GET, "/stats", None), Route::Stats);
+        assert_eq!(route(&Method::GET, "/metrics", None), Route::Metrics);
+        assert_eq!(
+            route(&Method::GET, "/v1beta/models", None),
+            Route::GeminiModels
+        );
+        assert_eq!(route(&Method::GET, "/nope", None), Route::NotFound);
     }
 }

@@ -31,6 +31,7 @@ mod ingress;
 mod peek;
 mod proxy;
 mod server;
+mod sigv4;
 mod state;
 mod telemetry;
 mod tls;

@@ -69,7 +69,11 @@ impl<'a> Peeked<'a> {
                 out.push(b',');
             }
             first = false;
-            out.extend_from_slice(serde_json::to_string(key).expect("a string serializes").as_bytes());
+            out.extend_from_slice(
+                serde_json::to_string(key)
+                    .expect("a string serializes")
+                    .as_bytes(),
+            );
             out.push(b':');
             out.extend_from_slice(value.as_bytes());
         };
@@ -166,13 +170,17 @@ mod tests {
 
     #[test]
     fn adds_a_missing_model_first() {
-        let out = Peeked::parse(br#"{"max_tokens":5}"#).unwrap().with_model("claude");
+        let out = Peeked::parse(br#"{"max_tokens":5}"#)
+            .unwrap()
+            .with_model("claude");
         assert_eq!(out, br#"{"model":"claude","max_tokens":5}"#);
     }
 
     #[test]
     fn escaped_keys_survive() {
-        let out = Peeked::parse(br#"{"a\"b":1,"model":"x"}"#).unwrap().with_model("y");
+        let out = Peeked::parse(br#"{"a\"b":1,"model":"x"}"#)
+            .unwrap()
+            .with_model("y");
         assert_eq!(out, br#"{"a\"b":1,"model":"y"}"#);
     }
 }

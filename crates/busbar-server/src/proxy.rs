@@ -13,21 +13,27 @@ use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::error::{GatewayError, UpstreamError};
+use crate::ingress::Ingress;
 use crate::peek::Peeked;
 use crate::state::{State, Target};
 
 /// The largest upstream error or complete reply body Busbar reads whole.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 
-/// The request as it came in, read and peeked once.
+/// The request as it came in.
 pub(crate) struct Inbound {
-    pub(crate) protocol: Protocol,
+    /// The protocol and what the URL says.
+    pub(crate) ingress: Ingress,
     pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
-    /// The model name from the URL, for protocols that put it there.
-    pub(crate) url_model: Option<String>,
     /// The caller's own credential, for `auth.mode: passthrough`.
     pub(crate) client_credential: Option<String>,
+}
+
+impl Inbound {
+    pub(crate) fn protocol(&self) -> Protocol {
+        self.ingress.protocol
+    }
 }
 
 /// What a successful attempt produced.
@@ -43,7 +49,7 @@ pub(crate) async fn proxy<'s>(
     pool: &mut &'s str,
 ) -> Result<Response<Body>, GatewayError> {
     let peeked = Peeked::parse(&inbound.body)?;
-    let name = match &inbound.url_model {
+    let name = match &inbound.ingress.name {
         Some(name) => name.clone(),
         None => peeked.model()?.ok_or(GatewayError::MissingModel)?,
     };
@@ -52,7 +58,7 @@ pub(crate) async fn proxy<'s>(
         .ok_or_else(|| GatewayError::UnknownModel(name.clone()))?;
     *pool = route.name();
     let candidates = route.candidates();
-    let stream = peeked.stream();
+    let stream = inbound.ingress.stream.unwrap_or_else(|| peeked.stream());
     // Decoded lazily: a same-protocol hop never needs the IR.
     let mut decoded: Option<DecodedRequest> = None;
     let mut last_error: Option<GatewayError> = None;
@@ -79,7 +85,16 @@ pub(crate) async fn proxy<'s>(
         let lane = target.lane_name_str();
         metrics::counter!("busbar_upstream_attempts_total", "pool" => (*pool).to_owned(), "lane" => lane.to_owned())
             .increment(1);
-        let attempt = attempt(state, &inbound, &peeked, &mut decoded, stream, target, permit).await;
+        let attempt = attempt(
+            state,
+            &inbound,
+            &peeked,
+            &mut decoded,
+            stream,
+            target,
+            permit,
+        )
+        .await;
         let failed = |disposition: &'static str| {
             metrics::counter!(
                 "busbar_upstream_failures_total",
@@ -130,18 +145,24 @@ async fn attempt(
     target: &Target,
     permit: Permit,
 ) -> Result<Reply, Failure> {
-    let same_protocol = target.protocol == inbound.protocol;
+    let protocol = inbound.protocol();
+    let same_protocol = target.protocol == protocol;
     let (body, dropped) = if same_protocol {
-        (peeked.with_model(&target.model_id), Vec::new())
+        let body = if protocol.model_in_body() {
+            peeked.with_model(&target.model_id)
+        } else {
+            inbound.body.to_vec()
+        };
+        (body, Vec::new())
     } else {
         if decoded.is_none() {
-            let mut fresh = inbound
-                .protocol
+            let mut fresh = protocol
                 .decode_request(&inbound.body)
                 .map_err(|error| Failure::Final(error.into()))?;
-            if let Some(name) = &inbound.url_model {
+            if let Some(name) = &inbound.ingress.name {
                 fresh.request.model.clone_from(name);
             }
+            fresh.request.stream = stream;
             *decoded = Some(fresh);
         }
         let DecodedRequest {
@@ -154,12 +175,17 @@ async fn attempt(
         let encoded = target.protocol.encode_request(request, &options);
         metrics::counter!(
             "busbar_translations_total",
-            "from" => inbound.protocol.name(),
+            "from" => protocol.name(),
             "to" => target.protocol.name()
         )
         .increment(1);
         let mut dropped = unsupported.clone();
-        dropped.extend(encoded.dropped.iter().filter(|name| !unsupported.contains(name)));
+        dropped.extend(
+            encoded
+                .dropped
+                .iter()
+                .filter(|name| !unsupported.contains(name)),
+        );
         (encoded.body, dropped)
     };
     let upstream_request = target
@@ -204,10 +230,11 @@ async fn attempt(
         let created = unix_now();
         let mut options = StreamOptions::new(created);
         options.include_usage = decoded.as_ref().is_some_and(|d| d.request.stream_usage);
+        options.json_array = inbound.ingress.json_array;
         let body = Body::translated(
             upstream_body,
             target.protocol.stream_decoder(),
-            inbound.protocol.stream_encoder(&options),
+            protocol.stream_encoder(&options),
             guard,
             state.limits.idle_timeout,
         );
@@ -215,12 +242,19 @@ async fn attempt(
         let headers = reply.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static(inbound.protocol.stream_content_type()),
+            HeaderValue::from_static(protocol.stream_content_type(&options)),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         reply
     } else {
-        translate_complete(inbound, target, upstream_body, guard, state.limits.idle_timeout).await?
+        translate_complete(
+            inbound,
+            target,
+            upstream_body,
+            guard,
+            state.limits.idle_timeout,
+        )
+        .await?
     };
     let headers = reply.headers_mut();
     headers.insert("x-busbar-model", target.lane_name.clone());
@@ -258,11 +292,12 @@ async fn translate_complete(
         }
     };
     guard.body_complete();
-    let encoded = inbound.protocol.encode_response(&decoded, unix_now());
+    let encoded = inbound.protocol().encode_response(&decoded, unix_now());
     let mut reply = Response::new(Body::full(encoded.body));
-    reply
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     Ok(reply)
 }
 
@@ -279,7 +314,11 @@ async fn upstream_failure(
     let bytes = read_limited(body, 1024 * 1024, state.limits.idle_timeout)
         .await
         .unwrap_or_default();
-    let mut error = target.protocol.decode_error(status, &bytes);
+    let error_type = parts
+        .headers
+        .get("x-amzn-errortype")
+        .and_then(|value| value.to_str().ok());
+    let mut error = target.protocol.decode_error(status, &bytes, error_type);
     error.status = status;
     let retryable = matches!(
         error.kind,
@@ -366,8 +405,10 @@ pub(crate) async fn read_request_body(body: Incoming, limit: u64) -> Result<Byte
         Err(error) if error.is::<http_body_util::LengthLimitError>() => {
             Err(GatewayError::BodyTooLarge { limit })
         }
-        Err(error) => Err(GatewayError::InvalidBody(busbar_protocols::DecodeError::Stream(
-            format!("could not read the request body: {error}"),
-        ))),
+        Err(error) => Err(GatewayError::InvalidBody(
+            busbar_protocols::DecodeError::Stream(format!(
+                "could not read the request body: {error}"
+            )),
+        )),
     }
 }

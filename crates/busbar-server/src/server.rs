@@ -33,12 +33,13 @@ impl Server {
             Some(paths) => Some(crate::tls::acceptor(&paths.0, &paths.1)?),
             None => None,
         };
-        let listener = TcpListener::bind(&state.listen)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: state.listen.clone(),
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(&state.listen)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: state.listen.clone(),
+                    source,
+                })?;
         Ok(Self {
             listener,
             tls,
@@ -96,7 +97,10 @@ impl Server {
             });
         }
         drop(listener);
-        tracing::info!(grace_secs = grace.as_secs(), "shutting down: draining in-flight requests");
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "shutting down: draining in-flight requests"
+        );
         tokio::select! {
             () = graceful.shutdown() => tracing::info!("all connections drained"),
             () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),

@@ -16,6 +16,7 @@ use crate::auth::ClientAuth;
 use crate::client::{self, UpstreamClient};
 use crate::error::GatewayError;
 use crate::proxy::Inbound;
+use crate::sigv4::Signer;
 use crate::StartError;
 
 /// Everything a request needs, shared by all of them.
@@ -50,8 +51,11 @@ pub(crate) struct Target {
     pub(crate) lane_name: HeaderValue,
     uri: Uri,
     stream_uri: Uri,
-    /// `None` under `auth.mode: passthrough`: the caller's credential is used.
+    /// `None` under `auth.mode: passthrough` (the caller's credential is
+    /// used) and for SigV4-signed Bedrock lanes.
     credential: Option<(HeaderName, HeaderValue)>,
+    /// Signs each request, for Bedrock lanes with AWS keys.
+    sigv4: Option<Signer>,
     /// How the key is presented (for passthrough, where it comes per request).
     scheme: AuthScheme,
     pub(crate) default_max_tokens: u64,
@@ -60,17 +64,24 @@ pub(crate) struct Target {
 impl State {
     /// Builds the state for `config`. `metrics` is where the Prometheus
     /// handle rendered at `/metrics` is (or will be).
-    pub fn new(config: &Config, metrics: crate::telemetry::MetricsSlot) -> Result<Self, StartError> {
+    pub fn new(
+        config: &Config,
+        metrics: crate::telemetry::MetricsSlot,
+    ) -> Result<Self, StartError> {
         let mut lanes = Vec::with_capacity(config.models.len());
         let mut targets = Vec::with_capacity(config.models.len());
         for (name, model) in &config.models {
-            let provider = config
-                .providers
-                .get(&model.provider)
-                .ok_or_else(|| StartError::Config(format!("models.{name}.provider: unknown provider")))?;
+            let provider = config.providers.get(&model.provider).ok_or_else(|| {
+                StartError::Config(format!("models.{name}.provider: unknown provider"))
+            })?;
             let max_concurrent = NonZeroU32::new(model.max_concurrent).unwrap_or(NonZeroU32::MIN);
             let max_requests = model.max_requests.and_then(NonZeroU64::new);
-            lanes.push(Lane::new(name.clone(), model.provider.clone(), max_concurrent, max_requests));
+            lanes.push(Lane::new(
+                name.clone(),
+                model.provider.clone(),
+                max_concurrent,
+                max_requests,
+            ));
             targets.push(Target::new(name, model, provider, config.auth.mode)?);
         }
         let lane_id = |model: &str| {
@@ -88,7 +99,10 @@ impl State {
                 .iter()
                 .map(|member| {
                     let lane = lane_id(&member.target).ok_or_else(|| {
-                        StartError::Config(format!("pools.{name}: unknown model `{}`", member.target))
+                        StartError::Config(format!(
+                            "pools.{name}: unknown model `{}`",
+                            member.target
+                        ))
                     })?;
                     let weight = NonZeroU32::new(member.weight).unwrap_or(NonZeroU32::MIN);
                     let lane_member = Member::new(lane, weight);
@@ -179,33 +193,53 @@ impl Target {
         provider: &busbar_config::Provider,
         mode: AuthMode,
     ) -> Result<Self, StartError> {
-        let protocol = match provider.protocol {
-            busbar_config::Protocol::OpenAi => Protocol::OpenAi,
-            busbar_config::Protocol::Anthropic => Protocol::Anthropic,
-            other => {
-                return Err(StartError::Config(format!(
-                    "models.{name}: protocol `{}` is not supported yet",
-                    other.as_str()
-                )))
-            }
-        };
+        let protocol = Protocol::from_name(provider.protocol.as_str()).ok_or_else(|| {
+            StartError::Config(format!(
+                "models.{name}: protocol `{}` is not supported",
+                provider.protocol.as_str()
+            ))
+        })?;
         let uri = |stream: bool| {
             let url = provider.url(&model.upstream_model, stream);
-            url.parse::<Uri>()
-                .map_err(|error| StartError::Config(format!("providers.{}: bad URL {url}: {error}", model.provider)))
+            url.parse::<Uri>().map_err(|error| {
+                StartError::Config(format!(
+                    "providers.{}: bad URL {url}: {error}",
+                    model.provider
+                ))
+            })
         };
-        let credential = match (&provider.api_key, mode) {
-            (_, AuthMode::Passthrough) | (None, _) => None,
-            (Some(key), _) => Some(credential_header(protocol, provider.auth, key.expose())?),
+        let passthrough = mode == AuthMode::Passthrough;
+        let sigv4 = match provider.aws_credentials() {
+            Some(keys)
+                if protocol == Protocol::Bedrock
+                    && provider.auth == AuthScheme::Native
+                    && !passthrough =>
+            {
+                Some(Signer::new(
+                    &keys.access_key_id,
+                    keys.secret_access_key.expose(),
+                    keys.session_token.as_ref().map(|token| token.expose()),
+                    provider.aws_region(),
+                ))
+            }
+            _ => None,
+        };
+        let credential = match &provider.api_key {
+            Some(key) if !passthrough && sigv4.is_none() => {
+                Some(credential_header(protocol, provider.auth, key.expose())?)
+            }
+            _ => None,
         };
         Ok(Self {
             protocol,
             model_id: model.upstream_model.clone(),
-            lane_name: HeaderValue::from_str(name)
-                .map_err(|_| StartError::Config(format!("models.{name}: name is not a valid header value")))?,
+            lane_name: HeaderValue::from_str(name).map_err(|_| {
+                StartError::Config(format!("models.{name}: name is not a valid header value"))
+            })?,
             uri: uri(false)?,
             stream_uri: uri(true)?,
             credential,
+            sigv4,
             scheme: provider.auth,
             default_max_tokens: u64::from(model.default_max_tokens),
         })
@@ -224,11 +258,15 @@ impl Target {
         inbound: &Inbound,
     ) -> Result<http::Request<Full<Bytes>>, GatewayError> {
         let uri = if stream { &self.stream_uri } else { &self.uri };
-        let mut request = http::Request::new(Full::new(Bytes::from(body)));
+        let body = Bytes::from(body);
+        let mut request = http::Request::new(Full::new(body.clone()));
         *request.method_mut() = Method::POST;
         *request.uri_mut() = uri.clone();
         let headers = request.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         match &self.credential {
             Some((name, value)) => {
                 headers.insert(name.clone(), value.clone());
@@ -257,8 +295,18 @@ impl Target {
                 }
             }
         }
-        if stream {
-            headers.insert(header::ACCEPT, HeaderValue::from_static("text/event-stream"));
+        if stream && self.protocol != Protocol::Bedrock {
+            headers.insert(
+                header::ACCEPT,
+                HeaderValue::from_static("text/event-stream"),
+            );
+        }
+        if let Some(signer) = &self.sigv4 {
+            signer
+                .sign(&mut request, &body, std::time::SystemTime::now())
+                .map_err(|reason| {
+                    GatewayError::Unreachable(format!("cannot sign the request: {reason}"))
+                })?;
         }
         Ok(request)
     }
@@ -270,7 +318,8 @@ fn credential_header(
     scheme: AuthScheme,
     key: &str,
 ) -> Result<(HeaderName, HeaderValue), StartError> {
-    let invalid = || StartError::Config("an API key holds characters not allowed in a header".into());
+    let invalid =
+        || StartError::Config("an API key holds characters not allowed in a header".into());
     let bearer = || {
         HeaderValue::from_str(&format!("Bearer {key}"))
             .map(|value| (header::AUTHORIZATION, sensitive(value)))
@@ -286,6 +335,7 @@ fn credential_header(
         (AuthScheme::Native, Protocol::Anthropic) if !key.starts_with("sk-ant-oat") => {
             named("x-api-key")
         }
+        (AuthScheme::Native, Protocol::Gemini) => named("x-goog-api-key"),
         _ => bearer(),
     }
 }

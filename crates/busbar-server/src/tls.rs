@@ -21,7 +21,10 @@ pub(crate) fn acceptor(cert_file: &Path, key_file: &Path) -> Result<TlsAcceptor,
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| tls_error(format!("{}: {error}", cert_file.display())))?;
     if certs.is_empty() {
-        return Err(tls_error(format!("{}: no certificate found", cert_file.display())));
+        return Err(tls_error(format!(
+            "{}: no certificate found",
+            cert_file.display()
+        )));
     }
     let key = rustls_pemfile::private_key(&mut open(key_file)?)
         .map_err(|error| tls_error(format!("{}: {error}", key_file.display())))?

@@ -268,7 +268,10 @@ async fn thinking_and_tool_stream_matches_the_vendor() {
         starts[0]["content_block"],
         json!({"type": "thinking", "thinking": "", "signature": ""})
     );
-    assert_eq!(starts[1]["content_block"], json!({"type": "text", "text": ""}));
+    assert_eq!(
+        starts[1]["content_block"],
+        json!({"type": "text", "text": ""})
+    );
     assert_eq!(deltas_text(&data), "Calling get_weather.");
     assert_eq!(starts[2]["content_block"]["type"], "tool_use");
     assert_eq!(starts[2]["content_block"]["input"], json!({}));
