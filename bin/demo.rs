@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use busbar_testkit::MockUpstream;
+use busbar_testkit::{MockOptions, MockUpstream};
 
 /// The catalog: each protocol's mock lives under its own path prefix on one
 /// mock server, the way a real provider's `base_url` carries a prefix.
@@ -50,7 +51,12 @@ pub(crate) struct Demo {
 
 /// Starts the mock upstreams and loads the embedded configuration.
 pub(crate) async fn start(listen: String) -> Result<Demo, String> {
-    let upstream = MockUpstream::start()
+    // Paced streams, so a person watching `curl -N` sees tokens arrive;
+    // nothing is recorded, since no test reads the demo's requests.
+    let options = MockOptions::default()
+        .record(false)
+        .event_interval(Duration::from_millis(15));
+    let upstream = MockUpstream::start_with(options)
         .await
         .map_err(|error| format!("cannot start the demo's mock upstream: {error}"))?;
     let env: BTreeMap<String, String> = [

@@ -54,27 +54,32 @@ fn main() -> ExitCode {
             for warning in &loaded.warnings {
                 tracing::warn!("{warning}");
             }
-            run(|| async move { Ok((loaded.config, None)) })
+            run(|| async move {
+                Ok(Prepared {
+                    config: loaded.config,
+                    demo: None,
+                })
+            })
         }
         Command::Demo { listen } => {
             init_logging();
             run(|| async move {
                 let demo = demo::start(listen).await?;
-                let config = demo.config.clone();
-                let announce: Box<dyn FnOnce(std::net::SocketAddr) + Send> =
-                    Box::new(move |addr| {
-                        demo::announce(addr);
-                        // The mock upstream lives as long as the server.
-                        std::mem::forget(demo);
-                    });
-                Ok((config, Some(announce)))
+                Ok(Prepared {
+                    config: demo.config.clone(),
+                    demo: Some(demo),
+                })
             })
         }
     }
 }
 
-/// Called with the bound address once the server listens.
-type Announce = Box<dyn FnOnce(std::net::SocketAddr) + Send>;
+/// What to serve: a configuration, and for `demo` the mock upstreams it
+/// points at, which must live as long as the server.
+struct Prepared {
+    config: busbar_config::Config,
+    demo: Option<demo::Demo>,
+}
 
 /// Builds the runtime, obtains a configuration from `prepare` (inside the
 /// runtime, so the demo can start its mock upstreams there), and serves it
@@ -82,7 +87,7 @@ type Announce = Box<dyn FnOnce(std::net::SocketAddr) + Send>;
 fn run<F, Fut>(prepare: F) -> ExitCode
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<(busbar_config::Config, Option<Announce>), String>>,
+    Fut: std::future::Future<Output = Result<Prepared, String>>,
 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -95,7 +100,7 @@ where
         }
     };
     runtime.block_on(async move {
-        let (config, announce) = match prepare().await {
+        let Prepared { config, demo } = match prepare().await {
             Ok(prepared) => prepared,
             Err(message) => {
                 eprintln!("busbar: {message}");
@@ -116,10 +121,11 @@ where
             }
         };
         tracing::info!(addr = %server.local_addr(), "busbar listening");
-        if let Some(announce) = announce {
-            announce(server.local_addr());
+        if demo.is_some() {
+            demo::announce(server.local_addr());
         }
         server.run(shutdown_signal()).await;
+        drop(demo);
         ExitCode::SUCCESS
     })
 }
