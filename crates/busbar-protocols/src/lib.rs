@@ -17,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod dialect;
+mod end;
 mod error;
 
 pub mod anthropic;
@@ -33,4 +34,5 @@ pub use dialect::{
     DecodedRequest, Encoded, EncodedError, Protocol, RequestOptions, StreamDecoder, StreamEncoder,
     StreamOptions,
 };
+pub use end::EndWatch;
 pub use error::DecodeError;

@@ -18,7 +18,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use busbar_ir::{ApiError, ErrorKind, StreamEvent};
-use busbar_protocols::{DecodeError, StreamDecoder, StreamEncoder};
+use busbar_protocols::{
+    DecodeError, EndWatch, Protocol, StreamDecoder, StreamEncoder, StreamOptions,
+};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -56,13 +58,22 @@ impl Body {
         }
     }
 
-    /// Relays an upstream body untouched.
-    pub(crate) fn relay(upstream: Incoming, guard: Guard, idle: Duration) -> Self {
+    /// Relays an upstream body untouched. For a stream, `protocol` names
+    /// its format, so a stream that stops before its terminal event ends with
+    /// that format's in-stream error rather than a clean, misleading end.
+    pub(crate) fn relay(
+        upstream: Incoming,
+        guard: Guard,
+        idle: Duration,
+        stream: Option<Protocol>,
+    ) -> Self {
         Self {
             kind: Kind::Relay(Relay {
                 upstream,
                 guard,
                 idle: IdleTimer::new(idle),
+                end: stream.map(|protocol| (protocol, EndWatch::new(protocol))),
+                done: false,
             }),
         }
     }
@@ -151,6 +162,9 @@ struct Relay {
     upstream: Incoming,
     guard: Guard,
     idle: IdleTimer,
+    /// For streams: the format and the watch for its terminal event.
+    end: Option<(Protocol, EndWatch)>,
+    done: bool,
 }
 
 impl Relay {
@@ -158,9 +172,15 @@ impl Relay {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
         match Pin::new(&mut self.upstream).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 self.idle.reset();
+                if let (Some((_, watch)), Some(data)) = (&mut self.end, frame.data_ref()) {
+                    watch.feed(data);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
@@ -168,8 +188,17 @@ impl Relay {
                 Poll::Ready(Some(Err(error.into())))
             }
             Poll::Ready(None) => {
-                self.guard.body_complete();
-                Poll::Ready(None)
+                self.done = true;
+                match &self.end {
+                    Some((protocol, watch)) if !watch.is_complete() => {
+                        self.guard.body_failed();
+                        Poll::Ready(Some(Ok(Frame::data(truncation_error(*protocol)))))
+                    }
+                    _ => {
+                        self.guard.body_complete();
+                        Poll::Ready(None)
+                    }
+                }
             }
             Poll::Pending => {
                 if self.idle.poll_expired(cx) {
@@ -180,6 +209,20 @@ impl Relay {
             }
         }
     }
+}
+
+/// The in-stream error a relayed stream ends with when the upstream stopped
+/// before its format's terminal event.
+fn truncation_error(protocol: Protocol) -> Bytes {
+    let error = ApiError::new(
+        ErrorKind::BadGateway,
+        "upstream stream ended before its final event",
+    );
+    let mut out = Vec::new();
+    let mut encoder = protocol.stream_encoder(&StreamOptions::new(0));
+    encoder.encode(&StreamEvent::Error(error), &mut out);
+    encoder.finish(&mut out);
+    Bytes::from(out)
 }
 
 struct Translated {

@@ -41,6 +41,9 @@ pub enum GatewayError {
     /// Every candidate lane has spent its `max_requests` budget.
     #[error("all lanes for `{0}` have exhausted their max_requests budget")]
     BudgetExhausted(String),
+    /// Every candidate lane is dead or taken out of service.
+    #[error("no usable lane for `{0}`")]
+    NoUsableLane(String),
     /// The upstream answered with an error.
     #[error("upstream error: {}", .0.error)]
     Upstream(Box<UpstreamError>),
@@ -80,7 +83,9 @@ impl GatewayError {
             }
             Self::NoRoute(_) => ApiError::new(ErrorKind::NotFound, message),
             Self::AtCapacity(_) => ApiError::new(ErrorKind::RateLimit, message),
-            Self::BudgetExhausted(_) => ApiError::new(ErrorKind::Unavailable, message),
+            Self::BudgetExhausted(_) | Self::NoUsableLane(_) => {
+                ApiError::new(ErrorKind::Unavailable, message)
+            }
             Self::Upstream(upstream) => upstream.error.clone(),
             Self::Unreachable(_) | Self::BadUpstreamReply(_) => {
                 ApiError::new(ErrorKind::BadGateway, message)

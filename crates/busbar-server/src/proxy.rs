@@ -62,8 +62,7 @@ pub(crate) async fn proxy<'s>(
     // Decoded lazily: a same-protocol hop never needs the IR.
     let mut decoded: Option<DecodedRequest> = None;
     let mut last_error: Option<GatewayError> = None;
-    let mut saw_capacity_limit = false;
-    let mut saw_budget_limit = false;
+    let mut refusals = Refusals::default();
     let mut attempts_left = state.attempt_cap(&name);
     for lane_id in candidates {
         if attempts_left == 0 {
@@ -71,12 +70,8 @@ pub(crate) async fn proxy<'s>(
         }
         let permit = match route.try_acquire(lane_id) {
             Ok(permit) => permit,
-            Err(AcquireError::NoBudget) => {
-                saw_budget_limit = true;
-                continue;
-            }
-            Err(_) => {
-                saw_capacity_limit = true;
+            Err(refusal) => {
+                refusals.note(refusal);
                 continue;
             }
         };
@@ -119,13 +114,36 @@ pub(crate) async fn proxy<'s>(
             }
         }
     }
-    Err(last_error.unwrap_or_else(|| {
-        if saw_capacity_limit || !saw_budget_limit {
-            GatewayError::AtCapacity(name)
-        } else {
-            GatewayError::BudgetExhausted(name)
+    Err(last_error.unwrap_or_else(|| refusals.into_error(name)))
+}
+
+/// Why candidate lanes refused a request before any was tried.
+#[derive(Default)]
+struct Refusals {
+    saturated: bool,
+    no_budget: bool,
+}
+
+impl Refusals {
+    fn note(&mut self, refusal: AcquireError) {
+        match refusal {
+            AcquireError::Saturated => self.saturated = true,
+            AcquireError::NoBudget => self.no_budget = true,
+            _ => {}
         }
-    }))
+    }
+
+    /// A busy lane is worth retrying soon (429); a spent budget or a dead
+    /// lane is not (503).
+    fn into_error(self, name: String) -> GatewayError {
+        if self.saturated {
+            GatewayError::AtCapacity(name)
+        } else if self.no_budget {
+            GatewayError::BudgetExhausted(name)
+        } else {
+            GatewayError::NoUsableLane(name)
+        }
+    }
 }
 
 /// How an attempt on one lane failed.
@@ -221,8 +239,17 @@ async fn attempt(
     }
     let guard = crate::guard::Guard::charged(permit);
     let (parts, upstream_body) = response.into_parts();
-    let mut reply = if same_protocol {
-        let mut reply = Response::new(Body::relay(upstream_body, guard, state.limits.idle_timeout));
+    // Gemini clients that asked for a JSON-array stream get one even from a
+    // Gemini upstream, which Busbar always asks for Server-Sent Events.
+    let relay_reply = same_protocol && !inbound.ingress.json_array;
+    let mut reply = if relay_reply {
+        let watched = stream.then_some(protocol);
+        let mut reply = Response::new(Body::relay(
+            upstream_body,
+            guard,
+            state.limits.idle_timeout,
+            watched,
+        ));
         *reply.status_mut() = parts.status;
         copy_end_to_end_headers(&parts.headers, reply.headers_mut());
         reply
