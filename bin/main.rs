@@ -58,6 +58,7 @@ fn main() -> ExitCode {
                 Ok(Prepared {
                     config: loaded.config,
                     demo: None,
+                    reload_from: Some(paths),
                 })
             })
         }
@@ -68,6 +69,7 @@ fn main() -> ExitCode {
                 Ok(Prepared {
                     config: demo.config.clone(),
                     demo: Some(demo),
+                    reload_from: None,
                 })
             })
         }
@@ -79,6 +81,8 @@ fn main() -> ExitCode {
 struct Prepared {
     config: busbar_config::Config,
     demo: Option<demo::Demo>,
+    /// The files SIGHUP re-reads; `None` for the embedded demo.
+    reload_from: Option<cli::Paths>,
 }
 
 /// Builds the runtime, obtains a configuration from `prepare` (inside the
@@ -100,7 +104,11 @@ where
         }
     };
     runtime.block_on(async move {
-        let Prepared { config, demo } = match prepare().await {
+        let Prepared {
+            config,
+            demo,
+            reload_from,
+        } = match prepare().await {
             Ok(prepared) => prepared,
             Err(message) => {
                 eprintln!("busbar: {message}");
@@ -124,10 +132,46 @@ where
         if demo.is_some() {
             demo::announce(server.local_addr());
         }
+        reload_on_hangup(server.reloader(), reload_from);
         server.run(shutdown_signal()).await;
         drop(demo);
         ExitCode::SUCCESS
     })
+}
+
+/// On SIGHUP, re-reads both files and swaps in the new configuration when it
+/// is valid; an invalid one is logged and the running one stays.
+fn reload_on_hangup(reloader: busbar_server::Reloader, paths: Option<cli::Paths>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; configuration reload is off");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let Some(paths) = &paths else {
+                tracing::info!("SIGHUP: the demo's embedded configuration has nothing to reload");
+                continue;
+            };
+            match busbar_config::load(&paths.providers, &paths.config) {
+                Ok(loaded) => {
+                    for warning in &loaded.warnings {
+                        tracing::warn!("{warning}");
+                    }
+                    match reloader.reload(&loaded.config) {
+                        Ok(()) => tracing::info!("configuration reloaded"),
+                        Err(error) => tracing::error!(%error, "reload refused; keeping the running configuration"),
+                    }
+                }
+                Err(errors) => {
+                    tracing::error!("reload refused; keeping the running configuration:\n{errors}");
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (reloader, paths);
 }
 
 fn init_logging() {

@@ -38,7 +38,7 @@ mod tls;
 
 pub use body::{Body, BodyError};
 pub use error::{GatewayError, UpstreamError};
-pub use server::Server;
+pub use server::{Reloader, Server};
 pub use state::State;
 pub use telemetry::{install_metrics, MetricsSlot};
 

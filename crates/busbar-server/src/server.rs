@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -22,7 +23,31 @@ use crate::StartError;
 pub struct Server {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    state: Arc<State>,
+    state: Arc<ArcSwap<State>>,
+}
+
+/// Replaces a running server's configuration.
+#[derive(Clone)]
+pub struct Reloader {
+    state: Arc<ArcSwap<State>>,
+}
+
+impl Reloader {
+    /// Swaps in `config` atomically: requests already in flight finish on
+    /// the configuration they started with. The listen address and TLS
+    /// files are bound at start and are not changed by a reload.
+    pub fn reload(&self, config: &busbar_config::Config) -> Result<(), StartError> {
+        let current = self.state.load();
+        if config.listen != current.listen {
+            tracing::warn!(
+                listen = %config.listen,
+                "a changed listen address takes effect only after a restart"
+            );
+        }
+        let next = current.successor(config)?;
+        self.state.store(Arc::new(next));
+        Ok(())
+    }
 }
 
 impl Server {
@@ -43,8 +68,15 @@ impl Server {
         Ok(Self {
             listener,
             tls,
-            state: Arc::new(state),
+            state: Arc::new(ArcSwap::from_pointee(state)),
         })
+    }
+
+    /// A handle that replaces the configuration while the server runs.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            state: self.state.clone(),
+        }
     }
 
     /// The address actually bound (the real port when `listen` asked for 0).
@@ -62,7 +94,7 @@ impl Server {
             tls,
             state,
         } = self;
-        let grace = state.limits.shutdown_grace;
+        let grace = state.load().limits.shutdown_grace;
         let graceful = GracefulShutdown::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -112,12 +144,13 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     tls: Option<TlsAcceptor>,
-    state: Arc<State>,
+    state: Arc<ArcSwap<State>>,
     builder: Arc<auto::Builder<TokioExecutor>>,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
     let service = service_fn(move |request: hyper::Request<Incoming>| {
-        let state = state.clone();
+        // Each request runs on the configuration current when it arrived.
+        let state = state.load_full();
         async move { Ok::<_, Infallible>(handler::handle(&state, request).await) }
     });
     let result = match tls {

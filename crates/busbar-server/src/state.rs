@@ -31,6 +31,7 @@ pub struct State {
     /// Per route name: how many lanes one request may try.
     pub(crate) attempt_caps: std::collections::HashMap<String, usize>,
     pub(crate) client: UpstreamClient,
+    connect_timeout: Duration,
     pub(crate) metrics: crate::telemetry::MetricsSlot,
 }
 
@@ -68,6 +69,21 @@ impl State {
         config: &Config,
         metrics: crate::telemetry::MetricsSlot,
     ) -> Result<Self, StartError> {
+        Self::build(config, metrics, None)
+    }
+
+    /// The state for a reloaded `config`. A lane whose model, provider and
+    /// limits are unchanged keeps its counters, budget and in-flight slots;
+    /// the upstream connection pool is kept too.
+    pub(crate) fn successor(&self, config: &Config) -> Result<Self, StartError> {
+        Self::build(config, self.metrics.clone(), Some(self))
+    }
+
+    fn build(
+        config: &Config,
+        metrics: crate::telemetry::MetricsSlot,
+        previous: Option<&State>,
+    ) -> Result<Self, StartError> {
         let mut lanes = Vec::with_capacity(config.models.len());
         let mut targets = Vec::with_capacity(config.models.len());
         for (name, model) in &config.models {
@@ -76,12 +92,17 @@ impl State {
             })?;
             let max_concurrent = NonZeroU32::new(model.max_concurrent).unwrap_or(NonZeroU32::MIN);
             let max_requests = model.max_requests.and_then(NonZeroU64::new);
-            lanes.push(Lane::new(
-                name.clone(),
-                model.provider.clone(),
-                max_concurrent,
-                max_requests,
-            ));
+            let kept = previous
+                .and_then(|previous| previous.router.lane_id(name).and_then(|id| previous.router.lane(id)))
+                .filter(|lane| {
+                    lane.provider() == model.provider
+                        && lane.max_concurrent() == max_concurrent.get()
+                        && lane.max_requests() == max_requests.map(NonZeroU64::get)
+                })
+                .cloned();
+            lanes.push(kept.unwrap_or_else(|| {
+                Lane::new(name.clone(), model.provider.clone(), max_concurrent, max_requests)
+            }));
             targets.push(Target::new(name, model, provider, config.auth.mode)?);
         }
         let lane_id = |model: &str| {
@@ -145,7 +166,13 @@ impl State {
                 .as_ref()
                 .map(|tls| (tls.cert_file.clone(), tls.key_file.clone())),
             auth,
-            client: client::build(config.limits.connect_timeout),
+            client: match previous {
+                Some(previous) if previous.connect_timeout == config.limits.connect_timeout => {
+                    previous.client.clone()
+                }
+                _ => client::build(config.limits.connect_timeout),
+            },
+            connect_timeout: config.limits.connect_timeout,
             limits,
             router,
             targets,

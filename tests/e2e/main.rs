@@ -1,0 +1,32 @@
+//! End-to-end tests of the `busbar` binary: each test starts a mock upstream
+//! (`busbar-testkit`) and the real binary pointed at it, talks HTTP to the
+//! binary, and checks both what the client got back and what the upstream
+//! was sent.
+//!
+//! One test binary, one module per subject:
+//!
+//! * `support` — the harness: temporary config files, the child process, an
+//!   HTTP client and an SSE reader;
+//! * `startup` — the command line, `check`, start-up failures, `demo`;
+//! * `relay` — same protocol in and out: bytes untouched but the model;
+//! * `translate_openai_to_anthropic`, `translate_anthropic_to_openai` —
+//!   complete (non-streamed) cross-protocol requests and replies;
+//! * `streaming` — streamed replies, relayed and translated;
+//! * `errors` — bad requests, upstream failures, broken streams;
+//! * `limits` — `max_concurrent`, `max_requests`;
+//! * `ops` — `/healthz`, `/stats`, `/metrics`, headers, client auth,
+//!   graceful shutdown.
+//!
+//! Every test owns its mock and its busbar process on fresh ports, so the
+//! tests run in parallel.
+
+mod support;
+
+mod errors;
+mod limits;
+mod ops;
+mod relay;
+mod startup;
+mod streaming;
+mod translate_anthropic_to_openai;
+mod translate_openai_to_anthropic;
