@@ -161,7 +161,9 @@ fn reload_on_hangup(reloader: busbar_server::Reloader, paths: Option<cli::Paths>
                     }
                     match reloader.reload(&loaded.config) {
                         Ok(()) => tracing::info!("configuration reloaded"),
-                        Err(error) => tracing::error!(%error, "reload refused; keeping the running configuration"),
+                        Err(error) => {
+                            tracing::error!(%error, "reload refused; keeping the running configuration")
+                        }
                     }
                 }
                 Err(errors) => {

@@ -93,7 +93,10 @@ mod tests {
 
     #[test]
     fn sees_each_formats_terminal_event() {
-        assert!(watch(Protocol::OpenAi, &[b"data: {}\n\n", b"data: [DONE]\n\n"]));
+        assert!(watch(
+            Protocol::OpenAi,
+            &[b"data: {}\n\n", b"data: [DONE]\n\n"]
+        ));
         assert!(watch(
             Protocol::Anthropic,
             &[b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"]
@@ -102,16 +105,31 @@ mod tests {
             Protocol::Responses,
             &[b"data: {\"type\":\"response.completed\",\"response\":{}}\n\n"]
         ));
-        assert!(watch(Protocol::Gemini, &[b"data: {\"candidates\":[{\"finishReason\":\"STOP\"}]}\n\n"]));
-        assert!(watch(Protocol::Cohere, &[b"data: {\"type\":\"message-end\"}\n\n"]));
-        assert!(watch(Protocol::Bedrock, &[b"\x0b:event-type\x07\x00\x0bmessageStop"]));
+        assert!(watch(
+            Protocol::Gemini,
+            &[b"data: {\"candidates\":[{\"finishReason\":\"STOP\"}]}\n\n"]
+        ));
+        assert!(watch(
+            Protocol::Cohere,
+            &[b"data: {\"type\":\"message-end\"}\n\n"]
+        ));
+        assert!(watch(
+            Protocol::Bedrock,
+            &[b"\x0b:event-type\x07\x00\x0bmessageStop"]
+        ));
     }
 
     #[test]
     fn a_stream_that_just_stops_is_not_complete() {
         assert!(!watch(Protocol::OpenAi, &[b"data: {\"choices\":[]}\n\n"]));
-        assert!(!watch(Protocol::Anthropic, &[b"event: content_block_delta\ndata: {}\n\n"]));
-        assert!(!watch(Protocol::Gemini, &[b"data: {\"candidates\":[]}\n\n"]));
+        assert!(!watch(
+            Protocol::Anthropic,
+            &[b"event: content_block_delta\ndata: {}\n\n"]
+        ));
+        assert!(!watch(
+            Protocol::Gemini,
+            &[b"data: {\"candidates\":[]}\n\n"]
+        ));
     }
 
     #[test]

@@ -93,7 +93,12 @@ impl State {
             let max_concurrent = NonZeroU32::new(model.max_concurrent).unwrap_or(NonZeroU32::MIN);
             let max_requests = model.max_requests.and_then(NonZeroU64::new);
             let kept = previous
-                .and_then(|previous| previous.router.lane_id(name).and_then(|id| previous.router.lane(id)))
+                .and_then(|previous| {
+                    previous
+                        .router
+                        .lane_id(name)
+                        .and_then(|id| previous.router.lane(id))
+                })
                 .filter(|lane| {
                     lane.provider() == model.provider
                         && lane.max_concurrent() == max_concurrent.get()
@@ -101,7 +106,12 @@ impl State {
                 })
                 .cloned();
             lanes.push(kept.unwrap_or_else(|| {
-                Lane::new(name.clone(), model.provider.clone(), max_concurrent, max_requests)
+                Lane::new(
+                    name.clone(),
+                    model.provider.clone(),
+                    max_concurrent,
+                    max_requests,
+                )
             }));
             targets.push(Target::new(name, model, provider, config.auth.mode)?);
         }
