@@ -64,14 +64,7 @@ pub(crate) fn handle(shared: &Shared, headers: &HeaderMap, json: Option<&Value>)
 
 fn check_headers(shared: &Shared, headers: &HeaderMap) -> Result<(), Outcome> {
     let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
-    let bearer = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.get(..7)
-                .filter(|s| s.eq_ignore_ascii_case("bearer "))
-                .map(|_| v[7..].trim())
-        });
+    let bearer = crate::format::bearer(headers);
     let refuse = |message: &str| {
         let error = VendorError::new(ErrorKind::Authentication).with_message(message);
         Err(self::error(&error))

@@ -213,7 +213,7 @@ fn example_for(schema: &Value, depth: usize) -> Value {
         Some(Value::Array(types)) => types
             .iter()
             .filter_map(Value::as_str)
-            .find(|t| *t != "null"),
+            .find(|t| !t.eq_ignore_ascii_case("null")),
         _ => None,
     };
     let kind = declared.unwrap_or(if schema.get("properties").is_some() {
@@ -221,7 +221,8 @@ fn example_for(schema: &Value, depth: usize) -> Value {
     } else {
         "string"
     });
-    match kind {
+    // Gemini's OpenAPI-style schemas spell types in capitals (`OBJECT`, `STRING`).
+    match kind.to_ascii_lowercase().as_str() {
         "number" | "integer" => Value::from(1),
         "boolean" => Value::Bool(true),
         "null" => Value::Null,
@@ -242,6 +243,34 @@ fn example_for(schema: &Value, depth: usize) -> Value {
             )
         }
         _ => Value::String(STRING_ARGUMENT.to_owned()),
+    }
+}
+
+/// The text a tool result or message part carries: a string as is, an object with a single
+/// field holding a string, object or array (`{"result": "18C"}`, as translators wrap tool output)
+/// as that field's text, an array as its items' texts (`text` fields or values) joined by
+/// spaces, anything else as compact JSON.
+pub(crate) fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        Value::Object(fields) if fields.len() == 1 => match fields.values().next() {
+            Some(inner @ (Value::String(_) | Value::Object(_) | Value::Array(_))) => {
+                value_text(inner)
+            }
+            _ => value.to_string(),
+        },
+        Value::Array(items) => {
+            let texts: Vec<String> = items
+                .iter()
+                .map(|item| match item.get("text") {
+                    Some(Value::String(text)) => text.clone(),
+                    _ => value_text(item),
+                })
+                .collect();
+            texts.join(" ")
+        }
+        _ => value.to_string(),
     }
 }
 
@@ -391,6 +420,8 @@ mod tests {
             json!({"city": "Paris", "days": 1, "metric": true, "unit": "c", "tags": [1], "at": {"lat": 1}})
         );
         assert_eq!(r.tool_calls[1].arguments, json!({}));
+        let gemini = json!({"type": "OBJECT", "properties": {"n": {"type": "INTEGER"}}});
+        assert_eq!(arguments_for(Some(&gemini)), json!({"n": 1}));
         c.parallel_allowed = false;
         assert_eq!(reply(&c).tool_calls.len(), 1);
         c.tool_choice = ToolChoice::Named("time".into());
@@ -427,5 +458,17 @@ mod tests {
         );
         assert_eq!(word_pieces("", 3), vec![""]);
         assert!(byte_pieces("", 3).is_empty());
+    }
+
+    #[test]
+    fn tool_output_values_flatten_to_text() {
+        assert_eq!(value_text(&json!("18C")), "18C");
+        assert_eq!(value_text(&json!({"result": "18C"})), "18C");
+        assert_eq!(value_text(&json!({"t": 18})), "{\"t\":18}");
+        assert_eq!(
+            value_text(&json!([{"text": "a"}, "b", {"json": {"c": "d"}}])),
+            "a b d"
+        );
+        assert_eq!(value_text(&Value::Null), "");
     }
 }

@@ -14,29 +14,40 @@ use bytes::Bytes;
 
 use crate::format::Format;
 
-/// A kind of upstream failure, rendered in each vendor's own status and body.
+/// A kind of upstream failure, rendered in each vendor's own status and body. The Responses
+/// API shares OpenAI's; Cohere's bodies are `{"id","message"}` with the status shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// 429: OpenAI `rate_limit_exceeded`, Anthropic `rate_limit_error`.
+    /// 429: OpenAI `rate_limit_exceeded`, Anthropic `rate_limit_error`, Gemini
+    /// `RESOURCE_EXHAUSTED`, Bedrock `ThrottlingException`.
     RateLimited,
-    /// OpenAI 429 `insufficient_quota`, Anthropic 402 `billing_error`.
+    /// OpenAI 429 `insufficient_quota`, Anthropic 402 `billing_error`, Gemini 429
+    /// `RESOURCE_EXHAUSTED`, Cohere 402, Bedrock 400 `ServiceQuotaExceededException`.
     InsufficientQuota,
-    /// 500: OpenAI `server_error`, Anthropic `api_error`.
+    /// 500: OpenAI `server_error`, Anthropic `api_error`, Gemini `INTERNAL`, Bedrock
+    /// `InternalServerException`.
     ServerError,
-    /// OpenAI 503 `server_error`, Anthropic 529 `overloaded_error`.
+    /// OpenAI 503 `server_error`, Anthropic 529 `overloaded_error`, Gemini 503 `UNAVAILABLE`,
+    /// Cohere 503, Bedrock 503 `ServiceUnavailableException`.
     Overloaded,
-    /// 400: OpenAI `context_length_exceeded`, Anthropic "prompt is too long".
+    /// 400: OpenAI `context_length_exceeded`, Anthropic "prompt is too long", Gemini "The input
+    /// token count … exceeds …", Cohere "too many tokens", Bedrock `ValidationException` "Input
+    /// is too long for requested model."
     ContextLength,
-    /// 401: OpenAI `invalid_api_key`, Anthropic `authentication_error`.
+    /// OpenAI 401 `invalid_api_key`, Anthropic 401 `authentication_error`, Gemini 400
+    /// `API_KEY_INVALID`, Cohere 401, Bedrock 403 `UnrecognizedClientException`.
     Authentication,
-    /// 403: OpenAI `permission_denied`, Anthropic `permission_error`.
+    /// 403: OpenAI `permission_denied`, Anthropic `permission_error`, Gemini
+    /// `PERMISSION_DENIED`, Bedrock `AccessDeniedException`.
     PermissionDenied,
-    /// 400 `invalid_request_error`.
+    /// 400: `invalid_request_error`, Gemini `INVALID_ARGUMENT`, Bedrock `ValidationException`.
     BadRequest,
-    /// 404: OpenAI `model_not_found`, Anthropic `not_found_error`.
+    /// 404: OpenAI `model_not_found`, Anthropic `not_found_error`, Gemini `NOT_FOUND`, Bedrock
+    /// `ResourceNotFoundException`.
     NotFound,
-    /// 504: OpenAI `server_error`, Anthropic `timeout_error`.
+    /// OpenAI 504 `server_error`, Anthropic 504 `timeout_error`, Gemini 504
+    /// `DEADLINE_EXCEEDED`, Cohere 504, Bedrock 408 `ModelTimeoutException`.
     Timeout,
 }
 
@@ -65,9 +76,12 @@ pub struct VendorError {
     pub kind: ErrorKind,
     /// Overrides the vendor's status for the kind.
     pub status: Option<u16>,
-    /// Overrides the error `type` (both vendors have one).
+    /// Overrides the error `type` (OpenAI, Anthropic), the Gemini `status`, or the Bedrock
+    /// exception name (`x-amzn-ErrorType`; its stream exception is the same name with a
+    /// lower-case first letter). Cohere bodies have none.
     pub error_type: Option<String>,
-    /// Overrides the OpenAI `code`; Anthropic bodies have none.
+    /// Overrides the OpenAI `code` (also the Responses stream's `error` event code); the other
+    /// vendors' bodies have none.
     pub code: Option<String>,
     /// Overrides the message.
     pub message: Option<String>,
@@ -156,7 +170,11 @@ pub enum Fault {
         /// Events sent before the abort.
         after_events: usize,
     },
-    /// Streams only: after this many events send the vendor's in-stream error event, then end.
+    /// Streams only: after this many events send the vendor's in-stream error event, then end:
+    /// an OpenAI chunk with `error`, an Anthropic `event: error`, a Responses `event: error`,
+    /// a Gemini `{"error":…}` chunk (an SSE event, or the JSON array's last element), a Cohere
+    /// `message-end` with `finish_reason: ERROR`, a Bedrock `:message-type: exception` frame.
+    /// Events are SSE events, Gemini array pieces or event-stream frames.
     StreamError {
         /// Events sent before the error event.
         after_events: usize,
@@ -185,7 +203,8 @@ impl Fault {
         Self::Error(VendorError::new(ErrorKind::ServerError))
     }
 
-    /// The vendor's overload reply: OpenAI 503, Anthropic 529 `overloaded_error`.
+    /// The vendor's overload reply: OpenAI 503, Anthropic 529 `overloaded_error`, Gemini 503
+    /// `UNAVAILABLE`, Bedrock 503 `ServiceUnavailableException`.
     pub fn overloaded() -> Self {
         Self::Error(VendorError::new(ErrorKind::Overloaded))
     }

@@ -4,6 +4,8 @@
 //! `error` (a [`VendorError`] as that vendor's status and body), `stream_error_event` and
 //! `not_found`. Adding a format means one module and one arm in each match below.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Method, StatusCode};
@@ -11,7 +13,7 @@ use serde_json::Value;
 
 use crate::faults::VendorError;
 use crate::server::Shared;
-use crate::{anthropic, openai};
+use crate::{anthropic, bedrock, cohere, gemini, openai, responses};
 
 /// A vendor wire format the mock serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,19 +21,72 @@ use crate::{anthropic, openai};
 pub enum Format {
     /// OpenAI Chat Completions: `POST …/chat/completions`.
     OpenAiChat,
+    /// OpenAI Responses: `POST …/responses`.
+    Responses,
     /// Anthropic Messages: `POST …/v1/messages`.
     Anthropic,
+    /// Gemini: `POST …/models/{model}:generateContent` and `:streamGenerateContent`.
+    Gemini,
+    /// Cohere Chat v2: `POST …/v2/chat`.
+    Cohere,
+    /// Bedrock Converse: `POST …/model/{model}/converse` and `/converse-stream`.
+    Bedrock,
+}
+
+/// What a format module sees of a request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub(crate) method: &'a Method,
+    /// The path, without the query.
+    pub(crate) path: &'a str,
+    pub(crate) query: Option<&'a str>,
+    pub(crate) headers: &'a HeaderMap,
+    /// The body as received (Bedrock's signature covers it).
+    pub(crate) body: &'a [u8],
+    /// The body parsed, when it is JSON.
+    pub(crate) json: Option<&'a Value>,
+}
+
+impl Request<'_> {
+    /// The first value of a query parameter, as sent (not percent-decoded).
+    pub(crate) fn query_param(&self, name: &str) -> Option<&str> {
+        self.query?
+            .split('&')
+            .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+            .find_map(|(key, value)| (key == name).then_some(value))
+    }
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let scheme = value.get(..7)?;
+    scheme
+        .eq_ignore_ascii_case("bearer ")
+        .then(|| value[7..].trim())
 }
 
 impl Format {
     /// Every format served.
-    pub const ALL: &'static [Format] = &[Format::OpenAiChat, Format::Anthropic];
+    pub const ALL: &'static [Format] = &[
+        Format::OpenAiChat,
+        Format::Responses,
+        Format::Anthropic,
+        Format::Gemini,
+        Format::Cohere,
+        Format::Bedrock,
+    ];
 
-    /// The vendor's own path for the format; the mock also accepts it under any prefix.
+    /// The vendor's own path for the format, `{model}` standing for the model where the path
+    /// names it; the mock also accepts it under any prefix.
     pub fn default_path(self) -> &'static str {
         match self {
             Self::OpenAiChat => "/v1/chat/completions",
+            Self::Responses => "/v1/responses",
             Self::Anthropic => "/v1/messages",
+            Self::Gemini => "/v1beta/models/{model}:generateContent",
+            Self::Cohere => "/v2/chat",
+            Self::Bedrock => "/model/{model}/converse",
         }
     }
 
@@ -42,48 +97,85 @@ impl Format {
         // `/openai/deployments/D/chat/completions` is served too.
         if path.ends_with("/chat/completions") {
             Some(Self::OpenAiChat)
+        } else if path.ends_with("/responses") {
+            Some(Self::Responses)
         } else if path.ends_with("/v1/messages") {
             Some(Self::Anthropic)
+        } else if path.ends_with("/v2/chat") {
+            Some(Self::Cohere)
+        } else if gemini::route(path).is_some() {
+            Some(Self::Gemini)
+        } else if bedrock::route(path).is_some() {
+            Some(Self::Bedrock)
         } else {
             None
         }
     }
 
+    /// The model a request asks for: from the path for Gemini and Bedrock, else the body.
+    pub(crate) fn model<'a>(self, path: &'a str, json: Option<&'a Value>) -> Option<Cow<'a, str>> {
+        match self {
+            Self::Gemini => gemini::route(path).map(|(model, _)| Cow::Borrowed(model)),
+            Self::Bedrock => bedrock::route(path).map(|(model, _)| bedrock::decode_model(model)),
+            _ => json?.get("model")?.as_str().map(Cow::Borrowed),
+        }
+    }
+
+    /// Whether a request asks for a stream: by path for Gemini and Bedrock, else `stream: true`.
+    pub(crate) fn streams(self, path: &str, json: Option<&Value>) -> bool {
+        match self {
+            Self::Gemini => gemini::route(path).is_some_and(|(_, stream)| stream),
+            Self::Bedrock => bedrock::route(path).is_some_and(|(_, stream)| stream),
+            _ => json
+                .and_then(|j| j.get("stream"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        }
+    }
+
     /// The format whose error shape suits a request to an unknown path.
-    pub(crate) fn guess(path: &str, headers: &HeaderMap) -> Self {
-        let anthropic = headers.contains_key("anthropic-version")
-            || headers.contains_key("x-api-key")
-            || path.contains("anthropic");
-        if anthropic {
+    pub(crate) fn guess(path: &str, query: Option<&str>, headers: &HeaderMap) -> Self {
+        let has = |name: &str| headers.contains_key(name);
+        let aws_signed = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("AWS4-"));
+        let keyed_query = query.is_some_and(|q| q.split('&').any(|p| p.starts_with("key=")));
+        if has("anthropic-version") || has("x-api-key") || path.contains("anthropic") {
             Self::Anthropic
+        } else if has("x-goog-api-key") || keyed_query || path.contains("/v1beta/") {
+            Self::Gemini
+        } else if aws_signed || has("x-amz-date") || path.contains("/model/") {
+            Self::Bedrock
+        } else if path.contains("/v2/") {
+            Self::Cohere
         } else {
             Self::OpenAiChat
         }
     }
 
-    /// The response header carrying the vendor's request id.
-    pub(crate) fn request_id_header(self) -> HeaderName {
+    /// The response header carrying the vendor's request id, when the vendor sends one.
+    pub(crate) fn request_id_header(self) -> Option<HeaderName> {
         match self {
-            Self::OpenAiChat => HeaderName::from_static("x-request-id"),
-            Self::Anthropic => HeaderName::from_static("request-id"),
+            Self::OpenAiChat | Self::Responses => Some(HeaderName::from_static("x-request-id")),
+            Self::Anthropic => Some(HeaderName::from_static("request-id")),
+            Self::Bedrock => Some(HeaderName::from_static("x-amzn-requestid")),
+            Self::Gemini | Self::Cohere => None,
         }
     }
 
-    /// Answers a request routed to this format. `json` is `None` when the body is not JSON.
-    pub(crate) fn handle(
-        self,
-        shared: &Shared,
-        method: &Method,
-        path: &str,
-        headers: &HeaderMap,
-        json: Option<&Value>,
-    ) -> Outcome {
-        if method != Method::POST {
-            return self.not_found(method, path);
+    /// Answers a request routed to this format.
+    pub(crate) fn handle(self, shared: &Shared, request: &Request<'_>) -> Outcome {
+        if request.method != Method::POST {
+            return self.not_found(request.method, request.path);
         }
         match self {
-            Self::OpenAiChat => openai::handle(shared, headers, json),
-            Self::Anthropic => anthropic::handle(shared, headers, json),
+            Self::OpenAiChat => openai::handle(shared, request.headers, request.json),
+            Self::Responses => responses::handle(shared, request.headers, request.json),
+            Self::Anthropic => anthropic::handle(shared, request.headers, request.json),
+            Self::Gemini => gemini::handle(shared, request),
+            Self::Cohere => cohere::handle(shared, request.headers, request.json),
+            Self::Bedrock => bedrock::handle(shared, request),
         }
     }
 
@@ -95,25 +187,41 @@ impl Format {
             return Outcome::json(status, body.clone()).retry_after(error.retry_after);
         }
         let outcome = match self {
-            Self::OpenAiChat => openai::error(error),
+            Self::OpenAiChat | Self::Responses => openai::error(error),
             Self::Anthropic => anthropic::error(error),
+            Self::Gemini => gemini::error(error),
+            Self::Cohere => cohere::error(error),
+            Self::Bedrock => bedrock::error(error),
         };
         outcome.retry_after(error.retry_after)
     }
 
-    /// The event a vendor sends when a stream fails after its headers went out.
-    pub(crate) fn stream_error_event(self, error: &VendorError) -> Bytes {
+    /// The event a vendor sends when a stream fails after its headers went out, as the
+    /// `sequence`-th event of the stream (counting from 0).
+    pub(crate) fn stream_error_event(
+        self,
+        error: &VendorError,
+        request: &Request<'_>,
+        sequence: usize,
+    ) -> Bytes {
         match self {
             Self::OpenAiChat => openai::stream_error_event(error),
+            Self::Responses => responses::stream_error_event(error, sequence),
             Self::Anthropic => anthropic::stream_error_event(error),
+            Self::Gemini => gemini::stream_error_event(error, request),
+            Self::Cohere => cohere::stream_error_event(error),
+            Self::Bedrock => bedrock::stream_error_event(error),
         }
     }
 
     /// The vendor's 404 for a route it does not serve.
     pub(crate) fn not_found(self, method: &Method, path: &str) -> Outcome {
         match self {
-            Self::OpenAiChat => openai::not_found(method, path),
+            Self::OpenAiChat | Self::Responses => openai::not_found(method, path),
             Self::Anthropic => anthropic::not_found(),
+            Self::Gemini => gemini::not_found(path),
+            Self::Cohere => cohere::not_found(),
+            Self::Bedrock => bedrock::not_found(),
         }
     }
 }
@@ -144,18 +252,17 @@ impl Outcome {
         }
     }
 
-    /// An event stream reply.
+    /// A server-sent events reply.
     pub(crate) fn stream(events: Vec<Bytes>) -> Self {
-        let headers = vec![
-            (
-                CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream; charset=utf-8"),
-            ),
-            (
-                http::header::CACHE_CONTROL,
-                HeaderValue::from_static("no-cache"),
-            ),
-        ];
+        Self::stream_of("text/event-stream; charset=utf-8", events).header(
+            http::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        )
+    }
+
+    /// A 200 streamed reply of `content_type` (Gemini's JSON array, Bedrock's event stream).
+    pub(crate) fn stream_of(content_type: &'static str, events: Vec<Bytes>) -> Self {
+        let headers = vec![(CONTENT_TYPE, HeaderValue::from_static(content_type))];
         Self::Stream { headers, events }
     }
 
@@ -183,35 +290,102 @@ mod tests {
 
     #[test]
     fn paths_match_by_suffix() {
-        assert_eq!(
-            Format::for_path("/v1/chat/completions"),
-            Some(Format::OpenAiChat)
-        );
-        assert_eq!(
-            Format::for_path("/openai/v1/chat/completions/"),
-            Some(Format::OpenAiChat)
-        );
-        assert_eq!(
-            Format::for_path("/openai/deployments/gpt/chat/completions"),
-            Some(Format::OpenAiChat)
-        );
-        assert_eq!(
-            Format::for_path("/pool/v1/messages"),
-            Some(Format::Anthropic)
-        );
-        assert_eq!(Format::for_path("/v1/messages/count_tokens"), None);
-        assert_eq!(Format::for_path("/v1/models"), None);
+        let cases = [
+            ("/v1/chat/completions", Some(Format::OpenAiChat)),
+            ("/openai/v1/chat/completions/", Some(Format::OpenAiChat)),
+            (
+                "/openai/deployments/gpt/chat/completions",
+                Some(Format::OpenAiChat),
+            ),
+            ("/pool/v1/messages", Some(Format::Anthropic)),
+            ("/v1/messages/count_tokens", None),
+            ("/v1/models", None),
+            ("/openai/v1/responses", Some(Format::Responses)),
+            ("/v1/responses/resp_1", None),
+            (
+                "/v1beta/models/gemini-2.5-pro:generateContent",
+                Some(Format::Gemini),
+            ),
+            (
+                "/g/v1/models/gemini-3:streamGenerateContent",
+                Some(Format::Gemini),
+            ),
+            ("/v1beta/models/gemini-3:countTokens", None),
+            ("/v1beta/models/:generateContent", None),
+            ("/cohere/v2/chat", Some(Format::Cohere)),
+            ("/v1/chat", None),
+            (
+                "/model/anthropic.claude-v2%3A1/converse",
+                Some(Format::Bedrock),
+            ),
+            ("/b/model/m/converse-stream", Some(Format::Bedrock)),
+            ("/model/m/invoke", None),
+            ("/model//converse", None),
+        ];
+        for (path, format) in cases {
+            assert_eq!(Format::for_path(path), format, "{path}");
+        }
         for &format in Format::ALL {
             assert_eq!(Format::for_path(format.default_path()), Some(format));
         }
     }
 
     #[test]
+    fn models_and_streams_come_from_the_path_or_the_body() {
+        let body = serde_json::json!({"model": "m", "stream": true});
+        let gemini = "/v1beta/models/gemini-x:streamGenerateContent";
+        assert_eq!(
+            Format::Gemini.model(gemini, None).as_deref(),
+            Some("gemini-x")
+        );
+        assert!(Format::Gemini.streams(gemini, Some(&body)));
+        let bedrock = "/model/us.anthropic.claude%3A0/converse";
+        assert_eq!(
+            Format::Bedrock.model(bedrock, Some(&body)).as_deref(),
+            Some("us.anthropic.claude:0")
+        );
+        assert!(!Format::Bedrock.streams(bedrock, Some(&body)));
+        assert_eq!(
+            Format::Cohere.model("/v2/chat", Some(&body)).as_deref(),
+            Some("m")
+        );
+        assert!(Format::Responses.streams("/v1/responses", Some(&body)));
+    }
+
+    #[test]
     fn unknown_paths_guess_the_vendor() {
         let mut headers = HeaderMap::new();
-        assert_eq!(Format::guess("/nope", &headers), Format::OpenAiChat);
+        assert_eq!(Format::guess("/nope", None, &headers), Format::OpenAiChat);
+        assert_eq!(
+            Format::guess("/nope", Some("a=1&key=k"), &headers),
+            Format::Gemini
+        );
+        assert_eq!(Format::guess("/v2/nope", None, &headers), Format::Cohere);
+        headers.insert("x-amz-date", HeaderValue::from_static("20240101T000000Z"));
+        assert_eq!(Format::guess("/nope", None, &headers), Format::Bedrock);
         headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
-        assert_eq!(Format::guess("/nope", &headers), Format::Anthropic);
+        assert_eq!(Format::guess("/nope", None, &headers), Format::Anthropic);
+    }
+
+    #[test]
+    fn query_parameters_and_bearer_tokens() {
+        let headers = HeaderMap::new();
+        let request = Request {
+            method: &Method::POST,
+            path: "/x",
+            query: Some("alt=sse&key=abc&flag"),
+            headers: &headers,
+            body: b"",
+            json: None,
+        };
+        assert_eq!(request.query_param("key"), Some("abc"));
+        assert_eq!(request.query_param("flag"), Some(""));
+        assert_eq!(request.query_param("nope"), None);
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", HeaderValue::from_static("bearer  tok "));
+        assert_eq!(bearer(&headers), Some("tok"));
+        headers.insert("authorization", HeaderValue::from_static("Basic x"));
+        assert_eq!(bearer(&headers), None);
     }
 
     #[test]

@@ -9,22 +9,44 @@
 //!
 //! # Formats
 //! One module per wire format, each with the same inner shape (handle, error, stream error,
-//! not-found): OpenAI Chat Completions (`…/chat/completions`) and Anthropic Messages
-//! (`…/v1/messages`). A request to any other path gets a 404 in the vendor shape its headers
-//! suggest.
+//! not-found); [`Format`] names them:
+//! - OpenAI Chat Completions, `…/chat/completions`, Bearer (or Azure's `api-key`);
+//! - OpenAI Responses, `…/responses`, Bearer: the Response object and its typed event stream
+//!   (`sequence_number` on every event; `response.incomplete` when `max_output_tokens` cuts the
+//!   reply, which must be at least 16 as on the real API);
+//! - Anthropic Messages, `…/v1/messages`, `x-api-key` or Bearer, `anthropic-version` required;
+//! - Gemini, `…/models/{model}:generateContent` and `:streamGenerateContent` (under `/v1beta/`
+//!   or `/v1/`), key in `x-goog-api-key` or `?key=`; `?alt=sse` streams server-sent events,
+//!   otherwise one JSON array in pieces; function calls carry a `thoughtSignature`, and a request
+//!   replaying a current-turn call without one is refused as Gemini 3 does (see
+//!   [`MockOptions::require_thought_signatures`]);
+//! - Cohere Chat v2, `…/v2/chat`, Bearer; streams end with `data: [DONE]`;
+//! - Bedrock Converse, `…/model/{model}/converse` and `/converse-stream` (the model id
+//!   percent-encoded in the path), SigV4 (recomputed with AWS's signer under
+//!   [`MockOptions::aws_credentials`]) or Bearer; streams are `application/vnd.amazon.eventstream`
+//!   frames written by `aws-smithy-eventstream`.
+//!
+//! A request to any other path gets a 404 in the vendor shape its headers suggest.
 //!
 //! # Replies
 //! - tools defined (and tool choice not `none`), last turn not a tool result → a call to the
 //!   first tool, or to the first two when the last user text says "parallel"; arguments follow
 //!   the tool's JSON schema (`string` → `"Paris"`, numbers → `1`, `boolean` → `true`, enums →
-//!   their first value, objects and arrays recursively);
-//! - last turn a tool result → `Tool result received: <content>`;
+//!   their first value, objects and arrays recursively); the calls follow a short text,
+//!   `Calling <name>.` (Cohere's `tool_plan`);
+//! - last turn a tool result → `Tool result received: <content>` (a result wrapped in a
+//!   one-field object, `{"result": "18C"}`, counts as its content);
 //! - otherwise `Echo: <last user text>`, or [`PANGRAM`] when that turn has no text;
-//! - Anthropic `thinking: {type: enabled}` adds a thinking block ([`THINKING_TEXT`]);
+//! - thinking when asked ([`THINKING_TEXT`], signed [`THINKING_SIGNATURE`]): Anthropic
+//!   `thinking`, Responses `reasoning.effort` (the signature as `encrypted_content` only when
+//!   `include` asks for it, the text as a summary only when `reasoning.summary` is set), Gemini
+//!   `thinkingConfig.includeThoughts`, Cohere `thinking`, Bedrock
+//!   `additionalModelRequestFields.thinking` or `.reasoning_config`;
 //! - stop sequences cut the text before their first match; `max_tokens` keeps that many words;
 //! - usage counts whitespace-separated words: every input text in, the reply out.
 //!
-//! Ids are per-server counters: `chatcmpl-mock…`, `msg_mock…`, `call_mock…`, `toolu_mock…`.
+//! Ids are per-server counters: `chatcmpl-mock…`, `resp_mock…`, `msg_mock…`, `fc_mock…`,
+//! `call_mock…`, `rs_mock…`, `toolu_mock…`, `tooluse_mock…`; Cohere's are UUID-shaped.
 //!
 //! # Recording and faults
 //! Every request is recorded ([`MockUpstream::received`]) unless [`MockOptions::record`] turns it
@@ -32,11 +54,14 @@
 //! each used once) or [`MockUpstream::set_fault`] (sticky), optionally only for a path suffix, a
 //! model or a format ([`FaultRule`]). A fault is picked once the body is read and recorded, before
 //! auth and validation. Errors are vendor-neutral ([`VendorError`]) and rendered in each vendor's
-//! real status and body, so one script drives every format. Stream faults wait for a request with
-//! `stream: true`; one that meets an answer which is not a stream (a 400, say) is used up.
+//! real status and body, so one script drives every format. Stream faults wait for a streaming
+//! request (`stream: true`, or Gemini's and Bedrock's streaming paths); one that meets an answer
+//! which is not a stream (a 400, say) is used up. Gemini and Bedrock rules match the model named
+//! in the URL (Bedrock's percent-decoded).
 //!
 //! # Not modelled
-//! OpenAI `n > 1` (one choice is returned), logprobs, audio, and the OpenAI models list; tool
+//! OpenAI `n > 1` (one choice is returned), logprobs, audio, and the OpenAI models list; Gemini
+//! `candidateCount`; Responses `previous_response_id` state and built-in tools; citations; tool
 //! definitions and prior tool-call arguments do not count as input tokens.
 //!
 //! ```no_run
@@ -55,17 +80,23 @@
 #![deny(missing_docs)]
 
 mod anthropic;
+mod bedrock;
 mod behaviour;
 mod body;
+mod cohere;
 mod faults;
 mod format;
+mod gemini;
 mod openai;
+mod options;
 mod record;
+mod responses;
 mod server;
 pub mod sse;
 
 pub use behaviour::{PANGRAM, STRING_ARGUMENT, THINKING_SIGNATURE, THINKING_TEXT};
 pub use faults::{ErrorKind, Fault, FaultRule, VendorError};
 pub use format::Format;
+pub use options::MockOptions;
 pub use record::RecordedRequest;
-pub use server::{MockOptions, MockUpstream};
+pub use server::MockUpstream;

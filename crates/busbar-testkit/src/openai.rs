@@ -74,15 +74,8 @@ pub(crate) fn handle(shared: &Shared, headers: &HeaderMap, json: Option<&Value>)
     }
 }
 
-fn check_auth(shared: &Shared, headers: &HeaderMap) -> Result<(), Outcome> {
-    let bearer = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.get(..7)
-                .filter(|s| s.eq_ignore_ascii_case("bearer "))
-                .map(|_| v[7..].trim())
-        });
+pub(crate) fn check_auth(shared: &Shared, headers: &HeaderMap) -> Result<(), Outcome> {
+    let bearer = crate::format::bearer(headers);
     // Azure's `api-key` header is OpenAI-compatible auth too.
     let key = bearer.or_else(|| headers.get("api-key").and_then(|v| v.to_str().ok()));
     let refuse = |message: String| {
@@ -372,7 +365,7 @@ fn defaults(kind: ErrorKind) -> (u16, &'static str, Option<&'static str>, &'stat
     }
 }
 
-fn error_object(error: &VendorError) -> (StatusCode, Value) {
+pub(crate) fn error_object(error: &VendorError) -> (StatusCode, Value) {
     let (status, error_type, code, message) = defaults(error.kind);
     let status =
         StatusCode::from_u16(error.status.unwrap_or(status)).unwrap_or(StatusCode::BAD_REQUEST);
@@ -403,12 +396,12 @@ pub(crate) fn not_found(method: &Method, path: &str) -> Outcome {
     invalid_with_status(StatusCode::NOT_FOUND, &message, None, None)
 }
 
-fn wrong_type(param: &str, expected: &str) -> Outcome {
+pub(crate) fn wrong_type(param: &str, expected: &str) -> Outcome {
     let message = format!("Invalid type for '{param}': expected {expected}.");
     invalid(&message, Some(param), Some("invalid_type"))
 }
 
-fn invalid(message: &str, param: Option<&str>, code: Option<&str>) -> Outcome {
+pub(crate) fn invalid(message: &str, param: Option<&str>, code: Option<&str>) -> Outcome {
     invalid_with_status(StatusCode::BAD_REQUEST, message, param, code)
 }
 

@@ -57,16 +57,22 @@ impl RecordedRequest {
         self.json()?.get("model")?.as_str().map(str::to_owned)
     }
 
-    /// The credential the request carried: `x-api-key`, `api-key` or the `Authorization: Bearer` token.
+    /// The API key the request carried: `x-api-key`, `api-key`, `x-goog-api-key`, the
+    /// `Authorization: Bearer` token or a `key=` query parameter. SigV4 signatures are not keys.
     pub fn api_key(&self) -> Option<&str> {
         let bearer = self.header("authorization").and_then(|v| {
             v.get(..7)
                 .filter(|s| s.eq_ignore_ascii_case("bearer "))
                 .map(|_| v[7..].trim())
         });
+        let query_key = self
+            .query()
+            .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("key=")));
         self.header("x-api-key")
             .or_else(|| self.header("api-key"))
+            .or_else(|| self.header("x-goog-api-key"))
             .or(bearer)
+            .or(query_key)
     }
 }
 
@@ -114,6 +120,13 @@ mod tests {
         assert_eq!(request.api_key(), Some("sk-1"));
         assert_eq!(request.model().as_deref(), Some("m"));
         assert_eq!(request.header("missing"), None);
+        let keyed = RecordedRequest::new(
+            Method::POST,
+            "/v1beta/models/g:generateContent?alt=sse&key=AIza".into(),
+            HeaderMap::new(),
+            Bytes::new(),
+        );
+        assert_eq!(keyed.api_key(), Some("AIza"));
 
         let recorder = Recorder::default();
         recorder.push(request);

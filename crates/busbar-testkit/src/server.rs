@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,71 +21,9 @@ use tokio::sync::{watch, Notify};
 
 use crate::body::{self, Cut, MockBody};
 use crate::faults::{Fault, FaultBook, FaultRule, RequestFacts};
-use crate::format::{Format, Outcome};
+use crate::format::{Format, Outcome, Request as Received};
+use crate::options::{AwsCredentials, MockOptions};
 use crate::record::{RecordedRequest, Recorder};
-
-/// How a mock upstream behaves; every setting has a default suited to tests.
-#[derive(Debug, Clone)]
-pub struct MockOptions {
-    addr: SocketAddr,
-    record: bool,
-    expected_key: Option<String>,
-    words_per_delta: usize,
-    event_interval: Duration,
-    worker_threads: usize,
-}
-
-impl Default for MockOptions {
-    fn default() -> Self {
-        Self {
-            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            record: true,
-            expected_key: None,
-            words_per_delta: 3,
-            event_interval: Duration::ZERO,
-            worker_threads: 1,
-        }
-    }
-}
-
-impl MockOptions {
-    /// The address to bind; default `127.0.0.1:0` (a free port).
-    pub fn addr(mut self, addr: SocketAddr) -> Self {
-        self.addr = addr;
-        self
-    }
-
-    /// Whether to keep every request for [`MockUpstream::received`]; default on. Turn it off for
-    /// load benchmarks: the log grows without bound.
-    pub fn record(mut self, record: bool) -> Self {
-        self.record = record;
-        self
-    }
-
-    /// The only API key accepted; without one any non-empty key is.
-    pub fn expected_key(mut self, key: impl Into<String>) -> Self {
-        self.expected_key = Some(key.into());
-        self
-    }
-
-    /// Words of text per streamed delta; default 3.
-    pub fn words_per_delta(mut self, words: usize) -> Self {
-        self.words_per_delta = words.max(1);
-        self
-    }
-
-    /// Pause between streamed events; default none. `busbar demo` uses one so streams look live.
-    pub fn event_interval(mut self, interval: Duration) -> Self {
-        self.event_interval = interval;
-        self
-    }
-
-    /// Runtime threads for [`MockUpstream::start_in_thread`]; default 1.
-    pub fn worker_threads(mut self, threads: usize) -> Self {
-        self.worker_threads = threads.max(1);
-        self
-    }
-}
 
 /// State shared by the handle and every connection.
 #[derive(Debug)]
@@ -105,6 +43,14 @@ impl Shared {
 
     pub(crate) fn expected_key(&self) -> Option<&str> {
         self.options.expected_key.as_deref()
+    }
+
+    pub(crate) fn aws_credentials(&self) -> Option<&AwsCredentials> {
+        self.options.aws_credentials.as_ref()
+    }
+
+    pub(crate) fn require_thought_signatures(&self) -> bool {
+        self.options.require_thought_signatures
     }
 
     pub(crate) fn words_per_delta(&self) -> usize {
@@ -357,15 +303,23 @@ async fn handle(
     let path = parts.uri.path();
     let format = Format::for_path(path);
     let json: Option<Value> = format.and_then(|_| serde_json::from_slice(&body).ok());
-    let field = |name: &str| json.as_ref().and_then(|j| j.get(name));
+    let request = Received {
+        method: &parts.method,
+        path,
+        query: parts.uri.query(),
+        headers: &parts.headers,
+        body: &body,
+        json: json.as_ref(),
+    };
+    let model = format.and_then(|f| f.model(path, request.json));
     let facts = RequestFacts {
         path,
-        model: field("model").and_then(Value::as_str),
-        stream: field("stream").and_then(Value::as_bool).unwrap_or(false),
+        model: model.as_deref(),
+        stream: format.is_some_and(|f| f.streams(path, request.json)),
         format,
     };
     let fault = shared.faults.take(&facts);
-    let vendor = format.unwrap_or_else(|| Format::guess(path, &parts.headers));
+    let vendor = format.unwrap_or_else(|| Format::guess(path, request.query, &parts.headers));
 
     let mut first_byte_delay = None;
     let mut cut = Cut::None;
@@ -393,7 +347,8 @@ async fn handle(
             after_events,
             error,
         }) => {
-            cut = Cut::Error(after_events, vendor.stream_error_event(&error));
+            let event = vendor.stream_error_event(&error, &request, after_events);
+            cut = Cut::Error(after_events, event);
         }
         Some(Fault::StallStream {
             after_events,
@@ -401,7 +356,7 @@ async fn handle(
         }) => cut = Cut::Stall(after_events, pause),
     }
     let outcome = match format {
-        Some(format) => format.handle(&shared, &parts.method, path, &parts.headers, json.as_ref()),
+        Some(format) => format.handle(&shared, &request),
         None => vendor.not_found(&parts.method, path),
     };
     Ok(respond(&shared, vendor, outcome, first_byte_delay, cut))
@@ -436,9 +391,11 @@ fn respond(
             body::streamed(events, first_byte_delay, interval, cut),
         ),
     };
-    let request_id = format!("req_mock{:08}", shared.next_id());
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.push((vendor.request_id_header(), value));
+    if let Some(name) = vendor.request_id_header() {
+        let request_id = format!("req_mock{:08}", shared.next_id());
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            headers.push((name, value));
+        }
     }
     let mut response = Response::new(body);
     *response.status_mut() = status;

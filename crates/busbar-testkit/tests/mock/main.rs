@@ -2,12 +2,22 @@
 //!
 //! One test binary; its modules say what belongs where:
 //! - `openai`: Chat Completions replies, auth, validation and streams;
+//! - `responses`: OpenAI Responses objects, validation, reasoning and typed streams;
 //! - `anthropic`: Messages replies, auth, validation and streams;
-//! - `faults`: every scripted fault, on both formats;
+//! - `gemini`: generateContent, keys, thought signatures, SSE and array streams;
+//! - `cohere`: Chat v2 replies, tool plans and typed streams;
+//! - `bedrock`: Converse with SigV4 checked for real, ConverseStream decoded by AWS's decoder;
+//! - `faults`: every scripted fault, on OpenAI Chat and Anthropic;
+//! - `vendor_faults`: error bodies and broken streams on the other four formats;
 //! - `server`: lifecycle, recording, options, the thread-hosted variant.
 
 mod anthropic;
+mod bedrock;
+mod cohere;
 mod faults;
+mod gemini;
 mod openai;
+mod responses;
 mod server;
 mod support;
+mod vendor_faults;
