@@ -33,8 +33,9 @@ impl EndWatch {
             Protocol::Anthropic => &[b"message_stop\""],
             Protocol::Gemini => &[b"\"finishReason\":", b"\"finishReason\" :"],
             Protocol::Cohere => &[b"message-end\""],
-            // The `:event-type` header value, with its two length bytes.
-            Protocol::Bedrock => &[b"\x00\x0bmessageStop"],
+            // Header values with their two length bytes: the `messageStop`
+            // event, or an exception frame (the error reached the client).
+            Protocol::Bedrock => &[b"\x00\x0bmessageStop", b"\x00\x09exception"],
         };
         Self {
             markers,

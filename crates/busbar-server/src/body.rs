@@ -78,13 +78,16 @@ impl Body {
         }
     }
 
-    /// Translates an upstream stream as it arrives.
+    /// Translates an upstream stream as it arrives. `model` and `id` name the
+    /// reply when the upstream's format does not.
     pub(crate) fn translated(
         upstream: Incoming,
         decoder: Box<dyn StreamDecoder>,
         encoder: Box<dyn StreamEncoder>,
         guard: Guard,
         idle: Duration,
+        model: String,
+        id: String,
     ) -> Self {
         Self {
             kind: Kind::Translated(Box::new(Translated {
@@ -95,6 +98,8 @@ impl Body {
                 events: Vec::new(),
                 out: Vec::new(),
                 idle: IdleTimer::new(idle),
+                model,
+                id,
             })),
         }
     }
@@ -233,6 +238,9 @@ struct Translated {
     events: Vec<StreamEvent>,
     out: Vec<u8>,
     idle: IdleTimer,
+    /// Fill-ins for a reply whose upstream format names no model or id.
+    model: String,
+    id: String,
 }
 
 impl Translated {
@@ -297,9 +305,20 @@ impl Translated {
     }
 
     fn drain_events(&mut self) {
-        for event in self.events.drain(..) {
-            if matches!(event, StreamEvent::Error(_)) {
-                self.guard.body_failed();
+        for mut event in self.events.drain(..) {
+            match &mut event {
+                StreamEvent::Error(_) => self.guard.body_failed(),
+                // Some formats (Cohere) never name the model; the client's
+                // format may require one.
+                StreamEvent::MessageStart { id, model, .. } => {
+                    if model.is_empty() {
+                        model.clone_from(&self.model);
+                    }
+                    if id.is_empty() {
+                        id.clone_from(&self.id);
+                    }
+                }
+                _ => {}
             }
             self.encoder.encode(&event, &mut self.out);
         }

@@ -42,7 +42,7 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
             Ok(()) => gemini_models(state),
             Err(error) => error.into_response(Protocol::Gemini),
         },
-        Route::Proxy(ingress) => proxied(state, ingress, request).await,
+        Route::Proxy(ingress) => proxied(state, ingress, request, request_id.clone()).await,
         Route::MethodNotAllowed { protocol } => {
             GatewayError::MethodNotAllowed.into_response(protocol)
         }
@@ -54,7 +54,12 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
     response
 }
 
-async fn proxied(state: &State, ingress: Ingress, request: Request<Incoming>) -> Response<Body> {
+async fn proxied(
+    state: &State,
+    ingress: Ingress,
+    request: Request<Incoming>,
+    request_id: HeaderValue,
+) -> Response<Body> {
     let protocol = ingress.protocol;
     let started = Instant::now();
     let credential = Credential::from_request(&request);
@@ -79,6 +84,7 @@ async fn proxied(state: &State, ingress: Ingress, request: Request<Incoming>) ->
                     headers: parts.headers,
                     body,
                     client_credential,
+                    request_id,
                 };
                 proxy::proxy(state, inbound, &mut pool).await
             }

@@ -28,6 +28,16 @@ pub(crate) struct Inbound {
     pub(crate) body: Bytes,
     /// The caller's own credential, for `auth.mode: passthrough`.
     pub(crate) client_credential: Option<String>,
+    /// This request's `x-request-id`, which also names replies whose
+    /// upstream format gives them no id.
+    pub(crate) request_id: HeaderValue,
+}
+
+impl Inbound {
+    /// An id for a reply whose upstream gave it none.
+    fn fallback_reply_id(&self) -> String {
+        format!("busbar-{}", self.request_id.to_str().unwrap_or("reply"))
+    }
 }
 
 impl Inbound {
@@ -264,6 +274,8 @@ async fn attempt(
             protocol.stream_encoder(&options),
             guard,
             state.limits.idle_timeout,
+            target.model_id.clone(),
+            inbound.fallback_reply_id(),
         );
         let mut reply = Response::new(body);
         let headers = reply.headers_mut();
@@ -308,7 +320,7 @@ async fn translate_complete(
             return Err(Failure::Retryable(error));
         }
     };
-    let decoded = match target.protocol.decode_response(&bytes) {
+    let mut decoded = match target.protocol.decode_response(&bytes) {
         Ok(response) => response,
         Err(error) => {
             guard.body_failed();
@@ -319,6 +331,12 @@ async fn translate_complete(
         }
     };
     guard.body_complete();
+    if decoded.model.is_empty() {
+        decoded.model.clone_from(&target.model_id);
+    }
+    if decoded.id.is_empty() {
+        decoded.id = inbound.fallback_reply_id();
+    }
     let encoded = inbound.protocol().encode_response(&decoded, unix_now());
     let mut reply = Response::new(Body::full(encoded.body));
     reply.headers_mut().insert(
