@@ -15,31 +15,60 @@ providers:
     protocol: openai
     base_url: ${BUSBAR_DEMO_UPSTREAM}/openai
     allow_private: true
+  demo-responses:
+    protocol: responses
+    base_url: ${BUSBAR_DEMO_UPSTREAM}/responses
+    allow_private: true
   demo-anthropic:
     protocol: anthropic
     base_url: ${BUSBAR_DEMO_UPSTREAM}/anthropic
     allow_private: true
+  demo-gemini:
+    protocol: gemini
+    base_url: ${BUSBAR_DEMO_UPSTREAM}/gemini
+    allow_private: true
+  demo-cohere:
+    protocol: cohere
+    base_url: ${BUSBAR_DEMO_UPSTREAM}/cohere
+    allow_private: true
+  demo-bedrock:
+    protocol: bedrock
+    base_url: ${BUSBAR_DEMO_UPSTREAM}/bedrock
+    region: us-east-1
+    allow_private: true
 ";
 
+/// The demo's Bedrock key pair: the mock verifies Busbar's SigV4 signatures
+/// with it, as AWS would.
+const DEMO_AWS_KEY_ID: &str = "AKIDBUSBARDEMO";
+const DEMO_AWS_SECRET: &str = "demo-secret";
+
+/// One model per protocol, and a pool over all six.
 const CONFIG: &str = "\
 listen: ${BUSBAR_DEMO_LISTEN}
 providers:
-  demo-openai:
-    api_key_env: BUSBAR_DEMO_KEY
-  demo-anthropic:
-    api_key_env: BUSBAR_DEMO_KEY
+  demo-openai: {api_key_env: BUSBAR_DEMO_KEY}
+  demo-responses: {api_key_env: BUSBAR_DEMO_KEY}
+  demo-anthropic: {api_key_env: BUSBAR_DEMO_KEY}
+  demo-gemini: {api_key_env: BUSBAR_DEMO_KEY}
+  demo-cohere: {api_key_env: BUSBAR_DEMO_KEY}
+  demo-bedrock: {api_key_env: BUSBAR_DEMO_AWS_KEYS}
 models:
-  demo-openai:
-    provider: demo-openai
-    max_concurrent: 256
-  demo-anthropic:
-    provider: demo-anthropic
-    max_concurrent: 256
+  demo-openai: {provider: demo-openai, max_concurrent: 256}
+  demo-responses: {provider: demo-responses, max_concurrent: 256}
+  demo-anthropic: {provider: demo-anthropic, max_concurrent: 256}
+  demo-gemini: {provider: demo-gemini, max_concurrent: 256}
+  demo-cohere: {provider: demo-cohere, max_concurrent: 256}
+  demo-bedrock: {provider: demo-bedrock, max_concurrent: 256}
 pools:
   demo:
     members:
       - target: demo-openai
+      - target: demo-responses
       - target: demo-anthropic
+      - target: demo-gemini
+      - target: demo-cohere
+      - target: demo-bedrock
 ";
 
 /// The mock upstream and the configuration that points at it. The mock
@@ -55,7 +84,8 @@ pub(crate) async fn start(listen: String) -> Result<Demo, String> {
     // nothing is recorded, since no test reads the demo's requests.
     let options = MockOptions::default()
         .record(false)
-        .event_interval(Duration::from_millis(15));
+        .event_interval(Duration::from_millis(15))
+        .aws_credentials(DEMO_AWS_KEY_ID, DEMO_AWS_SECRET);
     let upstream = MockUpstream::start_with(options)
         .await
         .map_err(|error| format!("cannot start the demo's mock upstream: {error}"))?;
@@ -63,6 +93,11 @@ pub(crate) async fn start(listen: String) -> Result<Demo, String> {
         ("BUSBAR_DEMO_UPSTREAM", upstream.base_url()),
         ("BUSBAR_DEMO_LISTEN", listen),
         ("BUSBAR_DEMO_KEY", "demo-key".to_owned()),
+        // Bedrock lanes sign with SigV4: an access key id and a secret.
+        (
+            "BUSBAR_DEMO_AWS_KEYS",
+            format!("{DEMO_AWS_KEY_ID}:{DEMO_AWS_SECRET}"),
+        ),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_owned(), value))
@@ -80,13 +115,16 @@ pub(crate) fn announce(addr: SocketAddr) {
     let base = format!("http://{addr}");
     println!(
         "\nBusbar demo is serving on {base} with mock providers (no key, no network).\n\
-         Models: demo-openai, demo-anthropic; pool: demo (both). Try:\n\n\
+         Models: demo-openai, demo-responses, demo-anthropic, demo-gemini, demo-cohere,\n\
+         demo-bedrock (one per protocol); pool: demo (all six). Try:\n\n\
          curl -s {base}/v1/chat/completions -H 'Content-Type: application/json' \\\n  \
          -d '{{\"model\": \"demo-anthropic\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is a busbar?\"}}]}}'\n\n\
          curl -s {base}/demo-openai/v1/messages -H 'Content-Type: application/json' \\\n  \
          -d '{{\"max_tokens\": 256, \"messages\": [{{\"role\": \"user\", \"content\": \"What is a busbar?\"}}]}}'\n\n\
          curl -sN {base}/v1/chat/completions -H 'Content-Type: application/json' \\\n  \
          -d '{{\"model\": \"demo\", \"stream\": true, \"messages\": [{{\"role\": \"user\", \"content\": \"Stream to me\"}}]}}'\n\n\
+         curl -s '{base}/v1beta/models/demo-cohere:generateContent' -H 'Content-Type: application/json' \\\n  \
+         -d '{{\"contents\": [{{\"role\": \"user\", \"parts\": [{{\"text\": \"What is a busbar?\"}}]}}]}}'\n\n\
          curl -s {base}/stats\n"
     );
 }
