@@ -2,20 +2,32 @@
 """Extracts the OpenAI OpenAPI schemas Busbar's tests validate against.
 
 The full description (github.com/openai/openai-openapi, MIT) is 3.4 MB; the
-tests need only the Chat Completions reply, stream chunk and error schemas
-and what they reference. Usage:
+tests need only the schemas of what Busbar writes and what they reference:
+for Chat Completions the reply, stream chunk and error; for Responses the
+request (what egress sends), the response object, its stream events and the
+error. Usage:
 
     scripts/vendor-openai-spec.py PATH/TO/openai-openapi.json \
         > crates/busbar-protocols/test_data/specs/openai-chat.json
+    scripts/vendor-openai-spec.py PATH/TO/openai-openapi.json responses \
+        > crates/busbar-protocols/test_data/specs/openai-responses.json
 """
 import json
 import sys
 
-ROOTS = [
-    "CreateChatCompletionResponse",
-    "CreateChatCompletionStreamResponse",
-    "ErrorResponse",
-]
+ROOTS = {
+    "chat": [
+        "CreateChatCompletionResponse",
+        "CreateChatCompletionStreamResponse",
+        "ErrorResponse",
+    ],
+    "responses": [
+        "CreateResponse",
+        "Response",
+        "ResponseStreamEvent",
+        "ErrorResponse",
+    ],
+}
 
 
 def refs(node, found):
@@ -32,8 +44,9 @@ def refs(node, found):
 
 def main():
     spec = json.load(open(sys.argv[1]))
+    roots = ROOTS[sys.argv[2] if len(sys.argv) > 2 else "chat"]
     schemas = spec["components"]["schemas"]
-    keep, todo = set(), list(ROOTS)
+    keep, todo = set(), list(roots)
     while todo:
         name = todo.pop()
         if name in keep:
