@@ -1,5 +1,7 @@
 //! Errors: building a topology that does not hold together, and failing to take a lane.
 
+use std::time::Duration;
+
 use thiserror::Error;
 
 use crate::lane::LaneId;
@@ -45,6 +47,34 @@ pub enum TopologyError {
         /// The missing lane.
         lane: LaneId,
     },
+    /// A pool falls back to a pool that does not exist.
+    #[error("pool `{pool}` falls back to `{fallback}`, which is not a pool")]
+    UnknownFallback {
+        /// The pool.
+        pool: String,
+        /// The missing fallback.
+        fallback: String,
+    },
+    /// Fallback pools lead back to where they started.
+    #[error("fallback pools form a cycle: {}", pools.join(" -> "))]
+    FallbackCycle {
+        /// The pools on the cycle, in fallback order, the first repeated at the end.
+        pools: Vec<String>,
+    },
+}
+
+/// No member of a pool is usable and its `on_exhausted` policy (after any
+/// fallback pools) gives up: the request is answered 503 with
+/// `Retry-After` set from [`retry_after`](Self::retry_after).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("no member of pool `{pool}` is usable")]
+#[non_exhaustive]
+pub struct PoolExhausted {
+    /// The pool that gave up: the requested one, or the last fallback.
+    pub pool: String,
+    /// Time until the soonest member may take traffic again; `None` when no
+    /// member ever will by itself (every budget is spent).
+    pub retry_after: Option<Duration>,
 }
 
 /// Why a request could not take a lane. Each is a reason to try the next

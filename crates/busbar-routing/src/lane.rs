@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::classify::FailureClass;
 use crate::clock::Moment;
 use crate::error::AcquireError;
 use crate::permit::Permit;
@@ -36,17 +37,77 @@ impl LaneId {
     }
 }
 
+/// How long an `auth` or `billing` failure takes a lane out of service,
+/// unless a health probe succeeds first (contract §6).
+pub const HARD_DOWN_FOR: Duration = Duration::from_secs(30 * 60);
+
 /// How one attempt on a lane ended, as far as routing cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Outcome {
     /// The upstream answered 2xx and the body arrived whole.
     Success,
-    /// The upstream or the path to it failed. Counts against the lane.
+    /// The attempt failed with `class`; `retry_after` is the upstream's
+    /// `Retry-After`, a floor for the cooldown if this failure opens the
+    /// breaker. What it costs the lane depends on the class: see
+    /// [`FailureClass`].
+    Failed {
+        /// What the failure means.
+        class: FailureClass,
+        /// The upstream's `Retry-After`, if it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// Shorthand for a [`FailureClass::ServerError`] without `Retry-After`,
+    /// for a failure nothing more is known about.
     Failure,
-    /// The caller's request was at fault (a 4xx such as a malformed body):
-    /// counted, but no penalty for the lane.
+    /// Shorthand for a [`FailureClass::ClientError`]: the caller's request
+    /// was at fault. Counted, no penalty.
     ClientFault,
+}
+
+impl Outcome {
+    /// A failure of `class` without `Retry-After`.
+    pub const fn failed(class: FailureClass) -> Self {
+        Outcome::Failed {
+            class,
+            retry_after: None,
+        }
+    }
+
+    /// The same outcome carrying the upstream's `Retry-After`; a success
+    /// stays a success.
+    pub const fn with_retry_after(self, wait: Duration) -> Self {
+        match self.class() {
+            Some(class) => Outcome::Failed {
+                class,
+                retry_after: Some(wait),
+            },
+            None => self,
+        }
+    }
+
+    /// The failure class; `None` for a success.
+    pub const fn class(self) -> Option<FailureClass> {
+        match self {
+            Outcome::Success => None,
+            Outcome::Failed { class, .. } => Some(class),
+            Outcome::Failure => Some(FailureClass::ServerError),
+            Outcome::ClientFault => Some(FailureClass::ClientError),
+        }
+    }
+
+    /// The upstream's `Retry-After`, if the failure carried one.
+    pub const fn retry_after(self) -> Option<Duration> {
+        match self {
+            Outcome::Failed { retry_after, .. } => retry_after,
+            _ => None,
+        }
+    }
+
+    /// Whether the attempt succeeded.
+    pub const fn is_success(self) -> bool {
+        matches!(self, Outcome::Success)
+    }
 }
 
 /// Why a lane was taken out of service for a while, whatever pool it serves.
@@ -71,6 +132,9 @@ pub enum DeadReason {
     Auth,
     /// Hard-down after a billing failure.
     Billing,
+    /// Alive, but every cell's breaker (each pool's, and its own for direct
+    /// calls) holds it open.
+    BreakerOpen,
 }
 
 impl From<HardDownReason> for DeadReason {
@@ -111,10 +175,14 @@ struct Shared {
     hard_down: Mutex<Option<HardDown>>,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct HardDown {
-    reason: HardDownReason,
-    until: Moment,
+/// A lane's hard-down: why, and until when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HardDown {
+    /// Why the lane is out of service.
+    pub reason: HardDownReason,
+    /// When it comes back by itself.
+    pub until: Moment,
 }
 
 impl Lane {
@@ -182,12 +250,14 @@ impl Lane {
         self.shared.ok.load(Ordering::Relaxed)
     }
 
-    /// Attempts that ended in [`Outcome::Failure`].
+    /// Attempts that failed in a way that costs the lane: transient, `auth`,
+    /// `billing` ([`FailureClass::penalizes`]).
     pub fn err(&self) -> u64 {
         self.shared.err.load(Ordering::Relaxed)
     }
 
-    /// Attempts that ended in [`Outcome::ClientFault`].
+    /// Attempts the caller was at fault for: `client_error` and
+    /// `context_length`.
     pub fn client_fault(&self) -> u64 {
         self.shared.client_fault.load(Ordering::Relaxed)
     }
@@ -217,11 +287,18 @@ impl Lane {
 
     /// Takes the lane out of service in every pool until `until`, or until
     /// [`revive`](Self::revive). A second call keeps the later deadline and
-    /// the newer reason.
-    pub fn hard_down(&self, reason: HardDownReason, until: Moment) {
+    /// the newer reason. Returns the hard-down now in force.
+    pub fn hard_down(&self, reason: HardDownReason, until: Moment) -> HardDown {
         let mut slot = self.lock_hard_down();
         let until = slot.map_or(until, |old| old.until.max(until));
-        *slot = Some(HardDown { reason, until });
+        let down = HardDown { reason, until };
+        *slot = Some(down);
+        down
+    }
+
+    /// The hard-down in force at `now`, if any.
+    pub fn hard_down_state(&self, now: Moment) -> Option<HardDown> {
+        self.active_hard_down(now)
     }
 
     /// Ends a hard-down early, as when a health probe succeeds.
@@ -286,10 +363,10 @@ impl Lane {
     }
 
     pub(crate) fn count(&self, outcome: Outcome) {
-        let counter = match outcome {
-            Outcome::Success => &self.shared.ok,
-            Outcome::Failure => &self.shared.err,
-            Outcome::ClientFault => &self.shared.client_fault,
+        let counter = match outcome.class() {
+            None => &self.shared.ok,
+            Some(class) if class.penalizes() => &self.shared.err,
+            Some(_) => &self.shared.client_fault,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }

@@ -17,8 +17,10 @@
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::breaker::{BreakerPolicy, Jitter};
 use crate::cell::Cell;
 use crate::error::TopologyError;
+use crate::failover::{FailoverPolicy, OnExhausted};
 use crate::lane::LaneId;
 
 /// One lane's place in a pool.
@@ -51,8 +53,9 @@ impl Member {
     }
 }
 
-/// A named, weighted set of lanes with its own selection state and one
-/// [`Cell`] per member.
+/// A named, weighted set of lanes with its own selection state, one [`Cell`]
+/// per member, and the policies that govern it: the breaker its cells follow,
+/// failover limits, what to do when no member is usable, and session affinity.
 #[derive(Debug)]
 pub struct Pool {
     name: String,
@@ -62,11 +65,17 @@ pub struct Pool {
     /// because one pick reads and writes every entry; the critical section is a
     /// few adds over a handful of members and runs no caller code.
     current: Mutex<Vec<i64>>,
+    breaker: BreakerPolicy,
+    failover: FailoverPolicy,
+    on_exhausted: OnExhausted,
+    affinity_header: Option<String>,
 }
 
 impl Pool {
     /// A pool of `members`, in the order the configuration lists them (which
-    /// breaks ties in selection). Fails if there are none or a lane appears twice.
+    /// breaks ties in selection), with the default breaker and failover
+    /// policies, `reject` when exhausted, and no affinity. Fails if there are
+    /// no members or a lane appears twice.
     pub fn new(name: impl Into<String>, members: Vec<Member>) -> Result<Self, TopologyError> {
         let name = name.into();
         if members.is_empty() {
@@ -80,15 +89,65 @@ impl Pool {
                 });
             }
         }
+        let breaker = BreakerPolicy::default();
         Ok(Pool {
-            cells: members
-                .iter()
-                .map(|m| Arc::new(Cell::new(m.lane)))
-                .collect(),
+            cells: make_cells(&name, &members, breaker),
             current: Mutex::new(vec![0; members.len()]),
             name,
             members,
+            breaker,
+            failover: FailoverPolicy::default(),
+            on_exhausted: OnExhausted::default(),
+            affinity_header: None,
         })
+    }
+
+    /// The same pool with its cells following `policy`.
+    pub fn with_breaker(mut self, policy: BreakerPolicy) -> Self {
+        // Fresh cells: a pool is configured before any request can hold one.
+        self.cells = make_cells(&self.name, &self.members, policy);
+        self.breaker = policy;
+        self
+    }
+
+    /// The same pool with failover limited by `policy`.
+    pub fn with_failover(mut self, policy: FailoverPolicy) -> Self {
+        self.failover = policy;
+        self
+    }
+
+    /// The same pool doing `action` when no member is usable.
+    pub fn with_on_exhausted(mut self, action: OnExhausted) -> Self {
+        self.on_exhausted = action;
+        self
+    }
+
+    /// The same pool with session affinity keyed by the request header
+    /// `header_name`. Routing never reads headers: the embedder passes the
+    /// header's value to [`Route::plan`](crate::Route::plan).
+    pub fn with_affinity(mut self, header_name: impl Into<String>) -> Self {
+        self.affinity_header = Some(header_name.into());
+        self
+    }
+
+    /// The breaker policy of this pool's cells.
+    pub fn breaker(&self) -> &BreakerPolicy {
+        &self.breaker
+    }
+
+    /// The failover limits.
+    pub fn failover(&self) -> &FailoverPolicy {
+        &self.failover
+    }
+
+    /// What happens when no member is usable.
+    pub fn on_exhausted(&self) -> &OnExhausted {
+        &self.on_exhausted
+    }
+
+    /// The header whose value keys session affinity, if affinity is on.
+    pub fn affinity_header(&self) -> Option<&str> {
+        self.affinity_header.as_deref()
     }
 
     /// The pool's name.
@@ -169,6 +228,16 @@ impl Pool {
         // weights is a valid one, so a poisoned lock is safe to keep using.
         self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+fn make_cells(pool: &str, members: &[Member], policy: BreakerPolicy) -> Vec<Arc<Cell>> {
+    members
+        .iter()
+        .map(|m| {
+            let jitter = Jitter::for_cell(pool, m.lane.index());
+            Arc::new(Cell::new(m.lane, policy, jitter))
+        })
+        .collect()
 }
 
 /// One round of smooth weighted round-robin over the eligible members;

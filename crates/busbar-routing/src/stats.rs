@@ -26,15 +26,20 @@ pub struct LaneStats {
     pub err: u64,
     /// Attempts the caller was at fault for.
     pub client_fault: u64,
-    /// Whether some pool (or a direct call) could send it traffic now.
+    /// Whether some cell could send it traffic now: the lane is alive and not
+    /// hard-down, and at least one of its cells (a pool's, or its own for
+    /// direct calls) admits it. Momentary saturation does not count.
     pub usable: bool,
-    /// Whether the lane itself is out of service.
+    /// Exactly `!usable`.
     pub dead: bool,
-    /// Why it is dead; `null` when it is not.
+    /// Why it is dead; `null` when it is not. The lane's own reason
+    /// (`budget_exhausted`, `auth`, `billing`) wins; otherwise
+    /// `breaker_open`, when every cell's breaker holds it open.
     pub dead_reason: Option<DeadReason>,
-    /// Whole seconds (rounded up) until the lane may take traffic again:
-    /// the longer of its hard-down and, once breakers exist, its breakers'
-    /// cooldowns. 0 when nothing is cooling down.
+    /// Whole seconds (rounded up) until the lane is back everywhere: the
+    /// longest of its hard-down and every cell's open cooldown, so a lane
+    /// struggling in one pool shows even while another still uses it.
+    /// 0 when nothing is cooling down.
     pub cooldown_remaining_s: u64,
     /// The longest run of breaker reopenings among the lane's cells.
     pub streak: u32,

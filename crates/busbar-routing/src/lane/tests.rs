@@ -293,3 +293,48 @@ fn stats_report_the_lane_and_round_cooldowns_up() {
 fn lane_ids_are_indexes() {
     assert_eq!(LaneId::new(7).index(), 7);
 }
+
+#[test]
+fn outcomes_carry_their_class_and_retry_after() {
+    use crate::classify::FailureClass;
+    let wait = Duration::from_secs(7);
+    assert_eq!(Outcome::Success.class(), None);
+    assert_eq!(Outcome::Success.with_retry_after(wait), Outcome::Success);
+    assert_eq!(Outcome::Failure.class(), Some(FailureClass::ServerError));
+    assert_eq!(
+        Outcome::ClientFault.class(),
+        Some(FailureClass::ClientError)
+    );
+    let limited = Outcome::failed(FailureClass::RateLimit).with_retry_after(wait);
+    assert_eq!(
+        limited,
+        Outcome::Failed {
+            class: FailureClass::RateLimit,
+            retry_after: Some(wait)
+        }
+    );
+    assert_eq!(limited.retry_after(), Some(wait));
+    assert_eq!(
+        Outcome::Failure.with_retry_after(wait).retry_after(),
+        Some(wait)
+    );
+    assert!(Outcome::Success.is_success() && !limited.is_success());
+}
+
+#[test]
+fn every_class_lands_in_one_counter_and_refunds_a_charge() {
+    use crate::classify::FailureClass;
+    let lane = lane(4, Some(100));
+    for class in FailureClass::ALL {
+        let mut p = lane.try_acquire().expect("slot");
+        p.charge();
+        let t = p.finish(Outcome::failed(class));
+        assert!(
+            t.is_unchanged(),
+            "a bare lane permit has no cell and no clock"
+        );
+    }
+    assert_eq!((lane.ok(), lane.err(), lane.client_fault()), (0, 7, 2));
+    assert_eq!(lane.budget(), Some(100), "every charge came back");
+    assert!(lane.is_usable(at(0)));
+}

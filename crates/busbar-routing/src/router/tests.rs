@@ -299,4 +299,156 @@ fn routers_and_permits_cross_threads() {
     assert_send_sync::<Router>();
     assert_send_sync::<Permit>();
     assert_send_sync::<Lane>();
+    assert_send_sync::<crate::Attempts<'static>>();
+}
+
+#[test]
+fn snapshots_fold_in_every_cell_and_report_the_worst() {
+    let clock = ManualClock::new();
+    let touchy = crate::BreakerPolicy::new(
+        crate::Trip::Consecutive { n: n(1) },
+        Duration::from_secs(15),
+        Duration::from_secs(120),
+    )
+    .with_jitter(0.0);
+    let lanes = vec![
+        Lane::new("sonnet", "anthropic", n(2), None),
+        Lane::new("gpt-4o", "openai", n(2), None),
+    ];
+    let smart = Pool::new(
+        "smart",
+        vec![Member::new(SONNET, n(1)), Member::new(GPT, n(1))],
+    )
+    .expect("smart")
+    .with_breaker(touchy);
+    let router = Router::new(lanes, vec![smart], Arc::new(clock.clone())).expect("topology");
+    let pool = router.resolve("smart").expect("pool");
+    let opened = pool
+        .try_acquire(SONNET)
+        .expect("slot")
+        .finish(Outcome::Failure);
+    assert!(opened.tripped());
+    clock.advance(Duration::from_secs(15));
+    let probe = pool.try_acquire(SONNET).expect("the probe");
+    let reopened = probe.finish(Outcome::failed(crate::FailureClass::Overloaded));
+    assert!(reopened.tripped());
+    clock.advance(Duration::from_millis(500));
+
+    let stats = |router: &Router| router.snapshot().lanes[SONNET.index()].clone();
+    let s = stats(&router);
+    assert_eq!(
+        (
+            s.usable,
+            s.dead,
+            s.dead_reason,
+            s.cooldown_remaining_s,
+            s.streak,
+            s.err
+        ),
+        (true, false, None, 30, 1, 2),
+        "open in `smart`, still usable called directly"
+    );
+    assert_eq!(
+        router
+            .cells(SONNET)
+            .map(|(p, c)| (p, c.trips()))
+            .collect::<Vec<_>>(),
+        [("smart", 2), ("sonnet", 0)]
+    );
+
+    // Five direct failures trip the direct cell's default error-rate breaker.
+    let direct = router.resolve("sonnet").expect("model");
+    for _ in 0..5 {
+        let _ = direct
+            .try_acquire(SONNET)
+            .expect("slot")
+            .finish(Outcome::Failure);
+    }
+    let s = stats(&router);
+    assert_eq!(
+        (s.usable, s.dead, s.dead_reason),
+        (false, true, Some(DeadReason::BreakerOpen))
+    );
+    assert_eq!(
+        serde_json::to_value(&s).expect("json")["dead_reason"],
+        serde_json::json!("breaker_open")
+    );
+    assert!(router.any_usable(), "gpt-4o is fine");
+    let _ = pool
+        .try_acquire(GPT)
+        .expect("slot")
+        .finish(Outcome::Failure);
+    assert!(router.any_usable(), "gpt-4o's direct cell still admits it");
+    let direct = router.resolve("gpt-4o").expect("model");
+    for _ in 0..5 {
+        let _ = direct
+            .try_acquire(GPT)
+            .expect("slot")
+            .finish(Outcome::Failure);
+    }
+    assert!(!router.any_usable(), "every cell of every lane is open");
+}
+
+#[test]
+fn auth_and_billing_take_the_lane_down_everywhere_for_thirty_minutes() {
+    for (class, reason) in [
+        (crate::FailureClass::Auth, DeadReason::Auth),
+        (crate::FailureClass::Billing, DeadReason::Billing),
+    ] {
+        let (router, clock) = fixture();
+        let cheap = router.resolve("cheap").expect("pool");
+        let mut permit = cheap.try_acquire(GPT).expect("slot");
+        permit.charge();
+        let t = permit.finish(Outcome::failed(class));
+        let down = t.hard_down.expect("hard-down");
+        assert_eq!(down.until, clock.now().saturating_add(crate::HARD_DOWN_FOR));
+        assert!(!t.tripped(), "{class}: a hard-down is not a breaker trip");
+        let lane = router.lane(GPT).expect("lane");
+        assert_eq!(lane.budget(), Some(10), "{class}: the charge was refunded");
+        for name in ["smart", "cheap", "gpt-4o"] {
+            assert!(
+                !router.resolve(name).expect("route").is_usable(GPT),
+                "{name}"
+            );
+        }
+        let stats = &router.snapshot().lanes[GPT.index()];
+        assert_eq!(
+            (stats.dead_reason, stats.cooldown_remaining_s),
+            (Some(reason), 1800)
+        );
+        clock.advance(crate::HARD_DOWN_FOR - Duration::from_millis(1));
+        assert!(!cheap.is_usable(GPT));
+        clock.advance(Duration::from_millis(1));
+        assert!(cheap.is_usable(GPT), "{class}: back after 30 minutes");
+    }
+}
+
+#[test]
+fn client_errors_and_context_length_never_cost_the_lane() {
+    let (router, _) = fixture();
+    let smart = router.resolve("smart").expect("pool");
+    for i in 0..20 {
+        let class = if i % 2 == 0 {
+            crate::FailureClass::ClientError
+        } else {
+            crate::FailureClass::ContextLength
+        };
+        let t = smart
+            .try_acquire(SONNET)
+            .expect("slot")
+            .finish(Outcome::failed(class));
+        assert!(t.is_unchanged());
+    }
+    let _ = smart
+        .try_acquire(SONNET)
+        .expect("slot")
+        .finish(Outcome::ClientFault);
+    assert!(smart.is_usable(SONNET));
+    let lane = router.lane(SONNET).expect("lane");
+    assert_eq!((lane.ok(), lane.err(), lane.client_fault()), (0, 0, 21));
+    let cell = smart.pool().cell(SONNET).expect("cell");
+    assert_eq!(
+        (cell.err(), cell.consecutive_errors(), cell.trips()),
+        (0, 0, 0)
+    );
 }
