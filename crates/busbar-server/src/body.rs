@@ -26,7 +26,9 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
-use crate::guard::Guard;
+use busbar_routing::FailureClass;
+
+use crate::guard::{class_of, Guard};
 
 /// The error a body reports to hyper, which then aborts the connection.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -61,25 +63,36 @@ impl Body {
     /// Relays an upstream body untouched. For a stream, `protocol` names
     /// its format, so a stream that stops before its terminal event ends with
     /// that format's in-stream error rather than a clean, misleading end.
+    ///
+    /// `first` is the upstream's first data, already read to make sure the
+    /// stream really started; it is sent before anything else.
     pub(crate) fn relay(
         upstream: Incoming,
         guard: Guard,
         idle: Duration,
         stream: Option<Protocol>,
+        first: Option<Bytes>,
     ) -> Self {
+        let mut end = stream.map(|protocol| (protocol, EndWatch::new(protocol)));
+        if let (Some((_, watch)), Some(first)) = (&mut end, &first) {
+            watch.feed(first);
+        }
         Self {
             kind: Kind::Relay(Relay {
                 upstream,
                 guard,
                 idle: IdleTimer::new(idle),
-                end: stream.map(|protocol| (protocol, EndWatch::new(protocol))),
+                end,
+                first,
                 done: false,
             }),
         }
     }
 
     /// Translates an upstream stream as it arrives. `model` and `id` name the
-    /// reply when the upstream's format does not.
+    /// reply when the upstream's format does not. `decoder` may already have
+    /// read the stream's start, with `pending` the events it gave.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn translated(
         upstream: Incoming,
         decoder: Box<dyn StreamDecoder>,
@@ -88,6 +101,7 @@ impl Body {
         idle: Duration,
         model: String,
         id: String,
+        pending: Vec<StreamEvent>,
     ) -> Self {
         Self {
             kind: Kind::Translated(Box::new(Translated {
@@ -95,7 +109,7 @@ impl Body {
                 decoder,
                 encoder,
                 guard,
-                events: Vec::new(),
+                events: pending,
                 out: Vec::new(),
                 idle: IdleTimer::new(idle),
                 model,
@@ -169,6 +183,8 @@ struct Relay {
     idle: IdleTimer,
     /// For streams: the format and the watch for its terminal event.
     end: Option<(Protocol, EndWatch)>,
+    /// Data read ahead of the body, sent first.
+    first: Option<Bytes>,
     done: bool,
 }
 
@@ -180,6 +196,9 @@ impl Relay {
         if self.done {
             return Poll::Ready(None);
         }
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
         match Pin::new(&mut self.upstream).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 self.idle.reset();
@@ -189,14 +208,14 @@ impl Relay {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
-                self.guard.body_failed();
+                self.guard.body_failed(FailureClass::Network);
                 Poll::Ready(Some(Err(error.into())))
             }
             Poll::Ready(None) => {
                 self.done = true;
                 match &self.end {
                     Some((protocol, watch)) if !watch.is_complete() => {
-                        self.guard.body_failed();
+                        self.guard.body_failed(FailureClass::Network);
                         Poll::Ready(Some(Ok(Frame::data(truncation_error(*protocol)))))
                     }
                     _ => {
@@ -207,7 +226,7 @@ impl Relay {
             }
             Poll::Pending => {
                 if self.idle.poll_expired(cx) {
-                    self.guard.body_failed();
+                    self.guard.body_failed(FailureClass::Timeout);
                     return Poll::Ready(Some(Err("upstream went idle mid-body".into())));
                 }
                 Poll::Pending
@@ -248,6 +267,13 @@ impl Translated {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        // Events decoded while the stream's start was checked go out first.
+        if !self.events.is_empty() {
+            self.drain_events();
+            if let Some(frame) = self.take_out() {
+                return Poll::Ready(Some(Ok(frame)));
+            }
+        }
         loop {
             let Some(upstream) = self.upstream.as_mut() else {
                 // Finished: flush what the last step produced, then end.
@@ -297,7 +323,7 @@ impl Translated {
 
     /// Ends the stream with an in-stream error in the client's protocol.
     fn fail(&mut self, error: ApiError) {
-        self.guard.body_failed();
+        self.guard.body_failed(class_of(error.kind));
         self.events.push(StreamEvent::Error(error));
         self.drain_events();
         self.encoder.finish(&mut self.out);
@@ -307,7 +333,7 @@ impl Translated {
     fn drain_events(&mut self) {
         for mut event in self.events.drain(..) {
             match &mut event {
-                StreamEvent::Error(_) => self.guard.body_failed(),
+                StreamEvent::Error(error) => self.guard.body_failed(class_of(error.kind)),
                 // Some formats (Cohere) never name the model; the client's
                 // format may require one.
                 StreamEvent::MessageStart { id, model, .. } => {

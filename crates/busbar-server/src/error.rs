@@ -41,9 +41,14 @@ pub enum GatewayError {
     /// Every candidate lane has spent its `max_requests` budget.
     #[error("all lanes for `{0}` have exhausted their max_requests budget")]
     BudgetExhausted(String),
-    /// Every candidate lane is dead or taken out of service.
-    #[error("no usable lane for `{0}`")]
-    NoUsableLane(String),
+    /// Every candidate lane is dead, hard-down or held open by its breaker.
+    #[error("no usable lane for `{name}`")]
+    NoUsableLane {
+        /// The pool or model asked for.
+        name: String,
+        /// When the soonest lane may take traffic again.
+        retry_after: Option<std::time::Duration>,
+    },
     /// The upstream answered with an error.
     #[error("upstream error: {}", .0.error)]
     Upstream(Box<UpstreamError>),
@@ -83,7 +88,7 @@ impl GatewayError {
             }
             Self::NoRoute(_) => ApiError::new(ErrorKind::NotFound, message),
             Self::AtCapacity(_) => ApiError::new(ErrorKind::RateLimit, message),
-            Self::BudgetExhausted(_) | Self::NoUsableLane(_) => {
+            Self::BudgetExhausted(_) | Self::NoUsableLane { .. } => {
                 ApiError::new(ErrorKind::Unavailable, message)
             }
             Self::Upstream(upstream) => upstream.error.clone(),
@@ -98,6 +103,15 @@ impl GatewayError {
     fn retry_after(&self) -> Option<HeaderValue> {
         match self {
             Self::AtCapacity(_) => Some(HeaderValue::from_static("1")),
+            Self::NoUsableLane {
+                retry_after: Some(wait),
+                ..
+            } => {
+                // Whole seconds, rounded up, and at least one: a client told
+                // to retry after 0 s would hammer a lane that is still open.
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                Some(HeaderValue::from(seconds.max(1)))
+            }
             Self::Upstream(upstream) => upstream.retry_after.clone(),
             _ => None,
         }

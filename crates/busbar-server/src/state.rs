@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use busbar_config::{AuthMode, AuthScheme, Config};
+use busbar_config::{AuthMode, AuthScheme, Config, TripMode};
 use busbar_protocols::Protocol;
-use busbar_routing::{Lane, LaneId, Member, Pool, Route, Router, SystemClock};
+use busbar_routing::{
+    BreakerPolicy, FailoverPolicy, FailureClass, Lane, LaneId, Member, OnExhausted, Pool, Route,
+    Router, SystemClock, Trip,
+};
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Method, Uri};
 use http_body_util::Full;
@@ -28,8 +31,6 @@ pub struct State {
     pub(crate) router: Router,
     /// Indexed by [`LaneId`], like the router's lanes.
     pub(crate) targets: Vec<Target>,
-    /// Per route name: how many lanes one request may try.
-    pub(crate) attempt_caps: std::collections::HashMap<String, usize>,
     pub(crate) client: UpstreamClient,
     connect_timeout: Duration,
     pub(crate) metrics: crate::telemetry::MetricsSlot,
@@ -60,6 +61,8 @@ pub(crate) struct Target {
     /// How the key is presented (for passthrough, where it comes per request).
     scheme: AuthScheme,
     pub(crate) default_max_tokens: u64,
+    /// The provider's error codes and what they mean for routing.
+    error_map: std::collections::BTreeMap<String, FailureClass>,
 }
 
 impl State {
@@ -123,7 +126,6 @@ impl State {
                 .map(LaneId::new)
         };
         let mut pools = Vec::with_capacity(config.pools.len());
-        let mut attempt_caps = std::collections::HashMap::new();
         for (name, pool) in &config.pools {
             let members = pool
                 .members
@@ -143,11 +145,29 @@ impl State {
                     })
                 })
                 .collect::<Result<Vec<_>, StartError>>()?;
-            attempt_caps.insert(name.clone(), pool.failover.cap as usize + 1);
-            pools.push(
-                Pool::new(name.clone(), members)
-                    .map_err(|error| StartError::Config(error.to_string()))?,
-            );
+            let exclusions = pool
+                .failover
+                .exclusions
+                .iter()
+                .filter_map(|model| lane_id(model));
+            let mut built = Pool::new(name.clone(), members)
+                .map_err(|error| StartError::Config(error.to_string()))?
+                .with_breaker(breaker_policy(&pool.breaker))
+                .with_failover(
+                    FailoverPolicy::new(pool.failover.deadline, pool.failover.cap)
+                        .excluding(exclusions),
+                )
+                .with_on_exhausted(match &pool.on_exhausted {
+                    busbar_config::OnExhausted::Reject => OnExhausted::Reject,
+                    busbar_config::OnExhausted::LeastBad => OnExhausted::LeastBad,
+                    busbar_config::OnExhausted::FallbackPool(other) => {
+                        OnExhausted::FallbackPool(other.clone())
+                    }
+                });
+            if let Some(affinity) = &pool.affinity {
+                built = built.with_affinity(affinity.header_name.clone());
+            }
+            pools.push(built);
         }
         let router = Router::new(lanes, pools, Arc::new(SystemClock::new()))
             .map_err(|error| StartError::Config(error.to_string()))?;
@@ -186,7 +206,6 @@ impl State {
             limits,
             router,
             targets,
-            attempt_caps,
             metrics,
         })
     }
@@ -194,11 +213,6 @@ impl State {
     /// The route for a model or pool name.
     pub(crate) fn resolve(&self, name: &str) -> Option<Route<'_>> {
         self.router.resolve(name)
-    }
-
-    /// How many lanes one request to `name` may try.
-    pub(crate) fn attempt_cap(&self, name: &str) -> usize {
-        self.attempt_caps.get(name).copied().unwrap_or(1)
     }
 
     pub(crate) fn target(&self, lane: LaneId) -> &Target {
@@ -279,6 +293,22 @@ impl Target {
             sigv4,
             scheme: provider.auth,
             default_max_tokens: u64::from(model.default_max_tokens),
+            error_map: provider
+                .error_map
+                .iter()
+                .filter_map(|(code, class)| {
+                    Some((code.clone(), FailureClass::from_name(class.as_str())?))
+                })
+                .collect(),
+        })
+    }
+
+    /// What an upstream error reply means for routing: the provider's
+    /// `error_map` first, then the status and the vendors' context-length
+    /// phrases.
+    pub(crate) fn classify(&self, status: u16, code: Option<&str>, message: &str) -> FailureClass {
+        busbar_routing::classify(status, code, message, &|code: &str| {
+            self.error_map.get(code).copied()
         })
     }
 
@@ -347,6 +377,21 @@ impl Target {
         }
         Ok(request)
     }
+}
+
+/// The routing crate's breaker policy for a pool's `breaker` settings.
+fn breaker_policy(breaker: &busbar_config::Breaker) -> BreakerPolicy {
+    let trip = match breaker.trip.mode {
+        TripMode::ErrorRate => Trip::ErrorRate {
+            window: breaker.trip.window,
+            threshold: breaker.trip.threshold,
+            min_requests: breaker.trip.min_requests,
+        },
+        TripMode::Consecutive => Trip::Consecutive {
+            n: NonZeroU32::new(breaker.trip.n).unwrap_or(NonZeroU32::MIN),
+        },
+    };
+    BreakerPolicy::new(trip, breaker.base_cooldown, breaker.max_cooldown)
 }
 
 /// The header carrying `key` to an upstream of `protocol`.

@@ -1,0 +1,370 @@
+//! One attempt on one lane: build the upstream request, send it, and either
+//! commit a reply to the client or hand the lane's permit back with what
+//! went wrong, so the plan can settle it and try the next lane.
+
+use std::time::Duration;
+
+use busbar_ir::StreamEvent;
+use busbar_protocols::{RequestOptions, StreamOptions};
+use busbar_routing::{FailureClass, Outcome, Permit};
+use bytes::Bytes;
+use http::{header, HeaderValue, Response};
+use http_body::Body as _;
+use hyper::body::Incoming;
+
+use super::{copy_end_to_end_headers, describe, read_limited, unix_now, Call};
+use crate::body::Body;
+use crate::error::{GatewayError, UpstreamError};
+use crate::guard::{class_of, Guard};
+use crate::state::Target;
+
+/// The largest upstream error or complete reply body Busbar reads whole.
+const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
+
+/// The largest upstream error body Busbar reads.
+const MAX_ERROR_BODY: usize = 1024 * 1024;
+
+/// An attempt that failed before any byte reached the client.
+pub(super) struct Failure {
+    /// The lane's permit, its charge (if any) refunded.
+    pub(super) permit: Option<Permit>,
+    /// What it means for routing.
+    pub(super) class: FailureClass,
+    /// How the plan settles the permit.
+    pub(super) outcome: Outcome,
+    /// What the client gets if no other lane is tried.
+    pub(super) error: GatewayError,
+    /// Whether the upstream was reached and failed (as opposed to a request
+    /// Busbar could not translate).
+    pub(super) upstream: bool,
+}
+
+impl Failure {
+    fn new(permit: Permit, class: FailureClass, error: GatewayError) -> Self {
+        Self::settling(Some(permit), class, error)
+    }
+
+    fn settling(permit: Option<Permit>, class: FailureClass, error: GatewayError) -> Self {
+        Self {
+            permit,
+            class,
+            outcome: Outcome::failed(class),
+            error,
+            upstream: true,
+        }
+    }
+
+    fn retry_after(mut self, wait: Option<Duration>) -> Self {
+        if let Some(wait) = wait {
+            self.outcome = self.outcome.with_retry_after(wait);
+        }
+        self
+    }
+}
+
+/// Tries `target` with `permit`.
+pub(super) async fn run(
+    call: &mut Call<'_>,
+    target: &Target,
+    permit: Permit,
+) -> Result<Response<Body>, Failure> {
+    let inbound = call.inbound;
+    let state = call.state;
+    let protocol = inbound.protocol();
+    let same_protocol = target.protocol == protocol;
+    let (body, dropped) = if same_protocol {
+        let body = if protocol.model_in_body() {
+            call.peeked.with_model(&target.model_id)
+        } else {
+            inbound.body.to_vec()
+        };
+        (body, Vec::new())
+    } else {
+        if call.decoded.is_none() {
+            match protocol.decode_request(&inbound.body) {
+                Ok(mut fresh) => {
+                    if let Some(name) = &inbound.ingress.name {
+                        fresh.request.model.clone_from(name);
+                    }
+                    fresh.request.stream = call.stream;
+                    call.decoded = Some(fresh);
+                }
+                Err(error) => {
+                    let mut failure = Failure::new(permit, FailureClass::ClientError, error.into());
+                    failure.upstream = false;
+                    return Err(failure);
+                }
+            }
+        }
+        let decoded = call.decoded.as_ref().expect("decoded above");
+        let mut options = RequestOptions::new(target.model_id.clone());
+        options.default_max_tokens = target.default_max_tokens;
+        let encoded = target.protocol.encode_request(&decoded.request, &options);
+        metrics::counter!(
+            "busbar_translations_total",
+            "from" => protocol.name(),
+            "to" => target.protocol.name()
+        )
+        .increment(1);
+        let mut dropped = decoded.unsupported.clone();
+        dropped.extend(
+            encoded
+                .dropped
+                .iter()
+                .filter(|name| !decoded.unsupported.contains(name)),
+        );
+        (encoded.body, dropped)
+    };
+    let upstream_request = match target.build_request(body, call.stream, same_protocol, inbound) {
+        Ok(request) => request,
+        Err(error) => return Err(Failure::new(permit, FailureClass::ClientError, error)),
+    };
+    let first_byte = state.limits.first_byte_timeout;
+    let response =
+        match tokio::time::timeout(first_byte, state.client.request(upstream_request)).await {
+            Err(_) => {
+                let error = GatewayError::Timeout(format!(
+                    "no response from `{}` within {} s",
+                    target.lane_name_str(),
+                    first_byte.as_secs()
+                ));
+                return Err(Failure::new(permit, FailureClass::Timeout, error));
+            }
+            Ok(Err(error)) => {
+                let error = GatewayError::Unreachable(format!(
+                    "`{}`: {}",
+                    target.lane_name_str(),
+                    describe(&error)
+                ));
+                return Err(Failure::new(permit, FailureClass::Network, error));
+            }
+            Ok(Ok(response)) => response,
+        };
+    if !response.status().is_success() {
+        return Err(upstream_error(call, target, permit, response).await);
+    }
+    let guard = Guard::charged(permit);
+    let (parts, upstream_body) = response.into_parts();
+    // Gemini clients that asked for a JSON-array stream get one even from a
+    // Gemini upstream, which Busbar always asks for Server-Sent Events.
+    let relay_reply = same_protocol && !inbound.ingress.json_array;
+    let mut reply = if !call.stream {
+        if relay_reply {
+            let body = Body::relay(upstream_body, guard, state.limits.idle_timeout, None, None);
+            let mut reply = Response::new(body);
+            *reply.status_mut() = parts.status;
+            copy_end_to_end_headers(&parts.headers, reply.headers_mut());
+            reply
+        } else {
+            translate_complete(call, target, upstream_body, guard).await?
+        }
+    } else {
+        let (upstream_body, first, guard) = first_data(call, target, upstream_body, guard).await?;
+        if relay_reply {
+            let body = Body::relay(
+                upstream_body,
+                guard,
+                state.limits.idle_timeout,
+                Some(protocol),
+                Some(first),
+            );
+            let mut reply = Response::new(body);
+            *reply.status_mut() = parts.status;
+            copy_end_to_end_headers(&parts.headers, reply.headers_mut());
+            reply
+        } else {
+            translate_stream(call, target, upstream_body, first, guard)?
+        }
+    };
+    let headers = reply.headers_mut();
+    headers.insert("x-busbar-model", target.lane_name.clone());
+    if !dropped.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&dropped.join(", ")) {
+            headers.insert("x-busbar-dropped", value);
+        }
+    }
+    Ok(reply)
+}
+
+/// Waits for a stream's first data, so a stream that dies at once is failed
+/// over like any other failure: nothing has reached the client yet.
+async fn first_data(
+    call: &Call<'_>,
+    target: &Target,
+    mut body: Incoming,
+    guard: Guard,
+) -> Result<(Incoming, Bytes, Guard), Failure> {
+    let limit = call.state.limits.first_byte_timeout;
+    let read = tokio::time::timeout(limit, async {
+        loop {
+            match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => return Ok(Some(data)),
+                    _ => continue,
+                },
+                Some(Err(error)) => return Err(error),
+                None => return Ok(None),
+            }
+        }
+    })
+    .await;
+    let (class, message) = match read {
+        Ok(Ok(Some(data))) => return Ok((body, data, guard)),
+        Ok(Ok(None)) => (
+            FailureClass::Network,
+            "ended before its first event".to_owned(),
+        ),
+        Ok(Err(error)) => (FailureClass::Network, format!("failed: {error}")),
+        Err(_) => (
+            FailureClass::Timeout,
+            format!("sent nothing within {} s", limit.as_secs()),
+        ),
+    };
+    let error = GatewayError::Unreachable(format!(
+        "the stream from `{}` {message}",
+        target.lane_name_str()
+    ));
+    Err(recalled(guard, class, error))
+}
+
+/// Starts translating a stream whose first data has arrived. An upstream
+/// that opens with an error event is failed over like an error status.
+fn translate_stream(
+    call: &Call<'_>,
+    target: &Target,
+    upstream_body: Incoming,
+    first: Bytes,
+    guard: Guard,
+) -> Result<Response<Body>, Failure> {
+    let inbound = call.inbound;
+    let mut decoder = target.protocol.stream_decoder();
+    let mut pending = Vec::new();
+    if let Err(error) = decoder.feed(&first, &mut pending) {
+        let error = GatewayError::BadUpstreamReply(format!(
+            "the stream from `{}`: {error}",
+            target.lane_name_str()
+        ));
+        return Err(recalled(guard, FailureClass::ServerError, error));
+    }
+    if let Some(StreamEvent::Error(error)) = pending
+        .iter()
+        .find(|event| matches!(event, StreamEvent::Error(_)))
+    {
+        let class = class_of(error.kind);
+        let error = GatewayError::Upstream(Box::new(UpstreamError {
+            error: error.clone(),
+            protocol: target.protocol,
+            body: Bytes::new(),
+            retry_after: None,
+        }));
+        return Err(recalled(guard, class, error));
+    }
+    let mut options = StreamOptions::new(unix_now());
+    options.include_usage = call
+        .decoded
+        .as_ref()
+        .is_some_and(|d| d.request.stream_usage);
+    options.json_array = inbound.ingress.json_array;
+    let protocol = inbound.protocol();
+    let body = Body::translated(
+        upstream_body,
+        decoder,
+        protocol.stream_encoder(&options),
+        guard,
+        call.state.limits.idle_timeout,
+        target.model_id.clone(),
+        inbound.fallback_reply_id(),
+        pending,
+    );
+    let mut reply = Response::new(body);
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(protocol.stream_content_type(&options)),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(reply)
+}
+
+/// Reads a complete upstream reply and re-encodes it for the client.
+async fn translate_complete(
+    call: &Call<'_>,
+    target: &Target,
+    upstream_body: Incoming,
+    guard: Guard,
+) -> Result<Response<Body>, Failure> {
+    let inbound = call.inbound;
+    let idle = call.state.limits.idle_timeout;
+    let bytes = match read_limited(upstream_body, MAX_UPSTREAM_BODY, idle).await {
+        Ok(bytes) => bytes,
+        Err(error) => return Err(recalled(guard, FailureClass::Network, error)),
+    };
+    let mut decoded = match target.protocol.decode_response(&bytes) {
+        Ok(response) => response,
+        Err(error) => {
+            let error =
+                GatewayError::BadUpstreamReply(format!("`{}`: {error}", target.lane_name_str()));
+            return Err(recalled(guard, FailureClass::ServerError, error));
+        }
+    };
+    let mut guard = guard;
+    guard.body_complete();
+    if decoded.model.is_empty() {
+        decoded.model.clone_from(&target.model_id);
+    }
+    if decoded.id.is_empty() {
+        decoded.id = inbound.fallback_reply_id();
+    }
+    let encoded = inbound.protocol().encode_response(&decoded, unix_now());
+    let mut reply = Response::new(Body::full(encoded.body));
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(reply)
+}
+
+/// Reads an upstream's error reply and says what it means.
+async fn upstream_error(
+    call: &Call<'_>,
+    target: &Target,
+    permit: Permit,
+    response: Response<Incoming>,
+) -> Failure {
+    let (parts, body) = response.into_parts();
+    let status = parts.status.as_u16();
+    let bytes = read_limited(body, MAX_ERROR_BODY, call.state.limits.idle_timeout)
+        .await
+        .unwrap_or_default();
+    let error_type = parts
+        .headers
+        .get("x-amzn-errortype")
+        .and_then(|value| value.to_str().ok());
+    let mut error = target.protocol.decode_error(status, &bytes, error_type);
+    error.status = status;
+    let class = target.classify(status, error.code.as_deref(), &error.message);
+    let retry_after = parts.headers.get(header::RETRY_AFTER).cloned();
+    let wait = retry_after
+        .as_ref()
+        .and_then(|value| value.to_str().ok()?.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    tracing::debug!(
+        lane = target.lane_name_str(),
+        status,
+        class = class.as_str(),
+        "upstream answered with an error"
+    );
+    let error = GatewayError::Upstream(Box::new(UpstreamError {
+        error,
+        protocol: target.protocol,
+        body: bytes,
+        retry_after,
+    }));
+    Failure::new(permit, class, error).retry_after(wait)
+}
+
+/// A failure after 2xx headers but before any byte reached the client: the
+/// permit comes back from the guard, its charge refunded.
+fn recalled(guard: Guard, class: FailureClass, error: GatewayError) -> Failure {
+    Failure::settling(guard.recall(), class, error)
+}
