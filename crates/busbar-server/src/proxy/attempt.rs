@@ -40,21 +40,22 @@ pub(super) struct Failure {
 }
 
 impl Failure {
-    fn new(permit: Permit, class: FailureClass, error: GatewayError) -> Self {
+    fn new(permit: Permit, class: FailureClass, error: GatewayError) -> Box<Self> {
         Self::settling(Some(permit), class, error)
     }
 
-    fn settling(permit: Option<Permit>, class: FailureClass, error: GatewayError) -> Self {
-        Self {
+    // Boxed: a failure is rare and large, a success common and small.
+    fn settling(permit: Option<Permit>, class: FailureClass, error: GatewayError) -> Box<Self> {
+        Box::new(Self {
             permit,
             class,
             outcome: Outcome::failed(class),
             error,
             upstream: true,
-        }
+        })
     }
 
-    fn retry_after(mut self, wait: Option<Duration>) -> Self {
+    fn retry_after(mut self: Box<Self>, wait: Option<Duration>) -> Box<Self> {
         if let Some(wait) = wait {
             self.outcome = self.outcome.with_retry_after(wait);
         }
@@ -67,7 +68,7 @@ pub(super) async fn run(
     call: &mut Call<'_>,
     target: &Target,
     permit: Permit,
-) -> Result<Response<Body>, Failure> {
+) -> Result<Response<Body>, Box<Failure>> {
     let inbound = call.inbound;
     let state = call.state;
     let protocol = inbound.protocol();
@@ -193,7 +194,7 @@ async fn first_data(
     target: &Target,
     mut body: Incoming,
     guard: Guard,
-) -> Result<(Incoming, Bytes, Guard), Failure> {
+) -> Result<(Incoming, Bytes, Guard), Box<Failure>> {
     let limit = call.state.limits.first_byte_timeout;
     let read = tokio::time::timeout(limit, async {
         loop {
@@ -235,7 +236,7 @@ fn translate_stream(
     upstream_body: Incoming,
     first: Bytes,
     guard: Guard,
-) -> Result<Response<Body>, Failure> {
+) -> Result<Response<Body>, Box<Failure>> {
     let inbound = call.inbound;
     let mut decoder = target.protocol.stream_decoder();
     let mut pending = Vec::new();
@@ -292,7 +293,7 @@ async fn translate_complete(
     target: &Target,
     upstream_body: Incoming,
     guard: Guard,
-) -> Result<Response<Body>, Failure> {
+) -> Result<Response<Body>, Box<Failure>> {
     let inbound = call.inbound;
     let idle = call.state.limits.idle_timeout;
     let bytes = match read_limited(upstream_body, MAX_UPSTREAM_BODY, idle).await {
@@ -330,7 +331,7 @@ async fn upstream_error(
     target: &Target,
     permit: Permit,
     response: Response<Incoming>,
-) -> Failure {
+) -> Box<Failure> {
     let (parts, body) = response.into_parts();
     let status = parts.status.as_u16();
     let bytes = read_limited(body, MAX_ERROR_BODY, call.state.limits.idle_timeout)
@@ -365,6 +366,6 @@ async fn upstream_error(
 
 /// A failure after 2xx headers but before any byte reached the client: the
 /// permit comes back from the guard, its charge refunded.
-fn recalled(guard: Guard, class: FailureClass, error: GatewayError) -> Failure {
+fn recalled(guard: Guard, class: FailureClass, error: GatewayError) -> Box<Failure> {
     Failure::settling(guard.recall(), class, error)
 }
