@@ -27,6 +27,7 @@ mod client;
 mod error;
 mod guard;
 mod handler;
+mod health;
 mod ingress;
 mod peek;
 mod proxy;

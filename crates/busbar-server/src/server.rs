@@ -95,6 +95,7 @@ impl Server {
             state,
         } = self;
         let grace = state.load().limits.shutdown_grace;
+        let prober = tokio::spawn(crate::health::run(state.clone()));
         let graceful = GracefulShutdown::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
@@ -129,6 +130,7 @@ impl Server {
             });
         }
         drop(listener);
+        prober.abort();
         tracing::info!(
             grace_secs = grace.as_secs(),
             "shutting down: draining in-flight requests"

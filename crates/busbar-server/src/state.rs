@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use busbar_config::{AuthMode, AuthScheme, Config, TripMode};
+use busbar_config::{AuthMode, AuthScheme, Config, HealthMode, TripMode};
 use busbar_protocols::Protocol;
 use busbar_routing::{
-    BreakerPolicy, FailoverPolicy, FailureClass, Lane, LaneId, Member, OnExhausted, Pool, Route,
-    Router, SystemClock, Trip,
+    BreakerPolicy, FailoverPolicy, FailureClass, Lane, LaneId, Member, OnExhausted, Pool,
+    ProbeMode, Route, Router, SystemClock, Trip,
 };
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Method, Uri};
@@ -63,6 +63,16 @@ pub(crate) struct Target {
     pub(crate) default_max_tokens: u64,
     /// The provider's error codes and what they mean for routing.
     error_map: std::collections::BTreeMap<String, FailureClass>,
+    /// How this lane is probed (`health.mode` other than `none`).
+    pub(crate) health: Option<Probing>,
+}
+
+/// A lane's health-probe settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Probing {
+    pub(crate) mode: ProbeMode,
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl State {
@@ -219,6 +229,13 @@ impl State {
         &self.targets[lane.index()]
     }
 
+    pub(crate) fn targets(&self) -> impl Iterator<Item = (LaneId, &Target)> {
+        self.targets
+            .iter()
+            .enumerate()
+            .map(|(index, target)| (LaneId::new(index), target))
+    }
+
     pub(crate) fn any_usable(&self) -> bool {
         self.router.any_usable()
     }
@@ -293,6 +310,16 @@ impl Target {
             sigv4,
             scheme: provider.auth,
             default_max_tokens: u64::from(model.default_max_tokens),
+            health: match provider.health.mode {
+                HealthMode::None => None,
+                HealthMode::Dead => Some(ProbeMode::Dead),
+                HealthMode::Active => Some(ProbeMode::Active),
+            }
+            .map(|mode| Probing {
+                mode,
+                interval: provider.health.interval,
+                timeout: provider.health.timeout,
+            }),
             error_map: provider
                 .error_map
                 .iter()
@@ -322,7 +349,7 @@ impl Target {
         body: Vec<u8>,
         stream: bool,
         same_protocol: bool,
-        inbound: &Inbound,
+        inbound: Option<&Inbound>,
     ) -> Result<http::Request<Full<Bytes>>, GatewayError> {
         let uri = if stream { &self.stream_uri } else { &self.uri };
         let body = Bytes::from(body);
@@ -339,7 +366,8 @@ impl Target {
                 headers.insert(name.clone(), value.clone());
             }
             None => {
-                if let Some(token) = &inbound.client_credential {
+                if let Some(token) = inbound.and_then(|inbound| inbound.client_credential.as_ref())
+                {
                     let (name, value) = credential_header(self.protocol, self.scheme, token)
                         .map_err(|_| GatewayError::Unauthorized)?;
                     headers.insert(name, value);
@@ -347,19 +375,19 @@ impl Target {
             }
         }
         if self.protocol == Protocol::Anthropic {
-            let client_version = same_protocol
-                .then(|| inbound.headers.get("anthropic-version"))
-                .flatten();
+            let client_headers = inbound
+                .filter(|_| same_protocol)
+                .map(|inbound| &inbound.headers);
+            let client_version =
+                client_headers.and_then(|headers| headers.get("anthropic-version"));
             headers.insert(
                 "anthropic-version",
                 client_version
                     .cloned()
                     .unwrap_or_else(|| HeaderValue::from_static("2023-06-01")),
             );
-            if same_protocol {
-                if let Some(beta) = inbound.headers.get("anthropic-beta") {
-                    headers.insert("anthropic-beta", beta.clone());
-                }
+            if let Some(beta) = client_headers.and_then(|headers| headers.get("anthropic-beta")) {
+                headers.insert("anthropic-beta", beta.clone());
             }
         }
         if stream && self.protocol != Protocol::Bedrock {

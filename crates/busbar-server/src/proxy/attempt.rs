@@ -116,7 +116,7 @@ pub(super) async fn run(
         );
         (encoded.body, dropped)
     };
-    let upstream_request = match target.build_request(body, call.stream, same_protocol, inbound) {
+    let upstream_request = match target.build_request(body, call.stream, same_protocol, Some(inbound)) {
         Ok(request) => request,
         Err(error) => return Err(Failure::new(permit, FailureClass::ClientError, error)),
     };
