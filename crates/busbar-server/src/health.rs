@@ -1,4 +1,4 @@
-//! Health probes: a one-token request to lanes whose provider asks for it
+//! Health probes: a tiny request to lanes whose provider asks for it
 //! (`health.mode: dead` re-probes lanes that are open or hard-down,
 //! `active` probes every lane), each `interval_secs`.
 
@@ -29,7 +29,7 @@ pub(crate) async fn run(state: Arc<ArcSwap<State>>) {
         let current = state.load_full();
         let now = Instant::now();
         for (lane, target) in current.targets() {
-            let Some(probing) = target.health else {
+            let Some(probing) = target.health.filter(|_| target.can_probe()) else {
                 continue;
             };
             let name = target.lane_name_str().to_owned();
@@ -75,7 +75,8 @@ async fn send(state: &State, target: &Target) -> Outcome {
         target.model_id.clone(),
         vec![Message::text(Role::User, "ping")],
     );
-    request.max_tokens = Some(1);
+    // 16: the least every format accepts (OpenAI Responses refuses less).
+    request.max_tokens = Some(16);
     let options = RequestOptions::new(target.model_id.clone());
     let body = target.protocol.encode_request(&request, &options).body;
     let Ok(upstream) = target.build_request(body, false, false, None) else {

@@ -333,10 +333,28 @@ impl Target {
     /// What an upstream error reply means for routing: the provider's
     /// `error_map` first, then the status and the vendors' context-length
     /// phrases.
+    ///
+    /// The map is looked up by the error's code and then by its status, as
+    /// the catalog keys some providers' entries (`"402": billing`). A 402
+    /// Payment Required nobody mapped is `billing` too: it is what the status
+    /// means, and another lane's account may well be in credit.
     pub(crate) fn classify(&self, status: u16, code: Option<&str>, message: &str) -> FailureClass {
-        busbar_routing::classify(status, code, message, &|code: &str| {
-            self.error_map.get(code).copied()
-        })
+        let mapped = code
+            .and_then(|code| self.error_map.get(code))
+            .or_else(|| self.error_map.get(status.to_string().as_str()));
+        if let Some(class) = mapped {
+            return *class;
+        }
+        if status == 402 {
+            return FailureClass::Billing;
+        }
+        busbar_routing::classify(status, code, message, &|_: &str| None)
+    }
+
+    /// Whether Busbar holds a credential to probe this lane with (not under
+    /// `auth.mode: passthrough`, where only callers have keys).
+    pub(crate) fn can_probe(&self) -> bool {
+        self.credential.is_some() || self.sigv4.is_some()
     }
 
     pub(crate) fn lane_name_str(&self) -> &str {

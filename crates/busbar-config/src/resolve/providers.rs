@@ -7,7 +7,9 @@ use std::time::Duration;
 use super::{keys_required, read_secret_var};
 use crate::catalog::{read_provider_fields, Catalog, ProviderFields, PROVIDER_FIELDS};
 use crate::env::Env;
-use crate::model::{AuthMode, AwsCredentials, Health, Model, Protocol, Provider, Secret};
+use crate::model::{
+    AuthMode, AuthScheme, AwsCredentials, Health, Model, Protocol, Provider, Secret,
+};
 use crate::ssrf;
 use crate::walk::{join, suggest, Fields, Walker};
 
@@ -56,15 +58,16 @@ pub(super) fn providers(
         };
         let over = read_provider_fields(w, &f);
         let api_key_env = f.str(w, "api_key_env");
-        let api_key = api_key(
-            w,
-            &f,
-            api_key_env.as_deref(),
-            over.protocol
-                .or_else(|| catalog.entries.get(name).and_then(|c| c.protocol)),
-            mode,
-            env,
-        );
+        let listed = catalog.entries.get(name);
+        let protocol = over.protocol.or_else(|| listed.and_then(|c| c.protocol));
+        let scheme = over
+            .auth
+            .or_else(|| listed.and_then(|c| c.auth))
+            .unwrap_or_default();
+        // Only a Bedrock provider Busbar signs for needs an AWS key pair; with
+        // `auth: bearer` it holds a Bedrock API key like any other token.
+        let sigv4 = protocol == Some(Protocol::Bedrock) && scheme == AuthScheme::Native;
+        let api_key = api_key(w, &f, api_key_env.as_deref(), sigv4, mode, env);
         if let Some(provider) = merge(w, &path, name, catalog, &over) {
             out.insert(
                 name.clone(),
@@ -148,7 +151,7 @@ fn api_key(
     w: &mut Walker,
     f: &Fields<'_>,
     api_key_env: Option<&str>,
-    protocol: Option<Protocol>,
+    sigv4: bool,
     mode: AuthMode,
     env: &dyn Env,
 ) -> Option<Secret> {
@@ -167,7 +170,7 @@ fn api_key(
         return Some(Secret::new(value));
     }
     let value = read_secret_var(w, &path, name, env)?;
-    if protocol == Some(Protocol::Bedrock) && AwsCredentials::parse(&value).is_none() {
+    if sigv4 && AwsCredentials::parse(&value).is_none() {
         w.error(
             &path,
             format!("environment variable `{name}` must hold ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]"),

@@ -303,3 +303,20 @@ fn keys_are_redacted_in_debug_output() {
     }
     assert!(debug.contains("Secret(<redacted>)"));
 }
+
+#[test]
+fn a_bedrock_api_key_under_bearer_auth_is_any_token() {
+    let providers = "providers:\n  bedrock:\n    protocol: bedrock\n    base_url: https://bedrock-runtime.us-east-1.amazonaws.com\n";
+    let signed = "providers:\n  bedrock: {api_key_env: K}\nmodels:\n  m: {provider: bedrock, max_concurrent: 1}\n";
+    let bearer = "providers:\n  bedrock: {api_key_env: K, auth: bearer}\nmodels:\n  m: {provider: bedrock, max_concurrent: 1}\n";
+    let env: std::collections::BTreeMap<String, String> =
+        [("K".to_owned(), "bedrock-api-key-abc".to_owned())].into();
+    let errors = crate::load_str(providers, signed, &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        errors.contains("ACCESS_KEY_ID:SECRET_ACCESS_KEY"),
+        "{errors}"
+    );
+    assert!(crate::load_str(providers, bearer, &env).is_ok());
+}
