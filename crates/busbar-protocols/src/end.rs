@@ -31,7 +31,13 @@ impl EndWatch {
                 b"response.failed\"",
             ],
             Protocol::Anthropic => &[b"message_stop\""],
-            Protocol::Gemini => &[b"\"finishReason\":", b"\"finishReason\" :"],
+            // A finish reason, a blocked prompt, or an error chunk.
+            Protocol::Gemini => &[
+                b"\"finishReason\":",
+                b"\"finishReason\" :",
+                b"\"blockReason\":",
+                b"{\"error\":",
+            ],
             Protocol::Cohere => &[b"message-end\""],
             // Header values with their two length bytes: the `messageStop`
             // event, or an exception frame (the error reached the client).
