@@ -292,9 +292,13 @@ impl StreamDecoder for Decoder {
             return Ok(());
         }
         let framed = self.frames.feed(bytes, &mut self.pending);
-        let handled = self.handle_pending(out);
-        framed.map_err(|e| DecodeError::Stream(e.to_string()))?;
-        handled
+        self.handle_pending(out)?;
+        // Frames before a broken one still count: if they ended the stream
+        // (an exception), what follows is ignored however it was split.
+        if self.done {
+            return Ok(());
+        }
+        framed.map_err(|e| DecodeError::Stream(e.to_string()))
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {

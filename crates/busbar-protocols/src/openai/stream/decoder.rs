@@ -272,8 +272,14 @@ impl StreamDecoder for Decoder {
         if self.done {
             return Ok(());
         }
-        self.sse.feed(bytes, &mut self.frames)?;
-        self.drain(out)
+        // Events read before a broken line still count: if they include
+        // `[DONE]`, what follows is ignored however the bytes were split.
+        let read = self.sse.feed(bytes, &mut self.frames);
+        self.drain(out)?;
+        if self.done {
+            return Ok(());
+        }
+        read
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
