@@ -15,15 +15,22 @@
 //! * `errors` — bad requests, upstream failures, broken streams;
 //! * `limits` — `max_concurrent`, `max_requests`;
 //! * `ops` — `/healthz`, `/stats`, `/metrics`, headers, client auth,
-//!   graceful shutdown.
+//!   graceful shutdown;
+//! * `chaos` — upstream faults of every kind: failover, breakers, `/healthz`,
+//!   affinity, context-length failover, exhaustion policies, each checked in
+//!   what the client got and in `/stats` and `/metrics`;
+//! * `load` — concurrent clients against a faulty upstream: every reply well
+//!   formed, none hung, and the counters reconcile with what clients saw.
 //!
 //! Every test owns its mock and its busbar process on fresh ports, so the
 //! tests run in parallel.
 
 mod support;
 
+mod chaos;
 mod errors;
 mod limits;
+mod load;
 mod ops;
 mod relay;
 mod startup;

@@ -25,17 +25,20 @@ from support import EGRESS
 REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 10.0
-LOG_TAIL_LINES = 60
+LOG_TAIL_LINES = 30
 
 # Variables through which the SDKs would pick up a base URL, credentials or extra
 # headers from the developer's shell; the suite must see only what it passes.
-SDK_ENVIRONMENT_PREFIXES = ("OPENAI_", "ANTHROPIC_")
+SDK_ENVIRONMENT_PREFIXES = ("OPENAI_", "ANTHROPIC_", "GOOGLE_", "GEMINI_", "CO_", "COHERE_", "AWS_", "BOTO_")
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 LISTEN_ADDR = re.compile(r"\baddr=(127\.0\.0\.1:\d+)")
 
 for name in [n for n in os.environ if n.startswith(SDK_ENVIRONMENT_PREFIXES)]:
     del os.environ[name]
+# Nor may boto3 read a profile, a region or credentials from the developer's files.
+os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
 # Loopback traffic must never go through a proxy from the environment.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
@@ -92,6 +95,8 @@ class Gateway:
                 os.kill(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._reader.join(SHUTDOWN_TIMEOUT_S)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         return self.process.returncode
 
 
@@ -156,8 +161,11 @@ def stream(request: pytest.FixtureRequest) -> bool:
     return request.param
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    failed = terminalreporter.stats.get("failed") or terminalreporter.stats.get("error")
-    if _gateway is not None and failed:
-        terminalreporter.section("busbar demo log (tail)")
-        terminalreporter.write_line(_gateway.tail())
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """Attaches the tail of the demo's log to a failed test's report. The report, unlike
+    the terminal, reaches the main process from a pytest-xdist worker."""
+    report = yield
+    if report.failed and _gateway is not None:
+        report.sections.append(("busbar demo log (tail)", _gateway.tail()))
+    return report

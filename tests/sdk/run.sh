@@ -4,6 +4,10 @@
 # creates tests/sdk/.venv, installs the pinned requirements, builds the binary
 # (unless BUSBAR_BIN names one) and runs pytest. Extra arguments go to pytest,
 # e.g. `tests/sdk/run.sh -k anthropic -x`.
+#
+# The tests spend most of their time waiting on the demo's paced streams, so
+# they run in BUSBAR_SDK_WORKERS pytest-xdist workers (default 4), each with
+# its own `busbar demo`; `-n 0` on the command line runs them in one process.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,4 +44,4 @@ else
 fi
 
 cd "$here"
-exec "$venv/bin/python" -m pytest "$@"
+exec "$venv/bin/python" -m pytest -n "${BUSBAR_SDK_WORKERS:-4}" "$@"

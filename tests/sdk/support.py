@@ -20,10 +20,18 @@ helpers here.
 
 from __future__ import annotations
 
-# Every demo model that is a single mock upstream of one protocol. A new egress
-# protocol in the demo (demo-responses, demo-gemini, demo-cohere, demo-bedrock)
-# slots in by being added here: every parametrized test then covers it.
-EGRESS: list[str] = ["demo-openai", "demo-anthropic"]
+# Every demo model that is a single mock upstream of one protocol (OpenAI Chat,
+# Responses, Anthropic Messages, Gemini, Cohere v2, Bedrock Converse). Every
+# parametrized test in every SDK module runs against each of them, so each
+# module covers its ingress protocol against all six egress protocols.
+EGRESS: list[str] = [
+    "demo-openai",
+    "demo-responses",
+    "demo-anthropic",
+    "demo-gemini",
+    "demo-cohere",
+    "demo-bedrock",
+]
 
 # The demo's pool over all of EGRESS.
 POOL = "demo"
@@ -79,6 +87,33 @@ class Tool:
         """As an Anthropic Messages `tools[]` entry."""
         return {"name": self.name, "description": self.description, "input_schema": self.schema}
 
+    def responses(self) -> dict:
+        """As an OpenAI Responses `tools[]` entry (flat, no `function` wrapper)."""
+        return {
+            "type": "function",
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.schema,
+        }
+
+    def gemini(self) -> dict:
+        """As a Gemini `functionDeclarations[]` entry, its schema as JSON Schema."""
+        return {"name": self.name, "description": self.description, "parameters_json_schema": self.schema}
+
+    def cohere(self) -> dict:
+        """As a Cohere v2 `tools[]` entry (OpenAI's shape)."""
+        return self.openai()
+
+    def bedrock(self) -> dict:
+        """As a Bedrock Converse `toolConfig.tools[]` entry."""
+        return {
+            "toolSpec": {
+                "name": self.name,
+                "description": self.description,
+                "inputSchema": {"json": self.schema},
+            }
+        }
+
 
 WEATHER = Tool(
     name="get_weather",
@@ -117,6 +152,36 @@ COUNT_PROMPT = "one two three four five six"
 STOP_SEQUENCE = "three"
 # COUNT_PROMPT's echo cut before STOP_SEQUENCE (the trailing space stays).
 STOPPED_TEXT = "Echo: one two "
-MAX_TOKENS = 3
-# COUNT_PROMPT's echo cut to MAX_TOKENS words.
-TRUNCATED_TEXT = "Echo: one two"
+# OpenAI's Responses API refuses `max_output_tokens` below 16 (and the mock with
+# it), so every module's output limit is 16, on a prompt whose echo is longer.
+MAX_TOKENS = 16
+LONG_PROMPT = " ".join(f"w{n}" for n in range(1, 25))
+# LONG_PROMPT's echo cut to MAX_TOKENS words.
+TRUNCATED_TEXT = " ".join(f"Echo: {LONG_PROMPT}".split()[:MAX_TOKENS])
+
+
+# --- how each egress treats stop sequences ---------------------------------------------------
+
+# Egress protocols whose upstream says which stop sequence ended the reply
+# (Anthropic's `stop_sequence`). The others report only a stop (OpenAI `stop`,
+# Gemini `STOP`) or a stop without the sequence (Cohere `STOP_SEQUENCE`, Bedrock
+# `stop_sequence`), so across them a gateway cannot name the sequence, and
+# across the first kind a plain end is as right as a stop-sequence end.
+NAMES_MATCHED_STOP = {"demo-anthropic"}
+
+# Egress protocols whose upstream reports that a stop sequence ended the reply,
+# with or without naming it (Anthropic, Cohere `STOP_SEQUENCE`, Bedrock
+# `stop_sequence`); an ingress format with such a reason must then give it.
+REPORTS_STOP_SEQUENCE = {"demo-anthropic", "demo-cohere", "demo-bedrock"}
+
+# Egress protocols that have no stop sequences (Responses): the gateway drops
+# them, names them in `x-busbar-dropped`, and the reply runs to its natural end.
+DROPS_STOP_SEQUENCES = {"demo-responses"}
+DROPPED_HEADER = "x-busbar-dropped"
+
+
+def stop_expectation(egress: str) -> tuple[str, bool]:
+    """The text COUNT_PROMPT gets with STOP_SEQUENCE set, and whether the stop was honoured."""
+    if egress in DROPS_STOP_SEQUENCES:
+        return echo(COUNT_PROMPT), False
+    return STOPPED_TEXT, True

@@ -21,13 +21,15 @@ from support import (
     CLOCK,
     CLOCK_RESULT,
     COUNT_PROMPT,
+    DROPPED_HEADER,
+    DROPS_STOP_SEQUENCES,
     EGRESS,
+    LONG_PROMPT,
     MAX_TOKENS,
     PARALLEL_PROMPT,
     PLAIN_PROMPT,
     POOL,
     STOP_SEQUENCE,
-    STOPPED_TEXT,
     SYSTEM_PROMPT,
     TOOL_PROMPT,
     TRUNCATED_TEXT,
@@ -36,6 +38,7 @@ from support import (
     WEATHER_RESULT,
     Tool,
     echo,
+    stop_expectation,
     tool_preamble,
     tool_result_reply,
     words,
@@ -296,20 +299,23 @@ def test_system_message(client: OpenAI, egress: str, stream: bool, role: str) ->
 
 
 def test_stop_sequence(client: OpenAI, egress: str, stream: bool) -> None:
-    answer = ask(
-        client, stream, model=egress, messages=user(COUNT_PROMPT), stop=["never-there", STOP_SEQUENCE]
-    )
-    assert answer.text == STOPPED_TEXT
+    request = dict(model=egress, messages=user(COUNT_PROMPT), stop=["never-there", STOP_SEQUENCE])
+    answer = ask(client, stream, **request)
+    expected, _ = stop_expectation(egress)
+    assert answer.text == expected
     assert answer.finish_reason == "stop"
-    assert_usage(answer, words(COUNT_PROMPT), words(STOPPED_TEXT))
+    assert_usage(answer, words(COUNT_PROMPT), words(expected))
+    if egress in DROPS_STOP_SEQUENCES:
+        raw = client.chat.completions.with_raw_response.create(**request)
+        assert "stop_sequences" in raw.headers.get(DROPPED_HEADER, ""), "the dropped stop is not named"
 
 
 @pytest.mark.parametrize("field", ["max_completion_tokens", "max_tokens"])
 def test_max_tokens(client: OpenAI, egress: str, stream: bool, field: str) -> None:
-    answer = ask(client, stream, model=egress, messages=user(COUNT_PROMPT), **{field: MAX_TOKENS})
+    answer = ask(client, stream, model=egress, messages=user(LONG_PROMPT), **{field: MAX_TOKENS})
     assert answer.text == TRUNCATED_TEXT
     assert answer.finish_reason == "length"
-    assert_usage(answer, words(COUNT_PROMPT), MAX_TOKENS)
+    assert_usage(answer, words(LONG_PROMPT), MAX_TOKENS)
 
 
 # --- streams ------------------------------------------------------------------------------------
@@ -320,7 +326,7 @@ REQUESTS = {
     "parallel": dict(messages=user(PARALLEL_PROMPT), tools=[WEATHER.openai(), CLOCK.openai()]),
     "system": dict(messages=[{"role": "system", "content": SYSTEM_PROMPT}, *user(PLAIN_PROMPT)]),
     "stop": dict(messages=user(COUNT_PROMPT), stop=[STOP_SEQUENCE]),
-    "max_tokens": dict(messages=user(COUNT_PROMPT), max_completion_tokens=MAX_TOKENS),
+    "max_tokens": dict(messages=user(LONG_PROMPT), max_completion_tokens=MAX_TOKENS),
 }
 
 

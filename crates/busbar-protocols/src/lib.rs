@@ -23,6 +23,8 @@ mod error;
 pub mod anthropic;
 pub mod bedrock;
 pub mod cohere;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gemini;
 pub mod openai;
 pub mod responses;

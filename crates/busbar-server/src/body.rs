@@ -209,7 +209,15 @@ impl Relay {
             }
             Poll::Ready(Some(Err(error))) => {
                 self.guard.body_failed(FailureClass::Network);
-                Poll::Ready(Some(Err(error.into())))
+                match &self.end {
+                    // A stream client gets its protocol's error event and a
+                    // clean end rather than a connection torn mid-chunk.
+                    Some((protocol, _)) => {
+                        self.done = true;
+                        Poll::Ready(Some(Ok(Frame::data(truncation_error(*protocol)))))
+                    }
+                    None => Poll::Ready(Some(Err(error.into()))),
+                }
             }
             Poll::Ready(None) => {
                 self.done = true;

@@ -130,13 +130,25 @@ impl GatewayError {
                     StatusCode::from_u16(upstream.error.status).unwrap_or(StatusCode::BAD_GATEWAY);
                 let mut response = Response::new(Body::full(upstream.body));
                 *response.status_mut() = status;
-                response.headers_mut().insert(
+                let headers = response.headers_mut();
+                headers.insert(
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("application/json"),
                 );
+                if let Some(error_type) = upstream.error_type {
+                    headers.insert("x-amzn-errortype", error_type);
+                }
                 response
             }
-            other => render(protocol, &other.to_api_error()),
+            other => {
+                let mut error = other.to_api_error();
+                // A vendor's own code means nothing in another protocol; the
+                // client's encoder picks its own for the error's kind.
+                if matches!(&other, Self::Upstream(upstream) if upstream.protocol != protocol) {
+                    error.code = None;
+                }
+                render(protocol, &error)
+            }
         };
         if let Some(value) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, value);
@@ -156,6 +168,9 @@ pub struct UpstreamError {
     pub body: bytes::Bytes,
     /// The upstream's `Retry-After`, passed on to the client.
     pub retry_after: Option<HeaderValue>,
+    /// The upstream's `x-amzn-errortype` (Bedrock names its errors there),
+    /// passed on with a relayed body.
+    pub error_type: Option<HeaderValue>,
 }
 
 /// Renders an IR error in `protocol`'s error shape and status.

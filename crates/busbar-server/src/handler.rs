@@ -134,6 +134,18 @@ fn stats(state: &State) -> Response<Body> {
 }
 
 fn metrics(state: &State) -> Response<Body> {
+    // Breakers count their own trips, however a request ended (a stream
+    // that broke mid-body trips one too); the counter mirrors them.
+    for (lane, target) in state.targets() {
+        for (pool, cell) in state.router.cells(lane) {
+            metrics::counter!(
+                "busbar_breaker_trips_total",
+                "pool" => pool.to_owned(),
+                "lane" => target.lane_name_str().to_owned()
+            )
+            .absolute(cell.trips());
+        }
+    }
     let rendered = state
         .metrics
         .get()

@@ -7,7 +7,7 @@ mod attempt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use busbar_protocols::{DecodedRequest, Protocol};
-use busbar_routing::AcquireError;
+use busbar_routing::{AcquireError, FailureClass};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::{BodyExt, Limited};
@@ -88,11 +88,22 @@ pub(crate) async fn proxy<'s>(
         stream: inbound.ingress.stream.unwrap_or_else(|| peeked.stream()),
         decoded: None,
     };
-    let mut last_error = None;
+    // A failure's metrics wait until it is known whether another lane was
+    // tried after it (a failover) or it went back to the client.
+    let mut last: Option<Failed> = None;
     while let Some((lane_id, permit)) = attempts.next_attempt() {
+        let pool_name = attempts.route().name();
+        if let Some(previous) = last.take() {
+            previous.record(true);
+            metrics::counter!(
+                "busbar_failovers_total",
+                "pool" => pool_name.to_owned(),
+                "reason" => previous.class.as_str()
+            )
+            .increment(1);
+        }
         let target = state.target(lane_id);
         let lane = target.lane_name_str();
-        let pool_name = attempts.route().name();
         metrics::counter!(
             "busbar_upstream_attempts_total",
             "pool" => pool_name.to_owned(),
@@ -103,43 +114,63 @@ pub(crate) async fn proxy<'s>(
             Ok(reply) => return Ok(reply),
             Err(failure) => failure,
         };
-        let class = failure.class;
-        let fails_over = class.fails_over();
-        let tripped = failure
-            .permit
-            .map(|permit| attempts.finish(permit, failure.outcome))
-            .is_some_and(|transition| transition.tripped());
-        if tripped {
-            metrics::counter!(
-                "busbar_breaker_trips_total",
-                "pool" => pool_name.to_owned(),
-                "lane" => lane.to_owned()
-            )
-            .increment(1);
+        let attempt::Failure {
+            permit,
+            class,
+            outcome,
+            error,
+            upstream,
+        } = *failure;
+        if let Some(permit) = permit {
+            attempts.finish(permit, outcome);
         }
-        if failure.upstream {
+        tracing::debug!(lane, class = class.as_str(), %error, "attempt failed");
+        let failed = Failed {
+            pool: pool_name.to_owned(),
+            lane: lane.to_owned(),
+            class,
+            upstream,
+            error,
+        };
+        if !class.fails_over() {
+            failed.record(false);
+            return Err(failed.error);
+        }
+        last = Some(failed);
+    }
+    match last {
+        Some(failed) => {
+            failed.record(false);
+            Err(failed.error)
+        }
+        None => Err(refused(&name, attempts.refused(), || {
+            attempts.route().retry_after()
+        })),
+    }
+}
+
+/// A failed attempt whose metrics are not yet recorded.
+struct Failed {
+    pool: String,
+    lane: String,
+    class: FailureClass,
+    upstream: bool,
+    error: GatewayError,
+}
+
+impl Failed {
+    /// Counts the failure, as failed over or as returned to the client.
+    fn record(&self, failed_over: bool) {
+        if self.upstream {
             metrics::counter!(
                 "busbar_upstream_failures_total",
-                "pool" => pool_name.to_owned(),
-                "lane" => lane.to_owned(),
-                "disposition" => if fails_over { "failover" } else { "returned" }
+                "pool" => self.pool.clone(),
+                "lane" => self.lane.clone(),
+                "disposition" => if failed_over { "failover" } else { "returned" }
             )
             .increment(1);
         }
-        tracing::debug!(lane, class = class.as_str(), error = %failure.error, "attempt failed");
-        if !fails_over {
-            return Err(failure.error);
-        }
-        metrics::counter!(
-            "busbar_failovers_total",
-            "pool" => pool_name.to_owned(),
-            "reason" => class.as_str()
-        )
-        .increment(1);
-        last_error = Some(failure.error);
     }
-    Err(last_error
-        .unwrap_or_else(|| refused(&name, attempts.refused(), || attempts.route().retry_after())))
 }
 
 /// The error for a request no lane would take: a busy lane is worth

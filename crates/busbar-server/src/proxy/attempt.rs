@@ -116,10 +116,11 @@ pub(super) async fn run(
         );
         (encoded.body, dropped)
     };
-    let upstream_request = match target.build_request(body, call.stream, same_protocol, Some(inbound)) {
-        Ok(request) => request,
-        Err(error) => return Err(Failure::new(permit, FailureClass::ClientError, error)),
-    };
+    let upstream_request =
+        match target.build_request(body, call.stream, same_protocol, Some(inbound)) {
+            Ok(request) => request,
+            Err(error) => return Err(Failure::new(permit, FailureClass::ClientError, error)),
+        };
     let first_byte = state.limits.first_byte_timeout;
     let response =
         match tokio::time::timeout(first_byte, state.client.request(upstream_request)).await {
@@ -162,6 +163,13 @@ pub(super) async fn run(
     } else {
         let (upstream_body, first, guard) = first_data(call, target, upstream_body, guard).await?;
         if relay_reply {
+            // The bytes go out untouched, but a stream that opens with an
+            // error event is failed over like an error status.
+            let mut events = Vec::new();
+            let _ = target.protocol.stream_decoder().feed(&first, &mut events);
+            if let Some(failure) = opening_error(target, &events) {
+                return Err(recalled(guard, failure.0, failure.1));
+            }
             let body = Body::relay(
                 upstream_body,
                 guard,
@@ -221,10 +229,11 @@ async fn first_data(
             format!("sent nothing within {} s", limit.as_secs()),
         ),
     };
-    let error = GatewayError::Unreachable(format!(
-        "the stream from `{}` {message}",
-        target.lane_name_str()
-    ));
+    let message = format!("the stream from `{}` {message}", target.lane_name_str());
+    let error = match class {
+        FailureClass::Timeout => GatewayError::Timeout(message),
+        _ => GatewayError::Unreachable(message),
+    };
     Err(recalled(guard, class, error))
 }
 
@@ -247,17 +256,7 @@ fn translate_stream(
         ));
         return Err(recalled(guard, FailureClass::ServerError, error));
     }
-    if let Some(StreamEvent::Error(error)) = pending
-        .iter()
-        .find(|event| matches!(event, StreamEvent::Error(_)))
-    {
-        let class = class_of(error.kind);
-        let error = GatewayError::Upstream(Box::new(UpstreamError {
-            error: error.clone(),
-            protocol: target.protocol,
-            body: Bytes::new(),
-            retry_after: None,
-        }));
+    if let Some((class, error)) = opening_error(target, &pending) {
         return Err(recalled(guard, class, error));
     }
     let mut options = StreamOptions::new(unix_now());
@@ -285,6 +284,23 @@ fn translate_stream(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(reply)
+}
+
+/// The error a stream opened with, if it did, and what it means.
+fn opening_error(target: &Target, events: &[StreamEvent]) -> Option<(FailureClass, GatewayError)> {
+    events.iter().find_map(|event| match event {
+        StreamEvent::Error(error) => Some((
+            class_of(error.kind),
+            GatewayError::Upstream(Box::new(UpstreamError {
+                error: error.clone(),
+                protocol: target.protocol,
+                body: Bytes::new(),
+                retry_after: None,
+                error_type: None,
+            })),
+        )),
+        _ => None,
+    })
 }
 
 /// Reads a complete upstream reply and re-encodes it for the client.
@@ -337,11 +353,12 @@ async fn upstream_error(
     let bytes = read_limited(body, MAX_ERROR_BODY, call.state.limits.idle_timeout)
         .await
         .unwrap_or_default();
-    let error_type = parts
-        .headers
-        .get("x-amzn-errortype")
-        .and_then(|value| value.to_str().ok());
-    let mut error = target.protocol.decode_error(status, &bytes, error_type);
+    let error_type = parts.headers.get("x-amzn-errortype").cloned();
+    let mut error = target.protocol.decode_error(
+        status,
+        &bytes,
+        error_type.as_ref().and_then(|value| value.to_str().ok()),
+    );
     error.status = status;
     let class = target.classify(status, error.code.as_deref(), &error.message);
     let retry_after = parts.headers.get(header::RETRY_AFTER).cloned();
@@ -360,6 +377,7 @@ async fn upstream_error(
         protocol: target.protocol,
         body: bytes,
         retry_after,
+        error_type,
     }));
     Failure::new(permit, class, error).retry_after(wait)
 }
