@@ -30,6 +30,8 @@ pub mod openai;
 pub mod responses;
 pub mod sse;
 #[cfg(test)]
+mod pairs;
+#[cfg(test)]
 mod testing;
 
 pub use dialect::{
