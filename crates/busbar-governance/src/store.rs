@@ -1,0 +1,340 @@
+//! The [`Store`] abstraction: the operations both backends implement, and
+//! the records they exchange.
+//!
+//! A store owns all governance state: keys, spend per budget window,
+//! in-flight reservations and the rows of the sliding rate windows. Every
+//! mutation is one transaction, and admission reads and writes the counters
+//! of one key while holding that key exclusively (SQLite's write lock,
+//! PostgreSQL's row lock), which is what makes budgets and rate limits exact
+//! under concurrency and, with PostgreSQL, across replicas.
+//!
+//! The trait returns boxed futures so a [`Governor`](crate::Governor) can
+//! hold either backend as `Arc<dyn Store>`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+
+use crate::api::{KeyMetadata, KeyUsage};
+use crate::error::StoreError;
+use crate::money::Cents;
+use crate::policy::Refusal;
+use crate::request::KeyPatch;
+use crate::window::{BudgetPeriod, Timestamp};
+
+pub mod postgres;
+mod schema;
+pub mod sqlite;
+
+/// A future a [`Store`] returns.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What both governance stores can do. Times are passed in, never read.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Remembers `fingerprint` if the store has none yet; answers whether
+    /// the store's fingerprint is this one.
+    fn check_sealing_key<'a>(
+        &'a self,
+        fingerprint: &'a str,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Inserts a new key.
+    fn insert_key(&self, record: KeyRecord) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Every key, oldest first.
+    fn list_keys(&self) -> BoxFuture<'_, Result<Vec<KeyMetadata>, StoreError>>;
+    /// One key by id.
+    fn get_key<'a>(&'a self, id: &'a str)
+        -> BoxFuture<'a, Result<Option<KeyMetadata>, StoreError>>;
+    /// Applies a patch atomically; `None` when no key has this id.
+    fn update_key<'a>(
+        &'a self,
+        id: &'a str,
+        patch: &'a KeyPatch,
+    ) -> BoxFuture<'a, Result<Option<KeyMetadata>, StoreError>>;
+    /// Deletes a key and all its counters; `false` when none had this id.
+    fn delete_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+    /// Settled usage in the key's budget window containing `now`.
+    fn usage<'a>(
+        &'a self,
+        id: &'a str,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<KeyUsage>, StoreError>>;
+    /// The sealed copy of a key's secret, for SigV4.
+    fn sealed_secret<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, StoreError>>;
+    /// Checks a request and, if every rule passes, reserves its worst-case
+    /// cost and counts it against `rpm_limit`, all in one transaction.
+    fn admit(&self, request: AdmitRequest) -> BoxFuture<'_, Result<AdmitOutcome, StoreError>>;
+    /// Releases a reservation and, when `charge` is given, records the real
+    /// spend, tokens and request, in one transaction.
+    fn settle(&self, settlement: Settlement) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Moves a reservation's expiry (for long streams).
+    fn renew(
+        &self,
+        reservation_id: i64,
+        expires_at: Timestamp,
+    ) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// Deletes expired reservations and rate rows that left their window;
+    /// answers how many reservations expired unsettled.
+    fn reap(&self, now: Timestamp) -> BoxFuture<'_, Result<u64, StoreError>>;
+}
+
+/// A key as stored on creation: metadata plus the two forms of its secret.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct KeyRecord {
+    /// What the admin API shows.
+    pub key: KeyMetadata,
+    /// Hex SHA-256 of the secret, for lookup.
+    pub secret_hash: String,
+    /// The secret sealed under the server key, for SigV4.
+    pub sealed: Vec<u8>,
+}
+
+impl KeyRecord {
+    /// Bundles a new key's parts.
+    pub fn new(key: KeyMetadata, secret_hash: String, sealed: Vec<u8>) -> Self {
+        Self {
+            key,
+            secret_hash,
+            sealed,
+        }
+    }
+}
+
+/// One request asking to be admitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AdmitRequest {
+    /// Hex SHA-256 of the presented secret.
+    pub secret_hash: String,
+    /// The pool or model asked for.
+    pub target: String,
+    /// The worst-case cost to reserve.
+    pub cost: Cents,
+    /// Now.
+    pub now: Timestamp,
+    /// When the reservation lapses if never settled.
+    pub expires_at: Timestamp,
+}
+
+impl AdmitRequest {
+    /// Bundles an admission request.
+    pub fn new(
+        secret_hash: String,
+        target: String,
+        cost: Cents,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Self {
+        Self {
+            secret_hash,
+            target,
+            cost,
+            now,
+            expires_at,
+        }
+    }
+}
+
+/// Budget held for one admitted request until it settles or expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reservation {
+    /// The store's id for it.
+    pub id: i64,
+    /// The key it belongs to.
+    pub key_id: String,
+    /// The budget window it was made in, which its spend is charged to.
+    pub window_start: Timestamp,
+    /// The amount held.
+    pub amount: Cents,
+}
+
+/// What [`Store::admit`] decided.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AdmitOutcome {
+    /// Admitted, with budget held.
+    Admitted {
+        /// The key, as it was at admission.
+        key: KeyMetadata,
+        /// What is held.
+        reservation: Reservation,
+    },
+    /// A rule said no.
+    Refused(Refusal),
+}
+
+/// Spend to record for a request that succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Charge {
+    /// The real cost.
+    pub cost: Cents,
+    /// Total tokens used.
+    pub tokens: u64,
+}
+
+impl Charge {
+    /// A charge of `cost` for `tokens`.
+    pub fn new(cost: Cents, tokens: u64) -> Self {
+        Self { cost, tokens }
+    }
+}
+
+/// How a reservation ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Settlement {
+    /// The reservation to release.
+    pub reservation: Reservation,
+    /// The spend to record; `None` releases without charging (a failed
+    /// request).
+    pub charge: Option<Charge>,
+    /// Now: token rows for `tpm_limit` are dated at settlement.
+    pub now: Timestamp,
+}
+
+impl Settlement {
+    /// Bundles a settlement.
+    pub fn new(reservation: Reservation, charge: Option<Charge>, now: Timestamp) -> Self {
+        Self {
+            reservation,
+            charge,
+            now,
+        }
+    }
+}
+
+/// The column list both backends select keys with, in [`RawKey`] order.
+pub(crate) const KEY_COLUMNS: &str =
+    "id, name, metadata, allowed_pools, max_budget, budget_period, rpm_limit, tpm_limit, enabled, created_at";
+
+/// A key row as both databases hold it: JSON as text, money in micro-cents.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RawKey {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) metadata: Option<String>,
+    pub(crate) allowed_pools: String,
+    pub(crate) max_budget: Option<i64>,
+    pub(crate) budget_period: String,
+    pub(crate) rpm_limit: Option<i64>,
+    pub(crate) tpm_limit: Option<i64>,
+    pub(crate) enabled: bool,
+    pub(crate) created_at: i64,
+}
+
+impl RawKey {
+    pub(crate) fn encode(key: &KeyMetadata) -> Self {
+        let metadata = key
+            .metadata
+            .as_ref()
+            .map(|m| Value::Object(m.clone()).to_string());
+        let limit = |n: Option<u64>| n.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        Self {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            metadata,
+            allowed_pools: Value::from(key.allowed_pools.clone()).to_string(),
+            max_budget: key.max_budget.map(Cents::micros),
+            budget_period: key.budget_period.as_str().to_owned(),
+            rpm_limit: limit(key.rpm_limit),
+            tpm_limit: limit(key.tpm_limit),
+            enabled: key.enabled,
+            created_at: key.created_at.unix_millis(),
+        }
+    }
+
+    pub(crate) fn decode(self) -> Result<KeyMetadata, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("key {}: {what}", self.id));
+        let metadata = match &self.metadata {
+            None => None,
+            Some(text) => match serde_json::from_str::<Value>(text) {
+                Ok(Value::Object(map)) => Some(map),
+                _ => return Err(corrupt("metadata is not a JSON object")),
+            },
+        };
+        let allowed_pools: Vec<String> =
+            serde_json::from_str(&self.allowed_pools).map_err(|_| corrupt("allowed_pools"))?;
+        let budget_period =
+            BudgetPeriod::parse(&self.budget_period).ok_or_else(|| corrupt("budget_period"))?;
+        let limit = |n: Option<i64>, what: &str| {
+            n.map(|n| u64::try_from(n).map_err(|_| corrupt(what)))
+                .transpose()
+        };
+        Ok(KeyMetadata {
+            rpm_limit: limit(self.rpm_limit, "rpm_limit")?,
+            tpm_limit: limit(self.tpm_limit, "tpm_limit")?,
+            max_budget: self.max_budget.map(Cents::from_micros),
+            id: self.id,
+            name: self.name,
+            metadata,
+            allowed_pools,
+            budget_period,
+            enabled: self.enabled,
+            created_at: Timestamp::from_unix_millis(self.created_at),
+        })
+    }
+}
+
+/// Converts a token count for a signed 64-bit column.
+pub(crate) fn tokens_i64(tokens: u64) -> i64 {
+    i64::try_from(tokens).unwrap_or(i64::MAX)
+}
+
+/// Converts a counter read from a signed 64-bit column.
+pub(crate) fn count_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_keys_round_trip() {
+        let key = KeyMetadata {
+            id: "vk_0123456789abcdef".into(),
+            name: "n".into(),
+            metadata: serde_json::json!({"a": [1, 2]}).as_object().cloned(),
+            allowed_pools: vec!["p".into(), "m".into()],
+            max_budget: Some(Cents::from_micros(1_500_000)),
+            budget_period: BudgetPeriod::Monthly,
+            rpm_limit: Some(3),
+            tpm_limit: None,
+            enabled: false,
+            created_at: Timestamp::from_unix_millis(1_700_000_000_123),
+        };
+        assert_eq!(RawKey::encode(&key).decode(), Ok(key));
+    }
+
+    #[test]
+    fn malformed_rows_are_reported_not_panicked_on() {
+        let key = KeyMetadata {
+            id: "vk_1".into(),
+            name: "n".into(),
+            metadata: None,
+            allowed_pools: vec![],
+            max_budget: None,
+            budget_period: BudgetPeriod::Total,
+            rpm_limit: None,
+            tpm_limit: None,
+            enabled: true,
+            created_at: Timestamp::EPOCH,
+        };
+        let mut raw = RawKey::encode(&key);
+        raw.budget_period = "weekly".into();
+        assert!(matches!(raw.decode(), Err(StoreError::Corrupt(m)) if m.contains("budget_period")));
+        let mut raw = RawKey::encode(&key);
+        raw.rpm_limit = Some(-1);
+        assert!(matches!(raw.decode(), Err(StoreError::Corrupt(m)) if m.contains("rpm_limit")));
+        let mut raw = RawKey::encode(&key);
+        raw.metadata = Some("[1]".into());
+        assert!(raw.decode().is_err());
+    }
+}

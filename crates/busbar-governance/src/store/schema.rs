@@ -1,0 +1,165 @@
+//! The tables, for both databases, created at start when missing.
+//!
+//! Five tables, all prefixed `busbar_` so they can share a PostgreSQL
+//! database with other applications:
+//!
+//! - `busbar_meta`: the sealing-key fingerprint.
+//! - `busbar_keys`: one row per virtual key; its lock is the admission lock.
+//! - `busbar_spend`: settled spend, tokens and requests per (key, window start).
+//! - `busbar_reservations`: in-flight worst-case amounts with an expiry;
+//!   expired rows stop counting at once and are deleted by `reap`.
+//! - `busbar_rate_requests` / `busbar_rate_tokens`: one row per admitted
+//!   request / per settled token count, kept for one sliding minute.
+//!
+//! Money is integer micro-cents and times integer Unix milliseconds in both
+//! databases, so the same arithmetic runs in either.
+
+use rusqlite::Connection;
+
+/// SQLite: pragmas first (see the `sqlite` module for why NORMAL), then the
+/// tables.
+const SQLITE: &str = "
+PRAGMA synchronous = NORMAL;
+PRAGMA foreign_keys = OFF;
+CREATE TABLE IF NOT EXISTS busbar_meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS busbar_keys (
+    id            TEXT PRIMARY KEY,
+    secret_hash   TEXT NOT NULL UNIQUE,
+    sealed        BLOB NOT NULL,
+    name          TEXT NOT NULL,
+    metadata      TEXT,
+    allowed_pools TEXT NOT NULL,
+    max_budget    INTEGER,
+    budget_period TEXT NOT NULL,
+    rpm_limit     INTEGER,
+    tpm_limit     INTEGER,
+    enabled       INTEGER NOT NULL,
+    created_at    INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS busbar_spend (
+    key_id       TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    spent        INTEGER NOT NULL,
+    tokens       INTEGER NOT NULL,
+    requests     INTEGER NOT NULL,
+    PRIMARY KEY (key_id, window_start)
+);
+CREATE TABLE IF NOT EXISTS busbar_reservations (
+    id           INTEGER PRIMARY KEY,
+    key_id       TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    amount       INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS busbar_reservations_key ON busbar_reservations (key_id, window_start);
+CREATE INDEX IF NOT EXISTS busbar_reservations_expiry ON busbar_reservations (expires_at);
+CREATE TABLE IF NOT EXISTS busbar_rate_requests (
+    key_id TEXT NOT NULL,
+    at     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS busbar_rate_requests_key ON busbar_rate_requests (key_id, at);
+CREATE TABLE IF NOT EXISTS busbar_rate_tokens (
+    key_id TEXT NOT NULL,
+    at     INTEGER NOT NULL,
+    tokens INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS busbar_rate_tokens_key ON busbar_rate_tokens (key_id, at);
+";
+
+/// PostgreSQL: the same tables; run under an advisory lock so replicas
+/// starting together do not race on `CREATE TABLE`.
+pub(crate) const POSTGRES: &str = "
+CREATE TABLE IF NOT EXISTS busbar_meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS busbar_keys (
+    id            TEXT PRIMARY KEY,
+    secret_hash   TEXT NOT NULL UNIQUE,
+    sealed        BYTEA NOT NULL,
+    name          TEXT NOT NULL,
+    metadata      TEXT,
+    allowed_pools TEXT NOT NULL,
+    max_budget    BIGINT,
+    budget_period TEXT NOT NULL,
+    rpm_limit     BIGINT,
+    tpm_limit     BIGINT,
+    enabled       BOOLEAN NOT NULL,
+    created_at    BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS busbar_spend (
+    key_id       TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    spent        BIGINT NOT NULL,
+    tokens       BIGINT NOT NULL,
+    requests     BIGINT NOT NULL,
+    PRIMARY KEY (key_id, window_start)
+);
+CREATE TABLE IF NOT EXISTS busbar_reservations (
+    id           BIGSERIAL PRIMARY KEY,
+    key_id       TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    amount       BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS busbar_reservations_key ON busbar_reservations (key_id, window_start);
+CREATE INDEX IF NOT EXISTS busbar_reservations_expiry ON busbar_reservations (expires_at);
+CREATE TABLE IF NOT EXISTS busbar_rate_requests (
+    key_id TEXT NOT NULL,
+    at     BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS busbar_rate_requests_key ON busbar_rate_requests (key_id, at);
+CREATE TABLE IF NOT EXISTS busbar_rate_tokens (
+    key_id TEXT NOT NULL,
+    at     BIGINT NOT NULL,
+    tokens BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS busbar_rate_tokens_key ON busbar_rate_tokens (key_id, at);
+";
+
+/// An arbitrary constant naming the advisory lock held while PostgreSQL's
+/// schema is created ("busbar" in ASCII).
+pub(crate) const POSTGRES_SCHEMA_LOCK: i64 = 0x0000_6275_7362_6172;
+
+/// Puts a SQLite connection in WAL mode and creates missing tables.
+pub(crate) fn apply_sqlite(conn: &Connection) -> rusqlite::Result<()> {
+    // journal_mode answers with the mode in force; an in-memory database
+    // stays "memory", which is fine for tests.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.execute_batch(SQLITE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_schemas_define_the_same_tables() {
+        let tables = |sql: &str| -> Vec<String> {
+            sql.split("CREATE TABLE IF NOT EXISTS ")
+                .skip(1)
+                .filter_map(|rest| rest.split_whitespace().next().map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(tables(SQLITE), tables(POSTGRES));
+        assert_eq!(tables(SQLITE).len(), 6);
+    }
+
+    #[test]
+    fn sqlite_schema_applies_twice() {
+        let conn = Connection::open_in_memory().expect("opens");
+        apply_sqlite(&conn).expect("first");
+        apply_sqlite(&conn).expect("second is a no-op");
+        let count: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'busbar_%'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("counts");
+        assert!(count >= 6, "{count}");
+    }
+}

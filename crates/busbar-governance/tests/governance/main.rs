@@ -1,0 +1,48 @@
+//! Integration tests of busbar-governance, one binary:
+//!
+//! - `suite`: the rules, written once, run on every backend;
+//! - `holds`: reservations from admission to settlement, on every backend;
+//! - `race`: exactness under concurrency, also run on every backend;
+//! - `sqlite`: the SQLite runs plus threads on one file, the file revealing
+//!   no key, `kill -9`, fail-open/closed, and opening from configuration;
+//! - `postgres`: the PostgreSQL runs plus two replicas on one database
+//!   (skipped unless `BUSBAR_TEST_POSTGRES` is set);
+//! - `support`: fresh stores and the manual clock.
+
+/// Runs the named `suite`/`race` functions as tests on one backend.
+macro_rules! suite {
+    ($backend:expr; $($module:ident :: $name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            crate::$module::$name($backend).await;
+        }
+    )*};
+}
+
+/// The suite every backend runs.
+macro_rules! full_suite {
+    ($backend:expr) => {
+        suite!($backend;
+            suite::admin_lifecycle,
+            suite::checks_run_in_contract_order,
+            holds::reservations_settle_to_real_usage,
+            suite::daily_budget_rolls_over_at_utc_midnight,
+            suite::monthly_budget_rolls_over_on_the_first,
+            suite::rpm_is_a_sliding_minute,
+            suite::tpm_counts_settled_tokens,
+            holds::unsettled_reservations_lapse,
+            holds::dropped_admissions_are_released,
+            holds::renewal_keeps_a_long_stream_held,
+            suite::sealed_secrets_recover_for_sigv4,
+            race::budget_is_exact_under_concurrency,
+            race::rpm_is_exact_under_concurrency,
+        );
+    };
+}
+
+mod holds;
+mod postgres;
+mod race;
+mod sqlite;
+mod suite;
+mod support;

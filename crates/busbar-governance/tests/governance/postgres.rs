@@ -1,0 +1,167 @@
+//! PostgreSQL: the shared suite, plus two replicas racing on one database.
+//!
+//! Every test here but the first needs `BUSBAR_TEST_POSTGRES`; without it
+//! each prints a "skipped" line (or fails, with `BUSBAR_REQUIRE_POSTGRES=1`).
+//! Each test works in a schema of its own, so they run in parallel.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::race::{assert_rate_limited, race};
+use crate::support::{
+    fresh_schema, governor_on, postgres_store, postgres_url, start, Backend, Harness,
+};
+use busbar_governance::store::postgres::{PostgresOptions, PostgresStore};
+use busbar_governance::store::Store;
+use busbar_governance::{Cents, Governor, ManualClock, Outcome, Pricing, Refusal, StoreError};
+
+full_suite!(Backend::Postgres);
+
+/// Runs without a database: nothing listens on port 1.
+#[tokio::test]
+async fn an_unreachable_database_is_unavailable() {
+    let result = PostgresStore::connect(
+        "postgres://busbar@127.0.0.1:1/busbar",
+        PostgresOptions::default(),
+    )
+    .await;
+    match result {
+        Err(StoreError::Unavailable(reason)) => assert!(!reason.contains("busbar@"), "{reason}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    let bad = PostgresStore::connect("mysql://nope", PostgresOptions::default()).await;
+    assert!(matches!(bad, Err(StoreError::Backend(_))), "{bad:?}");
+}
+
+/// A second "replica": its own store (own connection pool) and governor on
+/// the first harness's schema.
+async fn replica(h: &Harness) -> Governor {
+    let (Some(url), crate::support::Place::Schema(schema)) = (postgres_url(), &h.place) else {
+        panic!("a PostgreSQL harness");
+    };
+    let store: Arc<dyn Store> = Arc::new(postgres_store(&url, schema).await);
+    governor_on(
+        store,
+        Pricing::default(),
+        &Arc::new(ManualClock::new(start())),
+    )
+    .await
+}
+
+/// Two processes' worth of governors on one database, 200 requests split
+/// between them against a 50-cent budget: exactly 50 pass in total.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_share_one_budget_exactly() {
+    let Some(h) = Harness::open(Backend::Postgres, Pricing::default()).await else {
+        return;
+    };
+    let key = h
+        .create(json!({"name": "shared", "max_budget_cents": 50}))
+        .await;
+    let other = replica(&h).await;
+    let tally = race(&[h.governor.clone(), other.clone()], &key.secret, 200).await;
+    assert_eq!(tally.admitted, 50);
+    assert!(tally
+        .refusals
+        .iter()
+        .all(|r| matches!(r, Refusal::BudgetExhausted { .. })));
+    let seen_by_other = other.usage(&key.key.id).await.expect("usage");
+    assert_eq!(
+        (seen_by_other.spend_cents, seen_by_other.requests),
+        (Cents::whole(50), 50)
+    );
+    h.finish().await;
+}
+
+/// The same with `rpm_limit: 30`: 30 in total, not 30 per replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_share_one_rpm_window_exactly() {
+    let Some(h) = Harness::open(Backend::Postgres, Pricing::default()).await else {
+        return;
+    };
+    let key = h.create(json!({"name": "shared", "rpm_limit": 30})).await;
+    let other = replica(&h).await;
+    let tally = race(&[h.governor.clone(), other], &key.secret, 100).await;
+    assert_eq!(tally.admitted, 30);
+    assert_rate_limited(&tally.refusals, 70);
+    h.finish().await;
+}
+
+/// A patch made through one replica is what the other admits by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_see_each_others_admin_changes() {
+    let Some(h) = Harness::open(Backend::Postgres, Pricing::default()).await else {
+        return;
+    };
+    let key = h.create(json!({"name": "k"})).await;
+    let other = replica(&h).await;
+    other
+        .authorize(&key.secret, "pool", 0)
+        .await
+        .expect("created elsewhere")
+        .settle(Outcome::Failed)
+        .await
+        .expect("ok");
+    let suspend = busbar_governance::KeyPatch::from_json(br#"{"enabled": false}"#).expect("valid");
+    h.governor
+        .update_key(&key.key.id, &suspend)
+        .await
+        .expect("suspended");
+    let refusal = other
+        .authorize(&key.secret, "pool", 0)
+        .await
+        .expect_err("suspended elsewhere");
+    assert_eq!(refusal.status(), 401);
+    let recovered = other
+        .recover_secret(&key.key.id)
+        .await
+        .expect("store")
+        .expect("present");
+    assert_eq!(
+        recovered.expose(),
+        key.secret,
+        "replicas share the server secret"
+    );
+    h.finish().await;
+}
+
+/// `Governor::open` with `store:` set goes to PostgreSQL and creates the
+/// schema itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn governor_opens_postgres_from_config() {
+    let Some(url) = postgres_url() else { return };
+    let schema = fresh_schema(&url).await;
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let mut config = busbar_config::Governance::default();
+    config.enabled = true;
+    config.store = Some(busbar_config::Secret::new(format!(
+        "{url}{separator}options=-c%20search_path%3D{schema}"
+    )));
+    config.secret_key = Some(busbar_config::Secret::new("replica secret"));
+    config.db_path = std::env::temp_dir().join("busbar-gov-unused.db");
+    let governor = Governor::open(&config).await.expect("opens");
+    let created = governor
+        .create_key(busbar_governance::NewKey::named("k"))
+        .await
+        .expect("created");
+    assert_eq!(governor.list_keys().await.expect("lists").keys.len(), 1);
+    assert!(
+        !config.db_path.exists(),
+        "no SQLite file when the store is PostgreSQL"
+    );
+    governor
+        .authorize(&created.secret, "pool", 10)
+        .await
+        .expect("admitted")
+        .settle(Outcome::Failed)
+        .await
+        .expect("ok");
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(conn);
+    let _ = client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await;
+}
