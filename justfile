@@ -14,6 +14,10 @@ clippy:
 sdk:
     tests/sdk/run.sh
 
+# Run every fuzz target briefly (FUZZ_SECONDS per target).
+fuzz:
+    .ci/fuzz.sh
+
 # The whole CI pipeline.
 ci:
     bash .ci/run

@@ -27,10 +27,10 @@ pub mod cohere;
 pub mod fuzzing;
 pub mod gemini;
 pub mod openai;
-pub mod responses;
-pub mod sse;
 #[cfg(test)]
 mod pairs;
+pub mod responses;
+pub mod sse;
 #[cfg(test)]
 mod testing;
 
