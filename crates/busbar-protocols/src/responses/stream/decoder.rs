@@ -398,6 +398,9 @@ impl Decoder {
         start: BlockStart,
         out: &mut Vec<StreamEvent>,
     ) {
+        // However out of order the upstream's events, a block never opens
+        // before the message does.
+        self.start(None, out);
         self.close_block(out);
         if matches!(start, BlockStart::ToolUse { .. }) {
             self.facts.tool_calls = true;
@@ -447,8 +450,14 @@ impl StreamDecoder for Decoder {
         if self.done {
             return Ok(());
         }
-        self.sse.feed(bytes, &mut self.frames)?;
-        self.drain(out)
+        // Events read before a broken line still count: if they ended the
+        // stream, what follows is ignored however the bytes were split.
+        let read = self.sse.feed(bytes, &mut self.frames);
+        self.drain(out)?;
+        if self.done {
+            return Ok(());
+        }
+        read
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
