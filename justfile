@@ -14,6 +14,10 @@ clippy:
 sdk:
     tests/sdk/run.sh
 
+# Governance tests against a throwaway PostgreSQL on 127.0.0.1.
+postgres:
+    .ci/postgres.sh
+
 # Run every fuzz target briefly (FUZZ_SECONDS per target).
 fuzz:
     .ci/fuzz.sh
