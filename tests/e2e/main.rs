@@ -20,7 +20,9 @@
 //!   affinity, context-length failover, exhaustion policies, each checked in
 //!   what the client got and in `/stats` and `/metrics`;
 //! * `load` — concurrent clients against a faulty upstream: every reply well
-//!   formed, none hung, and the counters reconcile with what clients saw.
+//!   formed, none hung, and the counters reconcile with what clients saw;
+//! * `governance` — virtual keys, the admin API, budgets and rate limits,
+//!   refusals in every protocol's shape, spend across restarts.
 //!
 //! Every test owns its mock and its busbar process on fresh ports, so the
 //! tests run in parallel.
@@ -29,6 +31,7 @@ mod support;
 
 mod chaos;
 mod errors;
+mod governance;
 mod limits;
 mod load;
 mod ops;

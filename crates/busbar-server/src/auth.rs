@@ -1,9 +1,17 @@
-//! Client authentication: who may use Busbar, and the caller's credential
-//! for `auth.mode: passthrough`.
+//! Client authentication: who may use Busbar (a client token, a virtual
+//! key, a Bedrock client's SigV4 signature), and the caller's credential for
+//! `auth.mode: passthrough`.
 
-use http::Request;
+use std::time::SystemTime;
+
+use busbar_governance::{looks_like_virtual_key, Refusal};
+use busbar_protocols::Protocol;
+use http::{HeaderMap, Request};
 
 use crate::error::GatewayError;
+use crate::governance::refused;
+use crate::sigv4::Presented;
+use crate::state::State;
 
 /// How clients are authenticated.
 pub(crate) enum ClientAuth {
@@ -22,15 +30,7 @@ pub(crate) struct Credential(Option<String>);
 impl Credential {
     pub(crate) fn from_request<B>(request: &Request<B>) -> Self {
         let headers = request.headers();
-        let bearer = headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                let (scheme, token) = value.split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then(|| token.trim().to_owned())
-            });
+        let bearer = bearer(headers).map(str::to_owned);
         let header = |name: &str| {
             headers
                 .get(name)
@@ -59,6 +59,139 @@ impl Credential {
     }
 }
 
+/// The token of an `Authorization: Bearer` header.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|token| !token.is_empty())
+}
+
+/// What a proxied request offers as proof of who sent it, read from its
+/// headers before its body is.
+pub(crate) enum Proof {
+    /// Admitted as it stands; the credential (if any) goes upstream under
+    /// `auth.mode: passthrough`.
+    Admitted(Option<String>),
+    /// A virtual key, for governance to admit.
+    Key(String),
+    /// A Bedrock client's SigV4 signature, checked once the body is in.
+    Signed(Presented),
+}
+
+/// A request's proof, checked.
+pub(crate) struct Verified {
+    /// The caller's own credential, for `auth.mode: passthrough`.
+    pub(crate) client_credential: Option<String>,
+    /// The virtual key, under governance.
+    pub(crate) virtual_key: Option<String>,
+}
+
+/// Reads a proxied request's proof. Under governance only a virtual key
+/// (in any carrier) or, from a Bedrock client, a signature made with one
+/// will do; static client tokens no longer admit. Under `auth.mode: token`
+/// a Bedrock client may sign with a client token as its secret.
+pub(crate) fn proof<B>(
+    state: &State,
+    request: &Request<B>,
+    protocol: Protocol,
+) -> Result<Proof, GatewayError> {
+    let signed = if protocol == Protocol::Bedrock {
+        Presented::parse(request.headers())
+    } else {
+        None
+    };
+    let governed = state.governance()?.is_some();
+    match signed {
+        Some(Ok(presented)) if governed || matches!(state.auth, ClientAuth::Tokens(_)) => {
+            return Ok(Proof::Signed(presented));
+        }
+        Some(Err(rejected)) if governed || matches!(state.auth, ClientAuth::Tokens(_)) => {
+            return Err(rejected.into());
+        }
+        _ => {}
+    }
+    let credential = Credential::from_request(request);
+    if governed {
+        return match credential.into_token() {
+            Some(secret) if looks_like_virtual_key(&secret) => Ok(Proof::Key(secret)),
+            _ => Err(refused(Refusal::UnknownKey)),
+        };
+    }
+    state.auth.check(&credential)?;
+    Ok(Proof::Admitted(credential.into_token()))
+}
+
+/// Checks a proof that needs the body (a signature) and says what the
+/// request carries on.
+pub(crate) async fn verify(
+    state: &State,
+    proof: Proof,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<Verified, GatewayError> {
+    let presented = match proof {
+        Proof::Admitted(client_credential) => {
+            return Ok(Verified {
+                client_credential,
+                virtual_key: None,
+            })
+        }
+        Proof::Key(secret) => {
+            return Ok(Verified {
+                client_credential: None,
+                virtual_key: Some(secret),
+            })
+        }
+        Proof::Signed(presented) => presented,
+    };
+    let now = SystemTime::now();
+    if let Some(governance) = state.governance()? {
+        // The access key id is the virtual key's id; its sealed copy is
+        // the secret the client signed with.
+        let secret = match governance
+            .governor()
+            .recover_secret(&presented.access_key_id)
+            .await
+        {
+            Ok(Some(secret)) => secret,
+            Ok(None) => return Err(refused(Refusal::UnknownKey)),
+            Err(error) => {
+                return Err(refused(Refusal::StoreUnavailable {
+                    reason: error.to_string(),
+                }))
+            }
+        };
+        presented.verify(secret.expose(), parts, body, now)?;
+        return Ok(Verified {
+            client_credential: None,
+            virtual_key: Some(secret.expose().to_owned()),
+        });
+    }
+    let ClientAuth::Tokens(tokens) = &state.auth else {
+        return Err(GatewayError::Unauthorized);
+    };
+    // Any client token may be the secret; the access key id names none.
+    let mut outcome = Err(GatewayError::Unauthorized);
+    for token in tokens {
+        let Ok(token) = std::str::from_utf8(token) else {
+            continue;
+        };
+        match presented.verify(token, parts, body, now) {
+            Ok(()) => {
+                return Ok(Verified {
+                    client_credential: None,
+                    virtual_key: None,
+                })
+            }
+            Err(rejected) => outcome = Err(rejected.into()),
+        }
+    }
+    outcome
+}
+
 impl ClientAuth {
     /// Admits or refuses a request's credential.
     pub(crate) fn check(&self, credential: &Credential) -> Result<(), GatewayError> {
@@ -85,7 +218,8 @@ impl ClientAuth {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Whether `a` equals `b`, in time that depends only on their lengths.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -77,15 +77,28 @@ impl Body {
         if let (Some((_, watch)), Some(first)) = (&mut end, &first) {
             watch.feed(first);
         }
+        // Governance needs the tokens: a relayed stream is decoded on the
+        // side, its bytes still going out untouched.
+        let usage = stream.filter(|_| guard.is_metered()).map(|protocol| {
+            Box::new(UsageTap {
+                decoder: protocol.stream_decoder(),
+                events: Vec::new(),
+            })
+        });
+        let mut relay = Relay {
+            upstream,
+            guard,
+            idle: IdleTimer::new(idle),
+            end,
+            first,
+            usage,
+            done: false,
+        };
+        if let Some(first) = relay.first.clone() {
+            relay.tap(&first);
+        }
         Self {
-            kind: Kind::Relay(Relay {
-                upstream,
-                guard,
-                idle: IdleTimer::new(idle),
-                end,
-                first,
-                done: false,
-            }),
+            kind: Kind::Relay(relay),
         }
     }
 
@@ -185,10 +198,34 @@ struct Relay {
     end: Option<(Protocol, EndWatch)>,
     /// Data read ahead of the body, sent first.
     first: Option<Bytes>,
+    /// For metered streams: what reads the usage out of the relayed bytes.
+    usage: Option<Box<UsageTap>>,
     done: bool,
 }
 
+/// A stream decoder run beside a relay, only for the usage it reports.
+struct UsageTap {
+    decoder: Box<dyn StreamDecoder>,
+    events: Vec<StreamEvent>,
+}
+
 impl Relay {
+    /// Passes relayed bytes through the usage decoder, when there is one.
+    /// A decoding error only stops the counting: the bytes are the
+    /// upstream's to send, and the lane's end watch judges the stream.
+    fn tap(&mut self, data: &[u8]) {
+        let Some(tap) = &mut self.usage else {
+            return;
+        };
+        if tap.decoder.feed(data, &mut tap.events).is_err() {
+            self.usage = None;
+            return;
+        }
+        for event in tap.events.drain(..) {
+            self.guard.observe(&event);
+        }
+    }
+
     fn poll_frame(
         &mut self,
         cx: &mut Context<'_>,
@@ -204,6 +241,10 @@ impl Relay {
                 self.idle.reset();
                 if let (Some((_, watch)), Some(data)) = (&mut self.end, frame.data_ref()) {
                     watch.feed(data);
+                }
+                if let Some(data) = frame.data_ref().filter(|_| self.usage.is_some()) {
+                    let data = data.clone();
+                    self.tap(&data);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -227,6 +268,12 @@ impl Relay {
                         Poll::Ready(Some(Ok(Frame::data(truncation_error(*protocol)))))
                     }
                     _ => {
+                        if let Some(mut tap) = self.usage.take() {
+                            // The last event may wait for the end of input.
+                            if tap.decoder.finish(&mut tap.events).is_ok() {
+                                tap.events.iter().for_each(|e| self.guard.observe(e));
+                            }
+                        }
                         self.guard.body_complete();
                         Poll::Ready(None)
                     }
@@ -340,6 +387,7 @@ impl Translated {
 
     fn drain_events(&mut self) {
         for mut event in self.events.drain(..) {
+            self.guard.observe(&event);
             match &mut event {
                 StreamEvent::Error(error) => self.guard.body_failed(class_of(error.kind)),
                 // Some formats (Cohere) never name the model; the client's

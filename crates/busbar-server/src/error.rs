@@ -1,6 +1,7 @@
 //! Every way a request can fail inside Busbar, and the one place where a
 //! failure becomes an HTTP response in the client's own protocol.
 
+use busbar_governance::Refusal;
 use busbar_ir::{ApiError, ErrorKind};
 use busbar_protocols::{DecodeError, Protocol};
 use http::{header, HeaderValue, Response, StatusCode};
@@ -61,6 +62,19 @@ pub enum GatewayError {
     /// The upstream answered with something that is not its protocol.
     #[error("upstream sent an invalid reply: {0}")]
     BadUpstreamReply(String),
+    /// A Bedrock client's SigV4 signature does not verify.
+    #[error("{message}")]
+    BadSignature {
+        /// AWS's exception: `InvalidSignatureException` (403) or
+        /// `IncompleteSignatureException` (400).
+        exception: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Governance refused the request: no valid virtual key, a pool the key
+    /// may not use, a spent budget, a rate limit, or a store out of reach.
+    #[error("{0}")]
+    Refused(Refusal),
 }
 
 impl GatewayError {
@@ -96,6 +110,16 @@ impl GatewayError {
                 ApiError::new(ErrorKind::BadGateway, message)
             }
             Self::Timeout(_) => ApiError::new(ErrorKind::Timeout, message),
+            Self::Refused(refusal) => refusal_error(refusal),
+            Self::BadSignature { exception, .. } => {
+                ApiError::new(ErrorKind::Authentication, message)
+                    .with_code(*exception)
+                    .with_status(if exception.starts_with("Incomplete") {
+                        400
+                    } else {
+                        403
+                    })
+            }
         }
     }
 
@@ -113,6 +137,7 @@ impl GatewayError {
                 Some(HeaderValue::from(seconds.max(1)))
             }
             Self::Upstream(upstream) => upstream.retry_after.clone(),
+            Self::Refused(refusal) => refusal.retry_after_secs().map(HeaderValue::from),
             _ => None,
         }
     }
@@ -157,6 +182,47 @@ impl GatewayError {
     }
 }
 
+impl From<crate::sigv4::Rejected> for GatewayError {
+    fn from(rejected: crate::sigv4::Rejected) -> Self {
+        Self::BadSignature {
+            exception: rejected.exception,
+            message: rejected.message,
+        }
+    }
+}
+
+/// A governance refusal as the IR describes it. Each ingress encoder gives
+/// the kind its own shape: a bad key is OpenAI's 401 `invalid_api_key`,
+/// Gemini's 400 `API_KEY_INVALID`, Bedrock's `UnrecognizedClientException`;
+/// a spent budget is OpenAI's 429 `insufficient_quota`, Anthropic's
+/// `billing_error`, Bedrock's 400 `ServiceQuotaExceededException`.
+fn refusal_error(refusal: &Refusal) -> ApiError {
+    let (kind, message) = match refusal {
+        Refusal::UnknownKey => (
+            ErrorKind::Authentication,
+            "a valid virtual key is required (Authorization: Bearer, x-api-key, x-goog-api-key or ?key=)"
+                .to_owned(),
+        ),
+        Refusal::KeyDisabled { .. } => (ErrorKind::Authentication, refusal.to_string()),
+        Refusal::NotAllowed { .. } => (ErrorKind::PermissionDenied, refusal.to_string()),
+        Refusal::BudgetExhausted { .. } => (ErrorKind::InsufficientQuota, refusal.to_string()),
+        Refusal::RateLimited { .. } => (ErrorKind::RateLimit, refusal.to_string()),
+        // The store's own words stay in the log: they may name hosts.
+        _ => (
+            ErrorKind::Unavailable,
+            "the governance store is unavailable; try again shortly".to_owned(),
+        ),
+    };
+    let error = ApiError::new(kind, message).with_status(refusal.status());
+    match refusal {
+        Refusal::BudgetExhausted { .. } => error.with_code("insufficient_quota"),
+        // OpenAI's one code for request and token limits alike; the message
+        // names which limit it was.
+        Refusal::RateLimited { .. } => error.with_code("rate_limit_exceeded"),
+        _ => error,
+    }
+}
+
 /// An error reply from an upstream.
 #[derive(Debug)]
 pub struct UpstreamError {
@@ -188,4 +254,95 @@ pub(crate) fn render(protocol: Protocol, error: &ApiError) -> Response<Body> {
         headers.insert("x-amzn-errortype", HeaderValue::from_static(name));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use busbar_governance::RateLimit;
+
+    fn render(refusal: Refusal, protocol: Protocol) -> (u16, serde_json::Value, Option<String>) {
+        let response = GatewayError::Refused(refusal).into_response(protocol);
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        let retry = header("retry-after");
+        let error_type = header("x-amzn-errortype");
+        let body = {
+            use futures_util::FutureExt as _;
+            use http_body_util::BodyExt as _;
+            let collected = response.into_body().collect().now_or_never();
+            collected
+                .and_then(Result::ok)
+                .map(|c| c.to_bytes())
+                .unwrap_or_default()
+        };
+        let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        (status, json, retry.or(error_type))
+    }
+
+    fn budget() -> Refusal {
+        Refusal::BudgetExhausted {
+            key_id: "vk_0123456789abcdef".into(),
+            period: "total",
+        }
+    }
+
+    #[test]
+    fn a_bad_key_is_each_protocols_authentication_error() {
+        let (status, body, _) = render(Refusal::UnknownKey, Protocol::OpenAi);
+        assert_eq!(status, 401);
+        assert_eq!(body["error"]["code"], "invalid_api_key");
+        let (status, body, _) = render(Refusal::UnknownKey, Protocol::Anthropic);
+        assert_eq!(
+            (status, &body["error"]["type"]),
+            (401, &"authentication_error".into())
+        );
+        let (status, body, _) = render(Refusal::UnknownKey, Protocol::Gemini);
+        assert_eq!(status, 400);
+        assert_eq!(body["error"]["details"][0]["reason"], "API_KEY_INVALID");
+        let (status, _, error_type) = render(Refusal::UnknownKey, Protocol::Bedrock);
+        assert_eq!(status, 403);
+        assert_eq!(error_type.as_deref(), Some("UnrecognizedClientException"));
+    }
+
+    #[test]
+    fn a_spent_budget_is_insufficient_quota_and_bedrocks_quota_exception() {
+        let (status, body, _) = render(budget(), Protocol::OpenAi);
+        assert_eq!(status, 429);
+        assert_eq!(body["error"]["type"], "insufficient_quota");
+        assert_eq!(body["error"]["code"], "insufficient_quota");
+        let (status, _, error_type) = render(budget(), Protocol::Bedrock);
+        assert_eq!(status, 400);
+        assert_eq!(error_type.as_deref(), Some("ServiceQuotaExceededException"));
+    }
+
+    #[test]
+    fn rate_limits_carry_retry_after_and_others_are_forbidden_or_unavailable() {
+        let limited = Refusal::RateLimited {
+            key_id: "vk_0123456789abcdef".into(),
+            limit: RateLimit::Requests,
+            limit_value: 2,
+            retry_after_secs: 7,
+        };
+        let (status, body, retry) = render(limited, Protocol::OpenAi);
+        assert_eq!((status, retry.as_deref()), (429, Some("7")));
+        assert_eq!(body["error"]["code"], "rate_limit_exceeded");
+        let not_allowed = Refusal::NotAllowed {
+            key_id: "vk_0123456789abcdef".into(),
+            target: "slow".into(),
+        };
+        assert_eq!(render(not_allowed, Protocol::Anthropic).0, 403);
+        let down = Refusal::StoreUnavailable {
+            reason: "db.internal:5432 refused".into(),
+        };
+        let (status, body, _) = render(down, Protocol::OpenAi);
+        assert_eq!(status, 503);
+        assert!(!body.to_string().contains("db.internal"), "{body}");
+    }
 }

@@ -1,21 +1,42 @@
-//! The lane permit a request holds while its reply is in flight.
+//! The lane permit a request holds while its reply is in flight, and the
+//! governance meter that travels with it.
 
-use busbar_ir::ErrorKind;
+use busbar_ir::{ErrorKind, StreamEvent, Usage};
 use busbar_routing::{FailureClass, Outcome, Permit};
 
+use crate::meter::Meter;
+
 /// Holds a lane's concurrency slot (and budget unit) until the reply body
-/// is finished, and reports how it ended exactly once.
+/// is finished, and reports how it ended exactly once: to the lane, and to
+/// governance when the request is metered.
 pub(crate) struct Guard {
     permit: Option<Permit>,
+    // Boxed: most requests are not metered, and bodies stay small.
+    meter: Option<Box<Meter>>,
 }
 
 impl Guard {
     /// A guard for a request whose upstream answered 2xx: the budget unit is
-    /// charged now.
-    pub(crate) fn charged(mut permit: Permit) -> Self {
+    /// charged now. `meter` is the request's admission, when governed.
+    pub(crate) fn charged(mut permit: Permit, meter: Option<Meter>) -> Self {
         permit.charge();
         Self {
             permit: Some(permit),
+            meter: meter.map(Box::new),
+        }
+    }
+
+    /// Whether governance wants this reply's usage.
+    pub(crate) fn is_metered(&self) -> bool {
+        self.meter.is_some()
+    }
+
+    /// A stream event passed: its usage counts, and a long reply renews
+    /// its reservation.
+    pub(crate) fn observe(&mut self, event: &StreamEvent) {
+        if let Some(meter) = &mut self.meter {
+            meter.observe(event);
+            meter.tick();
         }
     }
 
@@ -23,6 +44,21 @@ impl Guard {
     pub(crate) fn body_complete(&mut self) {
         if let Some(permit) = self.permit.take() {
             permit.finish(Outcome::Success);
+        }
+        if let Some(meter) = self.meter.take() {
+            meter.finish(true);
+        }
+    }
+
+    /// A complete reply with `usage` is about to be sent whole: the lane
+    /// takes a success and governance settles before the client sees it.
+    pub(crate) async fn complete_with(mut self, usage: &Usage) {
+        if let Some(permit) = self.permit.take() {
+            permit.finish(Outcome::Success);
+        }
+        if let Some(mut meter) = self.meter.take() {
+            meter.record(usage);
+            meter.settle(true).await;
         }
     }
 
@@ -32,14 +68,21 @@ impl Guard {
         if let Some(permit) = self.permit.take() {
             permit.finish(Outcome::failed(class));
         }
+        if let Some(meter) = self.meter.take() {
+            meter.finish(false);
+        }
     }
 
-    /// Takes the permit back, its charge refunded, when the reply failed
-    /// before any byte reached the client and another lane may be tried.
-    pub(crate) fn recall(mut self) -> Option<Permit> {
-        let mut permit = self.permit.take()?;
-        permit.refund();
-        Some(permit)
+    /// Takes the permit back, its charge refunded, and the meter unsettled,
+    /// when the reply failed before any byte reached the client and another
+    /// lane may be tried.
+    pub(crate) fn recall(mut self) -> (Option<Permit>, Option<Meter>) {
+        let meter = self.meter.take().map(|meter| *meter);
+        let permit = self.permit.take().map(|mut permit| {
+            permit.refund();
+            permit
+        });
+        (permit, meter)
     }
 }
 
@@ -47,9 +90,13 @@ impl Drop for Guard {
     fn drop(&mut self) {
         // Dropped before the end: the client went away. The upstream did
         // nothing wrong and the request was served as far as anyone asked,
-        // so the charge stands and nothing counts against the lane.
+        // so the charge stands and nothing counts against the lane; the key
+        // pays for the tokens it was sent so far.
         if let Some(permit) = self.permit.take() {
             permit.finish(Outcome::Success);
+        }
+        if let Some(meter) = self.meter.take() {
+            meter.finish(true);
         }
     }
 }

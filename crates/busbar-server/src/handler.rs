@@ -9,9 +9,11 @@ use busbar_protocols::Protocol;
 use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::auth::Credential;
+use crate::admin;
+use crate::auth;
 use crate::body::Body;
 use crate::error::GatewayError;
+use crate::governance::{caller, Caller};
 use crate::ingress::{self, Ingress, Route};
 use crate::proxy::{self, Inbound};
 use crate::state::State;
@@ -26,22 +28,23 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
     );
     let mut response = match route {
         Route::Healthz => healthz(state),
-        Route::Stats => match state.auth.check(&Credential::from_request(&request)) {
-            Ok(()) => stats(state),
+        Route::Stats => match caller(state, &request).await {
+            Ok(caller) => stats(state, &caller),
             Err(error) => error.into_response(Protocol::OpenAi),
         },
-        Route::Metrics => match state.auth.check(&Credential::from_request(&request)) {
-            Ok(()) => metrics(state),
+        Route::Metrics => match caller(state, &request).await {
+            Ok(_) => metrics(state),
             Err(error) => error.into_response(Protocol::OpenAi),
         },
-        Route::Models => match state.auth.check(&Credential::from_request(&request)) {
-            Ok(()) => models(state),
+        Route::Models => match caller(state, &request).await {
+            Ok(caller) => models(state, &caller),
             Err(error) => error.into_response(Protocol::OpenAi),
         },
-        Route::GeminiModels => match state.auth.check(&Credential::from_request(&request)) {
-            Ok(()) => gemini_models(state),
+        Route::GeminiModels => match caller(state, &request).await {
+            Ok(caller) => gemini_models(state, &caller),
             Err(error) => error.into_response(Protocol::Gemini),
         },
+        Route::Admin(path) => admin::handle(state, path, request).await,
         Route::Proxy(ingress) => proxied(state, ingress, request, request_id.clone()).await,
         Route::MethodNotAllowed { protocol } => {
             GatewayError::MethodNotAllowed.into_response(protocol)
@@ -62,11 +65,10 @@ async fn proxied(
 ) -> Response<Body> {
     let protocol = ingress.protocol;
     let started = Instant::now();
-    let credential = Credential::from_request(&request);
-    if let Err(error) = state.auth.check(&credential) {
-        return error.into_response(protocol);
-    }
-    let client_credential = credential.into_token();
+    let proof = match auth::proof(state, &request, protocol) {
+        Ok(proof) => proof,
+        Err(error) => return error.into_response(protocol),
+    };
     let (parts, body) = request.into_parts();
     let declared = parts
         .headers
@@ -78,16 +80,20 @@ async fn proxied(
         Err(GatewayError::BodyTooLarge { limit })
     } else {
         match proxy::read_request_body(body, limit).await {
-            Ok(body) => {
-                let inbound = Inbound {
-                    ingress,
-                    headers: parts.headers,
-                    body,
-                    client_credential,
-                    request_id,
-                };
-                proxy::proxy(state, inbound, &mut pool).await
-            }
+            Ok(body) => match auth::verify(state, proof, &parts, &body).await {
+                Ok(verified) => {
+                    let inbound = Inbound {
+                        ingress,
+                        headers: parts.headers,
+                        body,
+                        client_credential: verified.client_credential,
+                        virtual_key: verified.virtual_key,
+                        request_id,
+                    };
+                    proxy::proxy(state, inbound, &mut pool).await
+                }
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         }
     };
@@ -126,10 +132,14 @@ fn healthz(state: &State) -> Response<Body> {
     }
 }
 
-fn stats(state: &State) -> Response<Body> {
+fn stats(state: &State, caller: &Caller) -> Response<Body> {
+    let snapshot = match caller {
+        Caller::Key(_) => state.router.snapshot_for(|name| caller.may_use(name)),
+        _ => state.snapshot(),
+    };
     json(
         StatusCode::OK,
-        serde_json::to_vec(&state.snapshot()).unwrap_or_default(),
+        serde_json::to_vec(&snapshot).unwrap_or_default(),
     )
 }
 
@@ -159,10 +169,11 @@ fn metrics(state: &State) -> Response<Body> {
     response
 }
 
-fn models(state: &State) -> Response<Body> {
+fn models(state: &State, caller: &Caller) -> Response<Body> {
     let created = proxy::unix_now();
     let data: Vec<serde_json::Value> = state
         .model_names()
+        .filter(|name| caller.may_use(name))
         .map(|name| serde_json::json!({"id": name, "object": "model", "created": created, "owned_by": "busbar"}))
         .collect();
     json(
@@ -172,9 +183,10 @@ fn models(state: &State) -> Response<Body> {
     )
 }
 
-fn gemini_models(state: &State) -> Response<Body> {
+fn gemini_models(state: &State, caller: &Caller) -> Response<Body> {
     let models: Vec<serde_json::Value> = state
         .model_names()
+        .filter(|name| caller.may_use(name))
         .map(|name| {
             serde_json::json!({
                 "name": format!("models/{name}"),

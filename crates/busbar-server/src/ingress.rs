@@ -17,12 +17,25 @@ pub(crate) enum Route {
     Models,
     /// `GET /v1beta/models` (Gemini's list shape).
     GeminiModels,
+    /// The governance admin API, any method (the handler checks it).
+    Admin(AdminPath),
     /// A request to proxy.
     Proxy(Ingress),
     /// A known path with the wrong method.
     MethodNotAllowed { protocol: Protocol },
     /// Nothing here.
     NotFound,
+}
+
+/// What an admin API path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AdminPath {
+    /// `/admin/keys`.
+    Keys,
+    /// `/admin/keys/ID`.
+    Key(String),
+    /// `/admin/keys/ID/usage`.
+    Usage(String),
 }
 
 /// A model request as its URL describes it.
@@ -85,6 +98,9 @@ pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
     {
         return gemini(rest, query).map_or(Route::NotFound, proxy);
     }
+    if let Some(rest) = path.strip_prefix("/admin/keys") {
+        return admin(rest).map_or(Route::NotFound, Route::Admin);
+    }
     if let Some(rest) = path.strip_prefix("/model/") {
         return bedrock(rest).map_or(Route::NotFound, proxy);
     }
@@ -95,6 +111,25 @@ pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
         },
         _ => Route::NotFound,
     }
+}
+
+/// What follows `/admin/keys`: nothing, `/ID` or `/ID/usage`.
+fn admin(rest: &str) -> Option<AdminPath> {
+    let rest = match rest {
+        "" | "/" => return Some(AdminPath::Keys),
+        rest => rest.strip_prefix('/')?,
+    };
+    let (id, usage) = match rest.split_once('/') {
+        Some((id, "usage")) => (id, true),
+        Some(_) => return None,
+        None => (rest, false),
+    };
+    let id = percent_decode(id).filter(|id| !id.is_empty())?;
+    Some(if usage {
+        AdminPath::Usage(id)
+    } else {
+        AdminPath::Key(id)
+    })
 }
 
 /// `NAME:generateContent` or `NAME:streamGenerateContent`.
@@ -250,6 +285,27 @@ mod tests {
             bedrock("anthropic.claude-3-5-sonnet-20240620-v1:0", true)
         );
         assert_eq!(post("/model/m/invoke"), Route::NotFound);
+    }
+
+    #[test]
+    fn admin_paths() {
+        let admin = |path: &str| route(&Method::GET, path, None);
+        assert_eq!(admin("/admin/keys"), Route::Admin(AdminPath::Keys));
+        assert_eq!(
+            admin("/admin/keys/vk_0123456789abcdef"),
+            Route::Admin(AdminPath::Key("vk_0123456789abcdef".into()))
+        );
+        assert_eq!(
+            route(&Method::PATCH, "/admin/keys/vk_1", None),
+            Route::Admin(AdminPath::Key("vk_1".into()))
+        );
+        assert_eq!(
+            admin("/admin/keys/vk_1/usage"),
+            Route::Admin(AdminPath::Usage("vk_1".into()))
+        );
+        assert_eq!(admin("/admin/keys/vk_1/other"), Route::NotFound);
+        assert_eq!(admin("/admin/keysx"), Route::NotFound);
+        assert_eq!(admin("/admin/keys//usage"), Route::NotFound);
     }
 
     #[test]

@@ -4,11 +4,14 @@
 //! # Request flow
 //!
 //! 1. [`handler`] gives every request an `x-request-id`, matches its route
-//!    ([`ingress`]), authenticates it and serves the operational endpoints.
+//!    ([`ingress`]), authenticates it and serves the operational endpoints
+//!    and, under governance, the admin API ([`admin`]).
 //! 2. [`proxy`] reads the body (bounded by `limits.max_body_bytes`), peeks
 //!    at `model` and `stream` without building a JSON tree ([`peek`]),
-//!    resolves the name to a pool or model, and tries candidate lanes in the
-//!    router's order, each under its concurrency permit.
+//!    resolves the name to a pool or model, has governance admit it
+//!    ([`governance`]) and tries candidate lanes in the router's order, each
+//!    under its concurrency permit. The admission travels with the reply
+//!    ([`meter`]) and settles with the reply's real usage when it ends.
 //! 3. Same protocol in and out: the body is forwarded with only the model
 //!    replaced, and the reply's bytes are relayed frame by frame. Otherwise
 //!    the request is decoded into `busbar-ir` and encoded for the upstream,
@@ -21,14 +24,17 @@
 //! reached the client: after that an upstream failure becomes the
 //! protocol's in-stream error event.
 
+mod admin;
 mod auth;
 mod body;
 mod client;
 mod error;
+mod governance;
 mod guard;
 mod handler;
 mod health;
 mod ingress;
+mod meter;
 mod peek;
 mod proxy;
 mod server;
@@ -62,4 +68,7 @@ pub enum StartError {
     /// The TLS certificate or key could not be loaded.
     #[error("TLS: {0}")]
     Tls(String),
+    /// Governance is on and its store could not be opened.
+    #[error(transparent)]
+    Governance(#[from] busbar_governance::OpenError),
 }

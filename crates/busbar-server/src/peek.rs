@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use busbar_protocols::DecodeError;
+use busbar_protocols::{DecodeError, Protocol};
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -49,6 +49,52 @@ impl<'a> Peeked<'a> {
     /// Whether `stream` is `true`.
     pub(crate) fn stream(&self) -> bool {
         self.get("stream").is_some_and(|raw| raw.get() == "true")
+    }
+
+    /// The reply's token cap as the request states it, for governance's
+    /// worst-case estimate: the field each protocol names it with. `None`
+    /// when absent or not a whole number.
+    pub(crate) fn max_tokens(&self, protocol: Protocol) -> Option<u64> {
+        let top = |key: &str| {
+            self.get(key)
+                .and_then(|raw| serde_json::from_str::<u64>(raw.get()).ok())
+        };
+        let nested = |outer: &str, inner: &[&str]| {
+            let object: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(self.get(outer)?.get()).ok()?;
+            inner
+                .iter()
+                .find_map(|key| object.get(*key).and_then(serde_json::Value::as_u64))
+        };
+        match protocol {
+            Protocol::OpenAi => top("max_completion_tokens").or_else(|| top("max_tokens")),
+            Protocol::Responses => top("max_output_tokens"),
+            Protocol::Gemini => nested(
+                "generationConfig",
+                &["maxOutputTokens", "max_output_tokens"],
+            )
+            .or_else(|| {
+                nested(
+                    "generation_config",
+                    &["maxOutputTokens", "max_output_tokens"],
+                )
+            }),
+            Protocol::Bedrock => nested("inferenceConfig", &["maxTokens"]),
+            _ => top("max_tokens"),
+        }
+    }
+
+    /// Whether an OpenAI chat client asked for usage in its stream
+    /// (`stream_options.include_usage: true`).
+    pub(crate) fn stream_usage(&self) -> bool {
+        #[derive(Deserialize)]
+        struct StreamOptions {
+            #[serde(default)]
+            include_usage: bool,
+        }
+        self.get("stream_options")
+            .and_then(|raw| serde_json::from_str::<StreamOptions>(raw.get()).ok())
+            .is_some_and(|options| options.include_usage)
     }
 
     /// The body again with `model` set to `model` (added first when absent),
@@ -148,6 +194,51 @@ mod tests {
         let peeked = Peeked::parse(br#"{"stream":false}"#).unwrap();
         assert_eq!(peeked.model().unwrap(), None);
         assert!(!peeked.stream());
+    }
+
+    #[test]
+    fn reads_each_protocols_token_cap() {
+        let cap = |body: &[u8], protocol| Peeked::parse(body).unwrap().max_tokens(protocol);
+        assert_eq!(cap(br#"{"max_tokens":5}"#, Protocol::OpenAi), Some(5));
+        assert_eq!(
+            cap(
+                br#"{"max_tokens":5,"max_completion_tokens":7}"#,
+                Protocol::OpenAi
+            ),
+            Some(7)
+        );
+        assert_eq!(
+            cap(br#"{"max_output_tokens":9}"#, Protocol::Responses),
+            Some(9)
+        );
+        assert_eq!(cap(br#"{"max_tokens":11}"#, Protocol::Anthropic), Some(11));
+        assert_eq!(cap(br#"{"max_tokens":12}"#, Protocol::Cohere), Some(12));
+        assert_eq!(
+            cap(
+                br#"{"generationConfig":{"maxOutputTokens":13}}"#,
+                Protocol::Gemini
+            ),
+            Some(13)
+        );
+        assert_eq!(
+            cap(
+                br#"{"inferenceConfig":{"maxTokens":14}}"#,
+                Protocol::Bedrock
+            ),
+            Some(14)
+        );
+        assert_eq!(cap(br#"{"max_tokens":"lots"}"#, Protocol::OpenAi), None);
+        assert_eq!(cap(br#"{"max_tokens":-1}"#, Protocol::Anthropic), None);
+        assert_eq!(cap(br#"{}"#, Protocol::Bedrock), None);
+    }
+
+    #[test]
+    fn reads_whether_a_stream_wants_usage() {
+        let wants = |body: &[u8]| Peeked::parse(body).unwrap().stream_usage();
+        assert!(wants(br#"{"stream_options":{"include_usage":true}}"#));
+        assert!(!wants(br#"{"stream_options":{"include_usage":false}}"#));
+        assert!(!wants(br#"{"stream_options":null}"#));
+        assert!(!wants(br#"{}"#));
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod attempt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use busbar_protocols::{DecodedRequest, Protocol};
-use busbar_routing::{AcquireError, FailureClass};
+use busbar_routing::{AcquireError, FailureClass, Route};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response};
 use http_body_util::{BodyExt, Limited};
@@ -15,7 +15,9 @@ use hyper::body::Incoming;
 
 use crate::body::Body;
 use crate::error::GatewayError;
+use crate::governance::Governance;
 use crate::ingress::Ingress;
+use crate::meter::Meter;
 use crate::peek::Peeked;
 use crate::state::State;
 
@@ -27,6 +29,8 @@ pub(crate) struct Inbound {
     pub(crate) body: Bytes,
     /// The caller's own credential, for `auth.mode: passthrough`.
     pub(crate) client_credential: Option<String>,
+    /// The caller's virtual key, under governance (never sent upstream).
+    pub(crate) virtual_key: Option<String>,
     /// This request's `x-request-id`, which also names replies whose
     /// upstream format gives them no id.
     pub(crate) request_id: HeaderValue,
@@ -51,6 +55,12 @@ struct Call<'a> {
     stream: bool,
     /// Decoded lazily: a same-protocol hop never needs the IR.
     decoded: Option<DecodedRequest>,
+    /// The governance admission, until an attempt's reply takes it.
+    meter: Option<Meter>,
+    /// Whether the reply's usage must be counted even where the client did
+    /// not ask for it (a metered OpenAI chat stream without
+    /// `stream_options.include_usage`).
+    count_usage: bool,
 }
 
 /// Serves one model request end to end. `pool` is set to the configured
@@ -60,33 +70,46 @@ pub(crate) async fn proxy<'s>(
     inbound: Inbound,
     pool: &mut &'s str,
 ) -> Result<Response<Body>, GatewayError> {
-    let peeked = Peeked::parse(&inbound.body)?;
-    let name = match &inbound.ingress.name {
-        Some(name) => name.clone(),
-        None => peeked.model()?.ok_or(GatewayError::MissingModel)?,
+    let governance = state.governance()?;
+    let (peeked, name, route) = match resolve(state, &inbound) {
+        Ok(resolved) => resolved,
+        // Whoever holds no valid key learns nothing about models or bodies.
+        Err(error) => return Err(vet(governance, &inbound, error).await),
     };
-    let route = state
-        .resolve(&name)
-        .ok_or_else(|| GatewayError::UnknownModel(name.clone()))?;
     *pool = route.name();
+    let meter = match governance {
+        Some(governance) => {
+            let secret = inbound.virtual_key.as_deref().unwrap_or_default();
+            let estimate = worst_case_tokens(state, &inbound, &peeked, &route);
+            Some(governance.admit(secret, route.name(), estimate).await?)
+        }
+        None => None,
+    };
+    let stream = inbound.ingress.stream.unwrap_or_else(|| peeked.stream());
+    let count_usage = meter.is_some() && stream && !peeked.stream_usage();
     let affinity_key = route
         .pool()
         .affinity_header()
         .and_then(|header| inbound.headers.get(header))
         .and_then(|value| value.to_str().ok());
-    let mut attempts =
-        route
-            .plan(affinity_key)
-            .map_err(|exhausted| GatewayError::NoUsableLane {
+    let mut attempts = match route.plan(affinity_key) {
+        Ok(attempts) => attempts,
+        Err(exhausted) => {
+            settle_failed(meter).await;
+            return Err(GatewayError::NoUsableLane {
                 name: name.clone(),
                 retry_after: exhausted.retry_after,
-            })?;
+            });
+        }
+    };
     let mut call = Call {
         state,
         inbound: &inbound,
         peeked: &peeked,
-        stream: inbound.ingress.stream.unwrap_or_else(|| peeked.stream()),
+        stream,
         decoded: None,
+        meter,
+        count_usage,
     };
     // A failure's metrics wait until it is known whether another lane was
     // tried after it (a failover) or it went back to the client.
@@ -120,7 +143,11 @@ pub(crate) async fn proxy<'s>(
             outcome,
             error,
             upstream,
+            meter,
         } = *failure;
+        if meter.is_some() {
+            call.meter = meter;
+        }
         if let Some(permit) = permit {
             attempts.finish(permit, outcome);
         }
@@ -134,10 +161,12 @@ pub(crate) async fn proxy<'s>(
         };
         if !class.fails_over() {
             failed.record(false);
+            settle_failed(call.meter.take()).await;
             return Err(failed.error);
         }
         last = Some(failed);
     }
+    settle_failed(call.meter.take()).await;
     match last {
         Some(failed) => {
             failed.record(false);
@@ -146,6 +175,71 @@ pub(crate) async fn proxy<'s>(
         None => Err(refused(&name, attempts.refused(), || {
             attempts.route().retry_after()
         })),
+    }
+}
+
+/// The body's top-level fields, the name asked for, and its route.
+fn resolve<'a, 's>(
+    state: &'s State,
+    inbound: &'a Inbound,
+) -> Result<(Peeked<'a>, String, Route<'s>), GatewayError> {
+    let peeked = Peeked::parse(&inbound.body)?;
+    let name = match &inbound.ingress.name {
+        Some(name) => name.clone(),
+        None => peeked.model()?.ok_or(GatewayError::MissingModel)?,
+    };
+    let route = state
+        .resolve(&name)
+        .ok_or_else(|| GatewayError::UnknownModel(name.clone()))?;
+    Ok((peeked, name, route))
+}
+
+/// Under governance, an error found before admission goes only to a valid
+/// key; anyone else hears that their key is not.
+async fn vet(
+    governance: Option<&Governance>,
+    inbound: &Inbound,
+    error: GatewayError,
+) -> GatewayError {
+    let Some(governance) = governance else {
+        return error;
+    };
+    let secret = inbound.virtual_key.as_deref().unwrap_or_default();
+    match governance.identify(secret).await {
+        Ok(_) => error,
+        Err(refusal) => refusal,
+    }
+}
+
+/// The reply's worst case in tokens, which governance reserves the price
+/// of: the request's own token cap (or, without one, the largest
+/// `default_max_tokens` among the route's members, which is what a
+/// translated hop would send) plus the body's length in bytes as an upper
+/// bound on the prompt's tokens (a token is at least one byte of text).
+/// Only `price_per_1k_tokens_cents` makes the estimate matter; the excess
+/// is released when the request settles.
+fn worst_case_tokens(
+    state: &State,
+    inbound: &Inbound,
+    peeked: &Peeked<'_>,
+    route: &Route<'_>,
+) -> u64 {
+    let cap = peeked.max_tokens(inbound.protocol()).unwrap_or_else(|| {
+        route
+            .pool()
+            .members()
+            .iter()
+            .map(|member| state.target(member.lane).default_max_tokens)
+            .max()
+            .unwrap_or(4096)
+    });
+    cap.saturating_add(u64::try_from(inbound.body.len()).unwrap_or(u64::MAX))
+}
+
+/// Releases an admission no reply took, before the client hears why.
+async fn settle_failed(meter: Option<Meter>) {
+    if let Some(meter) = meter {
+        meter.settle(false).await;
     }
 }
 

@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,19 +25,30 @@ pub struct Server {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     state: Arc<ArcSwap<State>>,
+    reloads: Arc<AtomicU64>,
 }
 
 /// Replaces a running server's configuration.
 #[derive(Clone)]
 pub struct Reloader {
     state: Arc<ArcSwap<State>>,
+    /// Counts reloads, so a governor that finishes opening after a newer
+    /// reload does not swap an older configuration back in.
+    generation: Arc<AtomicU64>,
 }
 
 impl Reloader {
     /// Swaps in `config` atomically: requests already in flight finish on
     /// the configuration they started with. The listen address and TLS
     /// files are bound at start and are not changed by a reload.
+    ///
+    /// Unchanged `governance` settings keep the running governor (and its
+    /// store connection). Changed ones need a new governor, which opens
+    /// asynchronously: the rest of `config` is checked now, and the new
+    /// configuration is swapped in once the store is open, or, if it cannot
+    /// be opened, logged and never applied. That needs a tokio runtime.
     pub fn reload(&self, config: &busbar_config::Config) -> Result<(), StartError> {
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let current = self.state.load();
         if config.listen != current.listen {
             tracing::warn!(
@@ -44,8 +56,37 @@ impl Reloader {
                 "a changed listen address takes effect only after a restart"
             );
         }
-        let next = current.successor(config)?;
-        self.state.store(Arc::new(next));
+        if let Some(governor) = current.governor_for(&config.governance) {
+            let next = current.successor(config, governor)?;
+            self.state.store(Arc::new(next));
+            return Ok(());
+        }
+        // Everything but the governor is checked before answering.
+        current.successor(config, None)?;
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StartError::Config("changed governance settings need a tokio runtime to open".into())
+        })?;
+        let reloader = self.clone();
+        let config = config.clone();
+        runtime.spawn(async move {
+            let governance = match crate::governance::Governance::open(&config.governance).await {
+                Ok(governance) => Arc::new(governance),
+                Err(error) => {
+                    tracing::error!(%error, "reload refused: the new governance store cannot be opened; keeping the running configuration");
+                    return;
+                }
+            };
+            if reloader.generation.load(Ordering::SeqCst) != generation {
+                return;
+            }
+            match reloader.state.load().successor(&config, Some(governance)) {
+                Ok(next) => {
+                    reloader.state.store(Arc::new(next));
+                    tracing::info!("new governance settings in force");
+                }
+                Err(error) => tracing::error!(%error, "reload refused; keeping the running configuration"),
+            }
+        });
         Ok(())
     }
 }
@@ -53,7 +94,11 @@ impl Reloader {
 impl Server {
     /// Binds the listening socket. The port accepts connections as soon as
     /// this returns, before [`Server::run`] is called.
-    pub async fn bind(state: State) -> Result<Self, StartError> {
+    ///
+    /// When governance is on and `state` did not come from [`State::open`],
+    /// its store is opened here, before the port is bound.
+    pub async fn bind(mut state: State) -> Result<Self, StartError> {
+        state.open_governance().await?;
         let tls = match &state.tls {
             Some(paths) => Some(crate::tls::acceptor(&paths.0, &paths.1)?),
             None => None,
@@ -69,6 +114,7 @@ impl Server {
             listener,
             tls,
             state: Arc::new(ArcSwap::from_pointee(state)),
+            reloads: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -76,6 +122,7 @@ impl Server {
     pub fn reloader(&self) -> Reloader {
         Reloader {
             state: self.state.clone(),
+            generation: self.reloads.clone(),
         }
     }
 
@@ -93,6 +140,7 @@ impl Server {
             listener,
             tls,
             state,
+            reloads: _,
         } = self;
         let grace = state.load().limits.shutdown_grace;
         let prober = tokio::spawn(crate::health::run(state.clone()));

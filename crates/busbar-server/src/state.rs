@@ -18,6 +18,7 @@ use http_body_util::Full;
 use crate::auth::ClientAuth;
 use crate::client::{self, UpstreamClient};
 use crate::error::GatewayError;
+use crate::governance::Governance;
 use crate::proxy::Inbound;
 use crate::sigv4::Signer;
 use crate::StartError;
@@ -34,6 +35,11 @@ pub struct State {
     pub(crate) client: UpstreamClient,
     connect_timeout: Duration,
     pub(crate) metrics: crate::telemetry::MetricsSlot,
+    /// The `governance` section, enabled or not.
+    pub(crate) governance_settings: busbar_config::Governance,
+    /// The open governor when governance is on; `None` until it is opened
+    /// (requests are then refused, never let through).
+    pub(crate) governor: Option<Arc<Governance>>,
 }
 
 /// Time and size limits.
@@ -78,24 +84,34 @@ pub(crate) struct Probing {
 impl State {
     /// Builds the state for `config`. `metrics` is where the Prometheus
     /// handle rendered at `/metrics` is (or will be).
+    ///
+    /// With `governance.enabled` the governor is opened later, by
+    /// [`Server::bind`](crate::Server::bind) (or use [`State::open`]); until
+    /// then every governed request is refused.
     pub fn new(
         config: &Config,
         metrics: crate::telemetry::MetricsSlot,
     ) -> Result<Self, StartError> {
-        Self::build(config, metrics, None)
+        Self::build(config, metrics, None, None)
     }
 
-    /// The state for a reloaded `config`. A lane whose model, provider and
-    /// limits are unchanged keeps its counters, budget and in-flight slots;
-    /// the upstream connection pool is kept too.
-    pub(crate) fn successor(&self, config: &Config) -> Result<Self, StartError> {
-        Self::build(config, self.metrics.clone(), Some(self))
+    /// The state for a reloaded `config`, with `governor` (opened for, or
+    /// kept because it matches, `config.governance`). A lane whose model,
+    /// provider and limits are unchanged keeps its counters, budget and
+    /// in-flight slots; the upstream connection pool is kept too.
+    pub(crate) fn successor(
+        &self,
+        config: &Config,
+        governor: Option<Arc<Governance>>,
+    ) -> Result<Self, StartError> {
+        Self::build(config, self.metrics.clone(), Some(self), governor)
     }
 
     fn build(
         config: &Config,
         metrics: crate::telemetry::MetricsSlot,
         previous: Option<&State>,
+        governor: Option<Arc<Governance>>,
     ) -> Result<Self, StartError> {
         let mut lanes = Vec::with_capacity(config.models.len());
         let mut targets = Vec::with_capacity(config.models.len());
@@ -217,6 +233,8 @@ impl State {
             router,
             targets,
             metrics,
+            governance_settings: config.governance.clone(),
+            governor: governor.filter(|_| config.governance.enabled),
         })
     }
 

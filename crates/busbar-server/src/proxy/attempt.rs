@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use busbar_ir::StreamEvent;
-use busbar_protocols::{RequestOptions, StreamOptions};
+use busbar_protocols::{Protocol, RequestOptions, StreamOptions};
 use busbar_routing::{FailureClass, Outcome, Permit};
 use bytes::Bytes;
 use http::{header, HeaderValue, Response};
@@ -16,6 +16,7 @@ use super::{copy_end_to_end_headers, describe, read_limited, unix_now, Call};
 use crate::body::Body;
 use crate::error::{GatewayError, UpstreamError};
 use crate::guard::{class_of, Guard};
+use crate::meter::Meter;
 use crate::state::Target;
 
 /// The largest upstream error or complete reply body Busbar reads whole.
@@ -37,6 +38,8 @@ pub(super) struct Failure {
     /// Whether the upstream was reached and failed (as opposed to a request
     /// Busbar could not translate).
     pub(super) upstream: bool,
+    /// The request's governance meter, unsettled, for the next attempt.
+    pub(super) meter: Option<Meter>,
 }
 
 impl Failure {
@@ -52,6 +55,7 @@ impl Failure {
             outcome: Outcome::failed(class),
             error,
             upstream: true,
+            meter: None,
         })
     }
 
@@ -72,7 +76,11 @@ pub(super) async fn run(
     let inbound = call.inbound;
     let state = call.state;
     let protocol = inbound.protocol();
-    let same_protocol = target.protocol == protocol;
+    // A metered OpenAI chat stream whose client did not ask for usage goes
+    // through the IR: the upstream is asked for usage (Busbar must count
+    // tokens) and the client does not see the extra chunk.
+    let same_protocol =
+        target.protocol == protocol && !(call.count_usage && protocol == Protocol::OpenAi);
     let (body, dropped) = if same_protocol {
         let body = if protocol.model_in_body() {
             call.peeked.with_model(&target.model_id)
@@ -145,13 +153,15 @@ pub(super) async fn run(
     if !response.status().is_success() {
         return Err(upstream_error(call, target, permit, response).await);
     }
-    let guard = Guard::charged(permit);
+    let guard = Guard::charged(permit, call.meter.take());
     let (parts, upstream_body) = response.into_parts();
     // Gemini clients that asked for a JSON-array stream get one even from a
     // Gemini upstream, which Busbar always asks for Server-Sent Events.
     let relay_reply = same_protocol && !inbound.ingress.json_array;
     let mut reply = if !call.stream {
-        if relay_reply {
+        if relay_reply && guard.is_metered() {
+            relay_complete(call, target, parts, upstream_body, guard).await?
+        } else if relay_reply {
             let body = Body::relay(upstream_body, guard, state.limits.idle_timeout, None, None);
             let mut reply = Response::new(body);
             *reply.status_mut() = parts.status;
@@ -303,6 +313,35 @@ fn opening_error(target: &Target, events: &[StreamEvent]) -> Option<(FailureClas
     })
 }
 
+/// Relays a complete reply whose usage governance needs: read whole (a
+/// reply that breaks off before its end can still fail over), its usage
+/// decoded, settled, then sent as the upstream wrote it.
+async fn relay_complete(
+    call: &Call<'_>,
+    target: &Target,
+    parts: http::response::Parts,
+    upstream_body: Incoming,
+    guard: Guard,
+) -> Result<Response<Body>, Box<Failure>> {
+    let idle = call.state.limits.idle_timeout;
+    let bytes = match read_limited(upstream_body, MAX_UPSTREAM_BODY, idle).await {
+        Ok(bytes) => bytes,
+        Err(error) => return Err(recalled(guard, FailureClass::Network, error)),
+    };
+    // A body the decoder cannot read is still the upstream's success; only
+    // its tokens go uncounted.
+    let usage = target
+        .protocol
+        .decode_response(&bytes)
+        .map(|response| response.usage)
+        .unwrap_or_default();
+    guard.complete_with(&usage).await;
+    let mut reply = Response::new(Body::full(bytes));
+    *reply.status_mut() = parts.status;
+    copy_end_to_end_headers(&parts.headers, reply.headers_mut());
+    Ok(reply)
+}
+
 /// Reads a complete upstream reply and re-encodes it for the client.
 async fn translate_complete(
     call: &Call<'_>,
@@ -324,8 +363,7 @@ async fn translate_complete(
             return Err(recalled(guard, FailureClass::ServerError, error));
         }
     };
-    let mut guard = guard;
-    guard.body_complete();
+    guard.complete_with(&decoded.usage).await;
     if decoded.model.is_empty() {
         decoded.model.clone_from(&target.model_id);
     }
@@ -385,5 +423,8 @@ async fn upstream_error(
 /// A failure after 2xx headers but before any byte reached the client: the
 /// permit comes back from the guard, its charge refunded.
 fn recalled(guard: Guard, class: FailureClass, error: GatewayError) -> Box<Failure> {
-    Failure::settling(guard.recall(), class, error)
+    let (permit, meter) = guard.recall();
+    let mut failure = Failure::settling(permit, class, error);
+    failure.meter = meter;
+    failure
 }

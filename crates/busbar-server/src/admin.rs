@@ -1,0 +1,159 @@
+//! The governance admin API (contract §9): create, list, read, patch and
+//! delete virtual keys, and read a key's usage.
+//!
+//! JSON in and out. The admin token comes as `Authorization: Bearer` or
+//! `x-admin-token`; errors are `{"error": "…"}` with the status the
+//! governance crate gives them (400 naming the field, 401, 404, 503). With
+//! governance off the routes do not exist (404), so a probe cannot tell an
+//! ungoverned Busbar from one without the API.
+
+use busbar_governance::{AdminError, KeyPatch, NewKey};
+use busbar_protocols::Protocol;
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::Serialize;
+
+use crate::auth::bearer;
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::governance::{store_error, Governance};
+use crate::ingress::AdminPath;
+use crate::state::State;
+
+/// The largest admin request body read: a key's metadata is small.
+const MAX_ADMIN_BODY: usize = 1024 * 1024;
+
+/// Serves one admin request.
+pub(crate) async fn handle(
+    state: &State,
+    path: AdminPath,
+    request: Request<Incoming>,
+) -> Response<Body> {
+    let governance = match state.governance() {
+        Ok(Some(governance)) => governance,
+        Ok(None) => {
+            return GatewayError::NoRoute(request.uri().path().to_owned())
+                .into_response(Protocol::OpenAi)
+        }
+        Err(error) => return error.into_response(Protocol::OpenAi),
+    };
+    if !governance.is_admin(request.headers(), bearer(request.headers())) {
+        // Without a configured token the governor answers `Disabled`,
+        // whose message says how to turn the API on.
+        let error = governance
+            .governor()
+            .check_admin_token(None)
+            .err()
+            .unwrap_or(AdminError::Unauthorized);
+        return failure(&error);
+    }
+    let method = request.method().clone();
+    let result = match (&path, &method) {
+        (AdminPath::Keys, &Method::POST) => create(governance, request).await,
+        (AdminPath::Keys, &Method::GET) => governance
+            .governor()
+            .list_keys()
+            .await
+            .map(|keys| ok(StatusCode::OK, &keys)),
+        (AdminPath::Key(id), &Method::GET) => governance
+            .governor()
+            .get_key(id)
+            .await
+            .map(|key| ok(StatusCode::OK, &key)),
+        (AdminPath::Key(id), &Method::PATCH) => patch(governance, id, request).await,
+        (AdminPath::Key(id), &Method::DELETE) => governance
+            .governor()
+            .delete_key(id)
+            .await
+            .map(|deleted| ok(StatusCode::OK, &deleted)),
+        (AdminPath::Usage(id), &Method::GET) => governance
+            .governor()
+            .usage(id)
+            .await
+            .map(|usage| ok(StatusCode::OK, &usage)),
+        _ => return method_not_allowed(&path),
+    };
+    result.unwrap_or_else(|error| failure(&error))
+}
+
+async fn create(
+    governance: &Governance,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, AdminError> {
+    let body = read(request).await?;
+    let spec = NewKey::from_json(&body)?;
+    let created = governance.governor().create_key(spec).await?;
+    tracing::info!(key_id = %created.key.id, name = %created.key.name, "virtual key created");
+    Ok(ok(StatusCode::CREATED, &created))
+}
+
+async fn patch(
+    governance: &Governance,
+    id: &str,
+    request: Request<Incoming>,
+) -> Result<Response<Body>, AdminError> {
+    let body = read(request).await?;
+    let patch = KeyPatch::from_json(&body)?;
+    let key = governance.governor().update_key(id, &patch).await?;
+    Ok(ok(StatusCode::OK, &key))
+}
+
+async fn read(request: Request<Incoming>) -> Result<Bytes, AdminError> {
+    match Limited::new(request.into_body(), MAX_ADMIN_BODY)
+        .collect()
+        .await
+    {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(AdminError::Invalid(
+            format!("the body is larger than {MAX_ADMIN_BODY} bytes"),
+        )),
+        Err(error) => Err(AdminError::Invalid(format!(
+            "could not read the body: {error}"
+        ))),
+    }
+}
+
+fn ok(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    json(status, serde_json::to_vec(value).unwrap_or_default())
+}
+
+fn failure(error: &AdminError) -> Response<Body> {
+    if matches!(error, AdminError::Store(_)) {
+        tracing::warn!(%error, "admin API: governance store failed");
+        store_error("admin");
+    }
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = ok(status, &error.body());
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+fn method_not_allowed(path: &AdminPath) -> Response<Body> {
+    let allow = match path {
+        AdminPath::Keys => "GET, POST",
+        AdminPath::Key(_) => "GET, PATCH, DELETE",
+        AdminPath::Usage(_) => "GET",
+    };
+    let body = serde_json::json!({ "error": format!("method not allowed; use {allow}") });
+    let mut response = ok(StatusCode::METHOD_NOT_ALLOWED, &body);
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

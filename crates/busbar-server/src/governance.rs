@@ -1,0 +1,405 @@
+//! Governance in the server (contract §9): the [`Governor`] a state holds,
+//! who a caller of the operational routes is, admitting model requests, and
+//! the metrics of refusals and store failures.
+//!
+//! The governance crate knows nothing of HTTP; this module turns its answers
+//! into [`GatewayError`]s (rendered in the client's protocol by `error`) and
+//! [`Meter`]s (which settle the admission when the reply ends).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use busbar_governance::{
+    looks_like_virtual_key, lookup_hash, Governor, KeyMetadata, OpenError, RateLimit, Refusal,
+    StoreError,
+};
+use http::HeaderMap;
+use tokio::task::JoinHandle;
+
+use crate::auth::Credential;
+use crate::error::GatewayError;
+use crate::meter::Meter;
+use crate::state::State;
+use crate::telemetry::MetricsSlot;
+use crate::StartError;
+
+/// How often lapsed reservations and old rate rows are deleted.
+const REAP_EVERY: Duration = Duration::from_secs(60);
+
+/// How many key ids the directory remembers before starting over.
+const DIRECTORY_LIMIT: usize = 10_000;
+
+/// An open governor and the settings it was opened with.
+pub(crate) struct Governance {
+    governor: Governor,
+    config: busbar_config::Governance,
+    directory: Mutex<Directory>,
+    reaper: JoinHandle<()>,
+}
+
+/// Which key a secret belongs to, learnt from admissions and from the
+/// keys' sealed secrets, so `/stats` and friends can tell who is calling
+/// without admitting (and so metering) a request.
+#[derive(Default)]
+struct Directory {
+    /// Lookup hash → key id.
+    ids: HashMap<String, String>,
+    /// Ids whose secret has been recovered and hashed.
+    scanned: HashSet<String>,
+}
+
+/// Who is calling an operational route.
+pub(crate) enum Caller {
+    /// Governance is off and client authentication (if any) passed.
+    Anyone,
+    /// The governance admin token: sees everything.
+    Admin,
+    /// A virtual key: sees what its `allowed_pools` allow.
+    Key(Box<KeyMetadata>),
+}
+
+impl Caller {
+    /// Whether this caller may use (and so see) the pool or model `name`.
+    pub(crate) fn may_use(&self, name: &str) -> bool {
+        match self {
+            Self::Anyone | Self::Admin => true,
+            Self::Key(key) => key.allows(name),
+        }
+    }
+}
+
+impl Governance {
+    /// Opens the store `config` names and starts its reaper.
+    pub(crate) async fn open(config: &busbar_config::Governance) -> Result<Self, OpenError> {
+        let governor = Governor::open(config).await?;
+        let reaper = governor.spawn_reaper(REAP_EVERY);
+        tracing::info!(
+            store = if config.store.is_some() {
+                "postgres"
+            } else {
+                "sqlite"
+            },
+            "governance on: virtual keys required"
+        );
+        Ok(Self {
+            governor,
+            config: config.clone(),
+            directory: Mutex::new(Directory::default()),
+            reaper,
+        })
+    }
+
+    /// The settings this governor was opened with.
+    pub(crate) fn config(&self) -> &busbar_config::Governance {
+        &self.config
+    }
+
+    pub(crate) fn governor(&self) -> &Governor {
+        &self.governor
+    }
+
+    /// Whether the request carries the admin token, as `Authorization:
+    /// Bearer` or `x-admin-token`.
+    pub(crate) fn is_admin(&self, headers: &HeaderMap, credential: Option<&str>) -> bool {
+        let header = headers
+            .get("x-admin-token")
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim);
+        [credential, header]
+            .into_iter()
+            .flatten()
+            .any(|token| self.governor.check_admin_token(Some(token)).is_ok())
+    }
+
+    /// Admits a request for `target` whose worst case is `max_tokens`.
+    pub(crate) async fn admit(
+        &self,
+        secret: &str,
+        target: &str,
+        max_tokens: u64,
+    ) -> Result<Meter, GatewayError> {
+        match self.governor.authorize(secret, target, max_tokens).await {
+            Ok(admission) => {
+                if !admission.is_metered() {
+                    // Admitted under `fail_open` while the store is down.
+                    store_error("admit");
+                }
+                self.remember(secret, &admission.key().id);
+                Ok(Meter::new(admission))
+            }
+            Err(refusal) => Err(refused(refusal)),
+        }
+    }
+
+    /// The enabled key `secret` belongs to, without admitting anything.
+    pub(crate) async fn identify(&self, secret: &str) -> Result<KeyMetadata, GatewayError> {
+        self.lookup(secret).await.map_err(refused)
+    }
+
+    async fn lookup(&self, secret: &str) -> Result<KeyMetadata, Refusal> {
+        if !looks_like_virtual_key(secret) {
+            return Err(Refusal::UnknownKey);
+        }
+        let hash = lookup_hash(secret);
+        let known = self.lock().ids.get(&hash).cloned();
+        let key = match known {
+            Some(id) => self.governor.get_key(&id).await.ok(),
+            None => self.scan(&hash).await.map_err(unavailable)?,
+        };
+        match key {
+            Some(key) if key.enabled => Ok(key),
+            Some(key) => Err(Refusal::KeyDisabled { key_id: key.id }),
+            None => Err(Refusal::UnknownKey),
+        }
+    }
+
+    /// Learns the hashes of keys not seen before, then looks `hash` up. One
+    /// list query per unknown secret; each key's secret is recovered once.
+    async fn scan(&self, hash: &str) -> Result<Option<KeyMetadata>, StoreError> {
+        let keys = match self.governor.list_keys().await {
+            Ok(list) => list.keys,
+            Err(busbar_governance::AdminError::Store(error)) => return Err(error),
+            Err(other) => return Err(StoreError::Backend(other.to_string())),
+        };
+        for key in &keys {
+            if self.lock().scanned.contains(&key.id) {
+                continue;
+            }
+            if let Some(secret) = self.governor.recover_secret(&key.id).await? {
+                self.remember(secret.expose(), &key.id);
+            }
+        }
+        let id = self.lock().ids.get(hash).cloned();
+        Ok(id.and_then(|id| keys.into_iter().find(|key| key.id == id)))
+    }
+
+    fn remember(&self, secret: &str, id: &str) {
+        let mut directory = self.lock();
+        if directory.scanned.len() >= DIRECTORY_LIMIT && !directory.scanned.contains(id) {
+            *directory = Directory::default();
+        }
+        directory.ids.insert(lookup_hash(secret), id.to_owned());
+        directory.scanned.insert(id.to_owned());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Directory> {
+        self.directory
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Governance {
+    fn drop(&mut self) {
+        self.reaper.abort();
+    }
+}
+
+impl State {
+    /// Builds the state for `config` and, when governance is on, opens its
+    /// store and starts its reaper.
+    pub async fn open(
+        config: &busbar_config::Config,
+        metrics: MetricsSlot,
+    ) -> Result<Self, StartError> {
+        let mut state = Self::new(config, metrics)?;
+        state.open_governance().await?;
+        Ok(state)
+    }
+
+    /// Opens the governor the settings ask for, unless it is open already.
+    pub(crate) async fn open_governance(&mut self) -> Result<(), StartError> {
+        if self.governance_settings.enabled && self.governor.is_none() {
+            let governance = Governance::open(&self.governance_settings).await?;
+            self.governor = Some(Arc::new(governance));
+        }
+        Ok(())
+    }
+
+    /// The governor; `None` when governance is off. On but not open (a
+    /// state never passed through [`State::open`]) refuses, fail-closed.
+    pub(crate) fn governance(&self) -> Result<Option<&Governance>, GatewayError> {
+        match &self.governor {
+            Some(governance) => Ok(Some(governance)),
+            None if self.governance_settings.enabled => Err(refused(Refusal::StoreUnavailable {
+                reason: "governance is enabled but its store was never opened".into(),
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// For a reload to `settings`: `Some(governor)` to carry over (`None`
+    /// inside when governance goes off), or `None` when the settings
+    /// changed and a new governor must be opened.
+    pub(crate) fn governor_for(
+        &self,
+        settings: &busbar_config::Governance,
+    ) -> Option<Option<Arc<Governance>>> {
+        if !settings.enabled {
+            return Some(None);
+        }
+        self.governor
+            .as_ref()
+            .filter(|governance| governance.config() == settings)
+            .map(|governance| Some(Arc::clone(governance)))
+    }
+}
+
+/// Who calls `/stats`, `/metrics` or a model list: with governance on, a
+/// valid key or the admin token; otherwise whoever `auth` admits.
+pub(crate) async fn caller<B>(
+    state: &State,
+    request: &http::Request<B>,
+) -> Result<Caller, GatewayError> {
+    let credential = Credential::from_request(request);
+    let Some(governance) = state.governance()? else {
+        state.auth.check(&credential)?;
+        return Ok(Caller::Anyone);
+    };
+    let token = credential.into_token();
+    if governance.is_admin(request.headers(), token.as_deref()) {
+        return Ok(Caller::Admin);
+    }
+    match token {
+        Some(secret) => governance
+            .identify(&secret)
+            .await
+            .map(|key| Caller::Key(Box::new(key))),
+        None => Err(refused(Refusal::UnknownKey)),
+    }
+}
+
+/// The error for a refusal, counted by reason.
+pub(crate) fn refused(refusal: Refusal) -> GatewayError {
+    let reason = match &refusal {
+        Refusal::UnknownKey => "invalid_key",
+        Refusal::KeyDisabled { .. } => "key_disabled",
+        Refusal::NotAllowed { .. } => "not_allowed",
+        Refusal::BudgetExhausted { .. } => "budget",
+        Refusal::RateLimited {
+            limit: RateLimit::Tokens,
+            ..
+        } => "tpm",
+        Refusal::RateLimited { .. } => "rpm",
+        Refusal::StoreUnavailable { reason } => {
+            tracing::warn!(%reason, "governance refused a request: store unavailable");
+            store_error("admit");
+            "store_unavailable"
+        }
+        _ => "other",
+    };
+    metrics::counter!("busbar_governance_refusals_total", "reason" => reason).increment(1);
+    GatewayError::Refused(refusal)
+}
+
+fn unavailable(error: StoreError) -> Refusal {
+    Refusal::StoreUnavailable {
+        reason: error.to_string(),
+    }
+}
+
+/// Counts a failed store operation: `admit`, `settle`, `renew` or `admin`.
+pub(crate) fn store_error(operation: &'static str) {
+    metrics::counter!("busbar_governance_store_errors_total", "operation" => operation)
+        .increment(1);
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use busbar_config::Secret;
+    use busbar_governance::{KeyPatch, NewKey};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// A governance store in a fresh directory, removed on drop.
+    pub(crate) struct Fixture {
+        pub(crate) governance: Governance,
+        dir: std::path::PathBuf,
+    }
+
+    impl Drop for Fixture {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    pub(crate) async fn fixture() -> Fixture {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "busbar-server-governance-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let mut config = busbar_config::Governance::default();
+        config.enabled = true;
+        config.db_path = dir.join("governance.db");
+        config.admin_token = Some(Secret::new("admin-token"));
+        let governance = Governance::open(&config).await.expect("open governance");
+        Fixture { governance, dir }
+    }
+
+    /// Creates a key; answers its id and secret.
+    pub(crate) async fn key(governance: &Governance, spec: NewKey) -> (String, String) {
+        let created = governance
+            .governor()
+            .create_key(spec)
+            .await
+            .expect("create");
+        (created.key.id.clone(), created.secret.clone())
+    }
+
+    pub(crate) fn refusal(error: GatewayError) -> Refusal {
+        match error {
+            GatewayError::Refused(refusal) => refusal,
+            other => panic!("not a refusal: {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn identify_finds_keys_without_admitting_and_follows_their_state() {
+        let fixture = fixture().await;
+        let governance = &fixture.governance;
+        let (first, secret) = key(governance, NewKey::named("first")).await;
+        assert_eq!(governance.identify(&secret).await.expect("known").id, first);
+        // A key created later is found too (only new ids are scanned).
+        let (second, other) = key(governance, NewKey::named("second")).await;
+        assert_eq!(governance.identify(&other).await.expect("known").id, second);
+        let made_up = "sk-bb-0123456789abcdef0123456789abcdef";
+        for wrong in [made_up, "not-a-key", ""] {
+            let error = governance.identify(wrong).await.expect_err("unknown");
+            assert_eq!(refusal(error), Refusal::UnknownKey);
+        }
+        let suspend = KeyPatch::from_json(br#"{"enabled": false}"#).expect("a patch");
+        governance
+            .governor()
+            .update_key(&first, &suspend)
+            .await
+            .expect("patched");
+        let error = governance.identify(&secret).await.expect_err("suspended");
+        assert!(matches!(refusal(error), Refusal::KeyDisabled { .. }));
+        governance
+            .governor()
+            .delete_key(&first)
+            .await
+            .expect("deleted");
+        let error = governance.identify(&secret).await.expect_err("deleted");
+        assert_eq!(refusal(error), Refusal::UnknownKey);
+        // Identifying admitted nothing: no request was counted.
+        let usage = governance.governor().usage(&second).await.expect("usage");
+        assert_eq!(usage.requests, 0);
+    }
+
+    #[tokio::test]
+    async fn the_admin_token_comes_as_bearer_or_its_own_header() {
+        let fixture = fixture().await;
+        let governance = &fixture.governance;
+        let mut headers = HeaderMap::new();
+        assert!(governance.is_admin(&headers, Some("admin-token")));
+        assert!(!governance.is_admin(&headers, Some("admin-tokem")));
+        assert!(!governance.is_admin(&headers, None));
+        headers.insert("x-admin-token", "admin-token".parse().expect("a header"));
+        assert!(governance.is_admin(&headers, Some("a virtual key")));
+    }
+}

@@ -1,0 +1,190 @@
+//! A governed request's admission, carried with its reply until the reply
+//! ends, counting the tokens the reply reports on the way.
+//!
+//! A [`Meter`] travels in the lane's `Guard` inside the response body, so it
+//! settles when the body does: `Succeeded` with the reply's usage when the
+//! reply completes or the client goes away after a 2xx, `Failed` when the
+//! upstream breaks off. A meter dropped without settling (every attempt
+//! failed, a panic) drops its admission, which releases the reservation
+//! without charge.
+//!
+//! Settling needs the store, so a body (which is polled, not awaited)
+//! spawns it; a complete reply that Busbar reads whole settles before it is
+//! sent, so the client's next request already sees the spend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use busbar_governance::{Admission, Outcome};
+use busbar_ir::{StreamEvent, Usage};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+/// How often a long reply renews its reservation: half the governor's
+/// default 10-minute reservation TTL, so a renewal that runs late still
+/// lands before the hold lapses.
+const RENEW_EVERY: Duration = Duration::from_secs(300);
+
+/// An admitted request's hold on its key's budget, and the usage seen.
+pub(crate) struct Meter {
+    /// Shared with renewals in flight; taken when the request settles.
+    admission: Arc<Mutex<Option<Admission>>>,
+    usage: Usage,
+    renew_at: Instant,
+}
+
+impl Meter {
+    pub(crate) fn new(admission: Admission) -> Self {
+        Self {
+            admission: Arc::new(Mutex::new(Some(admission))),
+            usage: Usage::default(),
+            renew_at: Instant::now() + RENEW_EVERY,
+        }
+    }
+
+    /// Folds a stream event's usage report in (reports are cumulative).
+    pub(crate) fn observe(&mut self, event: &StreamEvent) {
+        match event {
+            StreamEvent::MessageStart { usage, .. }
+            | StreamEvent::MessageDelta {
+                usage: Some(usage), ..
+            } => self.usage.merge(usage),
+            _ => {}
+        }
+    }
+
+    /// Takes a complete reply's usage.
+    pub(crate) fn record(&mut self, usage: &Usage) {
+        self.usage.merge(usage);
+    }
+
+    /// Renews the reservation in the background when it is due. Called as
+    /// a long reply's frames pass.
+    pub(crate) fn tick(&mut self) {
+        let now = Instant::now();
+        if now < self.renew_at {
+            return;
+        }
+        self.renew_at = now + RENEW_EVERY;
+        let shared = Arc::clone(&self.admission);
+        spawn(async move {
+            let held = shared.lock().await;
+            if let Some(admission) = held.as_ref() {
+                if let Err(error) = admission.renew().await {
+                    tracing::warn!(%error, "renewing a governance reservation failed");
+                    crate::governance::store_error("renew");
+                }
+            }
+        });
+    }
+
+    /// Settles in the background: for a body, which cannot wait.
+    pub(crate) fn finish(self, succeeded: bool) {
+        spawn(self.settle(succeeded));
+    }
+
+    /// Settles now: `Succeeded` with the tokens seen, or `Failed`.
+    pub(crate) async fn settle(self, succeeded: bool) {
+        let outcome = if succeeded {
+            Outcome::Succeeded {
+                total_tokens: self.usage.total_tokens(),
+            }
+        } else {
+            Outcome::Failed
+        };
+        let Some(admission) = self.admission.lock().await.take() else {
+            return;
+        };
+        let key_id = admission.key().id.clone();
+        if let Err(error) = admission.settle(outcome).await {
+            tracing::warn!(%error, key_id, "settling a governed request failed; its reservation will lapse");
+            crate::governance::store_error("settle");
+        }
+    }
+}
+
+/// Runs `task` on the current runtime. Without one (a body dropped after
+/// the runtime shut down) there is nothing to run it on; the reservation
+/// then lapses at its expiry.
+fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(task);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use busbar_governance::{NewKey, Refusal};
+    use busbar_ir::{StreamEvent, Usage};
+
+    use crate::governance::tests::{fixture, key, refusal};
+
+    #[tokio::test]
+    async fn a_meter_charges_the_tokens_it_saw_and_failures_nothing() {
+        let fixture = fixture().await;
+        let governance = &fixture.governance;
+        let mut spec = NewKey::named("metered");
+        spec.allowed_pools = vec!["fast".into()];
+        let (id, secret) = key(governance, spec).await;
+        let mut meter = governance
+            .admit(&secret, "fast", 100)
+            .await
+            .expect("admitted");
+        meter.observe(&StreamEvent::MessageStart {
+            id: String::new(),
+            model: String::new(),
+            created: None,
+            usage: Usage::new(12, 0),
+        });
+        meter.observe(&StreamEvent::MessageDelta {
+            stop_reason: None,
+            stop_sequence: None,
+            usage: Some(Usage::new(0, 30)),
+        });
+        meter.settle(true).await;
+        let failed = governance
+            .admit(&secret, "fast", 100)
+            .await
+            .expect("admitted");
+        failed.settle(false).await;
+        let usage = governance.governor().usage(&id).await.expect("usage");
+        assert_eq!((usage.requests, usage.tokens), (1, 42));
+        let error = governance
+            .admit(&secret, "slow", 100)
+            .await
+            .err()
+            .expect("refused");
+        assert!(matches!(refusal(error), Refusal::NotAllowed { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_meter_gives_its_reservation_back() {
+        let fixture = fixture().await;
+        let governance = &fixture.governance;
+        let spec = NewKey::from_json(br#"{"name": "one", "max_budget_cents": 1}"#).expect("spec");
+        let (_, secret) = key(governance, spec).await;
+        let held = governance
+            .admit(&secret, "fast", 0)
+            .await
+            .expect("admitted");
+        let error = governance
+            .admit(&secret, "fast", 0)
+            .await
+            .err()
+            .expect("held");
+        assert!(matches!(refusal(error), Refusal::BudgetExhausted { .. }));
+        drop(held);
+        let mut admitted = false;
+        for _ in 0..100 {
+            if let Ok(meter) = governance.admit(&secret, "fast", 0).await {
+                meter.settle(false).await;
+                admitted = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(admitted, "the reservation was never released");
+    }
+}
