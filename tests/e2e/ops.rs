@@ -132,6 +132,9 @@ async fn a_pool_spreads_requests_by_weight() {
 #[tokio::test]
 async fn metrics_count_requests_and_translations() {
     let gateway = Setup::new().extra(POOL).start().await;
+    // The recorder comes up on a background thread (its clock calibration
+    // must not delay the first request); what is counted before is lost.
+    crate::chaos::Metrics::ready(&gateway).await;
     assert_eq!(
         gateway
             .post_json("/v1/chat/completions", &chat("claude"))

@@ -14,6 +14,9 @@ const DURATION_BUCKETS: &[f64] = &[
     120.0, 300.0,
 ];
 
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Installs the global Prometheus recorder on a background thread, so its
 /// clock calibration never delays the first request, and returns the slot
 /// its handle lands in. Metrics recorded before it is installed are not
@@ -22,7 +25,7 @@ pub fn install_metrics() -> MetricsSlot {
     let slot: MetricsSlot = Arc::new(OnceLock::new());
     let filled = slot.clone();
     let spawned = std::thread::Builder::new()
-        .name("busbar-metrics-init".into())
+        .name("busbar-metrics".into())
         .spawn(move || {
             let builder = PrometheusBuilder::new().set_buckets_for_metric(
                 Matcher::Full("busbar_request_duration_seconds".into()),
@@ -36,8 +39,15 @@ pub fn install_metrics() -> MetricsSlot {
                 }
             };
             let handle = recorder.handle();
-            if metrics::set_global_recorder(recorder).is_ok() {
-                let _ = filled.set(handle);
+            if metrics::set_global_recorder(recorder).is_err() {
+                return;
+            }
+            let _ = filled.set(handle.clone());
+            // Histogram samples wait in buffers until upkeep folds them in;
+            // without it they would pile up between scrapes.
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                handle.run_upkeep();
             }
         });
     if let Err(error) = spawned {
