@@ -26,6 +26,8 @@ pub mod cohere;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gemini;
+#[cfg(test)]
+mod golden_support;
 pub mod openai;
 #[cfg(test)]
 mod pairs;

@@ -8,7 +8,9 @@
 //! a deliberate change, then review the diff: a blessed file is only as right
 //! as the reader who checked it.
 
-#[path = "openai_golden/spec.rs"]
+#[path = "support/golden.rs"]
+mod golden;
+#[path = "support/spec.rs"]
 mod spec;
 
 use std::fs;
@@ -16,75 +18,18 @@ use std::path::{Path, PathBuf};
 
 use busbar_ir::{StreamAccumulator, StreamEvent};
 use busbar_protocols::openai::{error, request, response, stream};
-use busbar_protocols::{DecodeError, RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
+use busbar_protocols::{DecodeError, RequestOptions, StreamEncoder, StreamOptions};
+use golden::{body_json, check_json, check_text, decode_error_json, report, sibling};
 use serde_json::{json, Value};
 
-fn data_dir(kind: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("test_data/openai")
-        .join(kind)
-}
-
-/// The payloads of one kind: files with `extension` that are not outputs.
+/// The payloads of one kind under `test_data/openai/`.
 fn inputs(kind: &str, extension: &str) -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = fs::read_dir(data_dir(kind))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            let name = path.file_name().unwrap().to_string_lossy();
-            name.ends_with(extension) && !name.contains(".expected.") && !name.contains(".out.")
-        })
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no {kind} payloads");
-    paths
+    golden::inputs("openai", kind, extension)
 }
 
-fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let stem = path.file_stem().unwrap().to_string_lossy();
-    path.with_file_name(format!("{stem}{suffix}"))
-}
-
-fn blessing() -> bool {
-    std::env::var_os("BUSBAR_BLESS").is_some()
-}
-
-/// Compares `actual` with the expected file (or writes it when blessing);
-/// returns a description of the mismatch.
-fn check_text(expected_path: &Path, actual: &str) -> Option<String> {
-    if blessing() {
-        fs::write(expected_path, actual).unwrap();
-        return None;
-    }
-    let expected = fs::read_to_string(expected_path).unwrap_or_default();
-    (expected != actual).then(|| {
-        format!(
-            "{} differs:\n--- expected\n{expected}\n--- actual\n{actual}",
-            expected_path.display()
-        )
-    })
-}
-
-fn check_json(expected_path: &Path, actual: &Value) -> Option<String> {
-    check_text(
-        expected_path,
-        &(serde_json::to_string_pretty(actual).unwrap() + "\n"),
-    )
-}
-
-fn report(failures: Vec<String>) {
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-}
-
-fn body_json(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap()
-}
-
-fn decode_error_json(error: &DecodeError) -> Value {
-    match error {
-        DecodeError::Invalid { field, reason } => json!({"field": field, "reason": reason}),
-        other => json!(other.to_string()),
-    }
+/// Decodes `pieces` as one stream: the events, and the error it ended with.
+fn decode_stream(pieces: &[&[u8]]) -> (Vec<StreamEvent>, Option<DecodeError>) {
+    golden::decode_stream(stream::Decoder::new(), pieces)
 }
 
 #[test]
@@ -123,19 +68,6 @@ fn openai_golden_responses() {
         failures.extend(check_json(&sibling(&path, ".expected.json"), &expected));
     }
     report(failures);
-}
-
-/// Decodes `pieces` as one stream: the events, and the error it ended with.
-fn decode_stream(pieces: &[&[u8]]) -> (Vec<StreamEvent>, Option<DecodeError>) {
-    let mut decoder = stream::Decoder::new();
-    let mut events = Vec::new();
-    for piece in pieces {
-        if let Err(error) = decoder.feed(piece, &mut events) {
-            return (events, Some(error));
-        }
-    }
-    let error = decoder.finish(&mut events).err();
-    (events, error)
 }
 
 /// Encodes `events` for a client that asked for usage.
@@ -210,7 +142,7 @@ fn openai_golden_errors() {
 /// OpenAI's OpenAPI description requires, of the types it names.
 #[test]
 fn openai_output_matches_the_openapi_spec() {
-    let spec = spec::Spec::load();
+    let spec = spec::Spec::load("openai-chat.json");
     let mut failures = Vec::new();
     for path in inputs("responses", ".json") {
         let ir = response::decode(&fs::read(&path).unwrap()).unwrap();
@@ -249,7 +181,7 @@ fn openai_output_matches_the_openapi_spec() {
 /// The checker itself catches what it is meant to catch.
 #[test]
 fn openai_spec_checker_finds_wrong_bodies() {
-    let spec = spec::Spec::load();
+    let spec = spec::Spec::load("openai-chat.json");
     let here = Path::new("inline");
     let good = json!({"id": "x", "object": "chat.completion.chunk", "created": 1, "model": "m",
         "choices": [{"index": 0, "delta": {}, "finish_reason": null}]});

@@ -22,58 +22,20 @@
 //! Run with `BUSBAR_BLESS=1` to rewrite the expectations from the current
 //! output (then review the diff).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use busbar_ir::{Request, StreamAccumulator, StreamEvent};
 use serde_json::{json, Value};
 
 use super::{error, request, response, stream, WireUsage};
-use crate::{RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
+use crate::golden_support::{
+    self, check, check_exact, decode_bytewise, decode_whole, encode_all, read_json,
+};
+use crate::{RequestOptions, StreamOptions};
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/anthropic")
-}
-
-fn bless() -> bool {
-    std::env::var_os("BUSBAR_BLESS").is_some()
-}
-
-/// The cases whose names start with `prefix` and end with `ext`, sorted.
+/// The cases under `test_data/anthropic/` named `{prefix}*{ext}`.
 fn cases(prefix: &str, ext: &str) -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir())
-        .expect("test_data/anthropic exists")
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            let name = path.file_name().unwrap().to_str().unwrap();
-            name.starts_with(prefix) && name.ends_with(ext) && !name.contains(".expected.")
-        })
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no {prefix}*{ext} golden files");
-    paths
-}
-
-fn expected_path(path: &Path, ext: &str) -> PathBuf {
-    let stem = path.file_stem().unwrap().to_str().unwrap();
-    path.with_file_name(format!("{stem}.expected.{ext}"))
-}
-
-/// Compares `actual` with the case's expectation, or writes it when blessing.
-fn check(path: &Path, actual: Value) {
-    let expected_path = expected_path(path, "json");
-    if bless() {
-        let text = serde_json::to_string_pretty(&actual).unwrap() + "\n";
-        std::fs::write(&expected_path, text).unwrap();
-        return;
-    }
-    let text = std::fs::read_to_string(&expected_path)
-        .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
-    let expected: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(actual, expected, "{}", path.display());
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    golden_support::cases("anthropic", prefix, ext)
 }
 
 #[test]
@@ -135,13 +97,7 @@ fn anthropic_golden_responses() {
 fn anthropic_golden_streams() {
     for path in cases("stream_", ".sse") {
         let bytes = std::fs::read(&path).unwrap();
-        // Byte by byte: the harshest split.
-        let mut decoder = stream::Decoder::new();
-        let mut events = Vec::new();
-        let result = bytes
-            .chunks(1)
-            .try_for_each(|byte| decoder.feed(byte, &mut events))
-            .and_then(|()| decoder.finish(&mut events));
+        let (events, result) = decode_bytewise(stream::Decoder::new(), &bytes);
         let mut actual = json!({"events": events});
         match result {
             Ok(()) => {
@@ -153,16 +109,8 @@ fn anthropic_golden_streams() {
                 };
                 // Re-encoding the events and decoding them again is lossless,
                 // but for the cache counts Anthropic always writes.
-                let mut encoder = stream::Encoder::new(&StreamOptions::new(0));
-                let mut out = Vec::new();
-                events
-                    .iter()
-                    .for_each(|event| encoder.encode(event, &mut out));
-                encoder.finish(&mut out);
-                let mut again = Vec::new();
-                let mut decoder = stream::Decoder::new();
-                decoder.feed(&out, &mut again).unwrap();
-                decoder.finish(&mut again).unwrap();
+                let out = encode_all(stream::Encoder::new(&StreamOptions::new(0)), &events);
+                let again = decode_whole(stream::Decoder::new(), &out);
                 let expected: Vec<StreamEvent> =
                     events.iter().cloned().map(with_cache_counts).collect();
                 assert_eq!(again, expected, "{}", path.display());
@@ -188,20 +136,9 @@ fn with_cache_counts(mut event: StreamEvent) -> StreamEvent {
 fn anthropic_golden_stream_encodes() {
     for path in cases("streamout_", ".json") {
         let events: Vec<StreamEvent> = serde_json::from_value(read_json(&path)).unwrap();
-        let mut encoder = stream::Encoder::new(&StreamOptions::new(1_700_000_000));
-        let mut out = Vec::new();
-        events
-            .iter()
-            .for_each(|event| encoder.encode(event, &mut out));
-        encoder.finish(&mut out);
-        let actual = String::from_utf8(out).unwrap();
-        let expected_path = expected_path(&path, "sse");
-        if bless() {
-            std::fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap();
-        assert_eq!(actual, expected, "{}", path.display());
+        let encoder = stream::Encoder::new(&StreamOptions::new(1_700_000_000));
+        let actual = String::from_utf8(encode_all(encoder, &events)).unwrap();
+        check_exact(&path, "sse", actual.as_bytes());
     }
 }
 

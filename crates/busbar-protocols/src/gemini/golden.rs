@@ -25,58 +25,20 @@
 //! Run with `BUSBAR_BLESS=1` to rewrite the expectations from the current
 //! output (then review the diff).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use busbar_ir::{Request, StreamAccumulator, StreamEvent};
 use serde_json::{json, Value};
 
 use super::{error, request, response, stream};
-use crate::{RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
+use crate::golden_support::{
+    self, check, check_exact, decode_bytewise, decode_whole, encode_all, read_json,
+};
+use crate::{RequestOptions, StreamOptions};
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/gemini")
-}
-
-fn bless() -> bool {
-    std::env::var_os("BUSBAR_BLESS").is_some()
-}
-
-/// The cases whose names start with `prefix` and end with `ext`, sorted.
+/// The cases under `test_data/gemini/` named `{prefix}*{ext}`.
 fn cases(prefix: &str, ext: &str) -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir())
-        .expect("test_data/gemini exists")
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            let name = path.file_name().unwrap().to_str().unwrap();
-            name.starts_with(prefix) && name.ends_with(ext) && !name.contains(".expected.")
-        })
-        .collect();
-    paths.sort();
-    assert!(!paths.is_empty(), "no {prefix}*{ext} golden files");
-    paths
-}
-
-fn expected_path(path: &Path, ext: &str) -> PathBuf {
-    let stem = path.file_stem().unwrap().to_str().unwrap();
-    path.with_file_name(format!("{stem}.expected.{ext}"))
-}
-
-/// Compares `actual` with the case's expectation, or writes it when blessing.
-fn check(path: &Path, actual: Value) {
-    let expected_path = expected_path(path, "json");
-    if bless() {
-        let text = serde_json::to_string_pretty(&actual).unwrap() + "\n";
-        std::fs::write(&expected_path, text).unwrap();
-        return;
-    }
-    let text = std::fs::read_to_string(&expected_path)
-        .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
-    let expected: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(actual, expected, "{}", path.display());
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    golden_support::cases("gemini", prefix, ext)
 }
 
 #[test]
@@ -135,13 +97,7 @@ fn gemini_golden_streams() {
     paths.extend(cases("stream_", ".json"));
     for path in paths {
         let bytes = std::fs::read(&path).unwrap();
-        // Byte by byte: the harshest split.
-        let mut decoder = stream::Decoder::new();
-        let mut events = Vec::new();
-        let result = bytes
-            .chunks(1)
-            .try_for_each(|byte| decoder.feed(byte, &mut events))
-            .and_then(|()| decoder.finish(&mut events));
+        let (events, result) = decode_bytewise(stream::Decoder::new(), &bytes);
         let mut actual = json!({"events": events});
         match result {
             Ok(()) => {
@@ -157,16 +113,8 @@ fn gemini_golden_streams() {
                 for json_array in [false, true] {
                     let mut options = StreamOptions::new(0);
                     options.json_array = json_array;
-                    let mut encoder = stream::Encoder::new(&options);
-                    let mut out = Vec::new();
-                    events
-                        .iter()
-                        .for_each(|event| encoder.encode(event, &mut out));
-                    encoder.finish(&mut out);
-                    let mut again = Vec::new();
-                    let mut decoder = stream::Decoder::new();
-                    decoder.feed(&out, &mut again).unwrap();
-                    decoder.finish(&mut again).unwrap();
+                    let out = encode_all(stream::Encoder::new(&options), &events);
+                    let again = decode_whole(stream::Decoder::new(), &out);
                     let mut accumulator = StreamAccumulator::new();
                     again.iter().for_each(|event| accumulator.push(event));
                     assert_eq!(
@@ -190,20 +138,9 @@ fn gemini_golden_stream_encodes() {
         let events: Vec<StreamEvent> = serde_json::from_value(case["events"].clone()).unwrap();
         let mut options = StreamOptions::new(1_700_000_000);
         options.json_array = case["json_array"].as_bool().unwrap_or(false);
-        let mut encoder = stream::Encoder::new(&options);
-        let mut out = Vec::new();
-        events
-            .iter()
-            .for_each(|event| encoder.encode(event, &mut out));
-        encoder.finish(&mut out);
-        let actual = String::from_utf8(out).unwrap();
-        let expected_path = expected_path(&path, "txt");
-        if bless() {
-            std::fs::write(&expected_path, &actual).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap();
-        assert_eq!(actual, expected, "{}", path.display());
+        let actual =
+            String::from_utf8(encode_all(stream::Encoder::new(&options), &events)).unwrap();
+        check_exact(&path, "txt", actual.as_bytes());
     }
 }
 

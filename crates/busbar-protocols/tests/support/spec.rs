@@ -4,21 +4,22 @@
 //! whether an SDK's typed model accepts a body; formats, ranges and
 //! `additionalProperties` are not checked.
 //!
-//! The Responses schemas (request, response object, stream events, error)
-//! are extracted from the published description into
-//! `test_data/specs/openai-responses.json` by
-//! `scripts/vendor-openai-spec.py … responses`, so the test needs nothing
-//! outside the repository. The checker is the one the Chat Completions
-//! golden test uses, reading the other extract.
+//! The schemas are extracted from the published description into
+//! `test_data/specs/` by `scripts/vendor-openai-spec.py`: `openai-chat.json`
+//! for Chat Completions, `openai-responses.json` (`… responses`) for the
+//! Responses API (request, response object, stream events, error), so the
+//! tests need nothing outside the repository. Both golden test binaries
+//! include this one checker.
 
 use std::path::Path;
 
 use serde_json::Value;
 
 /// Fields the description marks required that the SDK does not require and
-/// real OpenAI bodies omit, by `schema.field`. Busbar writes every required
-/// field (and leaves out `usage` until it is known, which the description
-/// types non-nullable), so none is excused today.
+/// real OpenAI bodies omit, per `shared/specs/README.md`. Busbar writes every
+/// required field (and leaves out a Responses `usage` until it is known, which
+/// the description types non-nullable), so none is excused today; the list is
+/// where a future false positive would go, by `schema.field`.
 const NOT_REALLY_REQUIRED: &[&str] = &[];
 
 pub(crate) struct Spec {
@@ -26,9 +27,11 @@ pub(crate) struct Spec {
 }
 
 impl Spec {
-    pub(crate) fn load() -> Self {
-        let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/specs/openai-responses.json");
+    /// Reads `test_data/specs/{file}`, one vendored extract.
+    pub(crate) fn load(file: &str) -> Self {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("test_data/specs")
+            .join(file);
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|error| panic!("cannot read {} ({error})", path.display()));
         Self {
