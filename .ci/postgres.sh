@@ -2,8 +2,9 @@
 # Runs the governance tests against a real PostgreSQL: installs Debian's
 # server if needed, starts a throwaway cluster on 127.0.0.1, runs
 # `cargo test -p busbar-governance` with the PostgreSQL tests required (two
-# "replicas" sharing one budget and one rate limit included), and stops the
-# cluster whatever happened.
+# "replicas" sharing one budget and one rate limit included), then the
+# governance end-to-end tests (two busbar processes on the one database), and
+# stops the cluster whatever happened.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,3 +37,7 @@ as_pg "$pgbin/psql -h 127.0.0.1 -p $port -U postgres -q -c 'CREATE DATABASE busb
 BUSBAR_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/busbar_test" \
 BUSBAR_REQUIRE_POSTGRES=1 \
     cargo test -p busbar-governance
+
+BUSBAR_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/busbar_test" \
+BUSBAR_REQUIRE_POSTGRES=1 \
+    cargo test --test e2e governance

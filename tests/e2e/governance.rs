@@ -8,12 +8,19 @@
 //!   `/stats` and model lists, budgets, RPM, token counting;
 //! * `durability` — what is charged when a request fails or its client
 //!   leaves, spend across a restart, budgets under concurrency, reloads;
-//! * `shapes` — each ingress protocol's refusal shapes.
+//! * `shapes` — each ingress protocol's refusal shapes;
+//! * `crash` — `kill -9` in the middle of a load: nothing double counted;
+//! * `replicas` — two processes sharing one PostgreSQL budget and RPM
+//!   window (skipped without `BUSBAR_TEST_POSTGRES`);
+//! * `sigv4` — Bedrock clients signing with a virtual key.
 
 mod admin;
 mod admission;
+mod crash;
 mod durability;
+mod replicas;
 mod shapes;
+mod sigv4;
 
 use std::path::PathBuf;
 
@@ -27,6 +34,11 @@ use crate::support::{config_yaml, key_env, providers_yaml, Busbar, Client, Reply
 const ADMIN_TOKEN: &str = "bb-admin-e2e-0123456789";
 /// The variable `governance.admin_token` names.
 const ADMIN_ENV: &str = "BUSBAR_E2E_ADMIN_TOKEN";
+/// A variable for `governance.secret_key_env`, set on every child so
+/// replicas seal keys alike.
+const SEAL_ENV: &str = "BUSBAR_E2E_SEAL";
+/// Its value.
+const SEAL: &str = "busbar-e2e-seal-4f1c9a7e2b6d8035";
 
 /// Two pools over the default models: `fast` (the OpenAI mock) and `slow`
 /// (the Anthropic mock).
@@ -95,14 +107,20 @@ impl Governed {
     }
 
     async fn serve(&mut self) {
+        let busbar = self.spawn().await;
+        self.base = format!("http://{}", busbar.addr());
+        self.busbar = Some(busbar);
+    }
+
+    /// Another busbar on the same files (its own port), for replicas.
+    async fn spawn(&self) -> Busbar {
         let args = self.args.clone();
         let mut env = key_env();
         env.push((ADMIN_ENV.to_owned(), ADMIN_TOKEN.to_owned()));
-        let busbar = tokio::task::spawn_blocking(move || Busbar::serve(&args, &env))
+        env.push((SEAL_ENV.to_owned(), SEAL.to_owned()));
+        tokio::task::spawn_blocking(move || Busbar::serve(&args, &env))
             .await
-            .expect("the start-up thread does not panic");
-        self.base = format!("http://{}", busbar.addr());
-        self.busbar = Some(busbar);
+            .expect("the start-up thread does not panic")
     }
 
     /// Kills busbar (SIGKILL: nothing is flushed on the way out) and starts
