@@ -23,6 +23,7 @@ use busbar_ir::{
 };
 use serde_json::{Map, Value};
 
+use crate::json::{non_null, object, opt_bool, opt_f64, opt_str, opt_u64, req_str, string_array};
 use crate::DecodeError;
 
 /// Decodes an Anthropic Messages request body.
@@ -297,97 +298,4 @@ fn decode_output_config(
         }
     }
     Ok(())
-}
-
-// Field readers: `null` reads as absent; a value of the wrong type is an
-// error naming the field's path.
-
-fn non_null(value: Option<&Value>) -> Option<&Value> {
-    value.filter(|v| !v.is_null())
-}
-
-fn path_of(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{parent}.{key}")
-    }
-}
-
-fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, DecodeError> {
-    value
-        .as_object()
-        .ok_or_else(|| DecodeError::invalid(path, "must be an object"))
-}
-
-fn opt_str<'a>(
-    obj: &'a Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<Option<&'a str>, DecodeError> {
-    match non_null(obj.get(key)) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(DecodeError::invalid(
-            path_of(parent, key),
-            "must be a string",
-        )),
-    }
-}
-
-fn req_str<'a>(
-    obj: &'a Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<&'a str, DecodeError> {
-    opt_str(obj, parent, key)?
-        .ok_or_else(|| DecodeError::invalid(path_of(parent, key), "is required"))
-}
-
-fn opt_u64(obj: &Map<String, Value>, parent: &str, key: &str) -> Result<Option<u64>, DecodeError> {
-    match non_null(obj.get(key)) {
-        None => Ok(None),
-        Some(value) => value.as_u64().map(Some).ok_or_else(|| {
-            DecodeError::invalid(path_of(parent, key), "must be a non-negative integer")
-        }),
-    }
-}
-
-fn opt_f64(obj: &Map<String, Value>, parent: &str, key: &str) -> Result<Option<f64>, DecodeError> {
-    match non_null(obj.get(key)) {
-        None => Ok(None),
-        Some(value) => value
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| DecodeError::invalid(path_of(parent, key), "must be a number")),
-    }
-}
-
-fn opt_bool(
-    obj: &Map<String, Value>,
-    parent: &str,
-    key: &str,
-) -> Result<Option<bool>, DecodeError> {
-    match non_null(obj.get(key)) {
-        None => Ok(None),
-        Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(DecodeError::invalid(
-            path_of(parent, key),
-            "must be a boolean",
-        )),
-    }
-}
-
-fn string_array(value: &Value, path: &str) -> Result<Vec<String>, DecodeError> {
-    let items = value
-        .as_array()
-        .ok_or_else(|| DecodeError::invalid(path, "must be an array of strings"))?;
-    items
-        .iter()
-        .map(|item| {
-            item.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| DecodeError::invalid(path, "must be an array of strings"))
-        })
-        .collect()
 }

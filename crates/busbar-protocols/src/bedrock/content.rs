@@ -12,7 +12,8 @@ use busbar_ir::{ContentBlock, ImageSource, ToolResultContent};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::fields::{as_str, non_null, object, opt_str, req_str};
+use super::fields::as_str;
+use crate::json::{non_null, object, opt_str, req_str};
 use crate::DecodeError;
 
 /// Decodes the content blocks at `path`, skipping kinds the IR does not hold.

@@ -30,7 +30,8 @@ use busbar_ir::{Message, Request, ResponseFormat, Role, Tool, ToolChoice};
 use serde_json::{Map, Value};
 
 use super::content::decode_blocks;
-use super::fields::{non_null, object, opt_bool, opt_f64, opt_object, opt_str, opt_u64, req_str};
+use super::fields::opt_object;
+use crate::json::{non_null, object, opt_bool, opt_f64, opt_str, opt_u64, req_str};
 use crate::DecodeError;
 
 /// Decodes a Converse request body. `messages` is required.

@@ -14,8 +14,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::content::{blob, decode_blocks, tool_input, OutBlock, OutReasoning, OutToolUse};
-use super::fields::{object, opt_object, opt_str, opt_u64};
+use super::fields::opt_object;
 use super::{stop_reason_from_wire, stop_reason_to_wire, WireMetrics, WireUsage, NO_METRICS};
+use crate::json::{object, opt_str, opt_u64};
 use crate::{DecodeError, Encoded};
 
 /// Decodes a Converse reply body.

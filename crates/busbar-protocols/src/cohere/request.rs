@@ -22,7 +22,6 @@
 //! Encoding is in [`encode`]; its choices are documented there.
 
 mod encode;
-mod read;
 #[cfg(test)]
 mod tests;
 mod tools;
@@ -38,8 +37,8 @@ use busbar_ir::{
 };
 use serde_json::{Map, Value};
 
+use crate::json::{get, object, opt_bool, opt_f64, opt_str, opt_u64, req_str, string_array};
 use crate::DecodeError;
-use read::{get, object, opt_bool, opt_f64, opt_str, opt_u64, req_str, string_array};
 
 /// Decodes a Cohere Chat v2 request body. `model` and `messages` are
 /// required, as Cohere requires them. A field of the wrong type is a

@@ -32,7 +32,7 @@ mod unsupported;
 pub use encode::encode;
 pub use unsupported::unsupported_fields;
 
-use fields::{get, integral, list, object, opt_bool, opt_count, opt_f64, opt_str, string_array};
+use fields::{get, integral, list, opt_bool, opt_count, opt_f64, opt_str};
 
 use busbar_ir::{
     ContentBlock, Message, Reasoning, Request, ResponseFormat, Role, ThinkingMode, Tool,
@@ -43,6 +43,7 @@ use serde_json::{Map, Value};
 
 use super::parts::{Blocks, Folder, Ids, WirePart};
 use super::DERIVED_ID_PREFIX;
+use crate::json::{object, string_array};
 use crate::DecodeError;
 
 /// Decodes a Gemini `generateContent` request body. The model is not in the

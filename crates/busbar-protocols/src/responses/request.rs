@@ -13,8 +13,9 @@
 //! strict).
 
 use busbar_ir::Request;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::json::get;
 use crate::{DecodeError, Encoded, RequestOptions};
 
 mod decode;
@@ -120,82 +121,6 @@ pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
         names.push("truncation");
     }
     names
-}
-
-// ---------------------------------------------------------------- JSON access
-
-/// The value at `key`, with `null` treated as absent: the SDKs send explicit
-/// nulls for fields left unset.
-fn get<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object.get(key).filter(|value| !value.is_null())
-}
-
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
-
-fn wrong(path: &str, expected: &str) -> DecodeError {
-    DecodeError::invalid(path, format!("expected {expected}"))
-}
-
-fn object<'a>(value: &'a Value, path: &str) -> Result<&'a Map<String, Value>, DecodeError> {
-    value.as_object().ok_or_else(|| wrong(path, "an object"))
-}
-
-fn req_str<'a>(
-    object: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<&'a str, DecodeError> {
-    opt_str(object, key, path)?.ok_or_else(|| DecodeError::invalid(join(path, key), "is required"))
-}
-
-fn opt_str<'a>(
-    object: &'a Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<&'a str>, DecodeError> {
-    match get(object, key) {
-        None => Ok(None),
-        Some(Value::String(text)) => Ok(Some(text)),
-        Some(_) => Err(wrong(&join(path, key), "a string")),
-    }
-}
-
-fn opt_bool(
-    object: &Map<String, Value>,
-    key: &str,
-    path: &str,
-) -> Result<Option<bool>, DecodeError> {
-    match get(object, key) {
-        None => Ok(None),
-        Some(Value::Bool(flag)) => Ok(Some(*flag)),
-        Some(_) => Err(wrong(&join(path, key), "a boolean")),
-    }
-}
-
-fn opt_f64(object: &Map<String, Value>, key: &str, path: &str) -> Result<Option<f64>, DecodeError> {
-    match get(object, key) {
-        None => Ok(None),
-        Some(number) => number
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| wrong(&join(path, key), "a number")),
-    }
-}
-
-fn opt_u64(object: &Map<String, Value>, key: &str, path: &str) -> Result<Option<u64>, DecodeError> {
-    match get(object, key) {
-        None => Ok(None),
-        Some(number) => number
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| wrong(&join(path, key), "a non-negative integer")),
-    }
 }
 
 #[cfg(test)]

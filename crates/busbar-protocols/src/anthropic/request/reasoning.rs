@@ -5,7 +5,7 @@ use busbar_ir::{Reasoning, Request, ThinkingMode, ToolChoice};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{non_null, object, opt_str, opt_u64};
+use crate::json::{non_null, object, opt_str, opt_u64};
 use crate::DecodeError;
 
 /// `thinking` as IR reasoning settings (the effort level is read with

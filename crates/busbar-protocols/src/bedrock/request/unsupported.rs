@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::non_null;
+use crate::json::non_null;
 
 /// Names the features set in a Converse request body that the IR cannot
 /// carry, each once, in the order met, spelled as Converse spells them.

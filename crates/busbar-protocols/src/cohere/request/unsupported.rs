@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::read::get;
+use crate::json::get;
 
 /// Names the features set in a Cohere request body that the IR cannot
 /// carry, each once, in the order met: `documents`, `citation_options`,

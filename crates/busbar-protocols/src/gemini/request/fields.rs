@@ -4,29 +4,13 @@
 
 use serde_json::{Map, Value};
 
+use crate::json::path_of;
 use crate::DecodeError;
 
 pub(super) fn get<'a>(map: &'a Map<String, Value>, camel: &str, snake: &str) -> Option<&'a Value> {
     map.get(camel)
         .filter(|v| !v.is_null())
         .or_else(|| map.get(snake).filter(|v| !v.is_null()))
-}
-
-fn path_of(parent: &str, key: &str) -> String {
-    if parent.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{parent}.{key}")
-    }
-}
-
-pub(super) fn object<'a>(
-    value: &'a Value,
-    path: &str,
-) -> Result<&'a Map<String, Value>, DecodeError> {
-    value
-        .as_object()
-        .ok_or_else(|| DecodeError::invalid(path, "must be an object"))
 }
 
 /// A repeated field: an array, or a single object standing for a list of
@@ -122,18 +106,4 @@ pub(super) fn opt_count(
                 DecodeError::invalid(path_of(parent, camel), "must be a non-negative integer")
             }),
     }
-}
-
-pub(super) fn string_array(value: &Value, path: &str) -> Result<Vec<String>, DecodeError> {
-    let items = value
-        .as_array()
-        .ok_or_else(|| DecodeError::invalid(path, "must be an array of strings"))?;
-    items
-        .iter()
-        .map(|item| {
-            item.as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| DecodeError::invalid(path, "must be an array of strings"))
-        })
-        .collect()
 }

@@ -12,7 +12,8 @@ use busbar_ir::{
 };
 use serde_json::{Map, Value};
 
-use super::{get, opt_bool, opt_f64, opt_str, opt_u64, req_str, wrong};
+use crate::json::expected::{opt_bool, opt_f64, opt_str, opt_u64, req_str, wrong};
+use crate::json::get;
 use crate::DecodeError;
 
 /// Decodes a parsed request body.
