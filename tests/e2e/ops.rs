@@ -134,7 +134,7 @@ async fn metrics_count_requests_and_translations() {
     let gateway = Setup::new().extra(POOL).start().await;
     // The recorder comes up on a background thread (its clock calibration
     // must not delay the first request); what is counted before is lost.
-    crate::chaos::Metrics::ready(&gateway).await;
+    crate::support::Metrics::ready(&gateway).await;
     assert_eq!(
         gateway
             .post_json("/v1/chat/completions", &chat("claude"))

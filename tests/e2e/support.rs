@@ -10,6 +10,7 @@
 
 mod client;
 mod fixtures;
+mod metrics;
 mod process;
 mod wire;
 
@@ -24,6 +25,7 @@ pub(crate) use client::{Client, Reply, StreamReply};
 pub(crate) use fixtures::{
     anthropic_tools, openai_tools, parsed_arguments, time_arguments, weather_arguments, PNG_BASE64,
 };
+pub(crate) use metrics::Metrics;
 pub(crate) use process::{run_busbar, Busbar};
 pub(crate) use wire::{
     anthropic_error, anthropic_stream_text, normalize_ids, openai_error, openai_stream_text,
