@@ -175,7 +175,9 @@ impl Response {
                 ContentBlock::RedactedThinking { data } => {
                     (BlockStart::RedactedThinking { data: data.clone() }, vec![])
                 }
-                ContentBlock::Image { .. } | ContentBlock::ToolResult { .. } => continue,
+                ContentBlock::Image { .. }
+                | ContentBlock::ToolResult { .. }
+                | ContentBlock::CachePoint(_) => continue,
             };
             events.push(StreamEvent::BlockStart {
                 index,

@@ -2,12 +2,17 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Who said a message. System prompts live in [`crate::Request::system`],
-/// and tool results are user content, as in Anthropic's and Bedrock's models.
+/// Who said a message. Tool results are user content, as in Anthropic's and
+/// Bedrock's models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Role {
+    /// The application's instructions. A leading run of system messages is
+    /// the system prompt ([`crate::Request::system_prompt`]); a system message
+    /// after the first user or assistant turn is a mid-conversation
+    /// instruction, kept at its position. Content: text and cache points.
+    System,
     /// The caller: prompts and tool results.
     User,
     /// The model: text, thinking and tool calls.
@@ -33,6 +38,18 @@ impl Message {
     /// A message holding a single text block.
     pub fn text(role: Role, text: impl Into<String>) -> Self {
         Self::new(role, vec![ContentBlock::text(text)])
+    }
+
+    /// The message's text blocks joined with blank lines (empty ones left
+    /// out), or `None` when it holds no text.
+    pub fn joined_text(&self) -> Option<String> {
+        let parts: Vec<&str> = self
+            .content
+            .iter()
+            .filter_map(ContentBlock::as_text)
+            .filter(|text| !text.is_empty())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("\n\n"))
     }
 }
 
@@ -94,6 +111,26 @@ pub enum ContentBlock {
         /// The opaque payload.
         data: String,
     },
+    /// A prompt-cache breakpoint: the vendor may cache the prompt up to and
+    /// including the block before it (Anthropic's `cache_control` on that
+    /// block, Bedrock's `cachePoint` block after it).
+    CachePoint(CachePoint),
+}
+
+/// A prompt-cache breakpoint's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CachePoint {
+    /// How long the cached prefix lives (`5m`, `1h`), when the caller said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+}
+
+impl CachePoint {
+    /// A breakpoint with the given time to live (`None`: the vendor's default).
+    pub fn new(ttl: Option<String>) -> Self {
+        Self { ttl }
+    }
 }
 
 impl ContentBlock {
@@ -140,6 +177,11 @@ impl ContentBlock {
             source,
             detail: None,
         }
+    }
+
+    /// A prompt-cache breakpoint with the vendor's default lifetime.
+    pub fn cache_point() -> Self {
+        Self::CachePoint(CachePoint::default())
     }
 
     /// The text of a [`ContentBlock::Text`], if that is what this is.

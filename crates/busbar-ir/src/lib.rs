@@ -41,7 +41,7 @@ mod stream;
 mod usage;
 
 pub use accumulate::StreamAccumulator;
-pub use content::{ContentBlock, ImageSource, Message, Role, ToolResultContent};
+pub use content::{CachePoint, ContentBlock, ImageSource, Message, Role, ToolResultContent};
 pub use error::{ApiError, ErrorKind};
 pub use request::{Reasoning, Request, ResponseFormat, ThinkingMode, Tool, ToolChoice};
 pub use response::{Response, StopReason};

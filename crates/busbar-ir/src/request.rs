@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::Message;
+use crate::content::{CachePoint, ContentBlock, Message, Role};
 
 /// A request for one model reply, in no vendor's words.
 ///
@@ -13,11 +13,9 @@ use crate::content::Message;
 pub struct Request {
     /// The model name as the caller gave it (routing may replace it).
     pub model: String,
-    /// System prompt parts, in order. Formats with a single system string
-    /// join them with a blank line.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub system: Vec<String>,
-    /// The conversation so far.
+    /// The conversation so far. It opens with the system prompt, a run of
+    /// [`Role::System`] messages (see [`Request::system_prompt`]); a system
+    /// message further on is an instruction given at that point.
     pub messages: Vec<Message>,
     /// Tools the model may call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -80,13 +78,54 @@ impl Request {
         }
     }
 
-    /// The system parts joined with blank lines, or `None` when there are none.
+    /// The system prompt: the leading run of system messages.
+    pub fn system_prompt(&self) -> &[Message] {
+        &self.messages[..self.system_prompt_len()]
+    }
+
+    /// The conversation after the system prompt. It may still hold system
+    /// messages: instructions given mid-conversation.
+    pub fn conversation(&self) -> &[Message] {
+        &self.messages[self.system_prompt_len()..]
+    }
+
+    /// The system prompt's text blocks, in order (empty ones left out).
+    pub fn system_parts(&self) -> impl Iterator<Item = &str> {
+        self.system_prompt()
+            .iter()
+            .flat_map(|message| &message.content)
+            .filter_map(ContentBlock::as_text)
+            .filter(|text| !text.is_empty())
+    }
+
+    /// The system prompt's text blocks joined with blank lines, or `None`
+    /// when there are none.
     pub fn system_text(&self) -> Option<String> {
-        if self.system.is_empty() {
-            None
-        } else {
-            Some(self.system.join("\n\n"))
-        }
+        let parts: Vec<&str> = self.system_parts().collect();
+        (!parts.is_empty()).then(|| parts.join("\n\n"))
+    }
+
+    /// Adds a system prompt message holding `text`, after any already there
+    /// and before the first user or assistant turn.
+    pub fn push_system(&mut self, text: impl Into<String>) {
+        let at = self.system_prompt_len();
+        self.messages
+            .insert(at, Message::text(Role::System, text.into()));
+    }
+
+    /// Whether the conversation holds a system message after its first user
+    /// or assistant turn.
+    pub fn has_mid_conversation_system(&self) -> bool {
+        self.conversation()
+            .iter()
+            .any(|message| message.role == Role::System)
+    }
+
+    fn system_prompt_len(&self) -> usize {
+        self.messages
+            .iter()
+            .take_while(|message| message.role == Role::System)
+            .count()
     }
 }
 
@@ -104,6 +143,9 @@ pub struct Tool {
     /// OpenAI's strict schema adherence flag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
+    /// A prompt-cache breakpoint after this tool's definition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_point: Option<CachePoint>,
 }
 
 impl Tool {
@@ -118,6 +160,7 @@ impl Tool {
             description,
             parameters,
             strict: None,
+            cache_point: None,
         }
     }
 }
@@ -199,8 +242,29 @@ mod tests {
     fn system_parts_join_with_blank_lines() {
         let mut request = Request::new("m", vec![Message::text(Role::User, "hi")]);
         assert_eq!(request.system_text(), None);
-        request.system = vec!["one".into(), "two".into()];
+        request.push_system("one");
+        request.push_system("two");
         assert_eq!(request.system_text().as_deref(), Some("one\n\ntwo"));
+        assert_eq!(request.system_prompt().len(), 2);
+        assert_eq!(request.conversation().len(), 1);
+        assert!(!request.has_mid_conversation_system());
+    }
+
+    #[test]
+    fn a_system_message_after_a_turn_is_not_the_system_prompt() {
+        let mut request = Request::new(
+            "m",
+            vec![
+                Message::text(Role::User, "hi"),
+                Message::text(Role::System, "now be terse"),
+                Message::text(Role::User, "again"),
+            ],
+        );
+        request.push_system("lead");
+        assert_eq!(request.system_text().as_deref(), Some("lead"));
+        assert_eq!(request.conversation().len(), 3);
+        assert!(request.has_mid_conversation_system());
+        assert_eq!(request.messages[0].role, Role::System);
     }
 
     #[test]

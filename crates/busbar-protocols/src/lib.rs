@@ -19,6 +19,7 @@
 mod dialect;
 mod end;
 mod error;
+mod fold;
 mod json;
 
 pub mod anthropic;

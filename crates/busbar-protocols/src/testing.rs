@@ -391,7 +391,12 @@ pub(crate) fn request(caps: &Capabilities) -> BoxedStrategy<Request> {
     )
         .prop_map(|(model, system, messages, tools, sampling, rest)| {
             let mut request = Request::new(model, messages);
-            request.system = system;
+            if !system.is_empty() {
+                let blocks = system.into_iter().map(ContentBlock::text).collect();
+                request
+                    .messages
+                    .insert(0, Message::new(Role::System, blocks));
+            }
             let (tools, tool_choice, parallel) = tools;
             if !tools.is_empty() {
                 request.tool_choice = tool_choice;

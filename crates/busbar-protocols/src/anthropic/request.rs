@@ -18,8 +18,8 @@ pub(super) use encode::{tool_input, OutBlock};
 pub use unsupported::unsupported_fields;
 
 use busbar_ir::{
-    ContentBlock, ImageSource, Message, Request, ResponseFormat, Role, Tool, ToolChoice,
-    ToolResultContent,
+    CachePoint, ContentBlock, ImageSource, Message, Request, ResponseFormat, Role, Tool,
+    ToolChoice, ToolResultContent,
 };
 use serde_json::{Map, Value};
 
@@ -48,7 +48,10 @@ pub fn decode_value(value: &Value) -> Result<Request, DecodeError> {
         Some(_) => return Err(DecodeError::invalid("messages", "must be an array")),
         None => return Err(DecodeError::invalid("messages", "is required")),
     };
-    let mut request = Request::new(model, Vec::with_capacity(messages.len()));
+    let mut request = Request::new(model, Vec::with_capacity(messages.len() + 1));
+    if let Some(system) = decode_system(body.get("system"))? {
+        request.messages.push(system);
+    }
     request.max_tokens = Some(
         opt_u64(body, "", "max_tokens")?
             .ok_or_else(|| DecodeError::invalid("max_tokens", "is required"))?,
@@ -56,7 +59,6 @@ pub fn decode_value(value: &Value) -> Result<Request, DecodeError> {
     for (i, message) in messages.iter().enumerate() {
         request.messages.push(decode_message(message, i)?);
     }
-    request.system = decode_system(body.get("system"))?;
     if let Some(tools) = non_null(body.get("tools")) {
         let tools = tools
             .as_array()
@@ -106,32 +108,54 @@ fn decode_message(value: &Value, i: usize) -> Result<Message, DecodeError> {
     let role = match opt_str(message, &path, "role")? {
         Some("user") => Role::User,
         Some("assistant") => Role::Assistant,
+        // Mid-conversation system messages: an instruction at this point.
+        Some("system") => Role::System,
         _ => {
             return Err(DecodeError::invalid(
                 format!("{path}.role"),
-                "must be \"user\" or \"assistant\"",
+                "must be \"user\", \"assistant\" or \"system\"",
             ))
         }
     };
-    let content = match message.get("content") {
-        Some(Value::String(text)) => vec![ContentBlock::text(text.clone())],
+    let content = decode_content(message.get("content"), &format!("{path}.content"))?;
+    Ok(Message::new(role, content))
+}
+
+/// A message's content: a string, or blocks, each followed by a
+/// [`ContentBlock::CachePoint`] when it carries `cache_control`.
+fn decode_content(content: Option<&Value>, path: &str) -> Result<Vec<ContentBlock>, DecodeError> {
+    match content {
+        Some(Value::String(text)) => Ok(vec![ContentBlock::text(text.clone())]),
         Some(Value::Array(blocks)) => {
             let mut content = Vec::with_capacity(blocks.len());
             for (j, block) in blocks.iter().enumerate() {
-                if let Some(block) = decode_block(block, &format!("{path}.content[{j}]"))? {
-                    content.push(block);
+                let block_path = format!("{path}[{j}]");
+                if let Some(decoded) = decode_block(block, &block_path)? {
+                    content.push(decoded);
+                }
+                if let Some(point) = decode_cache_control(block, &block_path)? {
+                    content.push(ContentBlock::CachePoint(point));
                 }
             }
-            content
+            Ok(content)
         }
-        _ => {
-            return Err(DecodeError::invalid(
-                format!("{path}.content"),
-                "must be a string or an array of content blocks",
-            ))
-        }
+        _ => Err(DecodeError::invalid(
+            path,
+            "must be a string or an array of content blocks",
+        )),
+    }
+}
+
+/// The `cache_control` of a block or tool as a cache point.
+fn decode_cache_control(value: &Value, path: &str) -> Result<Option<CachePoint>, DecodeError> {
+    let Some(control) = non_null(value.get("cache_control")) else {
+        return Ok(None);
     };
-    Ok(Message::new(role, content))
+    let path = format!("{path}.cache_control");
+    let control = object(control, &path)?;
+    Ok(Some(CachePoint::new(
+        opt_str(control, &path, "ttl")?.map(str::to_owned),
+    )))
 }
 
 /// One content block, or `None` for a kind the IR does not hold.
@@ -219,21 +243,15 @@ fn decode_tool_result_content(
     }
 }
 
-fn decode_system(system: Option<&Value>) -> Result<Vec<String>, DecodeError> {
-    match system {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::String(text)) => Ok(vec![text.clone()]),
-        Some(Value::Array(blocks)) => {
-            let mut parts = Vec::with_capacity(blocks.len());
-            for (i, block) in blocks.iter().enumerate() {
-                let path = format!("system[{i}]");
-                let block = object(block, &path)?;
-                if req_str(block, &path, "type")? == "text" {
-                    parts.push(req_str(block, &path, "text")?.to_owned());
-                }
-            }
-            Ok(parts)
-        }
+/// The top-level `system` field as the system prompt's message.
+fn decode_system(system: Option<&Value>) -> Result<Option<Message>, DecodeError> {
+    match non_null(system) {
+        None => Ok(None),
+        Some(Value::String(text)) if text.is_empty() => Ok(None),
+        Some(system @ (Value::String(_) | Value::Array(_))) => Ok(Some(Message::new(
+            Role::System,
+            decode_content(Some(system), "system")?,
+        ))),
         Some(_) => Err(DecodeError::invalid(
             "system",
             "must be a string or an array of text blocks",
@@ -257,6 +275,7 @@ fn decode_tool(value: &Value, i: usize) -> Result<Option<Tool>, DecodeError> {
             .ok_or_else(|| DecodeError::invalid(format!("{path}.input_schema"), "is required"))?,
     );
     out.strict = opt_bool(tool, &path, "strict")?;
+    out.cache_point = decode_cache_control(value, &path)?;
     Ok(Some(out))
 }
 

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use busbar_ir::{ContentBlock, ImageSource, ToolResultContent};
+use busbar_ir::{CachePoint, ContentBlock, ImageSource, ToolResultContent};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -58,6 +58,7 @@ fn decode_block(
         }
         "toolResult" => vec![decode_tool_result(value, path)?],
         "reasoningContent" => decode_reasoning(value, path)?.into_iter().collect(),
+        "cachePoint" => vec![ContentBlock::CachePoint(decode_cache_point(value, path)?)],
         // Text the model wrote with citations: the text is kept, the
         // citations are not (unsupported_fields names them).
         "citationsContent" => {
@@ -74,6 +75,14 @@ fn decode_block(
         }
         _ => return Ok(None),
     }))
+}
+
+/// A `cachePoint` member (`{"type": "default", "ttl"?}`).
+pub(super) fn decode_cache_point(value: &Value, path: &str) -> Result<CachePoint, DecodeError> {
+    let point = object(value, path)?;
+    Ok(CachePoint::new(
+        opt_str(point, path, "ttl")?.map(str::to_owned),
+    ))
 }
 
 fn decode_tool_result(value: &Value, path: &str) -> Result<ContentBlock, DecodeError> {
@@ -227,6 +236,25 @@ pub(super) enum OutBlock<'a> {
     ToolUse(OutToolUse<'a>),
     ToolResult(OutToolResult<'a>),
     ReasoningContent(OutReasoning<'a>),
+    CachePoint(OutCachePoint<'a>),
+}
+
+/// `{"type": "default", "ttl"?}`: Bedrock's one cache point kind.
+#[derive(Debug, Serialize)]
+pub(super) struct OutCachePoint<'a> {
+    #[serde(rename = "type")]
+    pub(super) kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) ttl: Option<&'a str>,
+}
+
+impl<'a> OutCachePoint<'a> {
+    pub(super) fn new(point: &'a CachePoint) -> Self {
+        Self {
+            kind: "default",
+            ttl: point.ttl.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -348,7 +376,6 @@ mod tests {
     #[test]
     fn kinds_the_ir_lacks_are_skipped() {
         let blocks = decode(json!([
-            {"cachePoint": {"type": "default"}},
             {"document": {"name": "d", "format": "pdf", "source": {"bytes": "JVBERi0="}}},
             {"image": {"format": "png", "source": {"s3Location": {"uri": "s3://b/k.png"}}}},
             {"video": {"format": "mp4", "source": {"bytes": "AAAA"}}},
@@ -356,6 +383,21 @@ mod tests {
             {"toolUse": {"toolUseId": "t", "name": "f"}}
         ]));
         assert_eq!(blocks, vec![ContentBlock::tool_use("t", "f", "{}")]);
+    }
+
+    #[test]
+    fn cache_points_are_carried_with_their_ttl() {
+        let blocks = decode(json!([
+            {"text": "x"},
+            {"cachePoint": {"type": "default", "ttl": "1h"}}
+        ]));
+        assert_eq!(
+            blocks,
+            vec![
+                ContentBlock::text("x"),
+                ContentBlock::CachePoint(CachePoint::new(Some("1h".into())))
+            ]
+        );
     }
 
     #[test]

@@ -22,11 +22,6 @@ use crate::{RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
 /// changes and no forced tool.
 fn bedrock_request() -> impl Strategy<Value = Request> {
     testing::request(&caps()).prop_map(|mut request| {
-        for part in &mut request.system {
-            if part.trim().is_empty() {
-                part.insert(0, 'x');
-            }
-        }
         for block in request.messages.iter_mut().flat_map(|m| &mut m.content) {
             if let ContentBlock::Text { text } = block {
                 if text.trim().is_empty() {

@@ -26,10 +26,10 @@ pub use encode::encode;
 pub use names::{fit_tool_name, fit_tool_use_id};
 pub use unsupported::unsupported_fields;
 
-use busbar_ir::{Message, Request, ResponseFormat, Role, Tool, ToolChoice};
+use busbar_ir::{ContentBlock, Message, Request, ResponseFormat, Role, Tool, ToolChoice};
 use serde_json::{Map, Value};
 
-use super::content::decode_blocks;
+use super::content::{self, decode_blocks};
 use super::fields::opt_object;
 use crate::json::{non_null, object, opt_bool, opt_f64, opt_str, opt_u64, req_str};
 use crate::DecodeError;
@@ -49,12 +49,14 @@ pub fn decode_value(value: &Value) -> Result<Request, DecodeError> {
         Some(_) => return Err(DecodeError::invalid("messages", "must be an array")),
         None => return Err(DecodeError::invalid("messages", "is required")),
     };
-    let mut request = Request::new("", Vec::with_capacity(messages.len()));
+    let mut request = Request::new("", Vec::with_capacity(messages.len() + 1));
+    if let Some(system) = non_null(body.get("system")) {
+        if let Some(system) = decode_system(system)? {
+            request.messages.push(system);
+        }
+    }
     for (i, message) in messages.iter().enumerate() {
         request.messages.push(decode_message(message, i)?);
-    }
-    if let Some(system) = non_null(body.get("system")) {
-        request.system = decode_system(system)?;
     }
     if let Some(config) = opt_object(body, "", "inferenceConfig")? {
         let path = "inferenceConfig";
@@ -85,10 +87,13 @@ fn decode_message(value: &Value, i: usize) -> Result<Message, DecodeError> {
     let role = match opt_str(message, &path, "role")? {
         Some("user") => Role::User,
         Some("assistant") => Role::Assistant,
+        // A system message in the conversation: an instruction given at
+        // that point (its tool changes are named by `unsupported_fields`).
+        Some("system") => Role::System,
         _ => {
             return Err(DecodeError::invalid(
                 format!("{path}.role"),
-                "must be \"user\" or \"assistant\"",
+                "must be \"user\", \"assistant\" or \"system\"",
             ))
         }
     };
@@ -101,20 +106,24 @@ fn decode_message(value: &Value, i: usize) -> Result<Message, DecodeError> {
     ))
 }
 
-/// The `text` members of `system`; cache points and guard content have no
-/// place in the IR.
-fn decode_system(system: &Value) -> Result<Vec<String>, DecodeError> {
+/// The `text` and `cachePoint` members of `system` as the system prompt's
+/// message; guard content has no place in the IR.
+fn decode_system(system: &Value) -> Result<Option<Message>, DecodeError> {
     let blocks = system
         .as_array()
         .ok_or_else(|| DecodeError::invalid("system", "must be an array of system blocks"))?;
-    let mut parts = Vec::with_capacity(blocks.len());
+    let mut content = Vec::with_capacity(blocks.len());
     for (i, block) in blocks.iter().enumerate() {
         let path = format!("system[{i}]");
-        if let Some(text) = opt_str(object(block, &path)?, &path, "text")? {
-            parts.push(text.to_owned());
+        let block = object(block, &path)?;
+        if let Some(text) = opt_str(block, &path, "text")? {
+            content.push(ContentBlock::text(text));
+        } else if let Some(point) = non_null(block.get("cachePoint")) {
+            let point = content::decode_cache_point(point, &format!("{path}.cachePoint"))?;
+            content.push(ContentBlock::CachePoint(point));
         }
     }
-    Ok(parts)
+    Ok((!content.is_empty()).then(|| Message::new(Role::System, content)))
 }
 
 fn decode_tool_config(
@@ -128,8 +137,17 @@ fn decode_tool_config(
     };
     for (i, tool) in tools.iter().enumerate() {
         let path = format!("toolConfig.tools[{i}]");
-        // System tools and cache points are not tools the IR can describe.
-        let Some(spec) = opt_object(object(tool, &path)?, &path, "toolSpec")? else {
+        let entry = object(tool, &path)?;
+        // A cache point marks the tool before it; system tools are not
+        // tools the IR can describe.
+        if let Some(point) = non_null(entry.get("cachePoint")) {
+            let point = content::decode_cache_point(point, &format!("{path}.cachePoint"))?;
+            if let Some(last) = request.tools.last_mut() {
+                last.cache_point = Some(point);
+            }
+            continue;
+        }
+        let Some(spec) = opt_object(entry, &path, "toolSpec")? else {
             continue;
         };
         let path = format!("{path}.toolSpec");

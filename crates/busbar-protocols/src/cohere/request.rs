@@ -115,7 +115,16 @@ fn decode_messages(messages: &[Value], request: &mut Request) -> Result<(), Deco
         let content = get(message, "content");
         let content_path = format!("{path}.content");
         match req_str(message, &path, "role")? {
-            "system" => request.system.extend(system_parts(content, &content_path)?),
+            // Kept in place: a leading run is the system prompt, a later one
+            // an instruction given mid-conversation.
+            "system" => {
+                let blocks = system_parts(content, &content_path)?
+                    .into_iter()
+                    .map(ContentBlock::text)
+                    .collect();
+                request.messages.push(Message::new(Role::System, blocks));
+                after_tool = false;
+            }
             "user" => {
                 let blocks = user_content(content, &content_path)?;
                 push_user(&mut request.messages, blocks, after_tool);

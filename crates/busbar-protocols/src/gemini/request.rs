@@ -59,15 +59,17 @@ pub fn decode_value(value: &Value) -> Result<Request, DecodeError> {
     let body = object(value, "body")?;
     let contents = list(body, "", "contents", "contents")?
         .ok_or_else(|| DecodeError::invalid("contents", "is required"))?;
-    let mut request = Request::new("", Vec::with_capacity(contents.len()));
+    let mut request = Request::new("", Vec::with_capacity(contents.len() + 1));
+    if let Some(system) = get(body, "systemInstruction", "system_instruction") {
+        if let Some(system) = decode_system(system)? {
+            request.messages.push(system);
+        }
+    }
     let mut calls = Calls::default();
     for (c, content) in contents.into_iter().enumerate() {
         request
             .messages
             .push(decode_content(content, c, &mut calls)?);
-    }
-    if let Some(system) = get(body, "systemInstruction", "system_instruction") {
-        request.system = decode_system(system)?;
     }
     if let Some(tools) = list(body, "", "tools", "tools")? {
         for (i, tool) in tools.into_iter().enumerate() {
@@ -218,8 +220,19 @@ fn result_content(response: Option<&Value>) -> Result<(Vec<ToolResultContent>, b
     Ok((vec![ToolResultContent::text(text(response)?)], false))
 }
 
-/// `systemInstruction`: a `Content` (role optional), or plain text.
-fn decode_system(system: &Value) -> Result<Vec<String>, DecodeError> {
+/// `systemInstruction` (a `Content`, role optional, or plain text) as the
+/// system prompt's message, or `None` when it holds no text.
+fn decode_system(system: &Value) -> Result<Option<Message>, DecodeError> {
+    let texts = system_texts(system)?;
+    Ok((!texts.is_empty()).then(|| {
+        Message::new(
+            Role::System,
+            texts.into_iter().map(ContentBlock::text).collect(),
+        )
+    }))
+}
+
+fn system_texts(system: &Value) -> Result<Vec<String>, DecodeError> {
     if let Value::String(text) = system {
         return Ok(vec![text.clone()]);
     }

@@ -1,8 +1,8 @@
 //! [`Request`] → Anthropic request body.
 
 use busbar_ir::{
-    ContentBlock, ImageSource, Message, Request, ResponseFormat, Role, Tool, ToolChoice,
-    ToolResultContent,
+    CachePoint, ContentBlock, ImageSource, Message, Request, ResponseFormat, Role, Tool,
+    ToolChoice, ToolResultContent,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -66,8 +66,8 @@ pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     let body = WireRequest {
         model: &options.model,
         max_tokens,
-        system: encode_system(&request.system),
-        messages: encode_messages(&request.messages, &mut dropped),
+        system: encode_system(request.system_prompt(), &mut dropped),
+        messages: encode_messages(request.conversation(), &mut dropped),
         tools: request.tools.iter().map(encode_tool).collect(),
         tool_choice: encode_tool_choice(request),
         stop_sequences: &request.stop_sequences,
@@ -190,13 +190,40 @@ struct WireRequest<'a> {
 #[serde(untagged)]
 enum OutSystem<'a> {
     Text(&'a str),
-    Blocks(Vec<OutBlock<'a>>),
+    Blocks(Vec<Marked<'a>>),
 }
 
 #[derive(Debug, Serialize)]
 struct OutMessage<'a> {
     role: &'static str,
-    content: Vec<OutBlock<'a>>,
+    content: Vec<Marked<'a>>,
+}
+
+/// A content block and the cache marker a following cache point puts on it.
+#[derive(Debug, Serialize)]
+struct Marked<'a> {
+    #[serde(flatten)]
+    block: OutBlock<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl<'a>>,
+}
+
+/// `{"type": "ephemeral", "ttl": …}`: Anthropic's only cache marker kind.
+#[derive(Debug, Serialize)]
+struct CacheControl<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl: Option<&'a str>,
+}
+
+impl<'a> CacheControl<'a> {
+    fn new(point: &'a CachePoint) -> Self {
+        Self {
+            kind: "ephemeral",
+            ttl: point.ttl.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -207,6 +234,8 @@ struct OutTool<'a> {
     input_schema: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     strict: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<CacheControl<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -239,21 +268,25 @@ struct OutFormat<'a> {
     schema: &'a Value,
 }
 
-/// One part as a string, several as text blocks (empty ones left out).
-fn encode_system(parts: &[String]) -> Option<OutSystem<'_>> {
-    match parts {
+/// The system prompt: one unmarked text as a string, anything else as text
+/// blocks with their cache markers (system text takes no other block kind).
+fn encode_system<'a>(
+    prompt: &'a [Message],
+    dropped: &mut Vec<&'static str>,
+) -> Option<OutSystem<'a>> {
+    let blocks = encode_blocks(prompt.iter().flat_map(|m| &m.content), true, dropped);
+    match blocks.as_slice() {
         [] => None,
-        [part] => Some(OutSystem::Text(part)),
-        parts => Some(OutSystem::Blocks(
-            parts
-                .iter()
-                .filter(|part| !part.is_empty())
-                .map(|text| OutBlock::Text { text })
-                .collect(),
-        )),
+        [Marked {
+            block: OutBlock::Text { text },
+            cache_control: None,
+        }] => Some(OutSystem::Text(text)),
+        _ => Some(OutSystem::Blocks(blocks)),
     }
 }
 
+/// The conversation after the system prompt. A system message there is
+/// sent in place as Anthropic's mid-conversation `system` message.
 fn encode_messages<'a>(
     messages: &'a [Message],
     dropped: &mut Vec<&'static str>,
@@ -262,17 +295,15 @@ fn encode_messages<'a>(
     for message in messages {
         let role = match message.role {
             Role::Assistant => "assistant",
+            Role::System => "system",
             _ => "user",
         };
-        let blocks = message
-            .content
-            .iter()
-            .filter_map(|block| encode_block(block, dropped));
+        let blocks = encode_blocks(&message.content, role == "system", dropped);
         match out.last_mut() {
             Some(last) if last.role == role => last.content.extend(blocks),
             _ => out.push(OutMessage {
                 role,
-                content: blocks.collect(),
+                content: blocks,
             }),
         }
         if out.last().is_some_and(|last| last.content.is_empty()) {
@@ -284,7 +315,38 @@ fn encode_messages<'a>(
         // front and keeps both groups in order.
         message
             .content
-            .sort_by_key(|block| !matches!(block, OutBlock::ToolResult { .. }));
+            .sort_by_key(|marked| !matches!(marked.block, OutBlock::ToolResult { .. }));
+    }
+    out
+}
+
+/// Blocks with each cache point folded onto the block before it (a cache
+/// point with nothing before it is named `cache_control`). `text_only`:
+/// system text, where Anthropic takes text blocks alone.
+fn encode_blocks<'a>(
+    blocks: impl IntoIterator<Item = &'a ContentBlock>,
+    text_only: bool,
+    dropped: &mut Vec<&'static str>,
+) -> Vec<Marked<'a>> {
+    let mut out: Vec<Marked<'a>> = Vec::new();
+    for block in blocks {
+        match block {
+            ContentBlock::CachePoint(point) => match out.last_mut() {
+                Some(last) => last.cache_control = Some(CacheControl::new(point)),
+                None => dropped.push("cache_control"),
+            },
+            _ if text_only && !matches!(block, ContentBlock::Text { .. }) => {
+                dropped.push("content_block");
+            }
+            _ => {
+                if let Some(block) = encode_block(block, dropped) {
+                    out.push(Marked {
+                        block,
+                        cache_control: None,
+                    });
+                }
+            }
+        }
     }
     out
 }
@@ -385,6 +447,7 @@ fn encode_tool(tool: &Tool) -> OutTool<'_> {
         description: tool.description.as_deref(),
         input_schema,
         strict: tool.strict,
+        cache_control: tool.cache_point.as_ref().map(CacheControl::new),
     }
 }
 

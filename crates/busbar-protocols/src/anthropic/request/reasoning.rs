@@ -22,11 +22,13 @@ pub(super) fn decode_thinking(thinking: Option<&Value>) -> Result<Option<Reasoni
             reasoning.budget_tokens = opt_u64(thinking, "thinking", "budget_tokens")?;
         }
         Some("disabled") => reasoning.mode = ThinkingMode::Disabled,
-        Some("adaptive") => reasoning.mode = ThinkingMode::Adaptive,
+        // `between_tools` (think only between tool calls) is the model's
+        // own choice of when to think, as adaptive is, to other formats.
+        Some("adaptive" | "between_tools") => reasoning.mode = ThinkingMode::Adaptive,
         _ => {
             return Err(DecodeError::invalid(
                 "thinking.type",
-                "must be one of enabled, disabled, adaptive",
+                "must be one of enabled, disabled, adaptive, between_tools",
             ))
         }
     }

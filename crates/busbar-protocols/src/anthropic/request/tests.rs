@@ -47,7 +47,7 @@ fn required_fields_are_named_when_missing_or_wrong() {
     );
     assert_eq!(
         invalid_field(decode_json(
-            json!({"max_tokens": 5, "messages": [{"role": "system", "content": "x"}]})
+            json!({"max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]})
         )),
         "messages[0].role"
     );
@@ -83,7 +83,10 @@ fn system_string_or_blocks_and_tool_choice_decode() {
         "output_config": {"effort": "high", "format": {"type": "json_schema", "schema": {"type": "object"}}}
     }))
     .unwrap();
-    assert_eq!(request.system, vec!["one", "two"]);
+    assert_eq!(
+        request.system_parts().collect::<Vec<_>>(),
+        vec!["one", "two"]
+    );
     assert_eq!(request.tools.len(), 1);
     assert_eq!(request.tools[0].strict, Some(true));
     assert_eq!(request.tool_choice, Some(ToolChoice::Tool("f".into())));
@@ -120,7 +123,6 @@ fn unsupported_features_are_named_once() {
         vec![
             "container",
             "service_tier",
-            "cache_control",
             "document",
             "file",
             "search_result",
@@ -132,7 +134,7 @@ fn unsupported_features_are_named_once() {
     );
     let request = decode_json(body).unwrap();
     assert_eq!(
-        request.messages[0].content,
+        request.conversation()[0].content,
         vec![
             ContentBlock::ToolResult {
                 tool_use_id: "t".into(),
@@ -140,7 +142,8 @@ fn unsupported_features_are_named_once() {
                 content: vec![],
                 is_error: false
             },
-            ContentBlock::text("x")
+            ContentBlock::text("x"),
+            ContentBlock::cache_point()
         ]
     );
     assert!(request.reasoning.is_none());
@@ -169,7 +172,7 @@ fn consecutive_turns_merge_with_tool_results_first() {
             Message::text(Role::User, "more"),
         ],
     );
-    request.system = vec!["only".into()];
+    request.push_system("only");
     let (body, dropped) = encode_json(&request);
     assert!(dropped.is_empty(), "{dropped:?}");
     assert_eq!(
@@ -217,7 +220,9 @@ fn fields_anthropic_lacks_are_dropped_and_named() {
     request.presence_penalty = Some(0.5);
     request.seed = Some(7);
     request.response_format = Some(ResponseFormat::JsonObject);
-    request.system = vec!["a".into(), "".into(), "b".into()];
+    request.push_system("a");
+    request.push_system("");
+    request.push_system("b");
     let (body, dropped) = encode_json(&request);
     assert_eq!(
         dropped,

@@ -24,12 +24,12 @@ pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
         }
     }
     if let Some(Value::Array(system)) = body.get("system") {
-        scan_blocks(system, &mut names);
+        scan_blocks(system, false, &mut names);
     }
     if let Some(Value::Array(messages)) = body.get("messages") {
         for message in messages {
             if let Some(Value::Array(blocks)) = message.get("content") {
-                scan_blocks(blocks, &mut names);
+                scan_blocks(blocks, false, &mut names);
             }
         }
     }
@@ -38,9 +38,6 @@ pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
             match tool.get("type").and_then(Value::as_str) {
                 None | Some("custom") => {}
                 Some(kind) => push_once(&mut names, server_tool_name(kind)),
-            }
-            if non_null(tool.get("cache_control")).is_some() {
-                push_once(&mut names, "cache_control");
             }
         }
     }
@@ -58,9 +55,11 @@ pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
     names
 }
 
-fn scan_blocks(blocks: &[Value], names: &mut Vec<&'static str>) {
+/// Names what `blocks` hold that the IR cannot carry. Cache markers are
+/// carried (as cache points) except inside a tool result (`nested`).
+fn scan_blocks(blocks: &[Value], nested: bool, names: &mut Vec<&'static str>) {
     for block in blocks {
-        if non_null(block.get("cache_control")).is_some() {
+        if nested && non_null(block.get("cache_control")).is_some() {
             push_once(names, "cache_control");
         }
         if non_null(block.get("citations")).is_some() {
@@ -75,7 +74,7 @@ fn scan_blocks(blocks: &[Value], names: &mut Vec<&'static str>) {
             Some("text" | "image" | "tool_use" | "thinking" | "redacted_thinking") => {}
             Some("tool_result") => {
                 if let Some(Value::Array(content)) = block.get("content") {
-                    scan_blocks(content, names);
+                    scan_blocks(content, true, names);
                 }
             }
             Some(kind) => push_once(names, block_name(kind)),
@@ -92,6 +91,7 @@ fn block_name(kind: &str) -> &'static str {
         "server_tool_use" => "server_tool_use",
         "container_upload" => "container_upload",
         "mid_conv_system" => "mid_conv_system",
+        "tool_addition" | "tool_removal" => "tool_change",
         "tool_reference" => "tool_reference",
         kind if kind.ends_with("_tool_result") => "server_tool_result",
         _ => "content_block",

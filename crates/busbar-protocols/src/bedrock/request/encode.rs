@@ -7,8 +7,10 @@ use super::names::fit_tool_use_id;
 use super::reasoning::{self, OutThinking};
 use super::tools::{encode_tool_config, fitted_name, ToolConfig};
 use crate::bedrock::content::{
-    blob, tool_input, OutBlock, OutImage, OutReasoning, OutResultPart, OutToolResult, OutToolUse,
+    blob, tool_input, OutBlock, OutCachePoint, OutImage, OutReasoning, OutResultPart,
+    OutToolResult, OutToolUse,
 };
+use crate::fold::fold_instructions;
 use crate::{Encoded, RequestOptions};
 
 /// Encodes `request` as a Converse body. The model goes in the URL, so
@@ -56,7 +58,10 @@ pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     let mut dropped = Vec::new();
     let reasoning = reasoning::encode(request, options.default_max_tokens, &mut dropped);
     let sampling = reasoning::sampling(request, reasoning.thinking, &mut dropped);
-    let messages = encode_messages(&request.messages, &mut dropped);
+    // No mid-conversation system role: an instruction is folded into the
+    // user turn at its position (see `crate::fold`).
+    let conversation = fold_instructions(request.conversation(), &mut dropped);
+    let messages = encode_messages(&conversation, &mut dropped);
     let tool_config = encode_tool_config(request, &mut dropped);
     let stop_sequences: Vec<&str> = request
         .stop_sequences
@@ -114,12 +119,7 @@ pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     }
     let body = WireRequest {
         messages,
-        system: request
-            .system
-            .iter()
-            .filter(|part| !part.trim().is_empty())
-            .map(|part| OutSystem::Text(part.as_str()))
-            .collect(),
+        system: encode_system(request.system_prompt(), &mut dropped),
         inference_config: (!inference_config.is_empty()).then_some(inference_config),
         tool_config,
         additional_model_request_fields: (additional.top_k.is_some()
@@ -242,6 +242,7 @@ fn encode_block<'a>(
         ContentBlock::RedactedThinking { data } => Some(OutBlock::ReasoningContent(
             OutReasoning::RedactedContent(blob(data)),
         )),
+        ContentBlock::CachePoint(point) => Some(OutBlock::CachePoint(OutCachePoint::new(point))),
         _ => {
             dropped.push("content_block");
             None
@@ -289,6 +290,24 @@ struct OutMessage<'a> {
 #[serde(rename_all = "camelCase")]
 enum OutSystem<'a> {
     Text(&'a str),
+    CachePoint(OutCachePoint<'a>),
+}
+
+/// The system prompt's text and cache points (blank text left out).
+fn encode_system<'a>(prompt: &'a [Message], dropped: &mut Vec<&'static str>) -> Vec<OutSystem<'a>> {
+    let mut out = Vec::new();
+    for block in prompt.iter().flat_map(|m| &m.content) {
+        match block {
+            ContentBlock::Text { text } if text.trim().is_empty() => {}
+            ContentBlock::Text { text } => out.push(OutSystem::Text(text)),
+            ContentBlock::CachePoint(point) if !out.is_empty() => {
+                out.push(OutSystem::CachePoint(OutCachePoint::new(point)))
+            }
+            ContentBlock::CachePoint(_) => dropped.push("cache_control"),
+            _ => dropped.push("content_block"),
+        }
+    }
+    out
 }
 
 #[derive(Debug, Serialize)]

@@ -52,9 +52,23 @@ fn a_full_request_decodes() {
     let request = decode_value(&body).unwrap();
     assert_eq!(request.model, "");
     assert!(!request.stream);
-    assert_eq!(request.system, vec!["Be brief.", "Use tools."]);
     assert_eq!(
-        request.messages,
+        request.system_parts().collect::<Vec<_>>(),
+        vec!["Be brief.", "Use tools."]
+    );
+    assert_eq!(
+        request.system_prompt(),
+        [Message::new(
+            Role::System,
+            vec![
+                ContentBlock::text("Be brief."),
+                ContentBlock::cache_point(),
+                ContentBlock::text("Use tools.")
+            ]
+        )]
+    );
+    assert_eq!(
+        request.conversation(),
         vec![
             Message::new(
                 Role::User,
@@ -107,7 +121,8 @@ fn a_full_request_decodes() {
             description: Some("The answer".into()),
         })
     );
-    assert!(unsupported_fields(&body).contains(&"cachePoint"));
+    // Cache points are carried, not dropped.
+    assert!(!unsupported_fields(&body).contains(&"cachePoint"));
 }
 
 #[test]
@@ -117,7 +132,7 @@ fn malformed_requests_name_the_field() {
         (json!({}), "messages"),
         (json!({"messages": {}}), "messages"),
         (
-            json!({"messages": [{"role": "system", "content": []}]}),
+            json!({"messages": [{"role": "tool", "content": []}]}),
             "messages[0].role",
         ),
         (
@@ -190,7 +205,6 @@ fn features_the_ir_lacks_are_named() {
             "document",
             "s3Location",
             "video",
-            "cachePoint",
             "systemTool",
             "additionalModelRequestFields",
         ]
@@ -334,7 +348,8 @@ fn reasoning_blocks_need_a_signature_to_go_back() {
 #[test]
 fn sampling_and_limits_go_in_inference_config() {
     let mut request = Request::new("m", vec![user("hi")]);
-    request.system = vec!["sys".into(), " ".into()];
+    request.push_system("sys");
+    request.push_system(" ");
     request.max_tokens = Some(300);
     request.temperature = Some(1.5);
     request.top_p = Some(0.25);

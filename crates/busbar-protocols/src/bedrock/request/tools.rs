@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::names::fit_tool_name;
+use crate::bedrock::content::OutCachePoint;
 
 /// `name` as a tool name Bedrock accepts; a rewrite is named `tool_name`.
 pub(super) fn fitted_name<'a>(name: &'a str, dropped: &mut Vec<&'static str>) -> Cow<'a, str> {
@@ -58,7 +59,14 @@ pub(super) fn encode_tool_config<'a>(
     let tools = request
         .tools
         .iter()
-        .map(|tool| encode_tool(tool, dropped))
+        .flat_map(|tool| {
+            let point = tool.cache_point.as_ref().map(OutCachePoint::new);
+            [
+                Some(encode_tool(tool, dropped)),
+                point.map(OutTool::CachePoint),
+            ]
+        })
+        .flatten()
         .collect();
     let tool_choice = match &request.tool_choice {
         Some(ToolChoice::Auto) => Some(OutToolChoice::Auto(Empty {})),
@@ -136,6 +144,7 @@ pub(super) struct ToolConfig<'a> {
 #[serde(rename_all = "camelCase")]
 enum OutTool<'a> {
     ToolSpec(ToolSpec<'a>),
+    CachePoint(OutCachePoint<'a>),
 }
 
 #[derive(Debug, Serialize)]

@@ -44,7 +44,7 @@ pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
                 match kind.as_str() {
                     "toolSpec" => {}
                     "systemTool" => push_once(&mut names, "systemTool"),
-                    "cachePoint" => push_once(&mut names, "cachePoint"),
+                    "cachePoint" => {}
                     _ => push_once(&mut names, "tool"),
                 }
             }
@@ -62,7 +62,7 @@ fn scan_blocks(blocks: &[Value], names: &mut Vec<&'static str>) {
     for block in blocks.iter().filter_map(Value::as_object) {
         for (kind, value) in block.iter().filter(|(_, value)| !value.is_null()) {
             match kind.as_str() {
-                "text" | "toolUse" | "reasoningContent" => {}
+                "text" | "toolUse" | "reasoningContent" | "cachePoint" => {}
                 "image" => scan_image(value, names),
                 "toolResult" => {
                     if let Some(Value::Array(parts)) = value.get("content") {
@@ -89,10 +89,10 @@ fn block_name(kind: &str) -> &'static str {
         "document" => "document",
         "video" => "video",
         "audio" => "audio",
-        "cachePoint" => "cachePoint",
         "guardContent" => "guardContent",
         "citationsContent" => "citationsContent",
         "searchResult" => "searchResult",
+        "toolAddition" | "toolRemoval" => "tool_change",
         _ => "content_block",
     }
 }

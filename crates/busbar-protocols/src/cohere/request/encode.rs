@@ -50,10 +50,11 @@ const MAX_TOP_K: u64 = 500;
 pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     let mut dropped = Vec::new();
     let mut messages = Vec::with_capacity(request.messages.len() + 1);
-    if let Some(system) = encode_system(&request.system) {
+    let prompt = request.system_prompt().iter().flat_map(|m| &m.content);
+    if let Some(system) = encode_system(prompt, &mut dropped) {
         messages.push(system);
     }
-    for message in &request.messages {
+    for message in request.conversation() {
         encode_message(message, &mut messages, &mut dropped);
     }
     let (tools, tool_choice) = encode_tools(request, &mut dropped);
@@ -230,12 +231,21 @@ enum OutThinking {
 }
 
 /// One part as a string, several as text items; empty parts are left out.
-fn encode_system(parts: &[String]) -> Option<OutMessage<'_>> {
-    let items: Vec<OutItem<'_>> = parts
-        .iter()
-        .filter(|part| !part.is_empty())
-        .map(|text| OutItem::Text { text })
-        .collect();
+/// A system message of the given blocks' text (cache points and other
+/// blocks are named), or `None` when they hold no text.
+fn encode_system<'a>(
+    blocks: impl IntoIterator<Item = &'a ContentBlock>,
+    dropped: &mut Vec<&'static str>,
+) -> Option<OutMessage<'a>> {
+    let mut items = Vec::new();
+    for block in blocks {
+        match block {
+            ContentBlock::Text { text } if text.is_empty() => {}
+            ContentBlock::Text { text } => items.push(OutItem::Text { text }),
+            ContentBlock::CachePoint(_) => dropped.push("cache_control"),
+            _ => dropped.push("content_block"),
+        }
+    }
     (!items.is_empty()).then(|| OutMessage::System {
         content: OutContent::new(items),
     })
@@ -252,6 +262,8 @@ fn encode_message<'a>(
                 out.push(message);
             }
         }
+        // A mid-conversation instruction: a system message in place.
+        Role::System => out.extend(encode_system(&message.content, dropped)),
         _ => encode_user(&message.content, out, dropped),
     }
 }

@@ -45,26 +45,30 @@ fn system_messages_become_system_parts_in_order() {
             {"role": "user", "content": "Hi"}
         ]
     }));
-    assert_eq!(request.system, vec!["Be brief.", "One", "Two"]);
-    assert_eq!(request.messages, vec![user("Hi")]);
+    assert_eq!(
+        request.system_parts().collect::<Vec<_>>(),
+        vec!["Be brief.", "One", "Two"]
+    );
+    assert_eq!(request.conversation(), vec![user("Hi")]);
 }
 
 #[test]
 fn system_parts_are_one_system_message_first() {
     let mut request = Request::new("m", vec![user("Hi")]);
-    request.system = vec!["A".into()];
+    request.push_system("A");
     let (body, _) = encode_json(&request);
     assert_eq!(
         body["messages"][0],
         json!({"role": "system", "content": "A"})
     );
-    request.system = vec!["A".into(), "B".into()];
+    request.push_system("B");
     let (body, _) = encode_json(&request);
     assert_eq!(
         body["messages"][0],
         json!({"role": "system", "content": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}]})
     );
-    request.system = vec![String::new()];
+    request.messages.drain(..2);
+    request.push_system("");
     let (body, _) = encode_json(&request);
     assert_eq!(body["messages"][0]["role"], "user");
 }

@@ -9,6 +9,7 @@ use busbar_ir::{
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::fold::fold_instructions;
 use crate::gemini::parts::{
     image_part, model_parts, OutBlob, OutFunctionResponse, OutPart, OutResponsePart,
 };
@@ -52,9 +53,12 @@ use crate::{Encoded, RequestOptions};
 ///   signatures that are not base64.
 pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     let mut dropped = Vec::new();
+    // No mid-conversation system role: an instruction is folded into the
+    // user turn at its position (see `crate::fold`).
+    let conversation = fold_instructions(request.conversation(), &mut dropped);
     let body = WireRequest {
-        contents: encode_contents(&request.messages, &mut dropped),
-        system_instruction: encode_system(&request.system),
+        contents: encode_contents(&conversation, &mut dropped),
+        system_instruction: encode_system(request.system_prompt(), &mut dropped),
         tools: encode_tools(&request.tools, &mut dropped),
         tool_config: encode_tool_config(request),
         generation_config: encode_generation_config(request, &options.model, &mut dropped),
@@ -314,15 +318,22 @@ fn response_media<'a>(
         .collect()
 }
 
-fn encode_system(parts: &[String]) -> Option<OutSystem<'_>> {
-    let parts: Vec<OutPart<'_>> = parts
-        .iter()
-        .filter(|part| !part.is_empty())
-        .map(|text| OutPart {
-            text: Some(text),
-            ..OutPart::default()
-        })
-        .collect();
+fn encode_system<'a>(
+    prompt: &'a [Message],
+    dropped: &mut Vec<&'static str>,
+) -> Option<OutSystem<'a>> {
+    let mut parts = Vec::new();
+    for block in prompt.iter().flat_map(|m| &m.content) {
+        match block {
+            ContentBlock::Text { text } if text.is_empty() => {}
+            ContentBlock::Text { text } => parts.push(OutPart {
+                text: Some(text),
+                ..OutPart::default()
+            }),
+            ContentBlock::CachePoint(_) => dropped.push("cache_control"),
+            _ => dropped.push("content_block"),
+        }
+    }
     (!parts.is_empty()).then_some(OutSystem { parts })
 }
 

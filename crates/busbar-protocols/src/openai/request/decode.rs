@@ -100,10 +100,15 @@ fn decode_messages(messages: &[Value], request: &mut Request) -> Result<(), Deco
         let role = req_str(message, "role", &path)?;
         let content_path = format!("{path}.content");
         match role {
+            // Kept in place: a leading run is the system prompt, a later
+            // one an instruction given mid-conversation.
             "system" | "developer" => {
-                request
-                    .system
-                    .extend(text_parts(message.get("content"), &content_path)?);
+                let blocks = text_parts(message.get("content"), &content_path)?
+                    .into_iter()
+                    .map(ContentBlock::text)
+                    .collect();
+                request.messages.push(Message::new(Role::System, blocks));
+                after_tool = false;
             }
             "user" => {
                 let blocks = user_content(message.get("content"), &content_path)?;

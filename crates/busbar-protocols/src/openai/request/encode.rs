@@ -84,13 +84,39 @@ fn messages<'a>(request: &'a Request, dropped: &mut Vec<&'static str>) -> Vec<Me
     if let Some(system) = request.system_text() {
         out.push(MessageOut::System { content: system });
     }
-    for message in &request.messages {
+    for message in request.conversation() {
         match message.role {
             Role::Assistant => out.push(assistant(message, dropped)),
+            // A mid-conversation instruction: a system message in place.
+            Role::System => {
+                if let Some(content) = system_text(message, dropped) {
+                    out.push(MessageOut::System { content });
+                }
+            }
             _ => user(message, &mut out, dropped),
         }
     }
+    if request
+        .system_prompt()
+        .iter()
+        .flat_map(|m| &m.content)
+        .any(|b| matches!(b, ContentBlock::CachePoint(_)))
+    {
+        note_dropped(dropped, "cache_control");
+    }
     out
+}
+
+/// A system message's text; cache points are named, other blocks too.
+fn system_text(message: &Message, dropped: &mut Vec<&'static str>) -> Option<String> {
+    for block in &message.content {
+        match block {
+            ContentBlock::Text { .. } => {}
+            ContentBlock::CachePoint(_) => note_dropped(dropped, "cache_control"),
+            _ => note_dropped(dropped, "content"),
+        }
+    }
+    message.joined_text()
 }
 
 /// A user turn: one `tool` message per tool result, first, then the rest of
@@ -129,6 +155,7 @@ fn user<'a>(message: &'a Message, out: &mut Vec<MessageOut<'a>>, dropped: &mut V
                 note_dropped(dropped, "thinking")
             }
             ContentBlock::ToolUse { .. } => note_dropped(dropped, "tool_use"),
+            ContentBlock::CachePoint(_) => note_dropped(dropped, "cache_control"),
             _ => note_dropped(dropped, "content"),
         }
     }
@@ -183,6 +210,7 @@ fn assistant<'a>(message: &'a Message, dropped: &mut Vec<&'static str>) -> Messa
             }
             ContentBlock::Image { .. } => note_dropped(dropped, "image"),
             ContentBlock::ToolResult { .. } => note_dropped(dropped, "tool_result"),
+            ContentBlock::CachePoint(_) => note_dropped(dropped, "cache_control"),
             _ => note_dropped(dropped, "content"),
         }
     }

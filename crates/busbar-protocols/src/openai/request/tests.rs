@@ -125,9 +125,33 @@ mod decoding {
             {"role": "user", "content": "hi", "name": "alice"},
         ]});
         let request = decode(body).unwrap();
-        assert_eq!(request.system, ["one", "two", "three"]);
-        assert_eq!(request.messages.len(), 1);
-        assert_eq!(request.messages[0].content, vec![ContentBlock::text("hi")]);
+        assert_eq!(
+            request.system_parts().collect::<Vec<_>>(),
+            ["one", "two", "three"]
+        );
+        assert_eq!(request.conversation().len(), 1);
+        assert_eq!(
+            request.conversation()[0].content,
+            vec![ContentBlock::text("hi")]
+        );
+    }
+
+    #[test]
+    fn a_system_message_after_a_turn_stays_in_place() {
+        let body = json!({"model": "m", "messages": [
+            {"role": "system", "content": "lead"},
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+            {"role": "developer", "content": "now be terse"},
+            {"role": "user", "content": "again"},
+        ]});
+        let request = decode(body).unwrap();
+        assert_eq!(request.system_text().as_deref(), Some("lead"));
+        let roles: Vec<Role> = request.conversation().iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            [Role::User, Role::Assistant, Role::System, Role::User]
+        );
     }
 
     #[test]
@@ -341,7 +365,8 @@ mod encoding {
     #[test]
     fn system_parts_join_into_one_message() {
         let mut request = Request::new("m", vec![Message::text(Role::User, "hi")]);
-        request.system = vec!["one".into(), "two".into()];
+        request.push_system("one");
+        request.push_system("two");
         let (body, _) = encode(&request);
         assert_eq!(
             body["messages"][0],

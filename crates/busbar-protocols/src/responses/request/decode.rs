@@ -26,7 +26,7 @@ pub(super) fn decode(body: &Value) -> Result<Request, DecodeError> {
     };
     let mut request = Request::new(model, Vec::new());
     if let Some(instructions) = opt_str(body, "instructions", "")? {
-        request.system.push(instructions.to_owned());
+        request.push_system(instructions);
     }
     match get(body, "input") {
         // A request may also take its input from a stored prompt or an
@@ -94,6 +94,7 @@ pub(super) fn is_translatable_item(item: &Value) -> bool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
     Start,
+    System,
     Assistant,
     ToolResults,
     User,
@@ -118,15 +119,15 @@ impl<'r> Turns<'r> {
             Side::Assistant => self.last == Side::Assistant,
             // Tool results, and a user message after them, are one turn.
             Side::ToolResults | Side::User => self.last == Side::ToolResults,
-            Side::Start => false,
+            Side::Start | Side::System => false,
         };
         match self.request.messages.last_mut() {
             Some(last) if merge => last.content.extend(blocks),
             _ => {
-                let role = if side == Side::Assistant {
-                    Role::Assistant
-                } else {
-                    Role::User
+                let role = match side {
+                    Side::Assistant => Role::Assistant,
+                    Side::System => Role::System,
+                    _ => Role::User,
                 };
                 self.request.messages.push(Message::new(role, blocks));
             }
@@ -178,9 +179,14 @@ impl<'r> Turns<'r> {
         let content_path = format!("{path}.content");
         let content = get(item, "content");
         match req_str(item, "role", path)? {
+            // Kept in place: leading ones join `instructions` as the system
+            // prompt, later ones are instructions given mid-conversation.
             "system" | "developer" => {
                 let parts = text_parts(content, &content_path)?;
-                self.request.system.extend(parts);
+                self.push(
+                    Side::System,
+                    parts.into_iter().map(ContentBlock::text).collect(),
+                );
             }
             "user" => {
                 let blocks = user_content(content, &content_path)?;

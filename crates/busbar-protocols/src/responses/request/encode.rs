@@ -29,7 +29,7 @@ pub(super) fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     };
     let body = Body {
         model: &options.model,
-        instructions: request.system.first().map(String::as_str),
+        instructions: request.system_text(),
         input: input(request, &mut dropped),
         tools: request
             .tools
@@ -97,25 +97,44 @@ fn reasoning<'a>(
     None
 }
 
-/// The input items: system parts after the first (which is `instructions`)
-/// as developer messages, then the conversation.
+/// The input items: the conversation after the system prompt (which is
+/// `instructions`), a mid-conversation instruction as a `developer` message
+/// in place.
 fn input<'a>(request: &'a Request, dropped: &mut Vec<&'static str>) -> Vec<ItemOut<'a>> {
-    let mut items: Vec<ItemOut<'a>> = request
-        .system
-        .iter()
-        .skip(1)
-        .map(|part| ItemOut::Message {
-            role: "developer",
-            content: ContentOut::Text(part),
-        })
-        .collect();
-    for message in &request.messages {
+    let mut items: Vec<ItemOut<'a>> = Vec::with_capacity(request.messages.len());
+    for block in request.system_prompt().iter().flat_map(|m| &m.content) {
+        if !matches!(block, ContentBlock::Text { .. }) {
+            note_dropped(dropped, block_name(block));
+        }
+    }
+    for message in request.conversation() {
         match message.role {
             Role::Assistant => assistant(message, &mut items, dropped),
+            Role::System => {
+                for block in &message.content {
+                    if !matches!(block, ContentBlock::Text { .. }) {
+                        note_dropped(dropped, block_name(block));
+                    }
+                }
+                if let Some(text) = message.joined_text() {
+                    items.push(ItemOut::Message {
+                        role: "developer",
+                        content: ContentOut::Text(Cow::Owned(text)),
+                    });
+                }
+            }
             _ => user(message, &mut items, dropped),
         }
     }
     items
+}
+
+/// The name a block left out of a system message goes by.
+fn block_name(block: &ContentBlock) -> &'static str {
+    match block {
+        ContentBlock::CachePoint(_) => "cache_control",
+        _ => "content",
+    }
 }
 
 /// A user turn: a `function_call_output` per tool result, first, then the
@@ -150,14 +169,14 @@ fn user<'a>(message: &'a Message, items: &mut Vec<ItemOut<'a>>, dropped: &mut Ve
                 note_dropped(dropped, "thinking")
             }
             ContentBlock::ToolUse { .. } => note_dropped(dropped, "tool_use"),
-            _ => note_dropped(dropped, "content"),
+            other => note_dropped(dropped, block_name(other)),
         }
     }
     if parts.is_empty() && had_results {
         return;
     }
     let content = match parts.as_slice() {
-        [PartOut::InputText { text }] => ContentOut::Text(text),
+        [PartOut::InputText { text }] => ContentOut::Text(Cow::Borrowed(text)),
         _ => ContentOut::Parts(parts),
     };
     items.push(ItemOut::Message {
@@ -207,7 +226,7 @@ fn assistant<'a>(
         match block {
             ContentBlock::Text { text } => items.push(ItemOut::Message {
                 role: "assistant",
-                content: ContentOut::Text(text),
+                content: ContentOut::Text(Cow::Borrowed(text)),
             }),
             ContentBlock::ToolUse {
                 id,
@@ -239,7 +258,7 @@ fn assistant<'a>(
             ContentBlock::RedactedThinking { .. } => note_dropped(dropped, "thinking"),
             ContentBlock::Image { .. } => note_dropped(dropped, "image"),
             ContentBlock::ToolResult { .. } => note_dropped(dropped, "tool_result"),
-            _ => note_dropped(dropped, "content"),
+            other => note_dropped(dropped, block_name(other)),
         }
     }
 }
@@ -279,7 +298,7 @@ fn format(format: &ResponseFormat) -> Option<FormatOut<'_>> {
 struct Body<'a> {
     model: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    instructions: Option<&'a str>,
+    instructions: Option<String>,
     input: Vec<ItemOut<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<ToolOut<'a>>,
@@ -332,7 +351,7 @@ enum ItemOut<'a> {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum ContentOut<'a> {
-    Text(&'a str),
+    Text(Cow<'a, str>),
     Parts(Vec<PartOut<'a>>),
 }
 

@@ -77,6 +77,13 @@ fn expressible(mut request: Request) -> Request {
 /// usage switch exists (usage is always streamed).
 fn through_responses(mut request: Request) -> Request {
     request.stream_usage = false;
+    // The system prompt is one `instructions` string.
+    if let Some(text) = request.system_text() {
+        let len = request.system_prompt().len();
+        request
+            .messages
+            .splice(..len, [Message::text(Role::System, text)]);
+    }
     for tool in &mut request.tools {
         tool.strict.get_or_insert(false);
     }
@@ -133,8 +140,8 @@ mod decoding {
         )
         .unwrap();
         assert_eq!(request.model, "gpt-5");
-        assert_eq!(request.system, ["Be brief."]);
-        assert_eq!(request.messages, vec![Message::text(Role::User, "Hello")]);
+        assert_eq!(request.system_parts().collect::<Vec<_>>(), ["Be brief."]);
+        assert_eq!(request.conversation(), [Message::text(Role::User, "Hello")]);
         assert_eq!(request.max_tokens, Some(100));
         assert_eq!((request.temperature, request.top_p), (Some(0.7), Some(0.9)));
         assert!(request.stream && !request.stream_usage);
@@ -147,15 +154,21 @@ mod decoding {
     }
 
     #[test]
-    fn system_and_developer_items_join_the_instructions_in_order() {
+    fn leading_system_and_developer_items_join_the_instructions_later_ones_stay() {
         let request = decode(json!({"model": "m", "instructions": "one", "input": [
             {"role": "developer", "content": "two"},
             {"role": "user", "content": "hi"},
             {"type": "message", "role": "system", "content": [{"type": "input_text", "text": "three"}]},
         ]}))
         .unwrap();
-        assert_eq!(request.system, ["one", "two", "three"]);
-        assert_eq!(request.messages.len(), 1);
+        assert_eq!(request.system_parts().collect::<Vec<_>>(), ["one", "two"]);
+        assert_eq!(
+            request.conversation(),
+            [
+                Message::text(Role::User, "hi"),
+                Message::text(Role::System, "three")
+            ]
+        );
     }
 
     #[test]

@@ -34,11 +34,11 @@ fn camel_and_snake_case_names_and_single_objects_are_accepted() {
         "generation_config": {"max_output_tokens": 64, "top_k": 40, "stop_sequences": ["END"]}
     }));
     assert_eq!(camel, snake);
-    assert_eq!(camel.system, vec!["Be brief."]);
+    assert_eq!(camel.system_parts().collect::<Vec<_>>(), vec!["Be brief."]);
     assert_eq!(camel.max_tokens, Some(64));
     assert_eq!(camel.top_k, Some(40));
     assert_eq!(
-        camel.messages[0].content,
+        camel.conversation()[0].content,
         vec![ContentBlock::image(ImageSource::Base64 {
             media_type: "image/png".into(),
             data: "iVBO".into()

@@ -198,7 +198,9 @@ fn results_without_a_known_call_and_url_images_are_named() {
 #[test]
 fn generation_config_encodes_every_setting() {
     let mut request = Request::new("m", vec![Message::text(Role::User, "x")]);
-    request.system = vec!["one".into(), "".into(), "two".into()];
+    request.push_system("one");
+    request.push_system("");
+    request.push_system("two");
     request.max_tokens = Some(100);
     request.temperature = Some(0.5);
     request.top_p = Some(0.9);

@@ -22,14 +22,21 @@ fn minimal_request_uses_the_upstream_model() {
 }
 
 #[test]
-fn the_first_system_part_is_the_instructions_the_rest_developer_messages() {
-    let mut request = Request::new("m", vec![Message::text(Role::User, "hi")]);
-    request.system = vec!["one".into(), "two".into()];
+fn the_system_prompt_is_the_instructions_a_later_one_a_developer_message() {
+    let mut request = Request::new(
+        "m",
+        vec![
+            Message::text(Role::User, "hi"),
+            Message::text(Role::System, "three"),
+        ],
+    );
+    request.push_system("one");
+    request.push_system("two");
     let (body, _) = encode(&request);
-    assert_eq!(body["instructions"], "one");
+    assert_eq!(body["instructions"], "one\n\ntwo");
     assert_eq!(
-        body["input"][0],
-        json!({"type": "message", "role": "developer", "content": "two"})
+        body["input"][1],
+        json!({"type": "message", "role": "developer", "content": "three"})
     );
 }
 
