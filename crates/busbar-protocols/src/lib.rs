@@ -16,6 +16,7 @@
 //! malformed input is a [`DecodeError`].
 #![deny(missing_docs)]
 
+mod claude;
 mod dialect;
 mod end;
 mod error;

@@ -154,7 +154,7 @@ proptest! {
 
     #[test]
     fn anthropic_request_round_trips(request in anthropic_request()) {
-        let options = RequestOptions::new("claude-upstream");
+        let options = RequestOptions::new("claude-sonnet-4-5");
         let encoded = request::encode(&request, &options);
         let json_object = request.response_format == Some(ResponseFormat::JsonObject);
         let expected_dropped: &[&str] = if json_object { &["response_format"] } else { &[] };

@@ -19,7 +19,12 @@ use crate::{Encoded, RequestOptions};
 ///   skipped.
 /// * Tool arguments are parsed into `input`; empty text is `{}`, and invalid
 ///   or non-object text is `{}` named `tool_use.arguments`.
-/// * Reasoning: a budget is kept within Anthropic's bounds (at least 1024,
+/// * Reasoning, for Claude 4.6 and later (and models not recognisably
+///   earlier, see `crate::claude`): thinking on is `adaptive` with the
+///   effort as `output_config.effort`; a budget becomes the nearest effort
+///   (≤2048 `low`, ≤8192 `medium`, ≤24576 `high`, else `max`) and
+///   `reasoning.budget_tokens` is named.
+/// * Reasoning, for earlier Claude: a budget is kept within Anthropic's bounds (at least 1024,
 ///   below `max_tokens`); without a budget one is derived from the effort —
 ///   `minimal`/`low` 1024, `medium` (and unknown or no effort) 4096, `high`
 ///   16384, `xhigh`/`max` 32768 — and `none` turns thinking off. When no
@@ -39,7 +44,7 @@ use crate::{Encoded, RequestOptions};
 pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     let mut dropped = Vec::new();
     let max_tokens = request.max_tokens.unwrap_or(options.default_max_tokens);
-    let (thinking, effort) = encode_reasoning(request, max_tokens, &mut dropped);
+    let (thinking, effort) = encode_reasoning(request, &options.model, max_tokens, &mut dropped);
     let sampling = encode_sampling(request, thinking.as_ref(), &mut dropped);
     let format = match &request.response_format {
         Some(ResponseFormat::JsonSchema { schema, .. }) => Some(OutFormat {

@@ -5,6 +5,7 @@ use busbar_ir::{Reasoning, Request, ThinkingMode, ToolChoice};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::claude::{thinking_style, ThinkingStyle};
 use crate::json::{non_null, object, opt_str, opt_u64};
 use crate::DecodeError;
 
@@ -98,13 +99,19 @@ pub(super) fn encode_sampling(
 /// reasoning settings (see [`super::encode`] for the rules).
 pub(super) fn encode_reasoning(
     request: &Request,
+    model: &str,
     max_tokens: u64,
     dropped: &mut Vec<&'static str>,
 ) -> (Option<OutThinking>, Option<&'static str>) {
     let Some(reasoning) = &request.reasoning else {
         return (None, None);
     };
-    let (thinking, effort) = thinking_and_effort(reasoning, max_tokens, dropped);
+    let (thinking, effort) = match thinking_style(model) {
+        ThinkingStyle::Adaptive if reasoning.mode == ThinkingMode::Enabled => {
+            adaptive(reasoning, dropped)
+        }
+        _ => thinking_and_effort(reasoning, max_tokens, dropped),
+    };
     // Anthropic refuses thinking beside a forced tool call; the caller's
     // tool choice is the instruction that changes what the reply means.
     let forced_tool = !request.tools.is_empty()
@@ -142,6 +149,38 @@ fn thinking_and_effort(
             };
             (Some(OutThinking::Enabled { budget_tokens }), effort)
         }
+    }
+}
+
+/// Thinking on, for a model that thinks adaptively: an effort stays an
+/// effort (`none` turns thinking off), a budget becomes the effort level
+/// nearest it (`reasoning.budget_tokens` named, since the exact number is
+/// lost).
+fn adaptive(
+    reasoning: &Reasoning,
+    dropped: &mut Vec<&'static str>,
+) -> (Option<OutThinking>, Option<&'static str>) {
+    match (reasoning.effort.as_deref(), reasoning.budget_tokens) {
+        (Some("none"), None) => (Some(OutThinking::Disabled), None),
+        (Some(_), None) => (
+            Some(OutThinking::Adaptive),
+            wire_effort(reasoning.effort.as_deref(), dropped),
+        ),
+        (_, Some(budget)) => {
+            dropped.push("reasoning.budget_tokens");
+            (Some(OutThinking::Adaptive), Some(effort_for_budget(budget)))
+        }
+        (None, None) => (Some(OutThinking::Adaptive), None),
+    }
+}
+
+/// The effort level nearest a thinking budget.
+pub(crate) fn effort_for_budget(budget: u64) -> &'static str {
+    match budget {
+        0..=2048 => "low",
+        2049..=8192 => "medium",
+        8193..=24576 => "high",
+        _ => "max",
     }
 }
 

@@ -14,7 +14,7 @@ fn decode_json(body: Value) -> Result<Request, DecodeError> {
 }
 
 fn encode_json(request: &Request) -> (Value, Vec<&'static str>) {
-    let encoded = encode(request, &RequestOptions::new("claude-up"));
+    let encoded = encode(request, &RequestOptions::new("claude-sonnet-4-5"));
     (
         serde_json::from_slice(&encoded.body).unwrap(),
         encoded.dropped,
@@ -178,7 +178,7 @@ fn consecutive_turns_merge_with_tool_results_first() {
     assert_eq!(
         body,
         json!({
-            "model": "claude-up", "max_tokens": 4096, "system": "only",
+            "model": "claude-sonnet-4-5", "max_tokens": 4096, "system": "only",
             "messages": [
                 {"role": "assistant", "content": [
                     {"type": "text", "text": "prefill is allowed first"},
@@ -382,7 +382,7 @@ fn sampling_user_stop_and_stream_pass_through() {
     assert_eq!(body["stop_sequences"], json!(["END"]));
     assert_eq!(decode(&serde_json::to_vec(&body).unwrap()).unwrap(), {
         let mut back = request.clone();
-        back.model = "claude-up".into();
+        back.model = "claude-sonnet-4-5".into();
         back
     });
 }
@@ -419,4 +419,35 @@ fn thinking_wins_over_sampling_and_loses_to_a_forced_tool() {
     assert_eq!(body["tool_choice"], json!({"type": "any"}));
     assert_eq!(body["temperature"], json!(1.0));
     assert_eq!(dropped, vec!["reasoning", "temperature"]);
+}
+
+#[test]
+fn current_claude_thinks_adaptively_with_an_effort() {
+    let mut request = Request::new("m", vec![Message::text(Role::User, "hi")]);
+    let mut reasoning = busbar_ir::Reasoning::default();
+    reasoning.effort = Some("high".into());
+    request.reasoning = Some(reasoning.clone());
+    let encode_for = |request: &Request, model: &str| {
+        let encoded = encode(request, &RequestOptions::new(model));
+        let body: Value = serde_json::from_slice(&encoded.body).unwrap();
+        (body, encoded.dropped)
+    };
+    let (body, dropped) = encode_for(&request, "claude-opus-4-7");
+    assert_eq!(body["thinking"], json!({"type": "adaptive"}));
+    assert_eq!(body["output_config"], json!({"effort": "high"}));
+    assert!(dropped.is_empty());
+    // A budget becomes the nearest effort, and says so.
+    reasoning.effort = None;
+    reasoning.budget_tokens = Some(5000);
+    request.reasoning = Some(reasoning);
+    let (body, dropped) = encode_for(&request, "claude-opus-4-7");
+    assert_eq!(body["thinking"], json!({"type": "adaptive"}));
+    assert_eq!(body["output_config"], json!({"effort": "medium"}));
+    assert_eq!(dropped, ["reasoning.budget_tokens"]);
+    // Earlier Claude keeps the budget, below the default max_tokens of 4096.
+    let (body, _) = encode_for(&request, "claude-sonnet-4-5-20250929");
+    assert_eq!(
+        body["thinking"],
+        json!({"type": "enabled", "budget_tokens": 4095})
+    );
 }
