@@ -15,6 +15,7 @@ mod unsupported;
 
 pub use encode::encode;
 pub(super) use encode::{tool_input, OutBlock};
+pub(crate) use reasoning::effort_for_budget;
 pub use unsupported::unsupported_fields;
 
 use busbar_ir::{

@@ -74,9 +74,18 @@ pub fn decode_value(value: &Value) -> Result<Request, DecodeError> {
         let path = "additionalModelRequestFields";
         request.top_k = opt_u64(fields, path, "top_k")?;
         request.reasoning = reasoning::decode_thinking(fields.get("thinking"))?;
+        if request.reasoning.is_none() {
+            request.reasoning = reasoning::decode_other_families(fields)?;
+        }
     }
     if let Some(config) = opt_object(body, "", "outputConfig")? {
         request.response_format = decode_output_config(config)?;
+        if let (Some(effort), Some(reasoning)) = (
+            opt_str(config, "outputConfig", "effort")?,
+            request.reasoning.as_mut(),
+        ) {
+            reasoning.effort = Some(effort.to_owned());
+        }
     }
     Ok(request)
 }

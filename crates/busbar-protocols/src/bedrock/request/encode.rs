@@ -4,7 +4,7 @@ use busbar_ir::{ContentBlock, ImageSource, Message, Request, ResponseFormat, Rol
 use serde::Serialize;
 
 use super::names::fit_tool_use_id;
-use super::reasoning::{self, OutThinking};
+use super::reasoning::{self, NovaReasoning, OutThinking};
 use super::tools::{encode_tool_config, fitted_name, ToolConfig};
 use crate::bedrock::content::{
     blob, tool_input, OutBlock, OutCachePoint, OutImage, OutReasoning, OutResultPart,
@@ -56,7 +56,12 @@ use crate::{Encoded, RequestOptions};
 ///   `user`, `parallel_tool_calls` (when false).
 pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     let mut dropped = Vec::new();
-    let reasoning = reasoning::encode(request, options.default_max_tokens, &mut dropped);
+    let reasoning = reasoning::encode(
+        request,
+        &options.model,
+        options.default_max_tokens,
+        &mut dropped,
+    );
     let sampling = reasoning::sampling(request, reasoning.thinking, &mut dropped);
     // No mid-conversation system role: an instruction is folded into the
     // user turn at its position (see `crate::fold`).
@@ -78,22 +83,22 @@ pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     let additional = Additional {
         top_k: sampling.top_k,
         thinking: reasoning.thinking,
+        reasoning_effort: reasoning.reasoning_effort,
+        reasoning_config: reasoning.reasoning_config,
     };
-    let output_config = match &request.response_format {
+    let text_format = match &request.response_format {
         Some(ResponseFormat::JsonSchema {
             name,
             schema,
             description,
             ..
-        }) => Some(OutputConfig {
-            text_format: TextFormat {
-                kind: "json_schema",
-                structure: Structure {
-                    json_schema: JsonSchema {
-                        schema: schema.to_string(),
-                        name: Some(name.as_str()).filter(|name| !name.is_empty()),
-                        description: description.as_deref(),
-                    },
+        }) => Some(TextFormat {
+            kind: "json_schema",
+            structure: Structure {
+                json_schema: JsonSchema {
+                    schema: schema.to_string(),
+                    name: Some(name.as_str()).filter(|name| !name.is_empty()),
+                    description: description.as_deref(),
                 },
             },
         }),
@@ -123,9 +128,16 @@ pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
         inference_config: (!inference_config.is_empty()).then_some(inference_config),
         tool_config,
         additional_model_request_fields: (additional.top_k.is_some()
-            || additional.thinking.is_some())
+            || additional.thinking.is_some()
+            || additional.reasoning_effort.is_some()
+            || additional.reasoning_config.is_some())
         .then_some(additional),
-        output_config,
+        output_config: (text_format.is_some() || reasoning.effort.is_some()).then_some(
+            OutputConfig {
+                text_format,
+                effort: reasoning.effort,
+            },
+        ),
     };
     let mut seen = Vec::with_capacity(dropped.len());
     dropped.retain(|name| {
@@ -340,12 +352,19 @@ struct Additional {
     top_k: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     thinking: Option<OutThinking>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
+    #[serde(rename = "reasoningConfig", skip_serializing_if = "Option::is_none")]
+    reasoning_config: Option<NovaReasoning>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct OutputConfig<'a> {
-    text_format: TextFormat<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text_format: Option<TextFormat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    effort: Option<&'static str>,
 }
 
 #[derive(Debug, Serialize)]

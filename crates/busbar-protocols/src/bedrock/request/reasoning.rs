@@ -11,6 +11,8 @@ use busbar_ir::{Reasoning, Request, ThinkingMode, ToolChoice};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::anthropic::request::effort_for_budget;
+use crate::claude::{thinking_style, ThinkingStyle};
 use crate::json::{non_null, object, opt_str, opt_u64};
 use crate::DecodeError;
 
@@ -39,6 +41,32 @@ pub(super) fn decode_thinking(thinking: Option<&Value>) -> Result<Option<Reasoni
     Ok(Some(reasoning))
 }
 
+/// gpt-oss's `reasoning_effort` or Nova's `reasoningConfig` as IR reasoning
+/// settings.
+pub(super) fn decode_other_families(
+    fields: &serde_json::Map<String, Value>,
+) -> Result<Option<Reasoning>, DecodeError> {
+    let path = "additionalModelRequestFields";
+    if let Some(effort) = opt_str(fields, path, "reasoning_effort")? {
+        let mut reasoning = Reasoning::default();
+        reasoning.effort = Some(effort.to_owned());
+        return Ok(Some(reasoning));
+    }
+    let Some(config) = non_null(fields.get("reasoningConfig")) else {
+        return Ok(None);
+    };
+    let path = "additionalModelRequestFields.reasoningConfig";
+    let config = object(config, path)?;
+    let mut reasoning = Reasoning::default();
+    match opt_str(config, path, "type")? {
+        Some("disabled") => reasoning.mode = ThinkingMode::Disabled,
+        _ => {
+            reasoning.effort = opt_str(config, path, "maxReasoningEffort")?.map(str::to_owned);
+        }
+    }
+    Ok(Some(reasoning))
+}
+
 /// The smallest thinking budget Claude accepts.
 const MIN_THINKING_BUDGET: u64 = 1024;
 
@@ -57,11 +85,123 @@ impl OutThinking {
     }
 }
 
-/// What reasoning settings turn into: the `thinking` member and the
-/// `maxTokens` to send.
+/// What reasoning settings turn into: Claude's `thinking` member (or
+/// another family's field) and the `maxTokens` to send.
 pub(super) struct Encoded {
     pub(super) thinking: Option<OutThinking>,
     pub(super) max_tokens: Option<u64>,
+    /// Converse's `outputConfig.effort` (Claude 4.6 and later).
+    pub(super) effort: Option<&'static str>,
+    /// `reasoning_effort` in `additionalModelRequestFields` (OpenAI gpt-oss).
+    pub(super) reasoning_effort: Option<&'static str>,
+    /// `reasoningConfig` in `additionalModelRequestFields` (Amazon Nova 2).
+    pub(super) reasoning_config: Option<NovaReasoning>,
+}
+
+/// Amazon Nova's `reasoningConfig`.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct NovaReasoning {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_reasoning_effort: Option<&'static str>,
+}
+
+/// The model families on Bedrock that reason, each in its own field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    /// Claude (and any model not recognised as another family): `thinking`.
+    Claude(ThinkingStyle),
+    /// OpenAI's open-weight models: `reasoning_effort`.
+    GptOss,
+    /// Amazon Nova: `reasoningConfig`.
+    Nova,
+}
+
+fn family(model: &str) -> Family {
+    let id = model.to_ascii_lowercase();
+    if id.contains("gpt-oss") {
+        Family::GptOss
+    } else if id.contains("amazon.nova") || id.starts_with("nova") {
+        Family::Nova
+    } else {
+        Family::Claude(thinking_style(model))
+    }
+}
+
+/// An IR reasoning request as one of the three levels gpt-oss and Nova take.
+fn three_levels(reasoning: &Reasoning) -> Option<&'static str> {
+    let effort = match (reasoning.effort.as_deref(), reasoning.budget_tokens) {
+        (Some(effort), _) => effort,
+        (None, Some(budget)) => effort_for_budget(budget),
+        (None, None) => "medium",
+    };
+    match effort {
+        "none" => None,
+        "minimal" | "low" => Some("low"),
+        "medium" => Some("medium"),
+        _ => Some("high"),
+    }
+}
+
+/// Reasoning for a model of `family` other than budget-style Claude.
+fn other_family(reasoning: &Reasoning, family: Family, unchanged: Encoded) -> Encoded {
+    let on = reasoning.mode != ThinkingMode::Disabled;
+    match family {
+        Family::GptOss => Encoded {
+            reasoning_effort: if on {
+                three_levels(reasoning)
+            } else {
+                Some("low")
+            },
+            ..unchanged
+        },
+        Family::Nova => Encoded {
+            reasoning_config: Some(match three_levels(reasoning).filter(|_| on) {
+                Some(level) => NovaReasoning {
+                    kind: "enabled",
+                    max_reasoning_effort: Some(level),
+                },
+                None => NovaReasoning {
+                    kind: "disabled",
+                    max_reasoning_effort: None,
+                },
+            }),
+            ..unchanged
+        },
+        Family::Claude(_) => match reasoning.mode {
+            ThinkingMode::Disabled => with(unchanged, OutThinking::Disabled),
+            _ if reasoning.effort.as_deref() == Some("none")
+                && reasoning.budget_tokens.is_none() =>
+            {
+                with(unchanged, OutThinking::Disabled)
+            }
+            _ => {
+                let effort = match (reasoning.effort.as_deref(), reasoning.budget_tokens) {
+                    (_, Some(budget)) => Some(effort_for_budget(budget)),
+                    (Some(effort), None) => claude_effort(effort),
+                    (None, None) => None,
+                };
+                Encoded {
+                    effort,
+                    ..with(unchanged, OutThinking::Adaptive)
+                }
+            }
+        },
+    }
+}
+
+/// Converse's `outputConfig.effort` for an IR effort level.
+fn claude_effort(effort: &str) -> Option<&'static str> {
+    match effort {
+        "minimal" | "low" => Some("low"),
+        "medium" => Some("medium"),
+        "high" => Some("high"),
+        "xhigh" => Some("xhigh"),
+        "max" => Some("max"),
+        _ => None,
+    }
 }
 
 /// The `thinking` member and `maxTokens` for the request's settings:
@@ -77,16 +217,27 @@ pub(super) struct Encoded {
 ///   named.
 pub(super) fn encode(
     request: &Request,
+    model: &str,
     default_max_tokens: u64,
     dropped: &mut Vec<&'static str>,
 ) -> Encoded {
     let unchanged = Encoded {
         thinking: None,
         max_tokens: request.max_tokens,
+        effort: None,
+        reasoning_effort: None,
+        reasoning_config: None,
     };
     let Some(reasoning) = &request.reasoning else {
         return unchanged;
     };
+    let family = family(model);
+    if family != Family::Claude(ThinkingStyle::Budget) {
+        if reasoning.budget_tokens.is_some() {
+            dropped.push("reasoning.budget_tokens");
+        }
+        return other_family(reasoning, family, unchanged);
+    }
     let effort = reasoning.effort.as_deref();
     let budget = match reasoning.mode {
         ThinkingMode::Disabled => return with(unchanged, OutThinking::Disabled),
@@ -116,6 +267,7 @@ pub(super) fn encode(
         Some(budget_tokens) if !forced_tool => Encoded {
             thinking: Some(OutThinking::Enabled { budget_tokens }),
             max_tokens: Some(max_tokens),
+            ..unchanged
         },
         _ => {
             dropped.push("reasoning");
@@ -194,7 +346,8 @@ mod tests {
     use crate::RequestOptions;
 
     fn encode_json(request: &Request) -> (Value, Vec<&'static str>) {
-        let encoded = super::super::encode(request, &RequestOptions::new("m"));
+        let encoded =
+            super::super::encode(request, &RequestOptions::new("anthropic.claude-sonnet-4-5"));
         (
             serde_json::from_slice(&encoded.body).unwrap(),
             encoded.dropped,
@@ -337,5 +490,39 @@ mod tests {
         assert_eq!(body["inferenceConfig"]["temperature"], 0.2);
         assert_eq!(body["additionalModelRequestFields"]["top_k"], 3);
         assert!(dropped.is_empty());
+    }
+
+    #[test]
+    fn each_family_reasons_in_its_own_field() {
+        let request = |effort: &str| {
+            let mut request = Request::new("m", vec![user("hi")]);
+            request.reasoning = Some(reasoning(ThinkingMode::Enabled, None, Some(effort)));
+            request
+        };
+        let body_for = |request: &Request, model: &str| {
+            let encoded = super::super::encode(request, &RequestOptions::new(model));
+            serde_json::from_slice::<Value>(&encoded.body).unwrap()
+        };
+        let claude = body_for(&request("high"), "global.anthropic.claude-opus-4-7");
+        assert_eq!(
+            claude["additionalModelRequestFields"]["thinking"],
+            json!({"type": "adaptive"})
+        );
+        assert_eq!(claude["outputConfig"]["effort"], "high");
+        let oss = body_for(&request("minimal"), "openai.gpt-oss-120b-1:0");
+        assert_eq!(
+            oss["additionalModelRequestFields"],
+            json!({"reasoning_effort": "low"})
+        );
+        let nova = body_for(&request("medium"), "us.amazon.nova-2-lite-v1:0");
+        assert_eq!(
+            nova["additionalModelRequestFields"],
+            json!({"reasoningConfig": {"type": "enabled", "maxReasoningEffort": "medium"}})
+        );
+        // And back.
+        for body in [oss, nova] {
+            let decoded = crate::bedrock::request::decode_value(&body).unwrap();
+            assert!(decoded.reasoning.unwrap().effort.is_some(), "{body}");
+        }
     }
 }

@@ -402,7 +402,14 @@ fn a_json_schema_goes_in_output_config_as_text() {
         json!({"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {
             "schema": r#"{"type":"object","properties":{"a":{"type":"string"}}}"#, "name": "answer"}}}})
     );
-    let back = decode(&encode(&request, &RequestOptions::new("m")).body).unwrap();
+    let back = decode(
+        &encode(
+            &request,
+            &RequestOptions::new("anthropic.claude-sonnet-4-5"),
+        )
+        .body,
+    )
+    .unwrap();
     assert_eq!(
         back.response_format,
         Some(ResponseFormat::JsonSchema {
@@ -440,7 +447,10 @@ fn what_the_encoder_writes_the_decoder_reads() {
     request.max_tokens = Some(9000);
     request.reasoning = Some(reasoning(ThinkingMode::Enabled, Some(3000), None));
     request.top_p = Some(0.97);
-    let encoded = encode(&request, &RequestOptions::new("m"));
+    let encoded = encode(
+        &request,
+        &RequestOptions::new("anthropic.claude-sonnet-4-5"),
+    );
     assert!(encoded.dropped.is_empty(), "{:?}", encoded.dropped);
     assert_eq!(decode(&encoded.body).unwrap(), request);
 }

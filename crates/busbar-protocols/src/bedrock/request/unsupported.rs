@@ -51,7 +51,8 @@ pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
         }
     }
     if let Some(Value::Object(fields)) = body.get("additionalModelRequestFields") {
-        if fields.keys().any(|key| key != "top_k" && key != "thinking") {
+        const CARRIED: [&str; 4] = ["top_k", "thinking", "reasoning_effort", "reasoningConfig"];
+        if fields.keys().any(|key| !CARRIED.contains(&key.as_str())) {
             push_once(&mut names, "additionalModelRequestFields");
         }
     }
