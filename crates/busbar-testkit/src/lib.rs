@@ -83,6 +83,8 @@ mod anthropic;
 mod bedrock;
 mod behaviour;
 mod body;
+mod cache;
+mod check;
 mod cohere;
 mod faults;
 mod format;
