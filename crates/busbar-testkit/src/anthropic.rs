@@ -1,5 +1,6 @@
 //! Anthropic Messages: auth, validation, reply, stream and error bodies as the vendor writes them.
 
+mod blocks;
 mod parse;
 mod request;
 

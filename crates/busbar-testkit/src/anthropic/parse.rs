@@ -102,7 +102,7 @@ fn input_text(body: &Value, messages: &[Value]) -> (String, Option<String>) {
         .and_then(Value::as_array)
         .into_iter()
         .flatten();
-    if tools.into_iter().any(|tool| marked(tool)) {
+    if tools.into_iter().any(marked) {
         prefix = Some(String::new());
     }
     let mut take = |block_text: String, marker: bool, text: &mut String| {
