@@ -11,6 +11,12 @@ error. Usage:
         > crates/busbar-protocols/test_data/specs/openai-chat.json
     scripts/vendor-openai-spec.py PATH/TO/openai-openapi.json responses \
         > crates/busbar-protocols/test_data/specs/openai-responses.json
+
+`requests` extracts the request bodies the mock upstream checks (Chat Completions, Responses,
+Responses input-token counts) for busbar-testkit's conformance test, without their prose:
+
+    scripts/vendor-openai-spec.py PATH/TO/openai-openapi.json requests \
+        > crates/busbar-testkit/test_data/vendor/openai-requests.json
 """
 import json
 import sys
@@ -27,7 +33,27 @@ ROOTS = {
         "ResponseStreamEvent",
         "ErrorResponse",
     ],
+    "requests": [
+        "CreateChatCompletionRequest",
+        "CreateResponse",
+        "TokenCountsBody",
+    ],
 }
+
+# Prose the request extract leaves out: the test needs the shapes only.
+PROSE = ("description", "title", "example", "examples", "x-oaiMeta", "x-oaiTypeLabel")
+
+
+def strip(node):
+    if isinstance(node, dict):
+        return {
+            key: strip(value)
+            for key, value in node.items()
+            if not (key in PROSE and not isinstance(value, dict) or key in ("examples", "x-oaiMeta"))
+        }
+    if isinstance(node, list):
+        return [strip(value) for value in node]
+    return node
 
 
 def refs(node, found):
@@ -44,7 +70,8 @@ def refs(node, found):
 
 def main():
     spec = json.load(open(sys.argv[1]))
-    roots = ROOTS[sys.argv[2] if len(sys.argv) > 2 else "chat"]
+    which = sys.argv[2] if len(sys.argv) > 2 else "chat"
+    roots = ROOTS[which]
     schemas = spec["components"]["schemas"]
     keep, todo = set(), list(roots)
     while todo:
@@ -63,6 +90,8 @@ def main():
         },
         "components": {"schemas": {name: schemas[name] for name in sorted(keep)}},
     }
+    if which == "requests":
+        out["components"] = strip(out["components"])
     json.dump(out, sys.stdout, indent=1, sort_keys=True)
     sys.stdout.write("\n")
 

@@ -1,43 +1,64 @@
 //! Anthropic Messages: auth, validation, reply, stream and error bodies as the vendor writes them.
 
+mod blocks;
+mod parse;
+mod request;
+
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::{json, Value};
 
-use crate::behaviour::{self, Conversation, Finish, LastTurn, Reply, ToolChoice, ToolDef};
+use crate::behaviour::{self, Finish, Reply};
+use crate::cache::CacheUse;
 use crate::faults::{ErrorKind, VendorError};
-use crate::format::Outcome;
+use crate::format::{Outcome, Request};
 use crate::server::Shared;
 use crate::sse;
+
+use parse::MessagesRequest;
 
 /// Bytes of tool input per `input_json_delta`.
 const JSON_PIECE: usize = 12;
 
-/// A request the mock accepted.
-struct MessagesRequest<'a> {
-    model: &'a str,
-    stream: bool,
-    conversation: Conversation<'a>,
-}
+/// The API version that still takes `temperature`, `top_p` and `top_k`.
+const LEGACY_VERSION: &str = "2023-06-01";
 
-/// Answers `POST …/v1/messages`.
-pub(crate) fn handle(shared: &Shared, headers: &HeaderMap, json: Option<&Value>) -> Outcome {
+/// Answers `POST …/v1/messages` and `POST …/v1/messages/count_tokens`.
+pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
+    let headers = request.headers;
     if let Err(refusal) = check_headers(shared, headers) {
         return refusal;
     }
-    let Some(body) = json.filter(|v| v.is_object()) else {
+    let Some(body) = request.json.filter(|v| v.is_object()) else {
         return invalid(
             "There was an error parsing the body of your request: it is not valid JSON.",
         );
     };
-    let request = match parse(body) {
-        Ok(request) => request,
-        Err(refusal) => return refusal,
+    let count = is_count_path(request.path);
+    let version = headers
+        .get("anthropic-version")
+        .and_then(|v| v.to_str().ok());
+    let dialect = request::Dialect {
+        count,
+        beta: headers.contains_key("anthropic-beta"),
+        sampling: version == Some(LEGACY_VERSION),
     };
+    if let Err(message) = request::check(body, dialect) {
+        return invalid(&message);
+    }
+    let request = parse::parse(body);
+    if count {
+        // The count is the input the message would have, cached or not.
+        let body = json!({"input_tokens": request.words});
+        return Outcome::json(StatusCode::OK, body.to_string());
+    }
     let reply = behaviour::reply(&request.conversation);
+    let scope = format!("anthropic/{}", request.model);
+    let prefix = request.cache_prefix.as_deref();
+    let prefix_words = prefix.map_or(0, behaviour::count_words);
+    let cache = shared.prompt_cache().settle(&scope, prefix, prefix_words);
     let id = format!("msg_mock{:08}", shared.next_id());
-    let blocks = content_blocks(shared, &reply);
-    let input_tokens = request.conversation.input_tokens;
+    let blocks = content_blocks(shared, &request, &reply);
     let stop_sequence = match &reply.finish {
         Finish::StopSequence(sequence) => Value::String(sequence.clone()),
         _ => Value::Null,
@@ -50,16 +71,31 @@ pub(crate) fn handle(shared: &Shared, headers: &HeaderMap, json: Option<&Value>)
             &id,
             &blocks,
             stop_sequence,
+            cache,
         ));
     }
     let body = json!({
         "id": id, "type": "message", "role": "assistant", "model": request.model,
         "content": blocks, "stop_reason": stop_reason(&reply.finish), "stop_sequence": stop_sequence,
-        "usage": {"input_tokens": input_tokens, "cache_creation_input_tokens": 0,
-                  "cache_read_input_tokens": 0, "output_tokens": reply.output_tokens,
-                  "service_tier": "standard"},
+        "usage": usage(&request, cache, reply.output_tokens),
     });
     Outcome::json(StatusCode::OK, body.to_string())
+}
+
+/// Whether `path` is the token-counting endpoint.
+pub(crate) fn is_count_path(path: &str) -> bool {
+    path.strip_suffix('/')
+        .unwrap_or(path)
+        .ends_with("/v1/messages/count_tokens")
+}
+
+/// `usage`: `input_tokens` leaves out the words read from or written to the cache, as the API's
+/// does (see `cache.rs` for the rule).
+fn usage(request: &MessagesRequest<'_>, cache: CacheUse, output_tokens: u64) -> Value {
+    json!({"input_tokens": request.words - cache.total(),
+           "cache_creation_input_tokens": cache.write,
+           "cache_read_input_tokens": cache.read, "output_tokens": output_tokens,
+           "service_tier": "standard"})
 }
 
 fn check_headers(shared: &Shared, headers: &HeaderMap) -> Result<(), Outcome> {
@@ -80,147 +116,6 @@ fn check_headers(shared: &Shared, headers: &HeaderMap) -> Result<(), Outcome> {
     Ok(())
 }
 
-fn parse(body: &Value) -> Result<MessagesRequest<'_>, Outcome> {
-    let model = match body.get("model") {
-        None | Some(Value::Null) => return Err(invalid("model: Field required")),
-        Some(Value::String(model)) => model.as_str(),
-        Some(_) => return Err(invalid("model: Input should be a valid string")),
-    };
-    let max_tokens = match body.get("max_tokens") {
-        None | Some(Value::Null) => return Err(invalid("max_tokens: Field required")),
-        Some(value) => match value.as_u64() {
-            Some(0) => {
-                return Err(invalid(
-                    "max_tokens: Input should be greater than or equal to 1",
-                ))
-            }
-            Some(max) => max,
-            None => return Err(invalid("max_tokens: Input should be a valid integer")),
-        },
-    };
-    let messages = match body.get("messages") {
-        None | Some(Value::Null) => return Err(invalid("messages: Field required")),
-        Some(Value::Array(messages)) if messages.is_empty() => {
-            return Err(invalid("messages: at least one message is required"))
-        }
-        Some(Value::Array(messages)) => messages,
-        Some(_) => return Err(invalid("messages: Input should be a valid list")),
-    };
-    let mut input_tokens = behaviour::count_words(&blocks_text(body.get("system")));
-    for (index, message) in messages.iter().enumerate() {
-        if !matches!(
-            message.get("role").and_then(Value::as_str),
-            Some("user" | "assistant")
-        ) {
-            return Err(invalid(&format!(
-                "messages.{index}.role: Input should be 'user' or 'assistant'"
-            )));
-        }
-        input_tokens += behaviour::count_words(&blocks_text(message.get("content")));
-    }
-    let mut tools = Vec::new();
-    for (index, tool) in body
-        .get("tools")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        // Server tools (web search, code execution, …) carry a versioned type and no schema.
-        if !matches!(
-            tool.get("type").and_then(Value::as_str),
-            None | Some("custom")
-        ) {
-            continue;
-        }
-        match tool.get("name").and_then(Value::as_str) {
-            Some(name) => tools.push(ToolDef {
-                name,
-                schema: tool.get("input_schema"),
-            }),
-            None => return Err(invalid(&format!("tools.{index}.name: Field required"))),
-        }
-    }
-    let choice = body.get("tool_choice");
-    let tool_choice = match choice.and_then(|c| c.get("type")).and_then(Value::as_str) {
-        Some("none") => ToolChoice::None,
-        Some("any") => ToolChoice::Required,
-        Some("tool") => match choice.and_then(|c| c.get("name")).and_then(Value::as_str) {
-            Some(name) => ToolChoice::Named(name.to_owned()),
-            None => return Err(invalid("tool_choice.tool.name: Field required")),
-        },
-        _ => ToolChoice::Auto,
-    };
-    let disable_parallel = choice
-        .and_then(|c| c.get("disable_parallel_tool_use"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let stop = body
-        .get("stop_sequences")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten();
-    let thinking = body.pointer("/thinking/type").and_then(Value::as_str);
-    let conversation = Conversation {
-        last: last_turn(messages),
-        tools,
-        tool_choice,
-        parallel_allowed: !disable_parallel,
-        max_tokens: Some(max_tokens),
-        stop: stop.filter_map(Value::as_str).map(str::to_owned).collect(),
-        input_tokens,
-        thinking: matches!(thinking, Some("enabled" | "adaptive")),
-    };
-    let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    Ok(MessagesRequest {
-        model,
-        stream,
-        conversation,
-    })
-}
-
-/// The latest user message: its `tool_result` blocks when it has any, else its text.
-fn last_turn(messages: &[Value]) -> LastTurn {
-    let user = messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
-    let Some(content) = user.and_then(|m| m.get("content")) else {
-        return LastTurn::Text(String::new());
-    };
-    let results: Vec<String> = content
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
-        .map(|b| blocks_text(b.get("content")))
-        .collect();
-    if results.is_empty() {
-        LastTurn::Text(blocks_text(Some(content)))
-    } else {
-        LastTurn::ToolResult(results.join(" "))
-    }
-}
-
-/// The text of a string or of an array of blocks (`text` blocks and `tool_result` contents).
-fn blocks_text(content: Option<&Value>) -> String {
-    match content {
-        Some(Value::String(text)) => text.clone(),
-        Some(Value::Array(blocks)) => {
-            let texts: Vec<String> = blocks
-                .iter()
-                .filter_map(|block| match block.get("type").and_then(Value::as_str) {
-                    Some("text") => block.get("text").and_then(Value::as_str).map(str::to_owned),
-                    Some("tool_result") => Some(blocks_text(block.get("content"))),
-                    _ => None,
-                })
-                .collect();
-            texts.join(" ")
-        }
-        _ => String::new(),
-    }
-}
-
 fn stop_reason(finish: &Finish) -> &'static str {
     match finish {
         Finish::End => "end_turn",
@@ -231,9 +126,11 @@ fn stop_reason(finish: &Finish) -> &'static str {
 }
 
 /// The reply's content blocks, in the order Anthropic writes them: thinking, text, tool uses.
-fn content_blocks(shared: &Shared, reply: &Reply) -> Vec<Value> {
+fn content_blocks(shared: &Shared, request: &MessagesRequest<'_>, reply: &Reply) -> Vec<Value> {
     let mut blocks = Vec::new();
     if let Some((thinking, signature)) = &reply.thinking {
+        // `display: omitted` keeps the signature, so the block can be replayed, and drops the text.
+        let thinking = if request.omit_thinking { "" } else { thinking };
         blocks.push(json!({"type": "thinking", "thinking": thinking, "signature": signature}));
     }
     if let Some(text) = &reply.text {
@@ -255,6 +152,7 @@ fn stream_events(
     id: &str,
     blocks: &[Value],
     stop_sequence: Value,
+    cache: CacheUse,
 ) -> Vec<Bytes> {
     let event = |name: &str, data: Value| sse::json_event(Some(name), &data);
     let delta = |index: usize, delta: Value| {
@@ -268,9 +166,7 @@ fn stream_events(
         json!({"type": "message_start", "message": {
             "id": id, "type": "message", "role": "assistant", "model": request.model, "content": [],
             "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": request.conversation.input_tokens,
-                      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-                      "output_tokens": 1, "service_tier": "standard"}}}),
+            "usage": usage(request, cache, 1)}}),
     )];
     for (index, block) in blocks.iter().enumerate() {
         let kind = block.get("type").and_then(Value::as_str).unwrap_or("text");
@@ -293,7 +189,10 @@ fn stream_events(
         match kind {
             "thinking" => {
                 let text = block["thinking"].as_str().unwrap_or_default();
-                for piece in behaviour::word_pieces(text, words) {
+                for piece in behaviour::word_pieces(text, words)
+                    .into_iter()
+                    .filter(|p| !p.is_empty())
+                {
                     events.push(delta(
                         index,
                         json!({"type": "thinking_delta", "thinking": piece}),

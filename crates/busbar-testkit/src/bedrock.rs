@@ -3,6 +3,7 @@
 //! `bedrock/sigv4.rs`; the `application/vnd.amazon.eventstream` stream in `bedrock/events.rs`.
 
 mod events;
+mod request;
 mod sigv4;
 
 use std::borrow::Cow;
@@ -11,7 +12,7 @@ use http::header::HeaderValue;
 use http::{HeaderName, StatusCode};
 use serde_json::{json, Value};
 
-use crate::behaviour::{self, Conversation, Finish, LastTurn, Reply, ToolChoice, ToolDef};
+use crate::behaviour::{self, Finish, Reply};
 use crate::faults::{ErrorKind, VendorError};
 use crate::format::{Outcome, Request};
 use crate::server::Shared;
@@ -65,26 +66,50 @@ pub(crate) fn decode_model(raw: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// Answers `POST …/model/{id}/converse` and `/converse-stream`.
+/// The raw model id, when `path` is `…/model/{id}/count-tokens`.
+pub(crate) fn count_route(path: &str) -> Option<&str> {
+    let at = path.rfind("/model/")?;
+    let model = path[at + "/model/".len()..].strip_suffix("/count-tokens")?;
+    (!model.is_empty() && !model.contains('/')).then_some(model)
+}
+
+/// Answers `POST …/model/{id}/converse`, `/converse-stream` and `/count-tokens`.
 pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
-    let Some((_, stream)) = route(request.path) else {
+    let count = count_route(request.path).is_some();
+    let route = route(request.path);
+    if route.is_none() && !count {
         return not_found();
-    };
+    }
     if let Err(refusal) = sigv4::check(shared, request) {
         return refusal;
     }
     let Some(body) = request.json.filter(|v| v.is_object()) else {
         return validation("Malformed input request, please reformat your input and try again.");
     };
-    let conversation = match parse(body) {
-        Ok(conversation) => conversation,
+    let Some((model, stream)) = route else {
+        return count_tokens(body);
+    };
+    let parsed = match request::parse(body) {
+        Ok(parsed) => parsed,
         Err(refusal) => return refusal,
     };
-    let reply = behaviour::reply(&conversation);
+    let conversation = &parsed.conversation;
+    let reply = behaviour::reply(conversation);
     let content = content_blocks(shared, &reply);
-    let usage = json!({"inputTokens": conversation.input_tokens,
-                       "outputTokens": reply.output_tokens,
-                       "totalTokens": conversation.input_tokens + reply.output_tokens});
+    let prefix = parsed.cache_prefix.as_deref();
+    let scope = format!("bedrock/{}", decode_model(model));
+    let cache =
+        shared
+            .prompt_cache()
+            .settle(&scope, prefix, prefix.map_or(0, behaviour::count_words));
+    let input = parsed.words - cache.total();
+    let mut usage = json!({"inputTokens": input, "outputTokens": reply.output_tokens,
+                           "totalTokens": parsed.words + reply.output_tokens});
+    // Like Bedrock, the cache counts appear when the request has cache points.
+    if prefix.is_some() {
+        usage["cacheReadInputTokens"] = json!(cache.read);
+        usage["cacheWriteInputTokens"] = json!(cache.write);
+    }
     if stream {
         return events::stream(shared, &content, stop_reason(&reply.finish), usage);
     }
@@ -96,191 +121,30 @@ pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
     Outcome::json(StatusCode::OK, body.to_string())
 }
 
-fn parse(body: &Value) -> Result<Conversation<'_>, Outcome> {
-    let messages = body.get("messages").and_then(Value::as_array);
-    let messages = messages.map_or(&[][..], Vec::as_slice);
-    if messages.first().and_then(|m| m.get("role")) != Some(&json!("user")) {
-        return Err(validation(
-            "A conversation must start with a user message. Try again with a conversation that \
-             starts with a user message.",
-        ));
-    }
-    let mut input_tokens = 0;
-    let mut tool_blocks = false;
-    for (index, message) in messages.iter().enumerate() {
-        let role = message.get("role").and_then(Value::as_str).unwrap_or("");
-        if !matches!(role, "user" | "assistant") {
-            return Err(constraint(
-                role,
-                &format!("messages.{}.member.role", index + 1),
-                "Member must satisfy enum value set: [user, assistant]",
-            ));
-        }
-        let previous = index.checked_sub(1).map(|p| &messages[p]["role"]);
-        if previous == Some(&json!(role)) {
-            return Err(validation(
-                "A conversation must alternate between user and assistant roles. Make sure the \
-                 conversation alternates between user and assistant roles and try again.",
-            ));
-        }
-        let blocks = message.get("content").and_then(Value::as_array);
-        for (at, block) in blocks.into_iter().flatten().enumerate() {
-            if let Some(text) = block.get("text").and_then(Value::as_str) {
-                if text.trim().is_empty() {
-                    return Err(validation(&format!(
-                        "The text field in the ContentBlock object at messages.{index}.content.{at} \
-                         is blank. Add text to the text field, and try again."
-                    )));
-                }
-            }
-            for kind in ["toolUse", "toolResult"] {
-                if let Some(id) = block.get(kind).map(|b| &b["toolUseId"]) {
-                    tool_blocks = true;
-                    let id = id.as_str().unwrap_or_default();
-                    let path = format!(
-                        "messages.{}.member.content.{}.member.{kind}.toolUseId",
-                        index + 1,
-                        at + 1
-                    );
-                    check_name(id, &path, "[a-zA-Z0-9_.:-]+")?;
-                }
-            }
-            input_tokens += behaviour::count_words(&block_text(block));
-        }
-    }
-    input_tokens += body
-        .get("system")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|block| block.get("text").and_then(Value::as_str))
-        .map(behaviour::count_words)
-        .sum::<u64>();
-    let tool_config = body.get("toolConfig");
-    if tool_blocks && tool_config.is_none() {
-        return Err(validation(
-            "The toolConfig field must be defined when using toolUse and toolResult content \
-             blocks.",
-        ));
-    }
-    let mut tools = Vec::new();
-    let specs = tool_config
-        .and_then(|c| c.get("tools"))
-        .and_then(Value::as_array);
-    for (index, tool) in specs.into_iter().flatten().enumerate() {
-        let Some(spec) = tool.get("toolSpec") else {
-            continue;
-        };
-        let name = spec.get("name").and_then(Value::as_str).unwrap_or_default();
-        let path = format!("toolConfig.tools.{}.member.toolSpec.name", index + 1);
-        check_name(name, &path, "[a-zA-Z0-9_-]+")?;
-        tools.push(ToolDef {
-            name,
-            schema: spec.pointer("/inputSchema/json"),
-        });
-    }
-    let choice = tool_config.and_then(|c| c.get("toolChoice"));
-    let tool_choice = match choice {
-        Some(choice) if choice.get("any").is_some() => ToolChoice::Required,
-        Some(choice) => match choice.pointer("/tool/name").and_then(Value::as_str) {
-            Some(name) => ToolChoice::Named(name.to_owned()),
-            None => ToolChoice::Auto,
-        },
-        None => ToolChoice::Auto,
+/// CountTokens: `{"input": {"converse": {…}}}` counted by the mock's word rule, checked as a
+/// Converse request. An `invokeModel` input (a model-native body as a blob) counts no words.
+fn count_tokens(body: &Value) -> Outcome {
+    let input = body.get("input").and_then(Value::as_object);
+    let Some(input) = input.filter(|i| i.len() == 1) else {
+        return validation(
+            "1 validation error detected: Value at 'input' failed to satisfy constraint: Member \
+             must have exactly one field set",
+        );
     };
-    let inference = body.get("inferenceConfig");
-    let max_tokens = inference
-        .and_then(|c| c.get("maxTokens"))
-        .and_then(Value::as_u64);
-    if max_tokens == Some(0) {
-        return Err(constraint(
-            "0",
-            "inferenceConfig.maxTokens",
-            "Member must have value greater than or equal to 1",
-        ));
-    }
-    let stop = inference
-        .and_then(|c| c.get("stopSequences"))
-        .and_then(Value::as_array);
-    let extra = body.get("additionalModelRequestFields");
-    let thinking = extra
-        .and_then(|e| {
-            e.pointer("/thinking/type")
-                .or_else(|| e.pointer("/reasoning_config/type"))
-        })
-        .and_then(Value::as_str);
-    Ok(Conversation {
-        last: last_turn(messages),
-        tools,
-        tool_choice,
-        parallel_allowed: true,
-        max_tokens,
-        stop: stop
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        input_tokens,
-        thinking: matches!(thinking, Some("enabled" | "adaptive")),
-    })
-}
-
-/// AWS's pattern and length constraint on tool names and tool-use ids.
-fn check_name(value: &str, path: &str, pattern: &str) -> Result<(), Outcome> {
-    let extra = if pattern.contains('.') { ".:" } else { "" };
-    let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-' || extra.contains(c);
-    if value.is_empty() || value.len() > 64 {
-        let rule = "Member must have length less than or equal to 64";
-        return Err(constraint(value, path, rule));
-    }
-    if !value.chars().all(allowed) {
-        let rule = format!("Member must satisfy regular expression pattern: {pattern}");
-        return Err(constraint(value, path, &rule));
-    }
-    Ok(())
-}
-
-/// The text of a content block: text, a tool result's contents, nothing for other kinds.
-fn block_text(block: &Value) -> String {
-    if let Some(text) = block.get("text").and_then(Value::as_str) {
-        return text.to_owned();
-    }
-    let results = block
-        .pointer("/toolResult/content")
-        .and_then(Value::as_array);
-    let texts: Vec<String> = results
-        .into_iter()
-        .flatten()
-        .filter_map(|item| item.get("text").or_else(|| item.get("json")))
-        .map(behaviour::value_text)
-        .collect();
-    texts.join(" ")
-}
-
-/// The last user message: its tool results when it has any, else its text.
-fn last_turn(messages: &[Value]) -> LastTurn {
-    let user = messages
-        .iter()
-        .rev()
-        .find(|m| m.get("role").and_then(Value::as_str) == Some("user"));
-    let blocks = user
-        .and_then(|m| m.get("content"))
-        .and_then(Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    let results: Vec<String> = blocks
-        .iter()
-        .filter(|block| block.get("toolResult").is_some())
-        .map(block_text)
-        .collect();
-    if !results.is_empty() {
-        return LastTurn::ToolResult(results.join(" "));
-    }
-    let texts: Vec<&str> = blocks
-        .iter()
-        .filter_map(|block| block.get("text").and_then(Value::as_str))
-        .collect();
-    LastTurn::Text(texts.join(" "))
+    let words = match (input.get("converse"), input.get("invokeModel")) {
+        (Some(converse), _) => match request::parse(converse) {
+            Ok(parsed) => parsed.words,
+            Err(refusal) => return refusal,
+        },
+        (None, Some(_)) => 0,
+        (None, None) => {
+            return validation(
+                "Malformed input request: #/input: extraneous key is not permitted, please \
+                 reformat your input and try again.",
+            )
+        }
+    };
+    Outcome::json(StatusCode::OK, json!({"inputTokens": words}).to_string())
 }
 
 fn stop_reason(finish: &Finish) -> &'static str {
@@ -423,29 +287,10 @@ mod tests {
         assert_eq!(route("/model/a.b%3A0/converse"), Some(("a.b%3A0", false)));
         assert_eq!(route("/p/model/m/converse-stream"), Some(("m", true)));
         assert_eq!(route("/model/m/invoke"), None);
+        assert_eq!(count_route("/model/a.b%3A0/count-tokens"), Some("a.b%3A0"));
+        assert_eq!(count_route("/model/m/converse"), None);
         assert_eq!(decode_model("a.b%3A0"), "a.b:0");
         assert_eq!(decode_model("arn%3Aaws%2Fx%zz%4"), "arn:aws/x%zz%4");
         assert!(matches!(decode_model("plain"), Cow::Borrowed("plain")));
-    }
-
-    #[test]
-    fn names_follow_aws_patterns() {
-        assert!(check_name("get_weather-2", "p", "[a-zA-Z0-9_-]+").is_ok());
-        assert!(check_name("get.weather", "p", "[a-zA-Z0-9_-]+").is_err());
-        assert!(check_name("toolu_1:a.b", "p", "[a-zA-Z0-9_.:-]+").is_ok());
-        assert!(check_name(&"x".repeat(65), "p", "[a-zA-Z0-9_.:-]+").is_err());
-        assert!(check_name("", "p", "[a-zA-Z0-9_.:-]+").is_err());
-    }
-
-    #[test]
-    fn tool_results_flatten_text_and_json() {
-        let messages = [
-            json!({"role": "user", "content": [{"toolResult": {"toolUseId": "t",
-            "content": [{"text": "18C"}, {"json": {"result": "sunny"}}]}}]}),
-        ];
-        assert_eq!(
-            last_turn(&messages),
-            LastTurn::ToolResult("18C sunny".into())
-        );
     }
 }

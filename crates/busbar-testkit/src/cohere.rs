@@ -128,6 +128,7 @@ fn parse(body: &Value) -> Result<ChatRequest<'_>, Outcome> {
             "invalid request: stop_sequences can have at most {MAX_STOP_SEQUENCES} elements"
         )));
     }
+    check_thinking(body.get("thinking"))?;
     let conversation = Conversation {
         last: last_turn(messages),
         tools,
@@ -142,6 +143,29 @@ fn parse(body: &Value) -> Result<ChatRequest<'_>, Outcome> {
         stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
         conversation,
     })
+}
+
+/// `thinking`, as `cohere` 7.3's `Thinking`: `type` `enabled` or `disabled`, an optional integer
+/// `token_budget` of at least 1.
+fn check_thinking(thinking: Option<&Value>) -> Result<(), Outcome> {
+    let Some(thinking) = thinking.filter(|t| !t.is_null()) else {
+        return Ok(());
+    };
+    if !matches!(
+        thinking.get("type").and_then(Value::as_str),
+        Some("enabled" | "disabled")
+    ) {
+        return Err(invalid(
+            "invalid request: thinking.type must be one of 'enabled', 'disabled'",
+        ));
+    }
+    match thinking.get("token_budget") {
+        None | Some(Value::Null) => Ok(()),
+        Some(budget) if budget.as_u64().is_some_and(|b| b >= 1) => Ok(()),
+        Some(_) => Err(invalid(
+            "invalid request: thinking.token_budget must be a positive integer",
+        )),
+    }
 }
 
 /// Trailing tool messages make a tool-result turn; otherwise the latest user message counts.

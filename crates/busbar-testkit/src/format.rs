@@ -21,15 +21,15 @@ use crate::{anthropic, bedrock, cohere, gemini, openai, responses};
 pub enum Format {
     /// OpenAI Chat Completions: `POST …/chat/completions`.
     OpenAiChat,
-    /// OpenAI Responses: `POST …/responses`.
+    /// OpenAI Responses: `POST …/responses` (and `…/responses/input_tokens`).
     Responses,
-    /// Anthropic Messages: `POST …/v1/messages`.
+    /// Anthropic Messages: `POST …/v1/messages` (and `…/v1/messages/count_tokens`).
     Anthropic,
-    /// Gemini: `POST …/models/{model}:generateContent` and `:streamGenerateContent`.
+    /// Gemini: `POST …/models/{model}:generateContent`, `:streamGenerateContent` and `:countTokens`.
     Gemini,
     /// Cohere Chat v2: `POST …/v2/chat`.
     Cohere,
-    /// Bedrock Converse: `POST …/model/{model}/converse` and `/converse-stream`.
+    /// Bedrock Converse: `POST …/model/{model}/converse`, `/converse-stream` and `/count-tokens`.
     Bedrock,
 }
 
@@ -97,15 +97,15 @@ impl Format {
         // `/openai/deployments/D/chat/completions` is served too.
         if path.ends_with("/chat/completions") {
             Some(Self::OpenAiChat)
-        } else if path.ends_with("/responses") {
+        } else if path.ends_with("/responses") || path.ends_with("/responses/input_tokens") {
             Some(Self::Responses)
-        } else if path.ends_with("/v1/messages") {
+        } else if path.ends_with("/v1/messages") || anthropic::is_count_path(path) {
             Some(Self::Anthropic)
         } else if path.ends_with("/v2/chat") {
             Some(Self::Cohere)
-        } else if gemini::route(path).is_some() {
+        } else if gemini::route(path).is_some() || gemini::count_route(path).is_some() {
             Some(Self::Gemini)
-        } else if bedrock::route(path).is_some() {
+        } else if bedrock::route(path).is_some() || bedrock::count_route(path).is_some() {
             Some(Self::Bedrock)
         } else {
             None
@@ -115,8 +115,14 @@ impl Format {
     /// The model a request asks for: from the path for Gemini and Bedrock, else the body.
     pub(crate) fn model<'a>(self, path: &'a str, json: Option<&'a Value>) -> Option<Cow<'a, str>> {
         match self {
-            Self::Gemini => gemini::route(path).map(|(model, _)| Cow::Borrowed(model)),
-            Self::Bedrock => bedrock::route(path).map(|(model, _)| bedrock::decode_model(model)),
+            Self::Gemini => gemini::route(path)
+                .map(|(model, _)| model)
+                .or_else(|| gemini::count_route(path))
+                .map(Cow::Borrowed),
+            Self::Bedrock => bedrock::route(path)
+                .map(|(model, _)| model)
+                .or_else(|| bedrock::count_route(path))
+                .map(bedrock::decode_model),
             _ => json?.get("model")?.as_str().map(Cow::Borrowed),
         }
     }
@@ -171,8 +177,8 @@ impl Format {
         }
         match self {
             Self::OpenAiChat => openai::handle(shared, request.headers, request.json),
-            Self::Responses => responses::handle(shared, request.headers, request.json),
-            Self::Anthropic => anthropic::handle(shared, request.headers, request.json),
+            Self::Responses => responses::handle(shared, request),
+            Self::Anthropic => anthropic::handle(shared, request),
             Self::Gemini => gemini::handle(shared, request),
             Self::Cohere => cohere::handle(shared, request.headers, request.json),
             Self::Bedrock => bedrock::handle(shared, request),
@@ -298,10 +304,12 @@ mod tests {
                 Some(Format::OpenAiChat),
             ),
             ("/pool/v1/messages", Some(Format::Anthropic)),
-            ("/v1/messages/count_tokens", None),
+            ("/v1/messages/count_tokens", Some(Format::Anthropic)),
+            ("/v1/messages/batches", None),
             ("/v1/models", None),
             ("/openai/v1/responses", Some(Format::Responses)),
             ("/v1/responses/resp_1", None),
+            ("/v1/responses/input_tokens", Some(Format::Responses)),
             (
                 "/v1beta/models/gemini-2.5-pro:generateContent",
                 Some(Format::Gemini),
@@ -310,7 +318,8 @@ mod tests {
                 "/g/v1/models/gemini-3:streamGenerateContent",
                 Some(Format::Gemini),
             ),
-            ("/v1beta/models/gemini-3:countTokens", None),
+            ("/v1beta/models/gemini-3:countTokens", Some(Format::Gemini)),
+            ("/v1beta/models/gemini-3:embedContent", None),
             ("/v1beta/models/:generateContent", None),
             ("/cohere/v2/chat", Some(Format::Cohere)),
             ("/v1/chat", None),
@@ -320,6 +329,7 @@ mod tests {
             ),
             ("/b/model/m/converse-stream", Some(Format::Bedrock)),
             ("/model/m/invoke", None),
+            ("/model/m/count-tokens", Some(Format::Bedrock)),
             ("/model//converse", None),
         ];
         for (path, format) in cases {

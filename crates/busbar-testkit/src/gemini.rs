@@ -4,9 +4,11 @@
 //! Requests are read in camelCase, the API's JSON spelling, with the proto's snake_case accepted
 //! too, as the API does.
 
+mod request;
 mod wire;
 
-use serde_json::Value;
+use http::StatusCode;
+use serde_json::{json, Value};
 
 use crate::behaviour::{self, Conversation, LastTurn, ToolChoice, ToolDef};
 use crate::format::{Outcome, Request};
@@ -39,16 +41,31 @@ pub(crate) fn route(path: &str) -> Option<(&str, bool)> {
     (!model.is_empty() && !model.contains('/')).then_some((model, stream))
 }
 
-/// Answers `POST …/models/{model}:generateContent` and `:streamGenerateContent`.
+/// The model, when `path` is `…/models/{model}:countTokens`.
+pub(crate) fn count_route(path: &str) -> Option<&str> {
+    let at = path.rfind("/models/")?;
+    let model = path[at + "/models/".len()..].strip_suffix(":countTokens")?;
+    (!model.is_empty() && !model.contains('/')).then_some(model)
+}
+
+/// Answers `POST …/models/{model}:generateContent`, `:streamGenerateContent` and `:countTokens`.
 pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
-    let Some((model, stream)) = route(request.path) else {
+    let count = count_route(request.path).is_some();
+    let route = route(request.path);
+    if route.is_none() && !count {
         return not_found(request.path);
-    };
+    }
     if let Err(refusal) = check_key(shared, request) {
         return refusal;
     }
     let Some(body) = request.json.filter(|v| v.is_object()) else {
         return wire::invalid("Invalid JSON payload received. Unexpected token.");
+    };
+    if let Err(refusal) = request::check(body, count) {
+        return refusal;
+    }
+    let Some((model, stream)) = route else {
+        return count_tokens(body);
     };
     let mut parsed = match parse(body) {
         Ok(parsed) => parsed,
@@ -63,6 +80,21 @@ pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
     parsed.stream = stream;
     parsed.sse = request.query_param("alt") == Some("sse");
     wire::answer(shared, &parsed)
+}
+
+/// `countTokens`: the words of `contents` (or of a whole `generateContentRequest`, system
+/// instruction included), by the mock's word rule.
+fn count_tokens(body: &Value) -> Outcome {
+    let source = field(body, "generateContentRequest").unwrap_or(body);
+    match parse(source) {
+        Ok(parsed) => {
+            let total = parsed.conversation.input_tokens;
+            let body = json!({"totalTokens": total,
+                              "promptTokensDetails": [{"modality": "TEXT", "tokenCount": total}]});
+            Outcome::json(StatusCode::OK, body.to_string())
+        }
+        Err(refusal) => refusal,
+    }
 }
 
 fn check_key(shared: &Shared, request: &Request<'_>) -> Result<(), Outcome> {

@@ -26,6 +26,16 @@
 //!   [`MockOptions::aws_credentials`]) or Bearer; streams are `application/vnd.amazon.eventstream`
 //!   frames written by `aws-smithy-eventstream`.
 //!
+//! Each format also answers its vendor's token-counting endpoint with the word count below:
+//! Anthropic `…/v1/messages/count_tokens` (`{"input_tokens"}`), Responses `…/responses/input_tokens`
+//! (`{"object":"response.input_tokens","input_tokens"}`), Gemini `…/models/{model}:countTokens`
+//! (`{"totalTokens"}`), Bedrock `…/model/{model}/count-tokens` (`{"inputTokens"}`).
+//!
+//! Requests are checked against what each API takes today (see `test_data/vendor/README.md` for
+//! the SDK and API-description versions, held to by the `vendor` test): unknown fields, wrong
+//! types, unknown roles, missing required fields and values outside an enum get the vendor's
+//! 400 in its own words and shape.
+//!
 //! A request to any other path gets a 404 in the vendor shape its headers suggest.
 //!
 //! # Replies
@@ -43,7 +53,11 @@
 //!   `thinkingConfig.includeThoughts`, Cohere `thinking`, Bedrock
 //!   `additionalModelRequestFields.thinking` or `.reasoning_config`;
 //! - stop sequences cut the text before their first match; `max_tokens` keeps that many words;
-//! - usage counts whitespace-separated words: every input text in, the reply out.
+//! - usage counts whitespace-separated words: every input text in, the reply out;
+//! - cache markers (Anthropic `cache_control`, Bedrock `cachePoint`): the words up to the last
+//!   marker are written to the cache on the first request with that prefix and read from it on
+//!   later ones, and the plain input count leaves them out (see `cache.rs`); Anthropic's
+//!   `thinking.display: omitted` returns the thinking block with its signature and no text.
 //!
 //! Ids are per-server counters: `chatcmpl-mock…`, `resp_mock…`, `msg_mock…`, `fc_mock…`,
 //! `call_mock…`, `rs_mock…`, `toolu_mock…`, `tooluse_mock…`; Cohere's are UUID-shaped.
@@ -62,7 +76,9 @@
 //! # Not modelled
 //! OpenAI `n > 1` (one choice is returned), logprobs, audio, and the OpenAI models list; Gemini
 //! `candidateCount`; Responses `previous_response_id` state and built-in tools; citations; tool
-//! definitions and prior tool-call arguments do not count as input tokens.
+//! definitions and prior tool-call arguments do not count as input tokens; OpenAI's automatic
+//! prompt caching (no markers, so no cache tokens); Bedrock CountTokens of an `invokeModel` body
+//! (counts 0).
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -83,6 +99,8 @@ mod anthropic;
 mod bedrock;
 mod behaviour;
 mod body;
+mod cache;
+mod check;
 mod cohere;
 mod faults;
 mod format;

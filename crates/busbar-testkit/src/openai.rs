@@ -1,5 +1,7 @@
 //! OpenAI Chat Completions: auth, validation, reply, stream and error bodies as the vendor writes them.
 
+pub(crate) mod request;
+
 use bytes::Bytes;
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
@@ -152,6 +154,7 @@ fn parse(body: &Value) -> Result<ChatRequest<'_>, Outcome> {
         }
         input_tokens += behaviour::count_words(&content_text(message.get("content")));
     }
+    request::check_chat(body)?;
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let stream_options = body.get("stream_options").filter(|v| !v.is_null());
     if stream_options.is_some() && !stream {

@@ -2,17 +2,18 @@
 //! them. Auth and error bodies are OpenAI's, shared with Chat Completions; the typed event stream
 //! lives in `responses/stream.rs`.
 
+mod request;
 mod stream;
 
 use std::collections::HashSet;
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use serde_json::{json, Map, Value};
 
 use crate::behaviour::{self, Conversation, Finish, LastTurn, Reply, ToolChoice, ToolDef};
 use crate::faults::VendorError;
-use crate::format::Outcome;
+use crate::format::{Outcome, Request};
 use crate::openai::{self, invalid, wrong_type};
 use crate::server::Shared;
 use crate::sse;
@@ -32,12 +33,12 @@ struct ResponsesRequest<'a> {
     conversation: Conversation<'a>,
 }
 
-/// Answers `POST …/responses`.
-pub(crate) fn handle(shared: &Shared, headers: &HeaderMap, json: Option<&Value>) -> Outcome {
-    if let Err(refusal) = openai::check_auth(shared, headers) {
+/// Answers `POST …/responses` and `POST …/responses/input_tokens`.
+pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
+    if let Err(refusal) = openai::check_auth(shared, request.headers) {
         return refusal;
     }
-    let Some(body) = json.filter(|v| v.is_object()) else {
+    let Some(body) = request.json.filter(|v| v.is_object()) else {
         return invalid(
             "We could not parse the JSON body of your request. (HINT: This likely means you aren't \
              using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was \
@@ -46,6 +47,22 @@ pub(crate) fn handle(shared: &Shared, headers: &HeaderMap, json: Option<&Value>)
             None,
         );
     };
+    let count = request
+        .path
+        .trim_end_matches('/')
+        .ends_with("/responses/input_tokens");
+    if let Err(refusal) = request::check(body, count) {
+        return refusal;
+    }
+    if count {
+        return match read_input(body) {
+            Ok((_, tokens)) => {
+                let body = json!({"object": "response.input_tokens", "input_tokens": tokens});
+                Outcome::json(StatusCode::OK, body.to_string())
+            }
+            Err(refusal) => refusal,
+        };
+    }
     let request = match parse(body) {
         Ok(request) => request,
         Err(refusal) => return refusal,
@@ -73,24 +90,7 @@ fn parse(body: &Value) -> Result<ResponsesRequest<'_>, Outcome> {
         Some(Value::String(model)) => model.as_str(),
         Some(_) => return Err(wrong_type("model", "a string")),
     };
-    let mut input_tokens = body
-        .get("instructions")
-        .and_then(Value::as_str)
-        .map_or(0, behaviour::count_words);
-    let last = match body.get("input") {
-        None | Some(Value::Null) => LastTurn::Text(String::new()),
-        Some(Value::String(text)) => {
-            input_tokens += behaviour::count_words(text);
-            LastTurn::Text(text.clone())
-        }
-        Some(Value::Array(items)) => read_items(items, &mut input_tokens)?,
-        Some(_) => {
-            return Err(wrong_type(
-                "input",
-                "one of a string or array of input items",
-            ))
-        }
-    };
+    let (last, input_tokens) = read_input(body)?;
     let max_tokens = body.get("max_output_tokens").and_then(Value::as_u64);
     if let Some(max) = max_tokens.filter(|max| *max < MIN_OUTPUT_TOKENS) {
         let message = format!(
@@ -103,7 +103,7 @@ fn parse(body: &Value) -> Result<ResponsesRequest<'_>, Outcome> {
             Some("integer_below_min_value"),
         ));
     }
-    let tools = read_tools(body)?;
+    let tools = read_tools(body);
     let tool_choice = match body.get("tool_choice") {
         Some(Value::String(choice)) if choice == "none" => ToolChoice::None,
         Some(Value::String(choice)) if choice == "required" => ToolChoice::Required,
@@ -143,6 +143,30 @@ fn parse(body: &Value) -> Result<ResponsesRequest<'_>, Outcome> {
             .is_some_and(Value::is_string),
         conversation,
     })
+}
+
+/// The last turn and the input's words: `instructions` and every input item.
+fn read_input(body: &Value) -> Result<(LastTurn, u64), Outcome> {
+    let mut input_tokens = match body.get("instructions") {
+        Some(Value::String(text)) => behaviour::count_words(text),
+        Some(items @ Value::Array(_)) => behaviour::count_words(&behaviour::value_text(items)),
+        _ => 0,
+    };
+    let last = match body.get("input") {
+        None | Some(Value::Null) => LastTurn::Text(String::new()),
+        Some(Value::String(text)) => {
+            input_tokens += behaviour::count_words(text);
+            LastTurn::Text(text.clone())
+        }
+        Some(Value::Array(items)) => read_items(items, &mut input_tokens)?,
+        Some(_) => {
+            return Err(wrong_type(
+                "input",
+                "one of a string or array of input items",
+            ))
+        }
+    };
+    Ok((last, input_tokens))
 }
 
 /// Reads input items, counting their words; answers the last turn. Trailing
@@ -215,29 +239,18 @@ fn read_items(items: &[Value], input_tokens: &mut u64) -> Result<LastTurn, Outco
     })
 }
 
-/// Function tools; built-in tools (web search, file search, …) have no schema and are skipped.
-fn read_tools(body: &Value) -> Result<Vec<ToolDef<'_>>, Outcome> {
-    let mut tools = Vec::new();
-    let defined = body.get("tools").and_then(Value::as_array);
-    for (index, tool) in defined.into_iter().flatten().enumerate() {
-        if tool.get("type").and_then(Value::as_str) != Some("function") {
-            continue;
-        }
-        let Some(name) = tool.get("name").and_then(Value::as_str) else {
-            let param = format!("tools[{index}].name");
-            let message = format!("Missing required parameter: '{param}'.");
-            return Err(invalid(
-                &message,
-                Some(&param),
-                Some("missing_required_parameter"),
-            ));
-        };
-        tools.push(ToolDef {
-            name,
-            schema: tool.get("parameters"),
-        });
-    }
-    Ok(tools)
+/// Function tools, those in `namespace` groups included; hosted tools (web search, file search,
+/// …) have no schema and are skipped. `request::check` has made sure each has a name.
+fn read_tools(body: &Value) -> Vec<ToolDef<'_>> {
+    request::function_tools(body)
+        .into_iter()
+        .filter_map(|tool| {
+            Some(ToolDef {
+                name: tool.get("name")?.as_str()?,
+                schema: tool.get("parameters"),
+            })
+        })
+        .collect()
 }
 
 /// The output items in the API's order: reasoning, message, function calls.

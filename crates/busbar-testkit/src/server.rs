@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{watch, Notify};
 
 use crate::body::{self, Cut, MockBody};
+use crate::cache::PromptCache;
 use crate::faults::{Fault, FaultBook, FaultRule, RequestFacts};
 use crate::format::{Format, Outcome, Request as Received};
 use crate::options::{AwsCredentials, MockOptions};
@@ -33,12 +34,18 @@ pub(crate) struct Shared {
     faults: FaultBook,
     ids: AtomicU64,
     requests: AtomicU64,
+    cache: PromptCache,
 }
 
 impl Shared {
     /// A fresh number for ids (`chatcmpl-mock…`, `toolu_mock…`, request ids).
     pub(crate) fn next_id(&self) -> u64 {
         self.ids.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The prefixes cached so far (see `cache.rs`).
+    pub(crate) fn prompt_cache(&self) -> &PromptCache {
+        &self.cache
     }
 
     pub(crate) fn expected_key(&self) -> Option<&str> {
@@ -133,6 +140,7 @@ impl MockUpstream {
             faults: FaultBook::default(),
             ids: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            cache: PromptCache::default(),
         });
         (
             Self {

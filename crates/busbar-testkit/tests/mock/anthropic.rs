@@ -198,6 +198,7 @@ async fn tools_stop_sequences_and_thinking() {
     );
 
     let mut request = ask("think");
+    request["max_tokens"] = json!(2048);
     request["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
     let body = post(&upstream, PATH, ANTHROPIC, &request).await.json();
     assert_eq!(
@@ -257,6 +258,7 @@ async fn thinking_and_tool_stream_matches_the_vendor() {
     let mut request = ask("go");
     request["stream"] = json!(true);
     request["tools"] = tools();
+    request["max_tokens"] = json!(2048);
     request["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
     let events = post(&upstream, PATH, ANTHROPIC, &request).await.events();
     let data: Vec<Value> = events.iter().filter_map(sse::SseEvent::json).collect();

@@ -132,7 +132,13 @@ async fn validation_errors_have_the_vendor_body() {
             json!({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}})
         );
     }
-    let missing = post(&upstream, "/v1beta/models/g:countTokens", GEMINI, &ask("x")).await;
+    let missing = post(
+        &upstream,
+        "/v1beta/models/g:embedContent",
+        GEMINI,
+        &ask("x"),
+    )
+    .await;
     assert_eq!(missing.status, 404);
     assert_eq!(missing.json()["error"]["status"], "NOT_FOUND");
 }
