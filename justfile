@@ -14,6 +14,10 @@ clippy:
 sdk:
     tests/sdk/run.sh
 
+# Drive the gateway with real coding-agent CLIs (Claude Code, Codex CLI, Gemini CLI).
+agents *ARGS:
+    tests/agents/run.sh {{ARGS}}
+
 # Governance tests against a throwaway PostgreSQL on 127.0.0.1.
 postgres:
     .ci/postgres.sh

@@ -9,6 +9,13 @@
 //!   named one under a forced choice), or the first two tools when the last user text holds the
 //!   word "parallel" and parallel calls are allowed; arguments follow each tool's JSON schema; the
 //!   calls follow a short text, `Calling <name>.` (`Calling a and b.` for two);
+//! - two markers in the last user text steer that rule, for clients such as coding agents that
+//!   send dozens of tools on every request, whose first tool may spawn a sub-agent or write files:
+//!   `mock:no-tools` answers with text whatever tools are defined (a forced named choice still
+//!   calls), and `mock:call=NAME` calls the tool NAME instead of the first one, or none when the
+//!   request does not define it; a JSON object right after the name (`mock:call=Bash {"command":
+//!   "echo hi"}`) becomes the arguments verbatim, so a test picks a harmless command or path
+//!   rather than a schema-made `Paris`;
 //! - last turn a tool result → `Tool result received: <content>`;
 //! - otherwise `Echo: <last user text>`, or [`PANGRAM`] when the last user turn holds no text;
 //! - a stop sequence cuts the text before its first match; `max_tokens` keeps that many words.
@@ -155,15 +162,20 @@ pub(crate) fn reply(conversation: &Conversation<'_>) -> Reply {
 
 fn tool_calls(conversation: &Conversation<'_>) -> Vec<ToolCall> {
     let tools = &conversation.tools;
-    if tools.is_empty() || matches!(conversation.last, LastTurn::ToolResult(_)) {
-        return Vec::new();
-    }
-    let chosen: Vec<&ToolDef<'_>> = match &conversation.tool_choice {
-        ToolChoice::None => Vec::new(),
-        ToolChoice::Named(name) => tools.iter().filter(|t| t.name == name).take(1).collect(),
-        ToolChoice::Auto | ToolChoice::Required => {
-            let parallel = conversation.parallel_allowed
-                && matches!(&conversation.last, LastTurn::Text(t) if contains_word(t, "parallel"));
+    let text = match &conversation.last {
+        LastTurn::Text(text) if !tools.is_empty() => text.as_str(),
+        _ => return Vec::new(),
+    };
+    let marker = marker(text);
+    let chosen: Vec<&ToolDef<'_>> = match (&conversation.tool_choice, &marker) {
+        (ToolChoice::None, _) => Vec::new(),
+        (ToolChoice::Named(name), _) => tools.iter().filter(|t| t.name == name).take(1).collect(),
+        (_, Some(Marker::NoTools)) => Vec::new(),
+        (_, Some(Marker::Call(name, _))) => {
+            tools.iter().filter(|t| t.name == name).take(1).collect()
+        }
+        (ToolChoice::Auto | ToolChoice::Required, None) => {
+            let parallel = conversation.parallel_allowed && contains_word(text, "parallel");
             tools.iter().take(if parallel { 2 } else { 1 }).collect()
         }
     };
@@ -171,9 +183,42 @@ fn tool_calls(conversation: &Conversation<'_>) -> Vec<ToolCall> {
         .into_iter()
         .map(|tool| ToolCall {
             name: tool.name.to_owned(),
-            arguments: arguments_for(tool.schema),
+            arguments: match &marker {
+                Some(Marker::Call(name, Some(arguments))) if name == tool.name => arguments.clone(),
+                _ => arguments_for(tool.schema),
+            },
         })
         .collect()
+}
+
+/// A steering marker found in the last user text (see the module's rules).
+#[derive(Debug, Clone, PartialEq)]
+enum Marker {
+    NoTools,
+    /// The tool to call, and the arguments when a JSON object follows its name.
+    Call(String, Option<Value>),
+}
+
+const NO_TOOLS_MARKER: &str = "mock:no-tools";
+const CALL_MARKER: &str = "mock:call=";
+
+/// The first marker in `text`; `mock:no-tools` wins when both appear.
+fn marker(text: &str) -> Option<Marker> {
+    if text.contains(NO_TOOLS_MARKER) {
+        return Some(Marker::NoTools);
+    }
+    let after = &text[text.find(CALL_MARKER)? + CALL_MARKER.len()..];
+    let end = after
+        .find(|c: char| c.is_whitespace() || c == '{')
+        .unwrap_or(after.len());
+    let (name, rest) = after.split_at(end);
+    // One JSON value, then anything: the marker may sit in the middle of a sentence.
+    let arguments = serde_json::Deserializer::from_str(rest.trim_start())
+        .into_iter::<Value>()
+        .next()
+        .and_then(Result::ok)
+        .filter(Value::is_object);
+    Some(Marker::Call(name.to_owned(), arguments))
 }
 
 /// Builds tool-call arguments from a JSON schema: always an object.
@@ -431,6 +476,49 @@ mod tests {
         c.tool_choice = ToolChoice::Auto;
         c.last = LastTurn::ToolResult("18C".into());
         assert_eq!(reply(&c).text.as_deref(), Some("Tool result received: 18C"));
+    }
+
+    #[test]
+    fn markers_pick_the_tool_and_its_arguments_or_none() {
+        let agent = json!({"type": "object", "properties": {"prompt": {"type": "string"}}});
+        let bash = json!({"type": "object", "properties": {"command": {"type": "string"}}});
+        let mut c = talk(LastTurn::Text("list files mock:call=Bash please".into()));
+        c.tools = vec![
+            ToolDef {
+                name: "Agent",
+                schema: Some(&agent),
+            },
+            ToolDef {
+                name: "Bash",
+                schema: Some(&bash),
+            },
+        ];
+        let r = reply(&c);
+        assert_eq!(r.text.as_deref(), Some("Calling Bash."));
+        assert_eq!(r.tool_calls[0].arguments, json!({"command": "Paris"}));
+
+        c.last = LastTurn::Text(r#"run mock:call=Bash {"command": "echo ok"} now"#.into());
+        let r = reply(&c);
+        assert_eq!(r.tool_calls.len(), 1);
+        assert_eq!(r.tool_calls[0].arguments, json!({"command": "echo ok"}));
+        c.last = LastTurn::Text(r#"mock:call=Bash{"command":"a b"}"#.into());
+        assert_eq!(reply(&c).tool_calls[0].arguments, json!({"command": "a b"}));
+
+        c.last = LastTurn::Text("mock:call=Missing".into());
+        let r = reply(&c);
+        assert!(r.tool_calls.is_empty());
+        assert_eq!(r.text.as_deref(), Some("Echo: mock:call=Missing"));
+
+        c.last = LastTurn::Text("hello mock:no-tools in parallel".into());
+        let r = reply(&c);
+        assert!(r.tool_calls.is_empty());
+        assert_eq!(r.finish, Finish::End);
+        c.tool_choice = ToolChoice::Named("Agent".into());
+        assert_eq!(reply(&c).tool_calls[0].name, "Agent");
+
+        c.tool_choice = ToolChoice::Auto;
+        c.last = LastTurn::ToolResult("done".into());
+        assert!(reply(&c).tool_calls.is_empty());
     }
 
     #[test]
