@@ -8,8 +8,8 @@ use crate::support::{Gateway, Setup, ANTHROPIC_KEY, CLAUDE_UPSTREAM, GPT_UPSTREA
 
 /// A compact OpenAI body with values a re-serializer would change: an
 /// escaped character, a number with a trailing zero, an exponent, fields
-/// Busbar does not know.
-const OPENAI_BODY: &str = r#"{"model":"gpt","messages":[{"role":"user","content":"caf\u00e9  au lait"}],"temperature":0.70,"frequency_penalty":1e-1,"seed":7,"user":"u-1","metadata":{"k":"v"},"x_vendor_extension":{"keep":[1,2,3]}}"#;
+/// Busbar does not model (OpenAI, like the mock, refuses unknown ones).
+const OPENAI_BODY: &str = r#"{"model":"gpt","messages":[{"role":"user","content":"caf\u00e9  au lait"}],"temperature":0.70,"frequency_penalty":1e-1,"seed":7,"user":"u-1","metadata":{"k":"v"},"prediction":{"type":"content","content":"caf\u00e9"},"verbosity":"low"}"#;
 
 #[tokio::test]
 async fn openai_body_reaches_the_upstream_untouched_but_the_model() {
