@@ -126,6 +126,13 @@ def codex_config(base_url: str, model: str) -> str:
         request_max_retries = 0
         stream_max_retries = 0
 
+        # The curated-plugin sync (git or HTTPS to GitHub at start-up) and the update machinery.
+        [features]
+        plugins = false
+        remote_plugin = false
+        plugin_sharing = false
+        in_app_updates = false
+
         [analytics]
         enabled = false
 
