@@ -40,14 +40,14 @@ import tempfile
 import textwrap
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 HERE = Path(__file__).resolve().parent
 STARTUP_TIMEOUT_S = 30.0
-CASE_TIMEOUT_S = 60.0
+CASE_TIMEOUT_S = float(os.environ.get("BUSBAR_AGENTS_CASE_TIMEOUT_S", "60"))
 # The whole suite must fit CI's budget even when every case hangs; cases not started by then
 # fail as not run.
 SUITE_DEADLINE_S = float(os.environ.get("BUSBAR_AGENTS_DEADLINE_S", "420"))
@@ -125,6 +125,13 @@ def codex_config(base_url: str, model: str) -> str:
         # One attempt each: a failure must show, not be retried into a timeout.
         request_max_retries = 0
         stream_max_retries = 0
+
+        # The curated-plugin sync (git or HTTPS to GitHub at start-up) and the update machinery.
+        [features]
+        plugins = false
+        remote_plugin = false
+        plugin_sharing = false
+        in_app_updates = false
 
         [analytics]
         enabled = false
@@ -271,7 +278,7 @@ class Invocation:
     env: dict[str, str]
     cwd: Path
     # Reads the agent's final answer from its stdout (or its output files).
-    answer: callable
+    answer: Callable[[str], str]
     # Where the answer came from, for the failure detail.
     source: str
 
@@ -359,6 +366,22 @@ def tool_prompt(agent: str, box: Sandbox) -> tuple[str, str]:
     return f"Read the note. mock:call=read_file {json.dumps(call)}", token
 
 
+def run_agent(invocation: Invocation) -> tuple[str, str, int | None]:
+    """Runs the agent in a process group of its own: stdout, stderr and the exit code, or None
+    after a time-out, when the whole group (tool subprocesses too) is killed so no grandchild
+    keeps the pipes open."""
+    process = subprocess.Popen(invocation.argv, env=invocation.env, cwd=invocation.cwd,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=CASE_TIMEOUT_S)
+        return stdout, stderr, process.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        return stdout, f"{stderr}\n[timed out after {CASE_TIMEOUT_S:.0f} s]", None
+
+
 def run_case(case: Case, base_url: str, bin_dir: Path, scratch: Path) -> Outcome:
     started = time.monotonic()
     box = Sandbox(scratch, case.name)
@@ -369,14 +392,7 @@ def run_case(case: Case, base_url: str, bin_dir: Path, scratch: Path) -> Outcome
         prompt, expected = tool_prompt(case.agent, box)
     invocation = AGENTS[case.agent](bin_dir, box, base_url, case.model, prompt,
                                     case.kind == "tool")
-    try:
-        done = subprocess.run(invocation.argv, env=invocation.env, cwd=invocation.cwd,
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=CASE_TIMEOUT_S)
-        stdout, stderr, code = done.stdout, done.stderr, done.returncode
-    except subprocess.TimeoutExpired as timeout:
-        stdout = timeout.stdout.decode(errors="replace") if timeout.stdout else ""
-        stderr, code = f"timed out after {CASE_TIMEOUT_S:.0f} s", None
+    stdout, stderr, code = run_agent(invocation)
     log = f"$ {' '.join(invocation.argv)}\n[exit {code}]\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     seconds = time.monotonic() - started
     try:
