@@ -15,10 +15,12 @@
 //!
 //! An upstream failure that would fail a generation request over
 //! (rate-limited, overloaded, down, timed out) moves on to the next lane, up
-//! to the pool's failover `cap`; one that would be returned (the request's
-//! fault, a bad key) is returned, in the caller's protocol. When no lane can
-//! count (OpenAI Chat and Cohere lanes, all lanes unusable, every attempt
-//! failed over) the reply is [`busbar_protocols::count::estimate`].
+//! to the pool's failover `cap`, and so does a 404, 405 or 501 (an upstream
+//! that speaks the protocol but has no counting endpoint, as many compatible
+//! servers do); one that would be returned (the request's fault, a bad key)
+//! is returned, in the caller's protocol. When no lane can count (OpenAI
+//! Chat and Cohere lanes, all lanes unusable, every attempt failed over) the
+//! reply is [`busbar_protocols::count::estimate`].
 //!
 //! Every reply says where its number came from in `x-busbar-token-count`:
 //! `upstream` (a provider counted it) or `estimate` (Busbar did).
@@ -188,7 +190,16 @@ async fn upstream(
         Ok(Ok(response)) => response,
     };
     if !response.status().is_success() {
+        let status = response.status().as_u16();
         let (class, _, error) = proxy::read_error(state, target, response).await;
+        // Not Found, Method Not Allowed or Not Implemented: an upstream that
+        // speaks the protocol but serves no counting endpoint (many
+        // Anthropic- and OpenAI-compatible servers), like a lane without one.
+        let class = if matches!(status, 404 | 405 | 501) {
+            FailureClass::ServerError
+        } else {
+            class
+        };
         return Err((class, error));
     }
     let (parts, upstream_body) = response.into_parts();
