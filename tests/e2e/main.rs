@@ -12,6 +12,8 @@
 //! * `translate_openai_to_anthropic`, `translate_anthropic_to_openai` —
 //!   complete (non-streamed) cross-protocol requests and replies;
 //! * `streaming` — streamed replies, relayed and translated;
+//! * `count_tokens` — the token-counting routes: relayed, translated to a
+//!   lane's counting endpoint, or estimated;
 //! * `errors` — bad requests, upstream failures, broken streams;
 //! * `limits` — `max_concurrent`, `max_requests`;
 //! * `ops` — `/healthz`, `/stats`, `/metrics`, headers, client auth,
@@ -30,6 +32,7 @@
 mod support;
 
 mod chaos;
+mod count_tokens;
 mod errors;
 mod governance;
 mod limits;

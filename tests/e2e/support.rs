@@ -108,8 +108,10 @@ impl Drop for TempDir {
     }
 }
 
-/// The catalog pointing both providers at `base_url` (`http://HOST:PORT`
-/// with an optional path prefix).
+/// The catalog pointing every provider at `base_url` (`http://HOST:PORT`
+/// with an optional path prefix): `mock-openai` and `mock-anthropic`, which
+/// every config switches on, and `mock-responses`, `mock-gemini` and
+/// `mock-bedrock`, which [`Setup::every_protocol`] does.
 pub(crate) fn providers_yaml(base_url: &str) -> String {
     format!(
         "providers:
@@ -121,13 +123,41 @@ pub(crate) fn providers_yaml(base_url: &str) -> String {
     protocol: anthropic
     base_url: {base_url}
     allow_private: true
+  mock-responses:
+    protocol: responses
+    base_url: {base_url}
+    allow_private: true
+  mock-gemini:
+    protocol: gemini
+    base_url: {base_url}
+    allow_private: true
+  mock-bedrock:
+    protocol: bedrock
+    base_url: {base_url}
+    allow_private: true
 "
     )
 }
 
+/// The config entries switching on `mock-responses`, `mock-gemini` and
+/// `mock-bedrock` (the mock takes any key; Bedrock's is an AWS key pair, so
+/// its requests are SigV4-signed).
+const EVERY_PROTOCOL_PROVIDERS: &str = "  mock-responses:
+    api_key_env: BUSBAR_E2E_OPENAI_KEY
+  mock-gemini:
+    api_key_env: BUSBAR_E2E_OPENAI_KEY
+  mock-bedrock:
+    api_key_env: BUSBAR_E2E_AWS_KEY
+";
+
 /// A `config.yaml` with both providers switched on, `models` (the indented
 /// entries under `models:`) and `extra` top-level YAML.
 pub(crate) fn config_yaml(models: &str, extra: &str) -> String {
+    config_yaml_with("", models, extra)
+}
+
+/// [`config_yaml`] with more entries under `providers:`.
+fn config_yaml_with(providers: &str, models: &str, extra: &str) -> String {
     format!(
         "listen: 127.0.0.1:0
 providers:
@@ -135,7 +165,7 @@ providers:
     api_key_env: {OPENAI_KEY_ENV}
   mock-anthropic:
     api_key_env: {ANTHROPIC_KEY_ENV}
-models:
+{providers}models:
 {models}
 {extra}
 "
@@ -147,11 +177,16 @@ pub(crate) fn key_env() -> Vec<(String, String)> {
     vec![
         (OPENAI_KEY_ENV.to_owned(), OPENAI_KEY.to_owned()),
         (ANTHROPIC_KEY_ENV.to_owned(), ANTHROPIC_KEY.to_owned()),
+        (
+            "BUSBAR_E2E_AWS_KEY".to_owned(),
+            "AKIDE2EEXAMPLE:e2e-secret-access-key".to_owned(),
+        ),
     ]
 }
 
 /// How to start a [`Gateway`].
 pub(crate) struct Setup {
+    providers: &'static str,
     models: String,
     extra: String,
     mock: MockOptions,
@@ -161,6 +196,7 @@ pub(crate) struct Setup {
 impl Setup {
     pub(crate) fn new() -> Self {
         Self {
+            providers: "",
             models: DEFAULT_MODELS.to_owned(),
             extra: String::new(),
             mock: MockOptions::default(),
@@ -171,6 +207,13 @@ impl Setup {
     /// Replaces the models (indented entries under `models:`).
     pub(crate) fn models(mut self, yaml: &str) -> Self {
         yaml.clone_into(&mut self.models);
+        self
+    }
+
+    /// Switches on the `mock-responses`, `mock-gemini` and `mock-bedrock`
+    /// providers too, for models of every protocol.
+    pub(crate) fn every_protocol(mut self) -> Self {
+        self.providers = EVERY_PROTOCOL_PROVIDERS;
         self
     }
 
@@ -203,7 +246,10 @@ impl Setup {
             "providers.yaml",
             &providers_yaml(&format!("{}{}", mock.base_url(), self.prefix)),
         );
-        let config = dir.write("config.yaml", &config_yaml(&self.models, &self.extra));
+        let config = dir.write(
+            "config.yaml",
+            &config_yaml_with(self.providers, &self.models, &self.extra),
+        );
         let args: Vec<String> = vec![
             "--providers".into(),
             providers.display().to_string(),

@@ -22,6 +22,7 @@
 //! The module does not know HTTP: the `anthropic-version` and `anthropic-beta`
 //! headers are the server's concern.
 
+pub mod count;
 pub mod error;
 pub mod request;
 pub mod response;

@@ -33,6 +33,7 @@
 //!
 //! Authentication (SigV4 or a bearer key) is the server's concern.
 
+pub mod count;
 pub mod error;
 pub mod eventstream;
 pub mod request;

@@ -36,6 +36,7 @@
 //!   tool call alike: a reply holding a `functionCall` with `STOP` is
 //!   [`StopReason::ToolUse`], and a stop sequence cannot be told apart.
 
+pub mod count;
 pub mod error;
 pub mod request;
 pub mod response;

@@ -6,7 +6,10 @@
 //! * `response` — the vendor's complete reply ⇄ [`busbar_ir::Response`];
 //! * `stream` — the vendor's streamed reply ⇄ [`busbar_ir::StreamEvent`]s,
 //!   with one stateful [`StreamDecoder`] or [`StreamEncoder`] per stream;
-//! * `error` — the vendor's error body ⇄ [`busbar_ir::ApiError`].
+//! * `error` — the vendor's error body ⇄ [`busbar_ir::ApiError`];
+//! * `count` — for the four formats with a token-counting endpoint, its
+//!   request ⇄ [`busbar_ir::Request`] and its reply ⇄ a number (see
+//!   [`count`], which also holds the estimate for the other two).
 //!
 //! [`Protocol`] names a format and dispatches to its module, so a caller that
 //! learns the ingress and egress formats at run time needs no `match` of its
@@ -26,6 +29,7 @@ mod json;
 pub mod anthropic;
 pub mod bedrock;
 pub mod cohere;
+pub mod count;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gemini;

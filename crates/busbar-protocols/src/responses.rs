@@ -32,6 +32,7 @@ use std::borrow::Cow;
 use busbar_ir::{ContentBlock, StopReason, Usage};
 use serde::{Deserialize, Serialize};
 
+pub mod count;
 pub mod error;
 pub mod request;
 pub mod response;

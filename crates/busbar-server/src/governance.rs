@@ -132,6 +132,21 @@ impl Governance {
         }
     }
 
+    /// Checks that `secret` is an enabled key that may use `target`, without
+    /// reserving budget or counting toward rate limits (token counting is
+    /// free).
+    pub(crate) async fn allow(&self, secret: &str, target: &str) -> Result<(), GatewayError> {
+        let key = self.identify(secret).await?;
+        if key.allows(target) {
+            Ok(())
+        } else {
+            Err(refused(Refusal::NotAllowed {
+                key_id: key.id,
+                target: target.to_owned(),
+            }))
+        }
+    }
+
     /// The enabled key `secret` belongs to, without admitting anything.
     pub(crate) async fn identify(&self, secret: &str) -> Result<KeyMetadata, GatewayError> {
         self.lookup(secret).await.map_err(refused)

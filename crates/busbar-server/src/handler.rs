@@ -12,6 +12,7 @@ use hyper::body::Incoming;
 use crate::admin;
 use crate::auth;
 use crate::body::Body;
+use crate::count;
 use crate::error::GatewayError;
 use crate::governance::{caller, Caller};
 use crate::ingress::{self, Ingress, Route};
@@ -45,7 +46,12 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
             Err(error) => error.into_response(Protocol::Gemini),
         },
         Route::Admin(path) => admin::handle(state, path, request).await,
-        Route::Proxy(ingress) => proxied(state, ingress, request, request_id.clone()).await,
+        Route::Proxy(ingress) => {
+            proxied(state, ingress, Work::Generate, request, request_id.clone()).await
+        }
+        Route::Count(ingress) => {
+            proxied(state, ingress, Work::Count, request, request_id.clone()).await
+        }
         Route::MethodNotAllowed { protocol } => {
             GatewayError::MethodNotAllowed.into_response(protocol)
         }
@@ -57,9 +63,20 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
     response
 }
 
+/// What a model route asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// A reply.
+    Generate,
+    /// The prompt's token count.
+    Count,
+}
+
+/// A model route: authenticated like any, then generated or counted.
 async fn proxied(
     state: &State,
     ingress: Ingress,
+    work: Work,
     request: Request<Incoming>,
     request_id: HeaderValue,
 ) -> Response<Body> {
@@ -90,13 +107,41 @@ async fn proxied(
                         virtual_key: verified.virtual_key,
                         request_id,
                     };
-                    proxy::proxy(state, inbound, &mut pool).await
+                    match work {
+                        Work::Generate => proxy::proxy(state, inbound, &mut pool).await,
+                        Work::Count => count::count(state, inbound, &mut pool).await,
+                    }
                 }
                 Err(error) => Err(error),
             },
             Err(error) => Err(error),
         }
     };
+    if work == Work::Count {
+        // Counts are not generation requests: they have their own counter.
+        let source = match &result {
+            Ok(response) => response
+                .headers()
+                .get(count::SOURCE_HEADER)
+                .and_then(|value| value.to_str().ok())
+                .map_or("upstream", |value| {
+                    if value == "estimate" {
+                        "estimate"
+                    } else {
+                        "upstream"
+                    }
+                }),
+            Err(_) => "error",
+        };
+        metrics::counter!(
+            "busbar_token_counts_total",
+            "ingress_protocol" => protocol.name(),
+            "pool" => pool.to_owned(),
+            "source" => source
+        )
+        .increment(1);
+        return result.unwrap_or_else(|error| error.into_response(protocol));
+    }
     let (response, outcome) = match result {
         Ok(response) => (response, "success"),
         Err(error) => {

@@ -21,6 +21,9 @@ pub(crate) enum Route {
     Admin(AdminPath),
     /// A request to proxy.
     Proxy(Ingress),
+    /// A token-count request (Anthropic `count_tokens`, Gemini
+    /// `:countTokens`, Responses `input_tokens`, Bedrock `count-tokens`).
+    Count(Ingress),
     /// A known path with the wrong method.
     MethodNotAllowed { protocol: Protocol },
     /// Nothing here.
@@ -62,19 +65,26 @@ impl Ingress {
 }
 
 const ANTHROPIC_SUFFIX: &str = "/v1/messages";
+const ANTHROPIC_COUNT_SUFFIX: &str = "/v1/messages/count_tokens";
 
 /// Matches a request line; `query` is the URL's query string, if any.
 pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
     let get = method == Method::GET;
     let post = method == Method::POST;
-    let proxy = |ingress: Ingress| {
+    let post_only = |route: Route, protocol: Protocol| {
         if post {
-            Route::Proxy(ingress)
+            route
         } else {
-            Route::MethodNotAllowed {
-                protocol: ingress.protocol,
-            }
+            Route::MethodNotAllowed { protocol }
         }
+    };
+    let proxy = |ingress: Ingress| {
+        let protocol = ingress.protocol;
+        post_only(Route::Proxy(ingress), protocol)
+    };
+    let count = |ingress: Ingress| {
+        let protocol = ingress.protocol;
+        post_only(Route::Count(ingress), protocol)
     };
     match path {
         "/healthz" if get => return Route::Healthz,
@@ -89,6 +99,10 @@ pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
         }
         "/v1/responses" | "/responses" => return proxy(Ingress::new(Protocol::Responses, None)),
         "/v1/messages" => return proxy(Ingress::new(Protocol::Anthropic, None)),
+        "/v1/messages/count_tokens" => return count(Ingress::new(Protocol::Anthropic, None)),
+        "/v1/responses/input_tokens" | "/responses/input_tokens" => {
+            return count(Ingress::new(Protocol::Responses, None))
+        }
         "/v2/chat" => return proxy(Ingress::new(Protocol::Cohere, None)),
         _ => {}
     }
@@ -96,13 +110,28 @@ pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
         .strip_prefix("/v1beta/models/")
         .or_else(|| path.strip_prefix("/v1/models/"))
     {
-        return gemini(rest, query).map_or(Route::NotFound, proxy);
+        return match gemini(rest, query) {
+            Some((ingress, false)) => proxy(ingress),
+            Some((ingress, true)) => count(ingress),
+            None => Route::NotFound,
+        };
     }
     if let Some(rest) = path.strip_prefix("/admin/keys") {
         return admin(rest).map_or(Route::NotFound, Route::Admin);
     }
     if let Some(rest) = path.strip_prefix("/model/") {
-        return bedrock(rest).map_or(Route::NotFound, proxy);
+        return match bedrock(rest) {
+            Some((ingress, false)) => proxy(ingress),
+            Some((ingress, true)) => count(ingress),
+            None => Route::NotFound,
+        };
+    }
+    if let Some(prefix) = path.strip_suffix(ANTHROPIC_COUNT_SUFFIX) {
+        if let Some(name) = prefix.get(1..).filter(|name| !name.is_empty()) {
+            return percent_decode(name).map_or(Route::NotFound, |name| {
+                count(Ingress::new(Protocol::Anthropic, Some(name)))
+            });
+        }
     }
     match path.strip_suffix(ANTHROPIC_SUFFIX) {
         Some(prefix) if prefix.len() > 1 => match percent_decode(&prefix[1..]) {
@@ -132,36 +161,43 @@ fn admin(rest: &str) -> Option<AdminPath> {
     })
 }
 
-/// `NAME:generateContent` or `NAME:streamGenerateContent`.
-fn gemini(rest: &str, query: Option<&str>) -> Option<Ingress> {
+/// `NAME:generateContent`, `NAME:streamGenerateContent` or
+/// `NAME:countTokens`; `true` with the last.
+fn gemini(rest: &str, query: Option<&str>) -> Option<(Ingress, bool)> {
     let (name, action) = rest.rsplit_once(':')?;
-    let stream = match action {
-        "generateContent" => false,
-        "streamGenerateContent" => true,
+    let (stream, count) = match action {
+        "generateContent" => (false, false),
+        "streamGenerateContent" => (true, false),
+        "countTokens" => (false, true),
         _ => return None,
     };
     let sse = query.is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse"));
-    Some(Ingress {
+    let ingress = Ingress {
         protocol: Protocol::Gemini,
         name: Some(percent_decode(name).filter(|name| !name.is_empty())?),
         stream: Some(stream),
         json_array: stream && !sse,
-    })
+    };
+    Some((ingress, count))
 }
 
-/// `NAME/converse` or `NAME/converse-stream`.
-fn bedrock(rest: &str) -> Option<Ingress> {
-    let (name, stream) = if let Some(name) = rest.strip_suffix("/converse-stream") {
-        (name, true)
+/// `NAME/converse`, `NAME/converse-stream` or `NAME/count-tokens`; `true`
+/// with the last.
+fn bedrock(rest: &str) -> Option<(Ingress, bool)> {
+    let (name, stream, count) = if let Some(name) = rest.strip_suffix("/converse-stream") {
+        (name, true, false)
+    } else if let Some(name) = rest.strip_suffix("/count-tokens") {
+        (name, false, true)
     } else {
-        (rest.strip_suffix("/converse")?, false)
+        (rest.strip_suffix("/converse")?, false, false)
     };
-    Some(Ingress {
+    let ingress = Ingress {
         protocol: Protocol::Bedrock,
         name: Some(percent_decode(name).filter(|name| !name.is_empty())?),
         stream: Some(stream),
         json_array: false,
-    })
+    };
+    Some((ingress, count))
 }
 
 /// Decodes `%XX` escapes. `None` when an escape is malformed or the result
@@ -265,7 +301,7 @@ mod tests {
             post("/v1beta/models/a%2Fb:generateContent?key=k"),
             gemini("a/b", false, false)
         );
-        assert_eq!(post("/v1beta/models/g:countTokens"), Route::NotFound);
+        assert_eq!(post("/v1beta/models/g:embedContent"), Route::NotFound);
         assert_eq!(post("/v1beta/models/:generateContent"), Route::NotFound);
     }
 
@@ -285,6 +321,60 @@ mod tests {
             bedrock("anthropic.claude-3-5-sonnet-20240620-v1:0", true)
         );
         assert_eq!(post("/model/m/invoke"), Route::NotFound);
+    }
+
+    #[test]
+    fn count_routes_for_each_counting_protocol() {
+        let count = |protocol, name: Option<&str>| {
+            Route::Count(Ingress::new(protocol, name.map(str::to_owned)))
+        };
+        assert_eq!(
+            post("/v1/messages/count_tokens?beta=true"),
+            count(Protocol::Anthropic, None)
+        );
+        assert_eq!(
+            post("/claude-sonnet/v1/messages/count_tokens"),
+            count(Protocol::Anthropic, Some("claude-sonnet"))
+        );
+        assert_eq!(
+            post("/a%2Fb/v1/messages/count_tokens"),
+            count(Protocol::Anthropic, Some("a/b"))
+        );
+        assert_eq!(
+            post("/v1/responses/input_tokens"),
+            count(Protocol::Responses, None)
+        );
+        assert_eq!(
+            post("/responses/input_tokens"),
+            count(Protocol::Responses, None)
+        );
+        let fixed = |protocol, name: &str| {
+            Route::Count(Ingress {
+                protocol,
+                name: Some(name.to_owned()),
+                stream: Some(false),
+                json_array: false,
+            })
+        };
+        assert_eq!(
+            post("/v1beta/models/g:countTokens"),
+            fixed(Protocol::Gemini, "g")
+        );
+        assert_eq!(
+            post("/v1/models/a%2Fb:countTokens?key=k"),
+            fixed(Protocol::Gemini, "a/b")
+        );
+        assert_eq!(
+            post("/model/anthropic.claude-v1%3A0/count-tokens"),
+            fixed(Protocol::Bedrock, "anthropic.claude-v1:0")
+        );
+        assert_eq!(post("/model//count-tokens"), Route::NotFound);
+        assert_eq!(
+            route(&Method::GET, "/v1/messages/count_tokens", None),
+            Route::MethodNotAllowed {
+                protocol: Protocol::Anthropic
+            }
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod admin;
 mod auth;
 mod body;
 mod client;
+mod count;
 mod error;
 mod governance;
 mod guard;

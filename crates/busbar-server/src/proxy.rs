@@ -4,6 +4,8 @@
 
 mod attempt;
 
+pub(crate) use attempt::read_error;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use busbar_protocols::{DecodedRequest, Protocol};
@@ -179,7 +181,7 @@ pub(crate) async fn proxy<'s>(
 }
 
 /// The body's top-level fields, the name asked for, and its route.
-fn resolve<'a, 's>(
+pub(crate) fn resolve<'a, 's>(
     state: &'s State,
     inbound: &'a Inbound,
 ) -> Result<(Peeked<'a>, String, Route<'s>), GatewayError> {
@@ -196,7 +198,7 @@ fn resolve<'a, 's>(
 
 /// Under governance, an error found before admission goes only to a valid
 /// key; anyone else hears that their key is not.
-async fn vet(
+pub(crate) async fn vet(
     governance: Option<&Governance>,
     inbound: &Inbound,
     error: GatewayError,

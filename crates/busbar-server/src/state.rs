@@ -59,6 +59,8 @@ pub(crate) struct Target {
     pub(crate) lane_name: HeaderValue,
     uri: Uri,
     stream_uri: Uri,
+    /// The protocol's token-counting endpoint, when it has one.
+    count_uri: Option<Uri>,
     /// `None` under `auth.mode: passthrough` (the caller's credential is
     /// used) and for SigV4-signed Bedrock lanes.
     credential: Option<(HeaderName, HeaderValue)>,
@@ -324,6 +326,15 @@ impl Target {
             })?,
             uri: uri(false)?,
             stream_uri: uri(true)?,
+            count_uri: match provider.count_url(&model.upstream_model) {
+                Some(url) => Some(url.parse::<Uri>().map_err(|error| {
+                    StartError::Config(format!(
+                        "providers.{}: bad URL {url}: {error}",
+                        model.provider
+                    ))
+                })?),
+                None => None,
+            },
             credential,
             sigv4,
             scheme: provider.auth,
@@ -388,6 +399,34 @@ impl Target {
         inbound: Option<&Inbound>,
     ) -> Result<http::Request<Full<Bytes>>, GatewayError> {
         let uri = if stream { &self.stream_uri } else { &self.uri };
+        self.request_to(uri, body, stream, same_protocol, inbound)
+    }
+
+    /// Whether the lane's protocol has a token-counting endpoint.
+    pub(crate) fn counts_tokens(&self) -> bool {
+        self.count_uri.is_some()
+    }
+
+    /// The upstream request to the lane's token-counting endpoint; `None`
+    /// when it has none.
+    pub(crate) fn build_count_request(
+        &self,
+        body: Vec<u8>,
+        same_protocol: bool,
+        inbound: &Inbound,
+    ) -> Option<Result<http::Request<Full<Bytes>>, GatewayError>> {
+        let uri = self.count_uri.as_ref()?;
+        Some(self.request_to(uri, body, false, same_protocol, Some(inbound)))
+    }
+
+    fn request_to(
+        &self,
+        uri: &Uri,
+        body: Vec<u8>,
+        stream: bool,
+        same_protocol: bool,
+        inbound: Option<&Inbound>,
+    ) -> Result<http::Request<Full<Bytes>>, GatewayError> {
         let body = Bytes::from(body);
         let mut request = http::Request::new(Full::new(body.clone()));
         *request.method_mut() = Method::POST;

@@ -284,6 +284,33 @@ impl Provider {
         format!("{}{}", self.base_url, self.upstream_path(model, stream))
     }
 
+    /// The URL of the protocol's token-counting endpoint for `model`, derived
+    /// from the (non-streaming) generation URL: Anthropic `…/messages` →
+    /// `…/messages/count_tokens`, Responses `…/responses` →
+    /// `…/responses/input_tokens`, Gemini `…:generateContent` →
+    /// `…:countTokens`, Bedrock `…/converse` → `…/count-tokens`; a query
+    /// (Azure's `?api-version=`) is kept. `None` for OpenAI Chat and Cohere,
+    /// which have no counting endpoint, and for a `path` override that does
+    /// not end the way its protocol's default does.
+    pub fn count_url(&self, model: &str) -> Option<String> {
+        let url = self.url(model, false);
+        let (path, query) = match url.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (url.as_str(), None),
+        };
+        let counted = match self.protocol {
+            Protocol::Anthropic if path.ends_with("/messages") => format!("{path}/count_tokens"),
+            Protocol::Responses if path.ends_with("/responses") => format!("{path}/input_tokens"),
+            Protocol::Gemini => format!("{}:countTokens", path.strip_suffix(":generateContent")?),
+            Protocol::Bedrock => format!("{}/count-tokens", path.strip_suffix("/converse")?),
+            _ => return None,
+        };
+        Some(match query {
+            Some(query) => format!("{counted}?{query}"),
+            None => counted,
+        })
+    }
+
     /// The failure class `error_map` gives a provider error code.
     pub fn classify(&self, code: &str) -> Option<FailureClass> {
         self.error_map.get(code).copied()

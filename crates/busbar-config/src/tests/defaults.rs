@@ -234,6 +234,27 @@ fn shipped_catalog_is_valid_and_every_entry_resolves() {
         }
     }
     let url = |name: &str, model: &str, stream: bool| providers[name].url(model, stream);
+    let count = |name: &str, model: &str| providers[name].count_url(model);
+    assert_eq!(
+        count("anthropic", "x").as_deref(),
+        Some("https://api.anthropic.com/v1/messages/count_tokens")
+    );
+    assert_eq!(
+        count("responses", "x").as_deref(),
+        Some("https://api.openai.com/v1/responses/input_tokens")
+    );
+    assert_eq!(
+        count("gemini", "gemini-2.0-flash").as_deref(),
+        Some(
+            "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:countTokens"
+        )
+    );
+    assert_eq!(
+        count("bedrock-us-west-2", "anthropic.claude-v1:0").as_deref(),
+        Some("https://bedrock-runtime.us-west-2.amazonaws.com/model/anthropic.claude-v1%3A0/count-tokens")
+    );
+    assert_eq!(count("openai", "gpt-4o"), None);
+    assert_eq!(count("cohere", "x"), None);
     assert_eq!(
         url("openai", "gpt-4o", false),
         "https://api.openai.com/v1/chat/completions"

@@ -65,6 +65,8 @@ fn deployment_fields_override_the_catalog_and_error_maps_merge() {
         provider.url("gpt 4o", false),
         "https://llm.example.com/prefix/openai/deployments/gpt%204o/chat/completions?api-version=2024-10-21"
     );
+    // Chat Completions has no counting endpoint, whatever the path.
+    assert_eq!(provider.count_url("gpt 4o"), None);
 }
 
 #[test]
@@ -80,6 +82,10 @@ fn protocol_and_base_url_can_be_overridden() {
     assert_eq!(
         provider.url("m", false),
         "https://other.example.com/v1/responses"
+    );
+    assert_eq!(
+        provider.count_url("m").as_deref(),
+        Some("https://other.example.com/v1/responses/input_tokens")
     );
 }
 

@@ -17,7 +17,7 @@ use crate::body::Body;
 use crate::error::{GatewayError, UpstreamError};
 use crate::guard::{class_of, Guard};
 use crate::meter::Meter;
-use crate::state::Target;
+use crate::state::{State, Target};
 
 /// The largest upstream error or complete reply body Busbar reads whole.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
@@ -386,9 +386,20 @@ async fn upstream_error(
     permit: Permit,
     response: Response<Incoming>,
 ) -> Box<Failure> {
+    let (class, wait, error) = read_error(call.state, target, response).await;
+    Failure::new(permit, class, error).retry_after(wait)
+}
+
+/// An upstream's error reply: its failure class, its `Retry-After`, and
+/// the error for the client.
+pub(crate) async fn read_error(
+    state: &State,
+    target: &Target,
+    response: Response<Incoming>,
+) -> (FailureClass, Option<Duration>, GatewayError) {
     let (parts, body) = response.into_parts();
     let status = parts.status.as_u16();
-    let bytes = read_limited(body, MAX_ERROR_BODY, call.state.limits.idle_timeout)
+    let bytes = read_limited(body, MAX_ERROR_BODY, state.limits.idle_timeout)
         .await
         .unwrap_or_default();
     let error_type = parts.headers.get("x-amzn-errortype").cloned();
@@ -417,7 +428,7 @@ async fn upstream_error(
         retry_after,
         error_type,
     }));
-    Failure::new(permit, class, error).retry_after(wait)
+    (class, wait, error)
 }
 
 /// A failure after 2xx headers but before any byte reached the client: the

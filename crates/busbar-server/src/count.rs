@@ -1,0 +1,245 @@
+//! Token counting: Anthropic `count_tokens`, Gemini `:countTokens`,
+//! Responses `input_tokens` and Bedrock `count-tokens`, answered by a
+//! lane's own counting endpoint where it has one, else by Busbar's estimate.
+//!
+//! The lane is chosen without touching routing state: the route's members
+//! in their configured order, usable ones only (an open breaker or a
+//! hard-down lane is skipped, but a half-open probe is never taken), and of
+//! those the ones whose protocol can count. The first to answer wins:
+//!
+//! * same protocol: the body is relayed with the model replaced, and the
+//!   upstream's reply relayed as it came;
+//! * another protocol with a counting endpoint: the request goes through
+//!   the IR to that endpoint, and its number comes back in the caller's
+//!   reply shape.
+//!
+//! An upstream failure that would fail a generation request over
+//! (rate-limited, overloaded, down, timed out) moves on to the next lane, up
+//! to the pool's failover `cap`, and so does a 404, 405 or 501 (an upstream
+//! that speaks the protocol but has no counting endpoint, as many compatible
+//! servers do); one that would be returned (the request's fault, a bad key)
+//! is returned, in the caller's protocol. When no lane can count (OpenAI
+//! Chat and Cohere lanes, all lanes unusable, every attempt failed over) the
+//! reply is [`busbar_protocols::count::estimate`].
+//!
+//! Every reply says where its number came from in `x-busbar-token-count`:
+//! `upstream` (a provider counted it) or `estimate` (Busbar did).
+//!
+//! Counting is free and leaves no trace on lanes: it takes no concurrency
+//! slot, spends no `max_requests` budget, moves no breaker and is not in a
+//! lane's `ok`/`err` counts. Under governance the key must be valid and
+//! allowed the pool or model, but nothing is charged to it and it does not
+//! count toward its rate limits.
+
+use busbar_protocols::{DecodedRequest, Protocol, RequestOptions};
+use busbar_routing::{FailureClass, LaneId};
+use http::{header, HeaderValue, Response};
+
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::peek::Peeked;
+use crate::proxy::{self, copy_end_to_end_headers, describe, read_limited, Inbound};
+use crate::state::{State, Target};
+
+/// The response header naming where a count came from.
+pub(crate) const SOURCE_HEADER: &str = "x-busbar-token-count";
+
+/// The largest count reply Busbar reads.
+const MAX_COUNT_REPLY: usize = 1024 * 1024;
+
+/// Serves one token-count request. `pool` is set to the configured name the
+/// request resolved to, for metric labels.
+pub(crate) async fn count<'s>(
+    state: &'s State,
+    inbound: Inbound,
+    pool: &mut &'s str,
+) -> Result<Response<Body>, GatewayError> {
+    let governance = state.governance()?;
+    let (peeked, _, route) = match proxy::resolve(state, &inbound) {
+        Ok(resolved) => resolved,
+        Err(error) => return Err(proxy::vet(governance, &inbound, error).await),
+    };
+    *pool = route.name();
+    if let Some(governance) = governance {
+        let secret = inbound.virtual_key.as_deref().unwrap_or_default();
+        governance.allow(secret, route.name()).await?;
+    }
+    let usable: Vec<LaneId> = route
+        .pool()
+        .members()
+        .iter()
+        .map(|member| member.lane)
+        .filter(|&lane| route.is_usable(lane))
+        .collect();
+    let attempts = usize::try_from(route.pool().failover().cap)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let mut decoded = None;
+    let counting = usable
+        .iter()
+        .map(|&lane| state.target(lane))
+        .filter(|target| target.counts_tokens());
+    for target in counting.take(attempts) {
+        match upstream(state, &inbound, &peeked, target, &mut decoded).await {
+            Ok(reply) => return Ok(reply),
+            Err((class, error)) if class.fails_over() => {
+                tracing::debug!(
+                    lane = target.lane_name_str(),
+                    class = class.as_str(),
+                    %error,
+                    "token count failed; trying the next lane"
+                );
+            }
+            Err((_, error)) => return Err(error),
+        }
+    }
+    let decoded = match decoded {
+        Some(decoded) => decoded,
+        None => decode(&inbound)?,
+    };
+    let tokens = busbar_protocols::count::estimate(&decoded.request);
+    let protocol = inbound.protocol();
+    let mut reply = json_reply(protocol.encode_count_reply(tokens));
+    let headers = reply.headers_mut();
+    headers.insert(SOURCE_HEADER, HeaderValue::from_static("estimate"));
+    if let Some(&lane) = usable.first() {
+        headers.insert("x-busbar-model", state.target(lane).lane_name.clone());
+    }
+    Ok(reply)
+}
+
+/// The client's count request in the IR.
+fn decode(inbound: &Inbound) -> Result<DecodedRequest, GatewayError> {
+    let mut decoded = inbound.protocol().decode_count_request(&inbound.body)?;
+    if let Some(name) = &inbound.ingress.name {
+        decoded.request.model.clone_from(name);
+    }
+    Ok(decoded)
+}
+
+/// Asks `target`'s counting endpoint. On failure, what it means for
+/// routing and what the client would hear.
+async fn upstream(
+    state: &State,
+    inbound: &Inbound,
+    peeked: &Peeked<'_>,
+    target: &Target,
+    decoded: &mut Option<DecodedRequest>,
+) -> Result<Response<Body>, (FailureClass, GatewayError)> {
+    let protocol = inbound.protocol();
+    let same_protocol = target.protocol == protocol;
+    let (body, dropped) = if same_protocol {
+        let body = if protocol.model_in_body() {
+            peeked.with_model(&target.model_id)
+        } else if protocol == Protocol::Gemini {
+            busbar_protocols::gemini::count::with_model(&inbound.body, &target.model_id)
+                .unwrap_or_else(|| inbound.body.to_vec())
+        } else {
+            inbound.body.to_vec()
+        };
+        (body, Vec::new())
+    } else {
+        if decoded.is_none() {
+            *decoded = Some(decode(inbound).map_err(|error| (FailureClass::ClientError, error))?);
+        }
+        let decoded = decoded.as_ref().expect("decoded above");
+        let mut options = RequestOptions::new(target.model_id.clone());
+        options.default_max_tokens = target.default_max_tokens;
+        let encoded = target
+            .protocol
+            .encode_count_request(&decoded.request, &options)
+            .unwrap_or_default();
+        let mut dropped = decoded.unsupported.clone();
+        dropped.extend(
+            encoded
+                .dropped
+                .iter()
+                .filter(|name| !decoded.unsupported.contains(name)),
+        );
+        (encoded.body, dropped)
+    };
+    let request = match target.build_count_request(body, same_protocol, inbound) {
+        Some(Ok(request)) => request,
+        Some(Err(error)) => return Err((FailureClass::ClientError, error)),
+        None => {
+            let error = GatewayError::BadUpstreamReply(format!(
+                "`{}` has no token-counting endpoint",
+                target.lane_name_str()
+            ));
+            return Err((FailureClass::ServerError, error));
+        }
+    };
+    let first_byte = state.limits.first_byte_timeout;
+    let response = match tokio::time::timeout(first_byte, state.client.request(request)).await {
+        Err(_) => {
+            let error = GatewayError::Timeout(format!(
+                "no token count from `{}` within {} s",
+                target.lane_name_str(),
+                first_byte.as_secs()
+            ));
+            return Err((FailureClass::Timeout, error));
+        }
+        Ok(Err(error)) => {
+            let error = GatewayError::Unreachable(format!(
+                "`{}`: {}",
+                target.lane_name_str(),
+                describe(&error)
+            ));
+            return Err((FailureClass::Network, error));
+        }
+        Ok(Ok(response)) => response,
+    };
+    if !response.status().is_success() {
+        let status = response.status().as_u16();
+        let (class, _, error) = proxy::read_error(state, target, response).await;
+        // Not Found, Method Not Allowed or Not Implemented: an upstream that
+        // speaks the protocol but serves no counting endpoint (many
+        // Anthropic- and OpenAI-compatible servers), like a lane without one.
+        let class = if matches!(status, 404 | 405 | 501) {
+            FailureClass::ServerError
+        } else {
+            class
+        };
+        return Err((class, error));
+    }
+    let (parts, upstream_body) = response.into_parts();
+    let bytes = read_limited(upstream_body, MAX_COUNT_REPLY, state.limits.idle_timeout)
+        .await
+        .map_err(|error| (FailureClass::Network, error))?;
+    let mut reply = if same_protocol {
+        let mut reply = Response::new(Body::full(bytes));
+        *reply.status_mut() = parts.status;
+        copy_end_to_end_headers(&parts.headers, reply.headers_mut());
+        reply
+    } else {
+        let tokens = target
+            .protocol
+            .decode_count_reply(&bytes)
+            .map_err(|error| {
+                let error = GatewayError::BadUpstreamReply(format!(
+                    "`{}`: {error}",
+                    target.lane_name_str()
+                ));
+                (FailureClass::ServerError, error)
+            })?;
+        json_reply(protocol.encode_count_reply(tokens))
+    };
+    let headers = reply.headers_mut();
+    headers.insert(SOURCE_HEADER, HeaderValue::from_static("upstream"));
+    headers.insert("x-busbar-model", target.lane_name.clone());
+    if !dropped.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&dropped.join(", ")) {
+            headers.insert("x-busbar-dropped", value);
+        }
+    }
+    Ok(reply)
+}
+
+fn json_reply(body: Vec<u8>) -> Response<Body> {
+    let mut reply = Response::new(Body::full(body));
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    reply
+}
