@@ -69,7 +69,9 @@ pub fn targets() -> Vec<String> {
 
 /// Decodes a request body of `protocol`; when that succeeds, encodes the
 /// request for every format and checks each format's decoder accepts it.
+/// Then does the same for the bytes read as a token-count request.
 pub fn request(protocol: Protocol, data: &[u8]) {
+    count_request(protocol, data);
     let Ok(decoded) = protocol.decode_request(data) else {
         return;
     };
@@ -79,6 +81,32 @@ pub fn request(protocol: Protocol, data: &[u8]) {
         if let Err(error) = egress.decode_request(&encoded.body) {
             panic!(
                 "the {egress} request encoder wrote a body the {egress} decoder rejects: \
+                 {error}\nrequest (decoded from {protocol}): {:?}\nbody: {}",
+                decoded.request,
+                String::from_utf8_lossy(&encoded.body),
+                egress = egress.name(),
+                protocol = protocol.name(),
+            );
+        }
+    }
+}
+
+/// Decodes a token-count request of `protocol`; when that succeeds,
+/// estimates it and encodes it for every counting endpoint, checking each
+/// format's count decoder accepts what its encoder wrote.
+pub fn count_request(protocol: Protocol, data: &[u8]) {
+    let Ok(decoded) = protocol.decode_count_request(data) else {
+        return;
+    };
+    let _ = crate::count::estimate(&decoded.request);
+    let options = RequestOptions::new("m");
+    for egress in Protocol::ALL {
+        let Some(encoded) = egress.encode_count_request(&decoded.request, &options) else {
+            continue;
+        };
+        if let Err(error) = egress.decode_count_request(&encoded.body) {
+            panic!(
+                "the {egress} count encoder wrote a body the {egress} count decoder rejects: \
                  {error}\nrequest (decoded from {protocol}): {:?}\nbody: {}",
                 decoded.request,
                 String::from_utf8_lossy(&encoded.body),
