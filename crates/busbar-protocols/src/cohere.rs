@@ -159,18 +159,6 @@ fn truncate(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-/// Removes repeated names, keeping the first of each.
-fn dedup(names: &mut Vec<&'static str>) {
-    let mut seen = Vec::with_capacity(names.len());
-    names.retain(|name| {
-        let new = !seen.contains(name);
-        if new {
-            seen.push(*name);
-        }
-        new
-    });
-}
-
 /// What Cohere Chat v2 can say, for the shared proptest strategies.
 #[cfg(test)]
 pub(crate) fn capabilities() -> crate::testing::Capabilities {

@@ -66,6 +66,20 @@ pub struct DecodedRequest {
     pub unsupported: Vec<&'static str>,
 }
 
+impl DecodedRequest {
+    /// Everything a translation leaves out: the fields the IR could not
+    /// carry, then those the egress encoder `dropped`, each named once.
+    pub fn dropped_with(&self, dropped: &[&'static str]) -> Vec<&'static str> {
+        let mut names = self.unsupported.clone();
+        names.extend(
+            dropped
+                .iter()
+                .filter(|name| !self.unsupported.contains(name)),
+        );
+        names
+    }
+}
+
 /// What an egress request encoder needs beyond the request itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -36,7 +36,8 @@ pub(crate) fn fold_instructions<'a>(
 }
 
 /// The system message as user text, or `None` when it holds no text. Blocks
-/// other than text are named in `dropped` (cache points as `cache_control`).
+/// other than text are named in `dropped` (cache points as `cache_control`);
+/// the encoders name each field once.
 pub(crate) fn instruction_text(
     message: &Message,
     dropped: &mut Vec<&'static str>,
@@ -44,18 +45,12 @@ pub(crate) fn instruction_text(
     for block in &message.content {
         match block {
             ContentBlock::Text { .. } => {}
-            ContentBlock::CachePoint(_) => push_once(dropped, "cache_control"),
-            _ => push_once(dropped, "content_block"),
+            ContentBlock::CachePoint(_) => dropped.push("cache_control"),
+            _ => dropped.push("content_block"),
         }
     }
     let text = message.joined_text()?;
     Some(format!("{OPEN}{text}{CLOSE}"))
-}
-
-fn push_once(dropped: &mut Vec<&'static str>, name: &'static str) {
-    if !dropped.contains(&name) {
-        dropped.push(name);
-    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ mod end;
 mod error;
 mod fold;
 mod json;
+mod names;
 
 pub mod anthropic;
 pub mod bedrock;

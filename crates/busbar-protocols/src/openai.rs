@@ -158,13 +158,6 @@ fn arguments_text(arguments: Option<serde_json::Value>) -> String {
     }
 }
 
-/// Appends `name` to `dropped` once.
-fn note_dropped(dropped: &mut Vec<&'static str>, name: &'static str) {
-    if !dropped.contains(&name) {
-        dropped.push(name);
-    }
-}
-
 /// What Chat Completions carries losslessly, for the shared proptest
 /// strategies: one system string, one text block before the tool calls, no
 /// thinking, text-only tool results, the four finish reasons, every usage

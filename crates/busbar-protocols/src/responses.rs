@@ -220,13 +220,6 @@ impl From<&Usage> for UsageOut {
     }
 }
 
-/// Appends `name` to `dropped` once.
-fn note_dropped(dropped: &mut Vec<&'static str>, name: &'static str) {
-    if !dropped.contains(&name) {
-        dropped.push(name);
-    }
-}
-
 /// What Responses carries losslessly, for the shared proptest strategies.
 /// Requests differ in one point: thinking survives only with a Responses
 /// signature, and redacted thinking not at all (see the request tests).

@@ -149,13 +149,7 @@ async fn upstream(
             .protocol
             .encode_count_request(&decoded.request, &options)
             .unwrap_or_default();
-        let mut dropped = decoded.unsupported.clone();
-        dropped.extend(
-            encoded
-                .dropped
-                .iter()
-                .filter(|name| !decoded.unsupported.contains(name)),
-        );
+        let dropped = decoded.dropped_with(&encoded.dropped);
         (encoded.body, dropped)
     };
     let request = match target.build_count_request(body, same_protocol, inbound) {

@@ -6,11 +6,12 @@
 //! official SDK validates: `refusal`, `logprobs` and `annotations` present,
 //! `tool_calls` only when there are some.
 
+use crate::names::push_once;
 use busbar_ir::{ContentBlock, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{arguments_text, choice_stop, finish_reason, note_dropped, UsageOut, WireUsage};
+use super::{arguments_text, choice_stop, finish_reason, UsageOut, WireUsage};
 use crate::{DecodeError, Encoded};
 
 /// Decodes a `chat.completion` body.
@@ -110,10 +111,10 @@ pub fn encode(response: &Response, created: u64) -> Encoded {
                 function: FunctionOut { name, arguments },
             }),
             ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. } => {
-                note_dropped(&mut dropped, "thinking")
+                push_once(&mut dropped, "thinking")
             }
-            ContentBlock::Image { .. } => note_dropped(&mut dropped, "image"),
-            _ => note_dropped(&mut dropped, "content"),
+            ContentBlock::Image { .. } => push_once(&mut dropped, "image"),
+            _ => push_once(&mut dropped, "content"),
         }
     }
     let finish_reason = finish_reason(response.stop_reason.as_ref(), !tool_calls.is_empty());

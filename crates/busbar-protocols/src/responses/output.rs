@@ -7,15 +7,14 @@
 //! only the request knew (tools, sampling numbers, instructions) is not in
 //! the IR reply, so those fields hold the API's defaults.
 
+use crate::names::push_once;
 use std::borrow::Cow;
 
 use busbar_ir::{ContentBlock, Usage};
 use serde::Serialize;
 
 use super::error::ResponseErrorOut;
-use super::{
-    item_id, note_dropped, parse_signature, UsageOut, INVENTED_REDACTED, INVENTED_THINKING,
-};
+use super::{item_id, parse_signature, UsageOut, INVENTED_REDACTED, INVENTED_THINKING};
 
 /// A `response` object.
 #[derive(Debug, Serialize)]
@@ -318,11 +317,11 @@ pub(super) fn items<'a>(
                 Some(data),
             ),
             ContentBlock::Image { .. } => {
-                note_dropped(dropped, "image");
+                push_once(dropped, "image");
                 continue;
             }
             _ => {
-                note_dropped(dropped, "content");
+                push_once(dropped, "content");
                 continue;
             }
         };

@@ -115,13 +115,7 @@ pub(super) async fn run(
             "to" => target.protocol.name()
         )
         .increment(1);
-        let mut dropped = decoded.unsupported.clone();
-        dropped.extend(
-            encoded
-                .dropped
-                .iter()
-                .filter(|name| !decoded.unsupported.contains(name)),
-        );
+        let dropped = decoded.dropped_with(&encoded.dropped);
         (encoded.body, dropped)
     };
     let upstream_request =

@@ -1,5 +1,6 @@
 //! [`Request`] → Anthropic request body.
 
+use crate::names::dedup;
 use busbar_ir::{
     CachePoint, ContentBlock, ImageSource, Message, Request, ResponseFormat, Role, Tool,
     ToolChoice, ToolResultContent,
@@ -482,15 +483,4 @@ fn encode_tool_choice(request: &Request) -> Option<OutToolChoice<'_>> {
         name,
         disable_parallel_tool_use,
     })
-}
-
-fn dedup(names: &mut Vec<&'static str>) {
-    let mut seen = Vec::with_capacity(names.len());
-    names.retain(|name| {
-        let new = !seen.contains(name);
-        if new {
-            seen.push(*name);
-        }
-        new
-    });
 }

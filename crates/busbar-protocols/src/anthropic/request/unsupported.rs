@@ -1,5 +1,6 @@
 //! Naming what a caller set that the IR cannot carry.
 
+use crate::names::push_once;
 use serde_json::Value;
 
 use crate::json::non_null;
@@ -114,10 +115,4 @@ fn server_tool_name(kind: &str) -> &'static str {
         .into_iter()
         .find(|name| kind.starts_with(name))
         .unwrap_or("server_tool")
-}
-
-fn push_once(names: &mut Vec<&'static str>, name: &'static str) {
-    if !names.contains(&name) {
-        names.push(name);
-    }
 }

@@ -11,6 +11,7 @@ use crate::bedrock::content::{
     OutToolResult, OutToolUse,
 };
 use crate::fold::fold_instructions;
+use crate::names::dedup;
 use crate::{Encoded, RequestOptions};
 
 /// Encodes `request` as a Converse body. The model goes in the URL, so
@@ -139,12 +140,7 @@ pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
             },
         ),
     };
-    let mut seen = Vec::with_capacity(dropped.len());
-    dropped.retain(|name| {
-        let new = !seen.contains(name);
-        seen.push(*name);
-        new
-    });
+    dedup(&mut dropped);
     Encoded {
         body: serde_json::to_vec(&body).unwrap_or_default(),
         dropped,

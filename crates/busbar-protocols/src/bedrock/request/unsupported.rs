@@ -1,5 +1,6 @@
 //! Naming what a caller set that the IR cannot carry.
 
+use crate::names::push_once;
 use serde_json::Value;
 
 use crate::json::non_null;
@@ -95,11 +96,5 @@ fn block_name(kind: &str) -> &'static str {
         "searchResult" => "searchResult",
         "toolAddition" | "toolRemoval" => "tool_change",
         _ => "content_block",
-    }
-}
-
-fn push_once(names: &mut Vec<&'static str>, name: &'static str) {
-    if !names.contains(&name) {
-        names.push(name);
     }
 }

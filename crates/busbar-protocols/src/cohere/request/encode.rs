@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::tools::{encode_tool, encode_tools, strict_tools, OutTool, OutToolCall};
-use crate::cohere::dedup;
+use crate::names::dedup;
 use crate::{Encoded, RequestOptions};
 
 /// The most stop sequences Cohere accepts.

@@ -1,5 +1,6 @@
 //! [`Request`] → Gemini request body.
 
+use crate::names::dedup;
 use std::collections::HashMap;
 
 use busbar_ir::{
@@ -480,15 +481,4 @@ fn effort_level(effort: &str) -> Option<(&'static str, i64)> {
 fn has_no_levels(model: &str) -> bool {
     let name = model.rsplit('/').next().unwrap_or(model);
     name.starts_with("gemini-1") || name.starts_with("gemini-2")
-}
-
-fn dedup(names: &mut Vec<&'static str>) {
-    let mut seen = Vec::with_capacity(names.len());
-    names.retain(|name| {
-        let new = !seen.contains(name);
-        if new {
-            seen.push(*name);
-        }
-        new
-    });
 }

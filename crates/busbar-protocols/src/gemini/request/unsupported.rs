@@ -1,5 +1,6 @@
 //! Naming what a caller set that the IR cannot carry.
 
+use crate::names::push_once;
 use serde_json::{Map, Value};
 
 use super::fields::{get, integral};
@@ -42,12 +43,6 @@ pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
         scan_generation_config(config, &mut names);
     }
     names
-}
-
-fn push_once(names: &mut Vec<&'static str>, name: &'static str) {
-    if !names.contains(&name) {
-        names.push(name);
-    }
 }
 
 /// A repeated field's items (a lone object counts as one).

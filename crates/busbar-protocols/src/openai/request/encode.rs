@@ -11,7 +11,7 @@ use busbar_ir::{
 };
 use serde::Serialize;
 
-use super::super::note_dropped;
+use crate::names::push_once;
 use crate::{Encoded, RequestOptions};
 
 /// Encodes `request` for an OpenAI-compatible upstream serving `options.model`.
@@ -59,7 +59,7 @@ pub(super) fn encode(request: &Request, options: &RequestOptions) -> Encoded {
         }),
     };
     if request.top_k.is_some() {
-        note_dropped(&mut dropped, "top_k");
+        push_once(&mut dropped, "top_k");
     }
     // Serialising these borrowed structs into a Vec cannot fail.
     let body = serde_json::to_vec(&body).unwrap_or_default();
@@ -74,7 +74,7 @@ fn reasoning_effort<'a>(request: &'a Request, dropped: &mut Vec<&'static str>) -
     // A token budget has no Chat Completions equivalent; "disabled" and
     // "adaptive" without an effort are what the model does anyway.
     if reasoning.budget_tokens.is_some() && reasoning.mode != ThinkingMode::Disabled {
-        note_dropped(dropped, "thinking");
+        push_once(dropped, "thinking");
     }
     None
 }
@@ -102,7 +102,7 @@ fn messages<'a>(request: &'a Request, dropped: &mut Vec<&'static str>) -> Vec<Me
         .flat_map(|m| &m.content)
         .any(|b| matches!(b, ContentBlock::CachePoint(_)))
     {
-        note_dropped(dropped, "cache_control");
+        push_once(dropped, "cache_control");
     }
     out
 }
@@ -112,8 +112,8 @@ fn system_text(message: &Message, dropped: &mut Vec<&'static str>) -> Option<Str
     for block in &message.content {
         match block {
             ContentBlock::Text { .. } => {}
-            ContentBlock::CachePoint(_) => note_dropped(dropped, "cache_control"),
-            _ => note_dropped(dropped, "content"),
+            ContentBlock::CachePoint(_) => push_once(dropped, "cache_control"),
+            _ => push_once(dropped, "content"),
         }
     }
     message.joined_text()
@@ -134,7 +134,7 @@ fn user<'a>(message: &'a Message, out: &mut Vec<MessageOut<'a>>, dropped: &mut V
             } => {
                 had_results = true;
                 if *is_error {
-                    note_dropped(dropped, "tool_result.is_error");
+                    push_once(dropped, "tool_result.is_error");
                 }
                 out.push(MessageOut::Tool {
                     tool_call_id: tool_use_id,
@@ -152,11 +152,11 @@ fn user<'a>(message: &'a Message, out: &mut Vec<MessageOut<'a>>, dropped: &mut V
                 },
             }),
             ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. } => {
-                note_dropped(dropped, "thinking")
+                push_once(dropped, "thinking")
             }
-            ContentBlock::ToolUse { .. } => note_dropped(dropped, "tool_use"),
-            ContentBlock::CachePoint(_) => note_dropped(dropped, "cache_control"),
-            _ => note_dropped(dropped, "content"),
+            ContentBlock::ToolUse { .. } => push_once(dropped, "tool_use"),
+            ContentBlock::CachePoint(_) => push_once(dropped, "cache_control"),
+            _ => push_once(dropped, "content"),
         }
     }
     if parts.is_empty() && had_results {
@@ -181,7 +181,7 @@ fn tool_result_text(content: &[ToolResultContent], dropped: &mut Vec<&'static st
                 }
                 text.push_str(piece);
             }
-            _ => note_dropped(dropped, "tool_result.image"),
+            _ => push_once(dropped, "tool_result.image"),
         }
     }
     text
@@ -206,12 +206,12 @@ fn assistant<'a>(message: &'a Message, dropped: &mut Vec<&'static str>) -> Messa
                 function: FunctionCallOut { name, arguments },
             }),
             ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. } => {
-                note_dropped(dropped, "thinking")
+                push_once(dropped, "thinking")
             }
-            ContentBlock::Image { .. } => note_dropped(dropped, "image"),
-            ContentBlock::ToolResult { .. } => note_dropped(dropped, "tool_result"),
-            ContentBlock::CachePoint(_) => note_dropped(dropped, "cache_control"),
-            _ => note_dropped(dropped, "content"),
+            ContentBlock::Image { .. } => push_once(dropped, "image"),
+            ContentBlock::ToolResult { .. } => push_once(dropped, "tool_result"),
+            ContentBlock::CachePoint(_) => push_once(dropped, "cache_control"),
+            _ => push_once(dropped, "content"),
         }
     }
     let content = if text.is_empty() && !tool_calls.is_empty() {

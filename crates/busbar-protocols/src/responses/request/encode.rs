@@ -12,7 +12,8 @@ use busbar_ir::{
 use serde::Serialize;
 
 use super::super::output::{summary, SummaryOut};
-use super::super::{note_dropped, parse_signature};
+use super::super::parse_signature;
+use crate::names::push_once;
 use crate::{Encoded, RequestOptions};
 
 /// The longest `safety_identifier` OpenAI accepts; a longer end-user id goes
@@ -73,7 +74,7 @@ pub(super) fn encode(request: &Request, options: &RequestOptions) -> Encoded {
         (request.presence_penalty.is_some(), "presence_penalty"),
     ] {
         if set {
-            note_dropped(&mut dropped, name);
+            push_once(&mut dropped, name);
         }
     }
     // Serialising these borrowed structs into a Vec cannot fail.
@@ -92,7 +93,7 @@ fn reasoning<'a>(
     // A token budget has no Responses equivalent; "disabled" and "adaptive"
     // without an effort are what the model does anyway.
     if reasoning.budget_tokens.is_some() && reasoning.mode != ThinkingMode::Disabled {
-        note_dropped(dropped, "thinking");
+        push_once(dropped, "thinking");
     }
     None
 }
@@ -104,7 +105,7 @@ fn input<'a>(request: &'a Request, dropped: &mut Vec<&'static str>) -> Vec<ItemO
     let mut items: Vec<ItemOut<'a>> = Vec::with_capacity(request.messages.len());
     for block in request.system_prompt().iter().flat_map(|m| &m.content) {
         if !matches!(block, ContentBlock::Text { .. }) {
-            note_dropped(dropped, block_name(block));
+            push_once(dropped, block_name(block));
         }
     }
     for message in request.conversation() {
@@ -113,7 +114,7 @@ fn input<'a>(request: &'a Request, dropped: &mut Vec<&'static str>) -> Vec<ItemO
             Role::System => {
                 for block in &message.content {
                     if !matches!(block, ContentBlock::Text { .. }) {
-                        note_dropped(dropped, block_name(block));
+                        push_once(dropped, block_name(block));
                     }
                 }
                 if let Some(text) = message.joined_text() {
@@ -152,7 +153,7 @@ fn user<'a>(message: &'a Message, items: &mut Vec<ItemOut<'a>>, dropped: &mut Ve
             } => {
                 had_results = true;
                 if *is_error {
-                    note_dropped(dropped, "tool_result.is_error");
+                    push_once(dropped, "tool_result.is_error");
                 }
                 items.push(ItemOut::FunctionCallOutput {
                     call_id: tool_use_id,
@@ -166,10 +167,10 @@ fn user<'a>(message: &'a Message, items: &mut Vec<ItemOut<'a>>, dropped: &mut Ve
                 detail: Some(detail.as_deref().unwrap_or("auto")),
             }),
             ContentBlock::Thinking { .. } | ContentBlock::RedactedThinking { .. } => {
-                note_dropped(dropped, "thinking")
+                push_once(dropped, "thinking")
             }
-            ContentBlock::ToolUse { .. } => note_dropped(dropped, "tool_use"),
-            other => note_dropped(dropped, block_name(other)),
+            ContentBlock::ToolUse { .. } => push_once(dropped, "tool_use"),
+            other => push_once(dropped, block_name(other)),
         }
     }
     if parts.is_empty() && had_results {
@@ -252,13 +253,13 @@ fn assistant<'a>(
                         summary: summary(text),
                         encrypted_content,
                     }),
-                    None => note_dropped(dropped, "thinking"),
+                    None => push_once(dropped, "thinking"),
                 }
             }
-            ContentBlock::RedactedThinking { .. } => note_dropped(dropped, "thinking"),
-            ContentBlock::Image { .. } => note_dropped(dropped, "image"),
-            ContentBlock::ToolResult { .. } => note_dropped(dropped, "tool_result"),
-            other => note_dropped(dropped, block_name(other)),
+            ContentBlock::RedactedThinking { .. } => push_once(dropped, "thinking"),
+            ContentBlock::Image { .. } => push_once(dropped, "image"),
+            ContentBlock::ToolResult { .. } => push_once(dropped, "tool_result"),
+            other => push_once(dropped, block_name(other)),
         }
     }
 }
