@@ -12,6 +12,8 @@
 //! * `translate_openai_to_anthropic`, `translate_anthropic_to_openai` —
 //!   complete (non-streamed) cross-protocol requests and replies;
 //! * `streaming` — streamed replies, relayed and translated;
+//! * `agent_shapes` — what coding agents send (mid-conversation system
+//!   messages, namespace tools), translated;
 //! * `count_tokens` — the token-counting routes: relayed, translated to a
 //!   lane's counting endpoint, or estimated;
 //! * `errors` — bad requests, upstream failures, broken streams;
@@ -31,6 +33,7 @@
 
 mod support;
 
+mod agent_shapes;
 mod chaos;
 mod count_tokens;
 mod errors;

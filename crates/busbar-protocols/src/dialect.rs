@@ -64,6 +64,9 @@ pub struct DecodedRequest {
     pub request: Request,
     /// Fields set but not representable, as the ingress format names them.
     pub unsupported: Vec<&'static str>,
+    /// Responses only: the names of the request's `namespace` tools, whose
+    /// functions the IR holds as `NAMESPACE__NAME`.
+    pub tool_namespaces: Vec<String>,
 }
 
 impl DecodedRequest {
@@ -101,10 +104,10 @@ impl RequestOptions {
     }
 }
 
-/// What an ingress stream encoder needs beyond the events.
+/// What an ingress reply encoder (streamed or not) needs beyond the reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct StreamOptions {
+pub struct ReplyOptions {
     /// Unix seconds to report as the reply's creation time when the events
     /// carry none.
     pub created: u64,
@@ -115,15 +118,20 @@ pub struct StreamOptions {
     /// Gemini only: stream one JSON array (`:streamGenerateContent` without
     /// `alt=sse`) rather than Server-Sent Events.
     pub json_array: bool,
+    /// Responses only: the request's namespace tools (see
+    /// [`DecodedRequest::tool_namespaces`]), so that a call to one of their
+    /// functions goes back as `{namespace, name}`.
+    pub tool_namespaces: Vec<String>,
 }
 
-impl StreamOptions {
+impl ReplyOptions {
     /// Options with the given creation time and no usage chunk.
     pub fn new(created: u64) -> Self {
         Self {
             created,
             include_usage: false,
             json_array: false,
+            tool_namespaces: Vec::new(),
         }
     }
 }
@@ -217,9 +225,14 @@ impl Protocol {
                 bedrock::request::unsupported_fields(&value),
             ),
         };
+        let tool_namespaces = match self {
+            Self::Responses => responses::request::tool_namespaces(&value),
+            _ => Vec::new(),
+        };
         Ok(DecodedRequest {
             request,
             unsupported,
+            tool_namespaces,
         })
     }
 
@@ -247,12 +260,15 @@ impl Protocol {
         }
     }
 
-    /// Encodes a complete reply body for a client of this format. `created`
-    /// (Unix seconds) is used when the reply carries no creation time.
-    pub fn encode_response(self, response: &Response, created: u64) -> Encoded {
+    /// Encodes a complete reply body for a client of this format; the
+    /// options' `created` (Unix seconds) is used when the reply carries none.
+    pub fn encode_response(self, response: &Response, options: &ReplyOptions) -> Encoded {
+        let created = options.created;
         match self {
             Self::OpenAi => openai::response::encode(response, created),
-            Self::Responses => responses::response::encode(response, created),
+            Self::Responses => {
+                responses::response::encode(response, created, &options.tool_namespaces)
+            }
             Self::Anthropic => anthropic::response::encode(response),
             Self::Gemini => gemini::response::encode(response, created),
             Self::Cohere => cohere::response::encode(response, created),
@@ -273,7 +289,7 @@ impl Protocol {
     }
 
     /// An encoder for one client stream of this format.
-    pub fn stream_encoder(self, options: &StreamOptions) -> Box<dyn StreamEncoder> {
+    pub fn stream_encoder(self, options: &ReplyOptions) -> Box<dyn StreamEncoder> {
         match self {
             Self::OpenAi => Box::new(openai::stream::Encoder::new(options)),
             Self::Responses => Box::new(responses::stream::Encoder::new(options)),
@@ -322,7 +338,7 @@ impl Protocol {
     }
 
     /// The `Content-Type` of this format's streamed replies.
-    pub fn stream_content_type(self, options: &StreamOptions) -> &'static str {
+    pub fn stream_content_type(self, options: &ReplyOptions) -> &'static str {
         match self {
             Self::Bedrock => "application/vnd.amazon.eventstream",
             Self::Gemini if options.json_array => "application/json",

@@ -25,7 +25,7 @@ use std::borrow::Cow;
 use busbar_ir::StreamEvent;
 
 use crate::bedrock::eventstream::{self, Frame, FrameDecoder};
-use crate::{sse, DecodeError, EndWatch, Protocol, RequestOptions, StreamOptions};
+use crate::{sse, DecodeError, EndWatch, Protocol, ReplyOptions, RequestOptions};
 
 /// The creation time encoders are given when a reply carries none.
 const CREATED: u64 = 1_700_000_000;
@@ -132,7 +132,7 @@ pub fn response(protocol: Protocol, data: &[u8]) {
         return;
     };
     for egress in Protocol::ALL {
-        let encoded = egress.encode_response(&response, CREATED);
+        let encoded = egress.encode_response(&response, &ReplyOptions::new(CREATED));
         if let Err(error) = egress.decode_response(&encoded.body) {
             panic!(
                 "the {egress} response encoder wrote a body the {egress} decoder rejects: \
@@ -186,7 +186,7 @@ pub fn stream(protocol: Protocol, data: &[u8]) {
     };
     // The seed's low bits also pick the encoders' options, so both of
     // OpenAI's usage settings and both of Gemini's framings get checked.
-    let mut options = StreamOptions::new(CREATED);
+    let mut options = ReplyOptions::new(CREATED);
     options.include_usage = seed & 1 == 1;
     options.json_array = seed & 2 == 2;
     for egress in Protocol::ALL {

@@ -45,8 +45,8 @@ pub mod sse;
 mod testing;
 
 pub use dialect::{
-    DecodedRequest, Encoded, EncodedError, Protocol, RequestOptions, StreamDecoder, StreamEncoder,
-    StreamOptions,
+    DecodedRequest, Encoded, EncodedError, Protocol, ReplyOptions, RequestOptions, StreamDecoder,
+    StreamEncoder,
 };
 pub use end::EndWatch;
 pub use error::DecodeError;

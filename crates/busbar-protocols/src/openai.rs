@@ -2,7 +2,8 @@
 //! OpenAI-compatible vendors (Groq, Together, DeepSeek, vLLM, …) also speak.
 //!
 //! * [`request`] — the request body ⇄ [`busbar_ir::Request`]. System and
-//!   developer messages become [`busbar_ir::Request::system`]; `tool` messages
+//!   developer messages become system messages in place
+//!   ([`busbar_ir::Request::system_prompt`]); `tool` messages
 //!   become user turns of [`busbar_ir::ContentBlock::ToolResult`]s. Egress
 //!   always writes `max_completion_tokens` and, when streaming, asks for usage.
 //! * [`response`] — `chat.completion` ⇄ [`busbar_ir::Response`]; the

@@ -6,7 +6,7 @@ use busbar_ir::{ContentBlock, Request, Response, StopReason, StreamAccumulator, 
 use proptest::prelude::*;
 
 use crate::testing::{self, Capabilities, Count};
-use crate::{Protocol, RequestOptions, StreamOptions};
+use crate::{Protocol, ReplyOptions, RequestOptions};
 
 /// What all six formats can carry: text, tool definitions and calls, tool
 /// results as one text piece, a system prompt, and the stop reasons every
@@ -81,7 +81,7 @@ fn gist(response: &Response) -> Gist {
 /// asked for, as Busbar asks an OpenAI upstream for it.
 fn through_stream(protocol: Protocol, events: &[StreamEvent]) -> Vec<StreamEvent> {
     let mut bytes = Vec::new();
-    let mut options = StreamOptions::new(1_700_000_000);
+    let mut options = ReplyOptions::new(1_700_000_000);
     options.include_usage = true;
     let mut encoder = protocol.stream_encoder(&options);
     for event in events {
@@ -109,7 +109,9 @@ fn accumulate(events: &[StreamEvent]) -> Response {
 
 /// A reply the upstream sends, as the egress format round-trips it.
 fn as_sent(egress: Protocol, reply: &Response) -> Response {
-    let body = egress.encode_response(reply, 1_700_000_000).body;
+    let body = egress
+        .encode_response(reply, &ReplyOptions::new(1_700_000_000))
+        .body;
     egress
         .decode_response(&body)
         .unwrap_or_else(|error| panic!("{} rejects its own reply: {error}", egress.name()))

@@ -1,7 +1,8 @@
 //! OpenAI Responses (`POST /v1/responses`).
 //!
 //! * [`request`] — the request body ⇄ [`busbar_ir::Request`]. `instructions`
-//!   and system/developer items become [`busbar_ir::Request::system`];
+//!   is the system prompt and system/developer items system messages in
+//!   place ([`busbar_ir::Request::system_prompt`]);
 //!   `function_call` and `function_call_output` items become tool calls and
 //!   tool results. Busbar translates statelessly: `previous_response_id`,
 //!   `conversation`, `prompt` and `background` are named, not honoured.
@@ -9,6 +10,16 @@
 //! * [`stream`] — typed Server-Sent Events (`response.created` …
 //!   `response.completed`) ⇄ [`busbar_ir::StreamEvent`]s.
 //! * [`error`] — the OpenAI error body, shared with Chat Completions.
+//!
+//! # Namespace tools
+//!
+//! A `namespace` tool groups function tools under a name (Codex sends its
+//! sub-agent and MCP tools so). Other formats have no groups, so each
+//! function in one becomes a plain IR tool named `NAMESPACE__NAME`, and a
+//! `function_call` item's `namespace` joins its name the same way. On the
+//! way back to a Responses client, a call whose name starts with one of the
+//! request's namespaces and `__` is written as `{namespace, name}` again
+//! ([`crate::ReplyOptions::tool_namespaces`]).
 //!
 //! # Reasoning items and thinking blocks
 //!
@@ -46,6 +57,31 @@ const SIGNATURE_PREFIX: &str = "responses:";
 const INVENTED_THINKING: &str = "rs_busbar_thinking_";
 /// The id prefix of reasoning items invented for redacted thinking.
 const INVENTED_REDACTED: &str = "rs_busbar_redacted_";
+
+/// Joins a namespace tool's name to a function inside it.
+const NAMESPACE_JOIN: &str = "__";
+
+/// The IR name of function `name` in `namespace`.
+fn join_namespace(namespace: &str, name: &str) -> String {
+    format!("{namespace}{NAMESPACE_JOIN}{name}")
+}
+
+/// `name` split into the namespace it was joined with and the function's
+/// own name, when it starts with one of `namespaces` (the longest that
+/// fits); otherwise no namespace and the name as it is.
+fn split_namespace<'a>(namespaces: &[String], name: &'a str) -> (Option<&'a str>, &'a str) {
+    namespaces
+        .iter()
+        .filter_map(|namespace| {
+            let rest = name.strip_prefix(namespace.as_str())?;
+            let function = rest.strip_prefix(NAMESPACE_JOIN)?;
+            (!function.is_empty()).then(|| (&name[..namespace.len()], function))
+        })
+        .max_by_key(|(namespace, _)| namespace.len())
+        .map_or((None, name), |(namespace, function)| {
+            (Some(namespace), function)
+        })
+}
 
 /// The IR signature of a reasoning item with this id and encrypted content.
 /// `None` for an item Busbar invented around a thinking block that had none.
@@ -261,6 +297,27 @@ pub(crate) fn capabilities() -> crate::testing::Capabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn joined_names_split_back_on_the_longest_known_namespace() {
+        let namespaces = vec!["mcp".to_owned(), "mcp__files".to_owned()];
+        assert_eq!(join_namespace("mcp", "read"), "mcp__read");
+        assert_eq!(
+            split_namespace(&namespaces, "mcp__read"),
+            (Some("mcp"), "read")
+        );
+        assert_eq!(
+            split_namespace(&namespaces, "mcp__files__read"),
+            (Some("mcp__files"), "read")
+        );
+        // Not a namespace the request had, or nothing after the join.
+        assert_eq!(
+            split_namespace(&namespaces, "other__read"),
+            (None, "other__read")
+        );
+        assert_eq!(split_namespace(&namespaces, "mcp__"), (None, "mcp__"));
+        assert_eq!(split_namespace(&[], "mcp__read"), (None, "mcp__read"));
+    }
 
     #[test]
     fn reasoning_items_carry_their_id_in_the_signature() {

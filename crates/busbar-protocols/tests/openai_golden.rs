@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use busbar_ir::{StreamAccumulator, StreamEvent};
 use busbar_protocols::openai::{error, request, response, stream};
-use busbar_protocols::{DecodeError, RequestOptions, StreamEncoder, StreamOptions};
+use busbar_protocols::{DecodeError, ReplyOptions, RequestOptions, StreamEncoder};
 use golden::{body_json, check_json, check_text, decode_error_json, report, sibling};
 use serde_json::{json, Value};
 
@@ -72,7 +72,7 @@ fn openai_golden_responses() {
 
 /// Encodes `events` for a client that asked for usage.
 fn encode_stream(events: &[StreamEvent]) -> String {
-    let mut options = StreamOptions::new(1_700_000_000);
+    let mut options = ReplyOptions::new(1_700_000_000);
     options.include_usage = true;
     let mut encoder = stream::Encoder::new(&options);
     let mut out = Vec::new();

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use busbar_ir::{Request, StreamAccumulator, StreamEvent};
 use busbar_protocols::responses::{error, request, response, stream};
-use busbar_protocols::{DecodeError, RequestOptions, StreamEncoder, StreamOptions};
+use busbar_protocols::{DecodeError, ReplyOptions, RequestOptions, StreamEncoder};
 use golden::{body_json, check_json, check_text, decode_error_json, report, sibling};
 use serde_json::{json, Value};
 
@@ -94,7 +94,7 @@ fn responses_golden_responses() {
     let mut failures = Vec::new();
     for path in inputs("responses", ".json") {
         let ir = response::decode(&fs::read(&path).unwrap()).unwrap();
-        let encoded = response::encode(&ir, 0);
+        let encoded = response::encode(&ir, 0, &[]);
         let expected = json!({
             "ir": ir,
             "encoded": body_json(&encoded.body),
@@ -106,7 +106,7 @@ fn responses_golden_responses() {
 }
 
 fn encode_stream(events: &[StreamEvent]) -> String {
-    let mut encoder = stream::Encoder::new(&StreamOptions::new(1_700_000_000));
+    let mut encoder = stream::Encoder::new(&ReplyOptions::new(1_700_000_000));
     let mut out = Vec::new();
     for event in events {
         encoder.encode(event, &mut out);
@@ -235,7 +235,7 @@ fn responses_output_matches_the_openapi_spec() {
     }
     for path in inputs("responses", ".json") {
         let ir = response::decode(&fs::read(&path).unwrap()).unwrap();
-        let body = body_json(&response::encode(&ir, 0).body);
+        let body = body_json(&response::encode(&ir, 0, &[]).body);
         failures.extend(spec.check("Response", &body, &path));
     }
     for path in inputs("streams", ".sse") {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use busbar_ir::{ApiError, ErrorKind, StreamEvent};
 use busbar_protocols::{
-    DecodeError, EndWatch, Protocol, StreamDecoder, StreamEncoder, StreamOptions,
+    DecodeError, EndWatch, Protocol, ReplyOptions, StreamDecoder, StreamEncoder,
 };
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -298,7 +298,7 @@ fn truncation_error(protocol: Protocol) -> Bytes {
         "upstream stream ended before its final event",
     );
     let mut out = Vec::new();
-    let mut encoder = protocol.stream_encoder(&StreamOptions::new(0));
+    let mut encoder = protocol.stream_encoder(&ReplyOptions::new(0));
     encoder.encode(&StreamEvent::Error(error), &mut out);
     encoder.finish(&mut out);
     Bytes::from(out)

@@ -88,12 +88,12 @@ impl<'a> Peeked<'a> {
     /// (`stream_options.include_usage: true`).
     pub(crate) fn stream_usage(&self) -> bool {
         #[derive(Deserialize)]
-        struct StreamOptions {
+        struct ReplyOptions {
             #[serde(default)]
             include_usage: bool,
         }
         self.get("stream_options")
-            .and_then(|raw| serde_json::from_str::<StreamOptions>(raw.get()).ok())
+            .and_then(|raw| serde_json::from_str::<ReplyOptions>(raw.get()).ok())
             .is_some_and(|options| options.include_usage)
     }
 

@@ -36,6 +36,7 @@ pub fn decode_request(value: &Value) -> Result<DecodedRequest, DecodeError> {
     Ok(DecodedRequest {
         request,
         unsupported: super::request::unsupported_fields(&value),
+        tool_namespaces: Vec::new(),
     })
 }
 

@@ -31,7 +31,7 @@ use super::{error, request, response, stream, WireUsage};
 use crate::golden_support::{
     self, check, check_exact, decode_bytewise, decode_whole, encode_all, read_json,
 };
-use crate::{RequestOptions, StreamOptions};
+use crate::{ReplyOptions, RequestOptions};
 
 /// The cases under `test_data/anthropic/` named `{prefix}*{ext}`.
 fn cases(prefix: &str, ext: &str) -> Vec<PathBuf> {
@@ -109,7 +109,7 @@ fn anthropic_golden_streams() {
                 };
                 // Re-encoding the events and decoding them again is lossless,
                 // but for the cache counts Anthropic always writes.
-                let out = encode_all(stream::Encoder::new(&StreamOptions::new(0)), &events);
+                let out = encode_all(stream::Encoder::new(&ReplyOptions::new(0)), &events);
                 let again = decode_whole(stream::Decoder::new(), &out);
                 let expected: Vec<StreamEvent> =
                     events.iter().cloned().map(with_cache_counts).collect();
@@ -136,7 +136,7 @@ fn with_cache_counts(mut event: StreamEvent) -> StreamEvent {
 fn anthropic_golden_stream_encodes() {
     for path in cases("streamout_", ".json") {
         let events: Vec<StreamEvent> = serde_json::from_value(read_json(&path)).unwrap();
-        let encoder = stream::Encoder::new(&StreamOptions::new(1_700_000_000));
+        let encoder = stream::Encoder::new(&ReplyOptions::new(1_700_000_000));
         let actual = String::from_utf8(encode_all(encoder, &events)).unwrap();
         check_exact(&path, "sse", actual.as_bytes());
     }

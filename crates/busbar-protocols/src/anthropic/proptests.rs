@@ -12,7 +12,7 @@ use proptest::prelude::*;
 
 use super::{error, request, response, stream, WireUsage};
 use crate::testing::{self, Capabilities, Count};
-use crate::{RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
+use crate::{ReplyOptions, RequestOptions, StreamDecoder, StreamEncoder};
 
 /// What Anthropic Messages can say.
 fn caps() -> Capabilities {
@@ -113,7 +113,7 @@ fn normalise_events(mut events: Vec<StreamEvent>) -> Vec<StreamEvent> {
 }
 
 fn encode_events(events: &[StreamEvent]) -> Vec<u8> {
-    let mut encoder = stream::Encoder::new(&StreamOptions::new(0));
+    let mut encoder = stream::Encoder::new(&ReplyOptions::new(0));
     let mut bytes = Vec::new();
     for event in events {
         encoder.encode(event, &mut bytes);

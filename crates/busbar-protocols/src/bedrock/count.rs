@@ -47,6 +47,7 @@ pub fn decode_request(value: &Value) -> Result<DecodedRequest, DecodeError> {
     Ok(DecodedRequest {
         request,
         unsupported: super::request::unsupported_fields(&converse),
+        tool_namespaces: Vec::new(),
     })
 }
 

@@ -37,7 +37,7 @@ use super::{error, request, response, stream};
 use crate::golden_support::{
     self, check, check_exact, decode_bytewise, decode_whole, encode_all, read_json,
 };
-use crate::{RequestOptions, StreamOptions};
+use crate::{ReplyOptions, RequestOptions};
 
 /// The cases under `test_data/bedrock/` named `{prefix}*{ext}`.
 fn cases(prefix: &str, ext: &str) -> Vec<PathBuf> {
@@ -113,7 +113,7 @@ fn bedrock_golden_streams() {
                 };
                 // Re-encoding the events and decoding them again is
                 // lossless, but for usage, which the encoder always reports.
-                let out = encode_all(stream::Encoder::new(&StreamOptions::new(0)), &events);
+                let out = encode_all(stream::Encoder::new(&ReplyOptions::new(0)), &events);
                 let again = decode_whole(stream::Decoder::new(), &out);
                 let expected: Vec<StreamEvent> = events.iter().cloned().map(with_usage).collect();
                 assert_eq!(again, expected, "{}", path.display());
@@ -135,7 +135,7 @@ fn with_usage(mut event: StreamEvent) -> StreamEvent {
 fn bedrock_golden_stream_encodes() {
     for path in cases("streamout_", ".json") {
         let events: Vec<StreamEvent> = serde_json::from_value(read_json(&path)).unwrap();
-        let encoder = stream::Encoder::new(&StreamOptions::new(1_700_000_000));
+        let encoder = stream::Encoder::new(&ReplyOptions::new(1_700_000_000));
         let out = encode_all(encoder, &events);
         check(&path, json!({"frames": frames_view(&out)}));
         check_exact(&path, "bin", &out);

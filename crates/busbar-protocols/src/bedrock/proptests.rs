@@ -14,7 +14,7 @@ use serde_json::json;
 use super::eventstream::write_frame;
 use super::{capabilities as caps, error, request, response, stream};
 use crate::testing;
-use crate::{RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
+use crate::{ReplyOptions, RequestOptions, StreamDecoder, StreamEncoder};
 
 /// A request Converse accepts as is (the encoder adjusts the others, as its
 /// own tests check): no blank text (Bedrock refuses it), a temperature of
@@ -146,7 +146,7 @@ fn normalise_response(mut response: Response) -> Response {
 }
 
 fn encode_events(events: &[StreamEvent]) -> Vec<u8> {
-    let mut encoder = stream::Encoder::new(&StreamOptions::new(0));
+    let mut encoder = stream::Encoder::new(&ReplyOptions::new(0));
     let mut bytes = Vec::new();
     for event in events {
         encoder.encode(event, &mut bytes);

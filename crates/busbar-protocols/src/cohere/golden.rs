@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 
 use super::{error, request, response, stream};
 use crate::golden_support::{self, check, check_exact, decode_bytewise, encode_all, read_json};
-use crate::{DecodeError, RequestOptions, StreamOptions};
+use crate::{DecodeError, ReplyOptions, RequestOptions};
 
 /// The cases under `test_data/cohere/` named `{prefix}*{ext}`.
 fn cases(prefix: &str, ext: &str) -> Vec<PathBuf> {
@@ -43,7 +43,7 @@ fn decode_stream(bytes: &[u8]) -> (Vec<StreamEvent>, Result<(), DecodeError>) {
 
 fn encode_stream(events: &[StreamEvent]) -> Vec<u8> {
     encode_all(
-        stream::Encoder::new(&StreamOptions::new(1_700_000_000)),
+        stream::Encoder::new(&ReplyOptions::new(1_700_000_000)),
         events,
     )
 }

@@ -13,7 +13,7 @@ use proptest::prelude::*;
 
 use super::{capabilities, error, request, response, stream};
 use crate::testing;
-use crate::{RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
+use crate::{ReplyOptions, RequestOptions, StreamDecoder, StreamEncoder};
 
 /// Thinking without its signature: Cohere has none.
 fn unsigned(content: &mut [ContentBlock]) {
@@ -115,7 +115,7 @@ fn normalise_events(response: &Response) -> Vec<StreamEvent> {
 }
 
 fn encode_events(events: &[StreamEvent]) -> Vec<u8> {
-    let mut encoder = stream::Encoder::new(&StreamOptions::new(0));
+    let mut encoder = stream::Encoder::new(&ReplyOptions::new(0));
     let mut bytes = Vec::new();
     for event in events {
         encoder.encode(event, &mut bytes);

@@ -5,7 +5,8 @@
 //! (RAG `documents`, citation options, safety modes, log probabilities).
 //! The mapping:
 //!
-//! * `system` messages become [`Request::system`] parts, one per text item.
+//! * `system` messages stay in place as system messages, one text block per
+//!   text item ([`Request::system_prompt`]).
 //! * `tool` messages become user turns of [`ContentBlock::ToolResult`]s:
 //!   consecutive ones form one turn, and a `user` message right after them
 //!   joins it (tool results first). A tool result's `document` items are

@@ -34,6 +34,7 @@ pub fn decode_request(value: &Value) -> Result<DecodedRequest, DecodeError> {
     Ok(DecodedRequest {
         request,
         unsupported: super::request::unsupported_fields(inner),
+        tool_namespaces: Vec::new(),
     })
 }
 

@@ -34,7 +34,7 @@ use super::{error, request, response, stream};
 use crate::golden_support::{
     self, check, check_exact, decode_bytewise, decode_whole, encode_all, read_json,
 };
-use crate::{RequestOptions, StreamOptions};
+use crate::{ReplyOptions, RequestOptions};
 
 /// The cases under `test_data/gemini/` named `{prefix}*{ext}`.
 fn cases(prefix: &str, ext: &str) -> Vec<PathBuf> {
@@ -111,7 +111,7 @@ fn gemini_golden_streams() {
                 // Re-encoding the events for a Gemini client and decoding
                 // them again says the same thing.
                 for json_array in [false, true] {
-                    let mut options = StreamOptions::new(0);
+                    let mut options = ReplyOptions::new(0);
                     options.json_array = json_array;
                     let out = encode_all(stream::Encoder::new(&options), &events);
                     let again = decode_whole(stream::Decoder::new(), &out);
@@ -136,7 +136,7 @@ fn gemini_golden_stream_encodes() {
     for path in cases("streamout_", ".json") {
         let case = read_json(&path);
         let events: Vec<StreamEvent> = serde_json::from_value(case["events"].clone()).unwrap();
-        let mut options = StreamOptions::new(1_700_000_000);
+        let mut options = ReplyOptions::new(1_700_000_000);
         options.json_array = case["json_array"].as_bool().unwrap_or(false);
         let actual =
             String::from_utf8(encode_all(stream::Encoder::new(&options), &events)).unwrap();

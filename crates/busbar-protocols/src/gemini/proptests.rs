@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::{error, request, response, stream};
 use crate::testing::{self, Capabilities, Count};
-use crate::{RequestOptions, StreamDecoder, StreamEncoder, StreamOptions};
+use crate::{ReplyOptions, RequestOptions, StreamDecoder, StreamEncoder};
 
 /// What Gemini `generateContent` can say.
 fn caps() -> Capabilities {
@@ -215,7 +215,7 @@ fn normalise_response(mut response: Response) -> Response {
 }
 
 fn encode_events(events: &[StreamEvent], json_array: bool) -> Vec<u8> {
-    let mut options = StreamOptions::new(0);
+    let mut options = ReplyOptions::new(0);
     options.json_array = json_array;
     let mut encoder = stream::Encoder::new(&options);
     let mut bytes = Vec::new();

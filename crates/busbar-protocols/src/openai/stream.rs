@@ -24,7 +24,7 @@ mod tests {
 
     use super::*;
     use crate::testing::{self, Capabilities};
-    use crate::{DecodeError, StreamDecoder, StreamEncoder, StreamOptions};
+    use crate::{DecodeError, ReplyOptions, StreamDecoder, StreamEncoder};
 
     fn decode_pieces(pieces: &[&[u8]]) -> Result<Vec<StreamEvent>, DecodeError> {
         let mut decoder = Decoder::new();
@@ -41,7 +41,7 @@ mod tests {
     }
 
     fn encode(events: &[StreamEvent], include_usage: bool) -> String {
-        let mut options = StreamOptions::new(1_700_000_000);
+        let mut options = ReplyOptions::new(1_700_000_000);
         options.include_usage = include_usage;
         let mut encoder = Encoder::new(&options);
         let mut out = Vec::new();

@@ -32,6 +32,7 @@ pub fn decode_request(value: &Value) -> Result<DecodedRequest, DecodeError> {
     Ok(DecodedRequest {
         request,
         unsupported: super::request::unsupported_fields(value),
+        tool_namespaces: super::request::tool_namespaces(value),
     })
 }
 

@@ -14,7 +14,9 @@ use busbar_ir::{ContentBlock, Usage};
 use serde::Serialize;
 
 use super::error::ResponseErrorOut;
-use super::{item_id, parse_signature, UsageOut, INVENTED_REDACTED, INVENTED_THINKING};
+use super::{
+    item_id, parse_signature, split_namespace, UsageOut, INVENTED_REDACTED, INVENTED_THINKING,
+};
 
 /// A `response` object.
 #[derive(Debug, Serialize)]
@@ -117,6 +119,8 @@ pub(super) enum ItemOut<'a> {
     FunctionCall {
         id: Cow<'a, str>,
         call_id: Cow<'a, str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        namespace: Option<Cow<'a, str>>,
         name: Cow<'a, str>,
         arguments: Cow<'a, str>,
         status: &'static str,
@@ -138,17 +142,20 @@ impl<'a> ItemOut<'a> {
         }
     }
 
-    /// A function call.
+    /// A function call; `name` names its namespace when it starts with one
+    /// of `namespaces` (see the module docs).
     pub(super) fn call(
         id: impl Into<Cow<'a, str>>,
         call_id: &'a str,
-        name: &'a str,
+        (name, namespaces): (&'a str, &[String]),
         arguments: &'a str,
         status: &'static str,
     ) -> Self {
+        let (namespace, name) = split_namespace(namespaces, name);
         Self::FunctionCall {
             id: id.into(),
             call_id: call_id.into(),
+            namespace: namespace.map(Cow::Borrowed),
             name: name.into(),
             arguments: arguments.into(),
             status,
@@ -201,12 +208,14 @@ impl<'a> ItemOut<'a> {
             Self::FunctionCall {
                 id,
                 call_id,
+                namespace,
                 name,
                 arguments,
                 status,
             } => ItemOut::FunctionCall {
                 id: own(id),
                 call_id: own(call_id),
+                namespace: namespace.map(own),
                 name: own(name),
                 arguments: own(arguments),
                 status,
@@ -284,6 +293,7 @@ pub(super) fn reasoning_parts<'a>(
 pub(super) fn items<'a>(
     content: &'a [ContentBlock],
     response_id: &str,
+    namespaces: &[String],
     dropped: &mut Vec<&'static str>,
 ) -> Vec<ItemOut<'a>> {
     let mut items = Vec::with_capacity(content.len());
@@ -303,7 +313,7 @@ pub(super) fn items<'a>(
             } => ItemOut::call(
                 item_id("fc_", response_id, index),
                 id,
-                name,
+                (name, namespaces),
                 arguments,
                 "completed",
             ),

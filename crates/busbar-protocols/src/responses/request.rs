@@ -21,6 +21,39 @@ use crate::{DecodeError, Encoded, RequestOptions};
 mod decode;
 mod encode;
 
+/// The names of the request's `namespace` tools, for
+/// [`crate::ReplyOptions::tool_namespaces`].
+pub fn tool_namespaces(body: &Value) -> Vec<String> {
+    body.get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|tool| tool.get("type").and_then(Value::as_str) == Some("namespace"))
+        .filter_map(|tool| tool.get("name").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Whether a `tools` entry is a function tool, or a namespace of function
+/// tools only: what the IR carries.
+fn is_function_tools(tool: &Value) -> bool {
+    match tool.get("type").and_then(Value::as_str) {
+        None | Some("function") => true,
+        Some("namespace") => tool
+            .get("tools")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .all(|inner| {
+                matches!(
+                    inner.get("type").and_then(Value::as_str),
+                    None | Some("function")
+                )
+            }),
+        Some(_) => false,
+    }
+}
+
 /// Decodes a Responses request body. Unknown fields are ignored;
 /// [`unsupported_fields`] names the known ones the IR cannot hold. A field of
 /// the wrong type is a [`DecodeError::Invalid`] naming its path
@@ -82,11 +115,7 @@ pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
     }
     if get(body, "tools")
         .and_then(Value::as_array)
-        .is_some_and(|tools| {
-            tools
-                .iter()
-                .any(|tool| tool.get("type").is_some_and(|t| t != "function"))
-        })
+        .is_some_and(|tools| tools.iter().any(|tool| !is_function_tools(tool)))
     {
         names.push("tools");
     }

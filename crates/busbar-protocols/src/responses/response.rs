@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::error::ResponseErrorOut;
 use super::output::{self, Header, ResponseOut};
-use super::{reasoning_block, response_id, status, stop_reason, WireUsage};
+use super::{join_namespace, reasoning_block, response_id, status, stop_reason, WireUsage};
 use crate::{DecodeError, Encoded};
 
 /// Decodes a `response` object.
@@ -42,13 +42,14 @@ pub fn decode(body: &[u8]) -> Result<Response, DecodeError> {
 }
 
 /// Encodes `response` as a `response` object; `created` stands in when the
-/// response carries no creation time. Images have no place in model output
-/// and are named in [`Encoded::dropped`].
-pub fn encode(response: &Response, created: u64) -> Encoded {
+/// response carries no creation time, and a call to a function of one of
+/// `tool_namespaces` names its namespace (see the module docs). Images have
+/// no place in model output and are named in [`Encoded::dropped`].
+pub fn encode(response: &Response, created: u64, tool_namespaces: &[String]) -> Encoded {
     let mut dropped = Vec::new();
     let created_at = response.created.unwrap_or(created);
     let id = response_id(&response.id, created_at);
-    let items = output::items(&response.content, &id, &mut dropped);
+    let items = output::items(&response.content, &id, tool_namespaces, &mut dropped);
     let header = Header {
         id: &id,
         model: &response.model,
@@ -165,6 +166,8 @@ struct WireCall {
     #[serde(default)]
     call_id: Option<String>,
     #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
     name: Option<String>,
     #[serde(default)]
     arguments: Option<Value>,
@@ -237,9 +240,13 @@ pub(super) fn read_item(
         Some("function_call") => {
             let call = WireCall::deserialize(item).map_err(at)?;
             facts.tool_calls = true;
+            let name = call.name.unwrap_or_default();
             out.push(ContentBlock::tool_use(
                 call.call_id.or(call.id).unwrap_or_default(),
-                call.name.unwrap_or_default(),
+                match call.namespace {
+                    Some(namespace) => join_namespace(&namespace, &name),
+                    None => name,
+                },
                 arguments_text(call.arguments),
             ));
         }

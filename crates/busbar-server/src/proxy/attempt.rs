@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use busbar_ir::StreamEvent;
-use busbar_protocols::{Protocol, RequestOptions, StreamOptions};
+use busbar_protocols::{Protocol, ReplyOptions, RequestOptions};
 use busbar_routing::{FailureClass, Outcome, Permit};
 use bytes::Bytes;
 use http::{header, HeaderValue, Response};
@@ -263,12 +263,7 @@ fn translate_stream(
     if let Some((class, error)) = opening_error(target, &pending) {
         return Err(recalled(guard, class, error));
     }
-    let mut options = StreamOptions::new(unix_now());
-    options.include_usage = call
-        .decoded
-        .as_ref()
-        .is_some_and(|d| d.request.stream_usage);
-    options.json_array = inbound.ingress.json_array;
+    let options = reply_options(call);
     let protocol = inbound.protocol();
     let body = Body::translated(
         upstream_body,
@@ -288,6 +283,17 @@ fn translate_stream(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(reply)
+}
+
+/// What the client's reply encoder needs to know of its request.
+fn reply_options(call: &Call<'_>) -> ReplyOptions {
+    let mut options = ReplyOptions::new(unix_now());
+    options.json_array = call.inbound.ingress.json_array;
+    if let Some(decoded) = &call.decoded {
+        options.include_usage = decoded.request.stream_usage;
+        options.tool_namespaces.clone_from(&decoded.tool_namespaces);
+    }
+    options
 }
 
 /// The error a stream opened with, if it did, and what it means.
@@ -364,7 +370,9 @@ async fn translate_complete(
     if decoded.id.is_empty() {
         decoded.id = inbound.fallback_reply_id();
     }
-    let encoded = inbound.protocol().encode_response(&decoded, unix_now());
+    let encoded = inbound
+        .protocol()
+        .encode_response(&decoded, &reply_options(call));
     let mut reply = Response::new(Body::full(encoded.body));
     reply.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -4,7 +4,7 @@ use busbar_ir::{BlockDelta, BlockStart, StreamEvent, Usage};
 use serde::Serialize;
 
 use crate::anthropic::{error, stop_reason_to_wire, WireUsage};
-use crate::{StreamEncoder, StreamOptions};
+use crate::{ReplyOptions, StreamEncoder};
 
 /// Turns IR events into one Anthropic client stream.
 ///
@@ -23,7 +23,7 @@ pub struct Encoder {
 impl Encoder {
     /// An encoder for one stream. Anthropic streams carry no creation time
     /// and always report usage, so the options change nothing.
-    pub fn new(options: &StreamOptions) -> Self {
+    pub fn new(options: &ReplyOptions) -> Self {
         let _ = options;
         Self {
             start_usage: Usage::default(),

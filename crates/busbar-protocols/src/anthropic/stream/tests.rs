@@ -3,7 +3,7 @@
 use busbar_ir::{ApiError, ErrorKind, StopReason, Usage};
 
 use super::*;
-use crate::{StreamEncoder, StreamOptions};
+use crate::{ReplyOptions, StreamEncoder};
 
 fn decode_all(bytes: &[u8]) -> Result<Vec<StreamEvent>, DecodeError> {
     let mut decoder = Decoder::new();
@@ -14,7 +14,7 @@ fn decode_all(bytes: &[u8]) -> Result<Vec<StreamEvent>, DecodeError> {
 }
 
 fn encode_all(events: &[StreamEvent]) -> String {
-    let mut encoder = Encoder::new(&StreamOptions::new(0));
+    let mut encoder = Encoder::new(&ReplyOptions::new(0));
     let mut out = Vec::new();
     for event in events {
         encoder.encode(event, &mut out);

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::bedrock::content::blob;
 use crate::bedrock::eventstream::write_frame;
 use crate::bedrock::{error, stop_reason_to_wire, WireMetrics, WireUsage, NO_METRICS};
-use crate::{StreamEncoder, StreamOptions};
+use crate::{ReplyOptions, StreamEncoder};
 
 /// The longest text put in one delta frame, in bytes. JSON escaping can
 /// grow text sixfold, and a frame's payload may not exceed 24 MiB.
@@ -48,7 +48,7 @@ struct OpenBlock {
 impl Encoder {
     /// An encoder for one stream. ConverseStream carries no creation time
     /// and always reports usage, so the options change nothing.
-    pub fn new(options: &StreamOptions) -> Self {
+    pub fn new(options: &ReplyOptions) -> Self {
         let _ = options;
         Self {
             start_usage: Usage::default(),

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::cohere::request::{OutFunctionCall, OutToolCall};
 use crate::cohere::{finish_reason_to_wire, WireUsage};
-use crate::{StreamEncoder, StreamOptions};
+use crate::{ReplyOptions, StreamEncoder};
 
 /// Turns IR events into one Cohere client stream.
 ///
@@ -47,7 +47,7 @@ enum Open {
 impl Encoder {
     /// An encoder for one stream. Cohere streams carry no creation time and
     /// always report usage, so the options change nothing.
-    pub fn new(options: &StreamOptions) -> Self {
+    pub fn new(options: &ReplyOptions) -> Self {
         let _ = options;
         Self {
             start_usage: Usage::default(),

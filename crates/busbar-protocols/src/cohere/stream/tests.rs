@@ -3,7 +3,7 @@
 use busbar_ir::{ApiError, BlockDelta, BlockStart, ErrorKind, StopReason, StreamEvent, Usage};
 
 use super::{Decoder, Encoder};
-use crate::{DecodeError, StreamDecoder, StreamEncoder, StreamOptions};
+use crate::{DecodeError, ReplyOptions, StreamDecoder, StreamEncoder};
 
 fn decode(bytes: &str) -> Result<Vec<StreamEvent>, DecodeError> {
     let mut decoder = Decoder::new();
@@ -269,7 +269,7 @@ fn garbage_is_an_error_not_a_panic() {
 }
 
 fn encode(events: &[StreamEvent]) -> String {
-    let mut encoder = Encoder::new(&StreamOptions::new(0));
+    let mut encoder = Encoder::new(&ReplyOptions::new(0));
     let mut out = Vec::new();
     for event in events {
         encoder.encode(event, &mut out);

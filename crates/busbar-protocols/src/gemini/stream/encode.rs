@@ -6,12 +6,12 @@ use serde::Serialize;
 use crate::gemini::parts::{args_object, OutFunctionCall, OutPart};
 use crate::gemini::response::{OutCandidate, OutContent, WireOut};
 use crate::gemini::{error, finish_reason_to_wire, is_base64, UsageOut};
-use crate::{StreamEncoder, StreamOptions};
+use crate::{ReplyOptions, StreamEncoder};
 
 /// Turns IR events into one Gemini client stream: Server-Sent Events
 /// (`data: <chunk>` and a blank line, CRLF line ends, the space after
 /// `data:` that google-genai requires), or with
-/// [`StreamOptions::json_array`] one JSON array written element by element.
+/// [`ReplyOptions::json_array`] one JSON array written element by element.
 ///
 /// Each chunk is a whole reply with the new parts of candidate 0: every text
 /// or thinking delta is sent at once; a tool call is sent whole when its
@@ -54,7 +54,7 @@ enum Open {
 
 impl Encoder {
     /// An encoder for one stream; `options.json_array` picks the framing.
-    pub fn new(options: &StreamOptions) -> Self {
+    pub fn new(options: &ReplyOptions) -> Self {
         Self {
             json_array: options.json_array,
             elements: 0,

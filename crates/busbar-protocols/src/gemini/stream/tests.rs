@@ -5,7 +5,7 @@ use busbar_ir::{
 };
 
 use super::{Decoder, Encoder};
-use crate::{DecodeError, StreamDecoder, StreamEncoder, StreamOptions};
+use crate::{DecodeError, ReplyOptions, StreamDecoder, StreamEncoder};
 
 fn decode(bytes: &[u8]) -> Result<Vec<StreamEvent>, DecodeError> {
     let mut decoder = Decoder::new();
@@ -16,7 +16,7 @@ fn decode(bytes: &[u8]) -> Result<Vec<StreamEvent>, DecodeError> {
 }
 
 fn encode(events: &[StreamEvent], json_array: bool) -> String {
-    let mut options = StreamOptions::new(0);
+    let mut options = ReplyOptions::new(0);
     options.json_array = json_array;
     let mut encoder = Encoder::new(&options);
     let mut out = Vec::new();

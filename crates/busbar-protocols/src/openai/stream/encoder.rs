@@ -4,7 +4,7 @@ use busbar_ir::{BlockDelta, BlockStart, StopReason, StreamEvent, Usage};
 use serde::Serialize;
 
 use super::super::{error, finish_reason, UsageOut};
-use crate::{StreamEncoder, StreamOptions};
+use crate::{ReplyOptions, StreamEncoder};
 
 /// Encodes one client's Chat Completions stream. One value per stream.
 ///
@@ -31,7 +31,7 @@ pub struct Encoder {
 
 impl Encoder {
     /// An encoder for a new stream.
-    pub fn new(options: &StreamOptions) -> Self {
+    pub fn new(options: &ReplyOptions) -> Self {
         Self {
             id: String::new(),
             model: String::new(),

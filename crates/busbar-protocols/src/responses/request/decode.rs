@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::json::expected::{object, opt_bool, opt_f64, opt_str, opt_u64, req_str, wrong};
 use crate::json::get;
+use crate::responses::join_namespace;
 use crate::DecodeError;
 
 /// Decodes a parsed request body.
@@ -143,7 +144,10 @@ impl<'r> Turns<'r> {
         match opt_str(item, "type", path)?.unwrap_or("message") {
             "function_call" => {
                 let call_id = req_str(item, "call_id", path)?;
-                let name = req_str(item, "name", path)?;
+                let name = match opt_str(item, "namespace", path)? {
+                    Some(namespace) => join_namespace(namespace, req_str(item, "name", path)?),
+                    None => req_str(item, "name", path)?.to_owned(),
+                };
                 let arguments = match get(item, "arguments") {
                     None => String::new(),
                     Some(Value::String(text)) => text.clone(),
@@ -395,25 +399,53 @@ fn reasoning(item: &Map<String, Value>, path: &str) -> Result<ContentBlock, Deco
 
 // ---------------------------------------------------------------- tools
 
+/// A function tool, named into `namespace` when it is in one.
+fn function_tool(
+    tool: &Map<String, Value>,
+    path: &str,
+    namespace: Option<&str>,
+) -> Result<Tool, DecodeError> {
+    let name = req_str(tool, "name", path)?;
+    let name = match namespace {
+        Some(namespace) => join_namespace(namespace, name),
+        None => name.to_owned(),
+    };
+    let description = opt_str(tool, "description", path)?.map(str::to_owned);
+    let parameters = get(tool, "parameters")
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
+    let mut ir = Tool::new(name, description, parameters);
+    ir.strict = opt_bool(tool, "strict", path)?;
+    Ok(ir)
+}
+
 fn decode_tools(body: &Map<String, Value>, request: &mut Request) -> Result<(), DecodeError> {
     if let Some(tools) = get(body, "tools") {
         let tools = tools.as_array().ok_or_else(|| wrong("tools", "an array"))?;
         for (i, tool) in tools.iter().enumerate() {
             let path = format!("tools[{i}]");
             let tool = object(tool, &path)?;
-            // Built-in, custom and MCP tools have no IR form;
-            // `unsupported_fields` names them.
-            if opt_str(tool, "type", &path)?.is_some_and(|kind| kind != "function") {
-                continue;
+            match opt_str(tool, "type", &path)? {
+                None | Some("function") => request.tools.push(function_tool(tool, &path, None)?),
+                // Its function tools, each under its joined name (see the
+                // module's "Namespace tools").
+                Some("namespace") => {
+                    let namespace = req_str(tool, "name", &path)?;
+                    let inner = get(tool, "tools").and_then(Value::as_array);
+                    for (j, function) in inner.into_iter().flatten().enumerate() {
+                        let path = format!("{path}.tools[{j}]");
+                        let function = object(function, &path)?;
+                        if matches!(opt_str(function, "type", &path)?, None | Some("function")) {
+                            request
+                                .tools
+                                .push(function_tool(function, &path, Some(namespace))?);
+                        }
+                    }
+                }
+                // Built-in, custom and MCP tools have no IR form;
+                // `unsupported_fields` names them.
+                Some(_) => {}
             }
-            let name = req_str(tool, "name", &path)?;
-            let description = opt_str(tool, "description", &path)?.map(str::to_owned);
-            let parameters = get(tool, "parameters")
-                .cloned()
-                .unwrap_or_else(|| serde_json::json!({"type": "object", "properties": {}}));
-            let mut ir = Tool::new(name, description, parameters);
-            ir.strict = opt_bool(tool, "strict", &path)?;
-            request.tools.push(ir);
         }
     }
     request.tool_choice = match get(body, "tool_choice") {

@@ -372,6 +372,38 @@ mod decoding {
     }
 
     #[test]
+    fn namespace_functions_become_joined_tools_and_calls() {
+        let body = json!({"model": "m",
+        "tools": [
+            {"type": "function", "name": "exec", "parameters": {"type": "object"}},
+            {"type": "namespace", "name": "agents", "description": "Sub-agents.", "tools": [
+                {"type": "function", "name": "spawn", "description": "Spawn one.",
+                 "parameters": {"type": "object", "properties": {"task": {"type": "string"}}}},
+                {"type": "custom", "name": "grammar_tool"}
+            ]}
+        ],
+        "input": [
+            {"role": "user", "content": "go"},
+            {"type": "function_call", "call_id": "c1", "namespace": "agents", "name": "spawn", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "ok"}
+        ]});
+        let request = decode(body.clone()).unwrap();
+        let names: Vec<&str> = request.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["exec", "agents__spawn"]);
+        assert_eq!(request.tools[1].description.as_deref(), Some("Spawn one."));
+        assert!(matches!(
+            &request.messages[1].content[0],
+            ContentBlock::ToolUse { name, .. } if name == "agents__spawn"
+        ));
+        assert_eq!(tool_namespaces(&body), ["agents"]);
+        // The custom tool inside the namespace is what is lost.
+        assert!(unsupported_fields(&body).contains(&"tools"));
+        let functions_only = json!({"model": "m", "tools": [{"type": "namespace", "name": "a",
+            "tools": [{"type": "function", "name": "f"}]}]});
+        assert!(!unsupported_fields(&functions_only).contains(&"tools"));
+    }
+
+    #[test]
     fn tools_choices_formats_and_reasoning() {
         let body = json!({"model": "m", "input": "x",
             "tools": [

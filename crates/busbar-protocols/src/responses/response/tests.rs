@@ -1,6 +1,6 @@
 //! Tests of the reply mapping.
 
-use busbar_ir::{StopReason, Usage};
+use busbar_ir::{ContentBlock, StopReason, Usage};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -12,7 +12,7 @@ fn decode_json(body: Value) -> Response {
 }
 
 fn encode_json(response: &Response) -> (Value, Vec<&'static str>) {
-    let encoded = encode(response, 1_700_000_000);
+    let encoded = encode(response, 1_700_000_000, &[]);
     (
         serde_json::from_slice(&encoded.body).unwrap(),
         encoded.dropped,
@@ -107,7 +107,7 @@ fn encodes_the_sdk_shape() {
     let mut response = Response::new("resp_1", "gpt-5", vec![ContentBlock::text("Hi")]);
     response.stop_reason = Some(StopReason::EndTurn);
     response.usage = Usage::new(5, 2);
-    let encoded = encode(&response, 1_700_000_000);
+    let encoded = encode(&response, 1_700_000_000, &[]);
     assert!(encoded.dropped.is_empty());
     assert_eq!(
         String::from_utf8(encoded.body).unwrap(),
@@ -196,8 +196,33 @@ pub(in crate::responses) fn through_responses(mut response: Response) -> Respons
 proptest! {
     #[test]
     fn decode_of_encode_is_the_identity(response in testing::response(&super::super::capabilities())) {
-        let encoded = encode(&response, 0);
+        let encoded = encode(&response, 0, &[]);
         prop_assert!(encoded.dropped.is_empty(), "{:?}", encoded.dropped);
         prop_assert_eq!(decode(&encoded.body).unwrap(), through_responses(response));
     }
+}
+
+#[test]
+fn calls_to_namespace_functions_name_their_namespace() {
+    let mut response = Response::new(
+        "resp_1",
+        "m",
+        vec![
+            ContentBlock::tool_use("c1", "agents__spawn", "{}"),
+            ContentBlock::tool_use("c2", "exec", "{}"),
+        ],
+    );
+    response.stop_reason = Some(StopReason::ToolUse);
+    let body: Value =
+        serde_json::from_slice(&encode(&response, 0, &["agents".to_owned()]).body).unwrap();
+    assert_eq!(body["output"][0]["namespace"], "agents");
+    assert_eq!(body["output"][0]["name"], "spawn");
+    assert!(body["output"][1].get("namespace").is_none());
+    assert_eq!(body["output"][1]["name"], "exec");
+    // And a Responses upstream's namespaced call reads back joined.
+    let decoded = decode(&serde_json::to_vec(&body).unwrap()).unwrap();
+    assert!(matches!(
+        &decoded.content[0],
+        ContentBlock::ToolUse { name, .. } if name == "agents__spawn"
+    ));
 }

@@ -5,10 +5,10 @@ use busbar_ir::{BlockDelta, BlockStart, StopReason, StreamEvent, Usage};
 use super::super::error::ResponseErrorOut;
 use super::super::output::{Header, ItemOut, ResponseOut, SummaryOut, TextOut};
 use super::super::{
-    item_id, parse_signature, response_id, status, INVENTED_REDACTED, INVENTED_THINKING,
-    SIGNATURE_PREFIX,
+    item_id, parse_signature, response_id, split_namespace, status, INVENTED_REDACTED,
+    INVENTED_THINKING, SIGNATURE_PREFIX,
 };
-use crate::{StreamEncoder, StreamOptions};
+use crate::{ReplyOptions, StreamEncoder};
 
 mod events;
 
@@ -40,6 +40,8 @@ pub struct Encoder {
     open: Option<Open>,
     stop_reason: Option<StopReason>,
     usage: Usage,
+    /// The request's namespace tools, which calls are split back into.
+    tool_namespaces: Vec<String>,
 }
 
 /// The output item of the open IR block.
@@ -88,7 +90,7 @@ impl Open {
 
 impl Encoder {
     /// An encoder for a new stream.
-    pub fn new(options: &StreamOptions) -> Self {
+    pub fn new(options: &ReplyOptions) -> Self {
         Self {
             id: String::new(),
             model: String::new(),
@@ -100,6 +102,7 @@ impl Encoder {
             open: None,
             stop_reason: None,
             usage: Usage::default(),
+            tool_namespaces: options.tool_namespaces.clone(),
         }
     }
 
@@ -180,7 +183,13 @@ impl Encoder {
                 id: call_id, name, ..
             } => {
                 let id = item_id("fc_", &self.id, index);
-                let item = ItemOut::call(id.as_str(), call_id, name, "", "in_progress");
+                let item = ItemOut::call(
+                    id.as_str(),
+                    call_id,
+                    (name, &self.tool_namespaces),
+                    "",
+                    "in_progress",
+                );
                 self.item_added(&item, out);
                 Open::Call {
                     block,
@@ -357,7 +366,7 @@ impl Encoder {
                 let done = ArgumentsDone {
                     item_id: &id,
                     output_index,
-                    name: &name,
+                    name: split_namespace(&self.tool_namespaces, &name).1,
                     arguments: &arguments,
                 };
                 emit(
@@ -366,7 +375,9 @@ impl Encoder {
                     "response.function_call_arguments.done",
                     &done,
                 );
-                ItemOut::call(id, &call_id, &name, &arguments, "completed").into_owned()
+                let namespaces = &self.tool_namespaces;
+                ItemOut::call(id, &call_id, (&name, namespaces), &arguments, "completed")
+                    .into_owned()
             }
             Open::Reasoning {
                 id,

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::responses::response::tests::through_responses;
 use crate::testing;
-use crate::{DecodeError, StreamDecoder, StreamEncoder, StreamOptions};
+use crate::{DecodeError, ReplyOptions, StreamDecoder, StreamEncoder};
 
 fn decode_pieces(pieces: &[&[u8]]) -> Result<Vec<StreamEvent>, DecodeError> {
     let mut decoder = Decoder::new();
@@ -28,13 +28,45 @@ fn decode(bytes: &str) -> Result<Vec<StreamEvent>, DecodeError> {
 }
 
 fn encode(events: &[StreamEvent]) -> String {
-    let mut encoder = Encoder::new(&StreamOptions::new(1_700_000_000));
+    let mut encoder = Encoder::new(&ReplyOptions::new(1_700_000_000));
     let mut out = Vec::new();
     for event in events {
         encoder.encode(event, &mut out);
     }
     encoder.finish(&mut out);
     String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn streamed_calls_to_namespace_functions_name_their_namespace() {
+    let mut response = Response::new(
+        "resp_1",
+        "m",
+        vec![ContentBlock::tool_use("c1", "agents__spawn", "{}")],
+    );
+    response.stop_reason = Some(busbar_ir::StopReason::ToolUse);
+    let mut options = ReplyOptions::new(1_700_000_000);
+    options.tool_namespaces = vec!["agents".to_owned()];
+    let mut encoder = Encoder::new(&options);
+    let mut out = Vec::new();
+    for event in response.to_events() {
+        encoder.encode(&event, &mut out);
+    }
+    encoder.finish(&mut out);
+    let text = String::from_utf8(out).unwrap();
+    let added = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .find(|data| data.contains("response.output_item.added"))
+        .unwrap();
+    let added: Value = serde_json::from_str(added).unwrap();
+    assert_eq!(added["item"]["namespace"], "agents");
+    assert_eq!(added["item"]["name"], "spawn");
+    assert!(
+        text.contains(r#""namespace":"agents","name":"spawn""#),
+        "{text}"
+    );
+    assert!(!text.contains("agents__spawn"), "{text}");
 }
 
 fn accumulate(events: &[StreamEvent]) -> Result<Response, ApiError> {
@@ -325,7 +357,8 @@ fn encodes_the_sdk_event_sequence() {
     );
     // The final object is the complete reply's.
     let complete: Value =
-        serde_json::from_slice(&crate::responses::response::encode(&response, 0).body).unwrap();
+        serde_json::from_slice(&crate::responses::response::encode(&response, 0, &[]).body)
+            .unwrap();
     assert_eq!(done, &complete);
 }
 
@@ -452,7 +485,7 @@ proptest! {
         let streamed = accumulate(&whole).unwrap();
         prop_assert_eq!(&streamed, &through_responses(response.clone()));
         // The stream says what the complete reply says.
-        let body = crate::responses::response::encode(&response, 0).body;
+        let body = crate::responses::response::encode(&response, 0, &[]).body;
         prop_assert_eq!(crate::responses::response::decode(&body).unwrap(), streamed);
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::{Encoder, MAX_PIECE};
 use crate::bedrock::eventstream::FrameDecoder;
 use crate::bedrock::stream::Decoder;
-use crate::{StreamDecoder, StreamEncoder, StreamOptions};
+use crate::{ReplyOptions, StreamDecoder, StreamEncoder};
 
 fn start() -> StreamEvent {
     StreamEvent::MessageStart {
@@ -42,7 +42,7 @@ fn decode(bytes: &[u8]) -> Vec<StreamEvent> {
 }
 
 fn encode(events: &[StreamEvent]) -> Vec<u8> {
-    let mut encoder = Encoder::new(&StreamOptions::new(0));
+    let mut encoder = Encoder::new(&ReplyOptions::new(0));
     let mut out = Vec::new();
     for event in events {
         encoder.encode(event, &mut out);
