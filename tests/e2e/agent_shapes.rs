@@ -1,11 +1,12 @@
 //! What coding agents send, translated: Claude Code's mid-conversation
 //! system messages reach an OpenAI upstream in place, and Codex's namespace
 //! tools reach an Anthropic upstream as plain tools and come back to Codex
-//! under their namespace.
+//! under their namespace; a reasoning signature goes back only to the
+//! vendor that wrote it.
 
 use serde_json::{json, Value};
 
-use crate::support::{text_of, Gateway};
+use crate::support::{text_of, Gateway, Setup};
 
 #[tokio::test]
 async fn a_mid_conversation_system_message_stays_in_place() {
@@ -81,4 +82,75 @@ async fn namespace_tools_cross_over_and_come_back_under_their_namespace() {
     let tool_use = &sent["messages"][1]["content"][0];
     assert_eq!(tool_use["type"], "tool_use");
     assert_eq!(tool_use["name"], "agents__spawn");
+}
+
+/// A Bedrock lane and a Gemini lane, for signatures crossing vendors.
+const SIGNATURE_MODELS: &str = "
+  gem:
+    provider: mock-gemini
+    max_concurrent: 8
+  rock:
+    provider: mock-bedrock
+    max_concurrent: 8
+    upstream_model: rock.up-v1:0
+";
+
+#[tokio::test]
+async fn a_signature_goes_back_only_to_the_vendor_that_wrote_it() {
+    let gateway = Setup::new()
+        .every_protocol()
+        .models(SIGNATURE_MODELS)
+        .start()
+        .await;
+    let first = json!({"model": "rock", "max_tokens": 4000,
+        "thinking": {"type": "enabled", "budget_tokens": 2000},
+        "messages": [{"role": "user", "content": "think first"}]});
+    let reply = gateway.post_json("/v1/messages", &first).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = reply.json();
+    let thinking = reply["content"]
+        .as_array()
+        .expect("content")
+        .iter()
+        .find(|block| block["type"] == "thinking")
+        .unwrap_or_else(|| panic!("a thinking block: {reply}"))
+        .clone();
+    let signature = thinking["signature"].as_str().expect("signature");
+    let raw = signature
+        .strip_prefix("bedrock:")
+        .unwrap_or_else(|| panic!("marked with its origin: {signature}"));
+
+    let next = |model: &str| {
+        json!({"model": model, "max_tokens": 4000,
+        "thinking": {"type": "enabled", "budget_tokens": 2000},
+        "messages": [
+            {"role": "user", "content": "think first"},
+            {"role": "assistant", "content": [thinking.clone(), {"type": "text", "text": "done"}]},
+            {"role": "user", "content": "again"}
+        ]})
+    };
+    // Back to Bedrock: the signature as Bedrock wrote it.
+    let reply = gateway.post_json("/v1/messages", &next("rock")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let sent = gateway
+        .received()
+        .pop()
+        .expect("a request")
+        .json()
+        .expect("JSON");
+    let body = sent.to_string();
+    assert!(body.contains(&format!(r#""signature":"{raw}""#)), "{body}");
+    assert!(!body.contains("bedrock:"), "{body}");
+
+    // To Gemini: Bedrock's signature would be refused, so it stays behind.
+    let reply = gateway.post_json("/v1/messages", &next("gem")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let sent = gateway
+        .received()
+        .pop()
+        .expect("a request")
+        .json()
+        .expect("JSON");
+    let body = sent.to_string();
+    assert!(!body.contains(raw), "{body}");
 }

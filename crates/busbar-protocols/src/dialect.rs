@@ -3,7 +3,7 @@
 use busbar_ir::{ApiError, Request, Response, StreamEvent};
 
 use crate::error::DecodeError;
-use crate::{anthropic, bedrock, cohere, gemini, openai, responses};
+use crate::{anthropic, bedrock, cohere, gemini, openai, responses, signature};
 
 /// A wire format Busbar speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,6 +92,10 @@ pub struct RequestOptions {
     /// `max_tokens` to send when the request has none and the format requires
     /// one (Anthropic).
     pub default_max_tokens: u64,
+    /// The client's protocol, when known: a reasoning signature without an
+    /// origin prefix came from that vendor, and goes to no other (see
+    /// `signature.rs`).
+    pub ingress: Option<Protocol>,
 }
 
 impl RequestOptions {
@@ -100,6 +104,7 @@ impl RequestOptions {
         Self {
             model: model.into(),
             default_max_tokens: 4096,
+            ingress: None,
         }
     }
 }
@@ -122,6 +127,10 @@ pub struct ReplyOptions {
     /// [`DecodedRequest::tool_namespaces`]), so that a call to one of their
     /// functions goes back as `{namespace, name}`.
     pub tool_namespaces: Vec<String>,
+    /// The protocol the reply came from, on a translated hop: its reasoning
+    /// signatures reach the client prefixed with its name (see
+    /// `signature.rs`).
+    pub egress: Option<Protocol>,
 }
 
 impl ReplyOptions {
@@ -132,6 +141,7 @@ impl ReplyOptions {
             include_usage: false,
             json_array: false,
             tool_namespaces: Vec::new(),
+            egress: None,
         }
     }
 }
@@ -264,6 +274,7 @@ impl Protocol {
     /// options' `created` (Unix seconds) is used when the reply carries none.
     pub fn encode_response(self, response: &Response, options: &ReplyOptions) -> Encoded {
         let created = options.created;
+        let response = &*signature::mark_response(response, self, options.egress);
         match self {
             Self::OpenAi => openai::response::encode(response, created),
             Self::Responses => {
@@ -290,6 +301,16 @@ impl Protocol {
 
     /// An encoder for one client stream of this format.
     pub fn stream_encoder(self, options: &ReplyOptions) -> Box<dyn StreamEncoder> {
+        let encoder = self.bare_stream_encoder(options);
+        match options.egress {
+            Some(egress) if egress != self => {
+                Box::new(signature::Marking::new(encoder, self, egress))
+            }
+            _ => encoder,
+        }
+    }
+
+    fn bare_stream_encoder(self, options: &ReplyOptions) -> Box<dyn StreamEncoder> {
         match self {
             Self::OpenAi => Box::new(openai::stream::Encoder::new(options)),
             Self::Responses => Box::new(responses::stream::Encoder::new(options)),

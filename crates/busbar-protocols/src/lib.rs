@@ -26,6 +26,7 @@ mod error;
 mod fold;
 mod json;
 mod names;
+mod signature;
 
 pub mod anthropic;
 pub mod bedrock;

@@ -144,6 +144,7 @@ async fn upstream(
         }
         let decoded = decoded.as_ref().expect("decoded above");
         let mut options = RequestOptions::new(target.model_id.clone());
+        options.ingress = Some(inbound.protocol());
         options.default_max_tokens = target.default_max_tokens;
         let encoded = target
             .protocol

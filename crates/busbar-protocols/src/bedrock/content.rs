@@ -8,6 +8,8 @@
 
 use std::borrow::Cow;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use busbar_ir::{CachePoint, ContentBlock, ImageSource, ToolResultContent};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -180,7 +182,7 @@ pub(super) fn blob(data: &str) -> Cow<'_, str> {
     if is_base64(data) {
         Cow::Borrowed(data)
     } else {
-        Cow::Owned(base64_encode(data.as_bytes()))
+        Cow::Owned(STANDARD.encode(data))
     }
 }
 
@@ -195,25 +197,6 @@ fn is_base64(text: &str) -> bool {
         && body
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Bedrock's image `format` for a MIME type, if it takes that type.

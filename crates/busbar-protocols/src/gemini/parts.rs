@@ -12,13 +12,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{DERIVED_ID_PREFIX, SKIP_SIGNATURE};
+use crate::signature::from_gemini_client;
 use crate::DecodeError;
 
 mod write;
 
 pub(super) use write::{
-    args_object, image_part, model_parts, OutBlob, OutFunctionCall, OutFunctionResponse, OutPart,
-    OutResponsePart,
+    args_object, image_part, model_parts, valid_signature, OutBlob, OutFunctionCall,
+    OutFunctionResponse, OutPart, OutResponsePart, Side,
 };
 
 /// A part as Gemini sends it. Kinds the IR does not hold (executable code,
@@ -237,10 +238,12 @@ impl Folder {
         position: usize,
         sink: &mut S,
     ) -> Result<(), DecodeError> {
+        // A client's signature Busbar wrapped comes back as its origin's.
         let signature = part
             .thought_signature
             .take()
-            .filter(|s| !s.is_empty() && s != SKIP_SIGNATURE);
+            .filter(|s| !s.is_empty() && s != SKIP_SIGNATURE)
+            .map(|s| from_gemini_client(&s).into_owned());
         if let Some(call) = part.function_call.take() {
             self.close(sink);
             let id = match call.id.filter(|id| !id.is_empty()) {

@@ -8,7 +8,7 @@
 use busbar_ir::{Response, StopReason};
 use serde::{Deserialize, Serialize};
 
-use super::parts::{model_parts, Blocks, Folder, OutPart, WirePart};
+use super::parts::{model_parts, Blocks, Folder, OutPart, Side, WirePart};
 use super::{finish_reason_to_wire, stop_reason_from_wire, UsageOut, WireUsage};
 use crate::{DecodeError, Encoded};
 
@@ -67,9 +67,10 @@ pub fn decode(body: &[u8]) -> Result<Response, DecodeError> {
 pub fn encode(response: &Response, created: u64) -> Encoded {
     let _ = created;
     let mut dropped = Vec::new();
+    let parts = model_parts(&response.content, Side::Client, &mut dropped);
     let body = WireOut {
         candidates: [OutCandidate {
-            content: OutContent::new(model_parts(&response.content, true, &mut dropped)),
+            content: OutContent::new(parts),
             finish_reason: response.stop_reason.as_ref().map(finish_reason_to_wire),
             index: 0,
         }],

@@ -107,6 +107,7 @@ pub(super) async fn run(
         }
         let decoded = call.decoded.as_ref().expect("decoded above");
         let mut options = RequestOptions::new(target.model_id.clone());
+        options.ingress = Some(protocol);
         options.default_max_tokens = target.default_max_tokens;
         let encoded = target.protocol.encode_request(&decoded.request, &options);
         metrics::counter!(
@@ -263,7 +264,7 @@ fn translate_stream(
     if let Some((class, error)) = opening_error(target, &pending) {
         return Err(recalled(guard, class, error));
     }
-    let options = reply_options(call);
+    let options = reply_options(call, target);
     let protocol = inbound.protocol();
     let body = Body::translated(
         upstream_body,
@@ -285,9 +286,11 @@ fn translate_stream(
     Ok(reply)
 }
 
-/// What the client's reply encoder needs to know of its request.
-fn reply_options(call: &Call<'_>) -> ReplyOptions {
+/// What the client's reply encoder needs to know of its request and of the
+/// lane the reply came from.
+fn reply_options(call: &Call<'_>, target: &Target) -> ReplyOptions {
     let mut options = ReplyOptions::new(unix_now());
+    options.egress = Some(target.protocol);
     options.json_array = call.inbound.ingress.json_array;
     if let Some(decoded) = &call.decoded {
         options.include_usage = decoded.request.stream_usage;
@@ -372,7 +375,7 @@ async fn translate_complete(
     }
     let encoded = inbound
         .protocol()
-        .encode_response(&decoded, &reply_options(call));
+        .encode_response(&decoded, &reply_options(call, target));
     let mut reply = Response::new(Body::full(encoded.body));
     reply.headers_mut().insert(
         header::CONTENT_TYPE,

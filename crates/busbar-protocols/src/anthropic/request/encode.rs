@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::reasoning::{encode_reasoning, encode_sampling, OutThinking};
-use crate::{Encoded, RequestOptions};
+use crate::signature::for_upstream;
+use crate::{Encoded, Protocol, RequestOptions};
 
 /// Encodes `request` as an Anthropic Messages body for `options.model`.
 ///
@@ -73,7 +74,7 @@ pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
         model: &options.model,
         max_tokens,
         system: encode_system(request.system_prompt(), &mut dropped),
-        messages: encode_messages(request.conversation(), &mut dropped),
+        messages: encode_messages(request.conversation(), options.ingress, &mut dropped),
         tools: request.tools.iter().map(encode_tool).collect(),
         tool_choice: encode_tool_choice(request),
         stop_sequences: &request.stop_sequences,
@@ -280,7 +281,7 @@ fn encode_system<'a>(
     prompt: &'a [Message],
     dropped: &mut Vec<&'static str>,
 ) -> Option<OutSystem<'a>> {
-    let blocks = encode_blocks(prompt.iter().flat_map(|m| &m.content), true, dropped);
+    let blocks = encode_blocks(prompt.iter().flat_map(|m| &m.content), true, None, dropped);
     match blocks.as_slice() {
         [] => None,
         [Marked {
@@ -295,6 +296,7 @@ fn encode_system<'a>(
 /// sent in place as Anthropic's mid-conversation `system` message.
 fn encode_messages<'a>(
     messages: &'a [Message],
+    ingress: Option<Protocol>,
     dropped: &mut Vec<&'static str>,
 ) -> Vec<OutMessage<'a>> {
     let mut out: Vec<OutMessage<'a>> = Vec::with_capacity(messages.len());
@@ -304,7 +306,7 @@ fn encode_messages<'a>(
             Role::System => "system",
             _ => "user",
         };
-        let blocks = encode_blocks(&message.content, role == "system", dropped);
+        let blocks = encode_blocks(&message.content, role == "system", ingress, dropped);
         match out.last_mut() {
             Some(last) if last.role == role => last.content.extend(blocks),
             _ => out.push(OutMessage {
@@ -332,6 +334,7 @@ fn encode_messages<'a>(
 fn encode_blocks<'a>(
     blocks: impl IntoIterator<Item = &'a ContentBlock>,
     text_only: bool,
+    ingress: Option<Protocol>,
     dropped: &mut Vec<&'static str>,
 ) -> Vec<Marked<'a>> {
     let mut out: Vec<Marked<'a>> = Vec::new();
@@ -345,7 +348,7 @@ fn encode_blocks<'a>(
                 dropped.push("content_block");
             }
             _ => {
-                if let Some(block) = encode_block(block, dropped) {
+                if let Some(block) = encode_block(block, ingress, dropped) {
                     out.push(Marked {
                         block,
                         cache_control: None,
@@ -359,6 +362,7 @@ fn encode_blocks<'a>(
 
 fn encode_block<'a>(
     block: &'a ContentBlock,
+    ingress: Option<Protocol>,
     dropped: &mut Vec<&'static str>,
 ) -> Option<OutBlock<'a>> {
     match block {
@@ -400,10 +404,17 @@ fn encode_block<'a>(
         ContentBlock::Thinking {
             text,
             signature: Some(signature),
-        } if !signature.is_empty() => Some(OutBlock::Thinking {
-            thinking: text,
-            signature,
-        }),
+        } if !signature.is_empty() => {
+            // Another vendor's signature would be refused: the block goes.
+            let Some(signature) = for_upstream(signature, Protocol::Anthropic, ingress) else {
+                dropped.push("thinking");
+                return None;
+            };
+            Some(OutBlock::Thinking {
+                thinking: text,
+                signature,
+            })
+        }
         ContentBlock::Thinking { .. } => {
             dropped.push("thinking");
             None

@@ -12,7 +12,8 @@ use crate::bedrock::content::{
 };
 use crate::fold::fold_instructions;
 use crate::names::dedup;
-use crate::{Encoded, RequestOptions};
+use crate::signature::for_upstream;
+use crate::{Encoded, Protocol, RequestOptions};
 
 /// Encodes `request` as a Converse body. The model goes in the URL, so
 /// `options.model` is not written.
@@ -67,7 +68,7 @@ pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     // No mid-conversation system role: an instruction is folded into the
     // user turn at its position (see `crate::fold`).
     let conversation = fold_instructions(request.conversation(), &mut dropped);
-    let messages = encode_messages(&conversation, &mut dropped);
+    let messages = encode_messages(&conversation, options.ingress, &mut dropped);
     let tool_config = encode_tool_config(request, &mut dropped);
     let stop_sequences: Vec<&str> = request
         .stop_sequences
@@ -149,6 +150,7 @@ pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
 
 fn encode_messages<'a>(
     messages: &'a [Message],
+    ingress: Option<Protocol>,
     dropped: &mut Vec<&'static str>,
 ) -> Vec<OutMessage<'a>> {
     let mut out: Vec<OutMessage<'a>> = Vec::with_capacity(messages.len());
@@ -160,7 +162,7 @@ fn encode_messages<'a>(
         let blocks = message
             .content
             .iter()
-            .filter_map(|block| encode_block(block, dropped));
+            .filter_map(|block| encode_block(block, ingress, dropped));
         match out.last_mut() {
             Some(last) if last.role == role => last.content.extend(blocks),
             _ => out.push(OutMessage {
@@ -184,6 +186,7 @@ fn encode_messages<'a>(
 
 fn encode_block<'a>(
     block: &'a ContentBlock,
+    ingress: Option<Protocol>,
     dropped: &mut Vec<&'static str>,
 ) -> Option<OutBlock<'a>> {
     match block {
@@ -238,6 +241,11 @@ fn encode_block<'a>(
             text,
             signature: Some(signature),
         } if !signature.is_empty() => {
+            // Another vendor's signature would be refused: the block goes.
+            let Some(signature) = for_upstream(signature, Protocol::Bedrock, ingress) else {
+                dropped.push("thinking");
+                return None;
+            };
             Some(OutBlock::ReasoningContent(OutReasoning::ReasoningText {
                 text,
                 signature: Some(signature),

@@ -1,10 +1,14 @@
 //! IR content blocks → Gemini parts.
 
+use std::borrow::Cow;
+
 use busbar_ir::{ContentBlock, ImageSource};
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::gemini::{is_base64, is_derived_id};
+use crate::signature::{for_gemini_client, for_upstream};
+use crate::Protocol;
 
 /// A part as Busbar writes it.
 #[derive(Debug, Default, Serialize)]
@@ -23,7 +27,7 @@ pub(in crate::gemini) struct OutPart<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(in crate::gemini) function_response: Option<OutFunctionResponse<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(in crate::gemini) thought_signature: Option<&'a str>,
+    pub(in crate::gemini) thought_signature: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,14 +105,33 @@ fn guess_image_type(url: &str) -> &'static str {
     }
 }
 
-/// A signature as it may be written, or `None` (and `signature` named in
-/// `dropped`) when it is not valid base64.
+/// Which way a model turn's parts go, which decides what becomes of a
+/// signature (see `crate::signature`).
+#[derive(Debug, Clone, Copy)]
+pub(in crate::gemini) enum Side {
+    /// Upstream, for a client of this protocol (when known): derived call
+    /// ids are left out and other vendors' signatures dropped.
+    Upstream { ingress: Option<Protocol> },
+    /// To a Gemini client: derived call ids kept, other vendors' signatures
+    /// (marked with their origin) wrapped in base64.
+    Client,
+}
+
+/// A signature as it may be written for `side`, or `None` (and `signature`
+/// named in `dropped`) when it belongs elsewhere or is not valid base64.
 pub(in crate::gemini) fn valid_signature<'a>(
     signature: Option<&'a String>,
+    side: Side,
     dropped: &mut Vec<&'static str>,
-) -> Option<&'a str> {
+) -> Option<Cow<'a, str>> {
     let signature = signature.filter(|s| !s.is_empty())?;
-    if is_base64(signature) {
+    let signature = match side {
+        Side::Upstream { ingress } => {
+            Cow::Borrowed(for_upstream(signature, Protocol::Gemini, ingress)?)
+        }
+        Side::Client => for_gemini_client(signature),
+    };
+    if is_base64(&signature) {
         Some(signature)
     } else {
         dropped.push("signature");
@@ -132,14 +155,15 @@ pub(in crate::gemini) fn args_object(arguments: &str, dropped: &mut Vec<&'static
 }
 
 /// Writes a `model` turn's blocks as parts: text, thinking, calls and images.
-/// `ids` says whether calls carry their ids (a derived id never goes back
-/// upstream). Tool results and redacted thinking have no place in a model
+/// Calls carry their ids except derived ones going upstream. Tool results
+/// and redacted thinking have no place in a model
 /// turn and are named in `dropped`.
 pub(in crate::gemini) fn model_parts<'a>(
     blocks: &'a [ContentBlock],
-    keep_derived_ids: bool,
+    side: Side,
     dropped: &mut Vec<&'static str>,
 ) -> Vec<OutPart<'a>> {
+    let keep_derived_ids = matches!(side, Side::Client);
     let mut parts: Vec<OutPart<'a>> = Vec::with_capacity(blocks.len());
     let mut after_text = false;
     for block in blocks {
@@ -154,7 +178,7 @@ pub(in crate::gemini) fn model_parts<'a>(
                 after_text = true;
             }
             ContentBlock::Thinking { text, signature } => {
-                let signature = valid_signature(signature.as_ref(), dropped);
+                let signature = valid_signature(signature.as_ref(), side, dropped);
                 if text.is_empty() && signature.is_some() && was_after_text {
                     if let Some(last) = parts.last_mut() {
                         last.thought_signature = signature;
@@ -183,7 +207,7 @@ pub(in crate::gemini) fn model_parts<'a>(
                     name,
                     args: args_object(arguments, dropped),
                 }),
-                thought_signature: valid_signature(signature.as_ref(), dropped),
+                thought_signature: valid_signature(signature.as_ref(), side, dropped),
                 ..OutPart::default()
             }),
             ContentBlock::Image { source, detail } => {
@@ -216,7 +240,7 @@ mod tests {
             ContentBlock::RedactedThinking { data: "x".into() },
         ];
         let mut dropped = Vec::new();
-        let parts = model_parts(&blocks, false, &mut dropped);
+        let parts = model_parts(&blocks, Side::Upstream { ingress: None }, &mut dropped);
         assert_eq!(
             serde_json::to_value(&parts).unwrap(),
             serde_json::json!([

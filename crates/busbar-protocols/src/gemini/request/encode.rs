@@ -1,6 +1,7 @@
 //! [`Request`] → Gemini request body.
 
 use crate::names::dedup;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use busbar_ir::{
@@ -12,10 +13,10 @@ use serde_json::Value;
 
 use crate::fold::fold_instructions;
 use crate::gemini::parts::{
-    image_part, model_parts, OutBlob, OutFunctionResponse, OutPart, OutResponsePart,
+    image_part, model_parts, OutBlob, OutFunctionResponse, OutPart, OutResponsePart, Side,
 };
 use crate::gemini::{is_derived_id, SKIP_SIGNATURE};
-use crate::{Encoded, RequestOptions};
+use crate::{Encoded, Protocol, RequestOptions};
 
 /// Encodes `request` as a Gemini `generateContent` body. The model and
 /// whether to stream go in the URL, which is the server's business, so
@@ -58,7 +59,7 @@ pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     // user turn at its position (see `crate::fold`).
     let conversation = fold_instructions(request.conversation(), &mut dropped);
     let body = WireRequest {
-        contents: encode_contents(&conversation, &mut dropped),
+        contents: encode_contents(&conversation, options.ingress, &mut dropped),
         system_instruction: encode_system(request.system_prompt(), &mut dropped),
         tools: encode_tools(&request.tools, &mut dropped),
         tool_config: encode_tool_config(request),
@@ -172,6 +173,7 @@ struct OutThinkingConfig {
 
 fn encode_contents<'a>(
     messages: &'a [Message],
+    ingress: Option<Protocol>,
     dropped: &mut Vec<&'static str>,
 ) -> Vec<OutContent<'a>> {
     let names: HashMap<&str, &str> = messages
@@ -185,7 +187,10 @@ fn encode_contents<'a>(
     let mut out: Vec<OutContent<'a>> = Vec::with_capacity(messages.len());
     for message in messages {
         let (role, parts) = match message.role {
-            Role::Assistant => ("model", model_parts(&message.content, false, dropped)),
+            Role::Assistant => (
+                "model",
+                model_parts(&message.content, Side::Upstream { ingress }, dropped),
+            ),
             _ => ("user", user_parts(&message.content, &names, dropped)),
         };
         match out.last_mut() {
@@ -200,7 +205,9 @@ fn encode_contents<'a>(
             .iter_mut()
             .find(|part| part.function_call.is_some())
         {
-            first_call.thought_signature.get_or_insert(SKIP_SIGNATURE);
+            first_call
+                .thought_signature
+                .get_or_insert(Cow::Borrowed(SKIP_SIGNATURE));
         }
     }
     out

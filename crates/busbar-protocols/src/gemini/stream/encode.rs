@@ -3,9 +3,9 @@
 use busbar_ir::{BlockDelta, BlockStart, StopReason, StreamEvent, Usage};
 use serde::Serialize;
 
-use crate::gemini::parts::{args_object, OutFunctionCall, OutPart};
+use crate::gemini::parts::{args_object, valid_signature, OutFunctionCall, OutPart, Side};
 use crate::gemini::response::{OutCandidate, OutContent, WireOut};
-use crate::gemini::{error, finish_reason_to_wire, is_base64, UsageOut};
+use crate::gemini::{error, finish_reason_to_wire, UsageOut};
 use crate::{ReplyOptions, StreamEncoder};
 
 /// Turns IR events into one Gemini client stream: Server-Sent Events
@@ -103,11 +103,16 @@ impl Encoder {
             Open::Thinking {
                 sent_text,
                 signature,
-            } if !signature.is_empty() && is_base64(&signature) => {
+            } => {
+                let Some(signature) =
+                    valid_signature(Some(&signature), Side::Client, &mut Vec::new())
+                else {
+                    return;
+                };
                 let part = OutPart {
                     text: Some(""),
                     thought: (sent_text || !after_text).then_some(true),
-                    thought_signature: Some(&signature),
+                    thought_signature: Some(signature),
                     ..OutPart::default()
                 };
                 self.chunk(out, vec![part], None, None);
@@ -124,9 +129,11 @@ impl Encoder {
                         name: &name,
                         args: args_object(&arguments, &mut Vec::new()),
                     }),
-                    thought_signature: signature
-                        .as_deref()
-                        .filter(|s| !s.is_empty() && is_base64(s)),
+                    thought_signature: valid_signature(
+                        signature.as_ref(),
+                        Side::Client,
+                        &mut Vec::new(),
+                    ),
                     ..OutPart::default()
                 };
                 self.chunk(out, vec![part], None, None);
