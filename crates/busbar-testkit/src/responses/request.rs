@@ -12,7 +12,7 @@ use crate::openai::request::{
 };
 
 /// Fields of `CreateResponse`. `client_metadata` is not in the description, but Codex CLI sends
-/// it on every request and the API takes it (see `/work/notes/captures`, recorded in
+/// it on every request and the API takes it (see `tests/agents/captures/`, recorded in
 /// `test_data/vendor/README.md`), so the mock knows it too.
 const CREATE: Table = &[
     ("model", opt(Kind::Str)),
