@@ -56,6 +56,10 @@ pub struct Request {
     /// Extended thinking / reasoning settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<Reasoning>,
+    /// A key the vendor groups prompt-cache lookups by (OpenAI's
+    /// `prompt_cache_key`); formats without one cache by prefix alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_key: Option<String>,
     /// An opaque id of the end user, for the vendor's abuse monitoring.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,

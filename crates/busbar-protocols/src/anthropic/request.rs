@@ -24,7 +24,9 @@ use busbar_ir::{
 };
 use serde_json::{Map, Value};
 
-use crate::json::{non_null, object, opt_bool, opt_f64, opt_str, opt_u64, req_str, string_array};
+use crate::json::{
+    non_null, object, opt_bool, opt_f64, opt_str, opt_u64, path_of, req_str, string_array,
+};
 use crate::DecodeError;
 
 /// Decodes an Anthropic Messages request body.
@@ -97,6 +99,13 @@ pub fn decode_value(value: &Value) -> Result<Request, DecodeError> {
         let metadata = object(metadata, "metadata")?;
         request.user = opt_str(metadata, "metadata", "user_id")?.map(str::to_owned);
     }
+    // Top-level `cache_control` caches the prompt up to its last block:
+    // a cache point there says the same in every format.
+    if let Some(point) = decode_cache_control(value, "")? {
+        if let Some(last) = request.messages.last_mut() {
+            last.content.push(ContentBlock::CachePoint(point));
+        }
+    }
     request.reasoning = reasoning::decode_thinking(body.get("thinking"))?;
     decode_output_config(body, &mut request)?;
     request.stream = opt_bool(body, "", "stream")?.unwrap_or(false);
@@ -152,7 +161,7 @@ fn decode_cache_control(value: &Value, path: &str) -> Result<Option<CachePoint>,
     let Some(control) = non_null(value.get("cache_control")) else {
         return Ok(None);
     };
-    let path = format!("{path}.cache_control");
+    let path = path_of(path, "cache_control");
     let control = object(control, &path)?;
     Ok(Some(CachePoint::new(
         opt_str(control, &path, "ttl")?.map(str::to_owned),

@@ -451,3 +451,23 @@ fn current_claude_thinks_adaptively_with_an_effort() {
         json!({"type": "enabled", "budget_tokens": 4095})
     );
 }
+
+#[test]
+fn top_level_cache_control_caches_up_to_the_last_block() {
+    let request = decode_json(json!({"model": "m", "max_tokens": 5,
+        "cache_control": {"type": "ephemeral", "ttl": "1h"},
+        "messages": [{"role": "user", "content": "hi"}]}))
+    .unwrap();
+    assert_eq!(
+        request.messages[0].content,
+        vec![
+            ContentBlock::text("hi"),
+            ContentBlock::CachePoint(busbar_ir::CachePoint::new(Some("1h".into())))
+        ]
+    );
+    let (body, _) = encode_json(&request);
+    assert_eq!(
+        body["messages"][0]["content"][0]["cache_control"],
+        json!({"type": "ephemeral", "ttl": "1h"})
+    );
+}

@@ -13,7 +13,6 @@ pub fn unsupported_fields(body: &Value) -> Vec<&'static str> {
         return names;
     };
     for (key, name) in [
-        ("cache_control", "cache_control"),
         ("container", "container"),
         ("context_management", "context_management"),
         ("mcp_servers", "mcp_servers"),

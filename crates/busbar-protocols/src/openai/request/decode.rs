@@ -72,6 +72,7 @@ pub(super) fn decode(body: &Value) -> Result<Request, DecodeError> {
         reasoning
     });
     request.user = opt_str(body, "user", "")?.map(str::to_owned);
+    request.cache_key = opt_str(body, "prompt_cache_key", "")?.map(str::to_owned);
     request.stream = opt_bool(body, "stream", "")?.unwrap_or(false);
     if let Some(options) = get(body, "stream_options") {
         let options = options

@@ -51,6 +51,7 @@ pub(super) fn encode(request: &Request, options: &RequestOptions) -> Encoded {
         response_format: request.response_format.as_ref().and_then(response_format),
         reasoning_effort: reasoning_effort(request, &mut dropped),
         user: request.user.as_deref(),
+        prompt_cache_key: request.cache_key.as_deref(),
         stream: request.stream,
         // Always ask for usage: Busbar needs it even when the client did not
         // (the stream encoder hides the extra chunk from such a client).
@@ -288,6 +289,8 @@ struct Body<'a> {
     reasoning_effort: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_cache_key: Option<&'a str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

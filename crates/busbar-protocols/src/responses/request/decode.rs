@@ -73,6 +73,7 @@ pub(super) fn decode(body: &Value) -> Result<Request, DecodeError> {
         Some(id) => Some(id.to_owned()),
         None => opt_str(body, "user", "")?.map(str::to_owned),
     };
+    request.cache_key = opt_str(body, "prompt_cache_key", "")?.map(str::to_owned);
     request.stream = opt_bool(body, "stream", "")?.unwrap_or(false);
     Ok(request)
 }

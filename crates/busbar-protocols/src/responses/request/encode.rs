@@ -64,6 +64,7 @@ pub(super) fn encode(request: &Request, options: &RequestOptions) -> Encoded {
         reasoning: reasoning(request, &mut dropped),
         safety_identifier,
         user,
+        prompt_cache_key: request.cache_key.as_deref(),
         stream: request.stream,
     };
     for (set, name) in [
@@ -321,6 +322,8 @@ struct Body<'a> {
     safety_identifier: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prompt_cache_key: Option<&'a str>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
 }

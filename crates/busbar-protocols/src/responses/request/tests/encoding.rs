@@ -213,3 +213,16 @@ fn choices_need_tools_long_user_ids_and_budgets() {
     request.reasoning = Some(off);
     assert!(encode(&request).1.is_empty());
 }
+
+#[test]
+fn the_prompt_cache_key_crosses_between_chat_and_responses() {
+    let chat = crate::openai::request::decode(
+        br#"{"model": "m", "prompt_cache_key": "conv-1", "messages": [{"role": "user", "content": "hi"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(chat.cache_key.as_deref(), Some("conv-1"));
+    let (body, _) = encode(&chat);
+    assert_eq!(body["prompt_cache_key"], "conv-1");
+    let back = super::super::decode(&serde_json::to_vec(&body).unwrap()).unwrap();
+    assert_eq!(back.cache_key.as_deref(), Some("conv-1"));
+}
