@@ -6,13 +6,13 @@
 //! probabilities have no place in the IR and are skipped. Cohere replies
 //! carry no model name and no creation time.
 
-use crate::names::dedup;
 use busbar_ir::{ContentBlock, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::request::OutToolCall;
 use super::{finish_reason_to_wire, stop_reason_from_wire, WireUsage};
+use crate::names::dedup;
 use crate::{DecodeError, Encoded};
 
 /// Decodes a Cohere Chat v2 reply body.

@@ -6,12 +6,12 @@
 //! official SDK validates: `refusal`, `logprobs` and `annotations` present,
 //! `tool_calls` only when there are some.
 
-use crate::names::push_once;
 use busbar_ir::{ContentBlock, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{arguments_text, choice_stop, finish_reason, UsageOut, WireUsage};
+use crate::names::push_once;
 use crate::{DecodeError, Encoded};
 
 /// Decodes a `chat.completion` body.

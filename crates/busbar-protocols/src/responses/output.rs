@@ -7,7 +7,6 @@
 //! only the request knew (tools, sampling numbers, instructions) is not in
 //! the IR reply, so those fields hold the API's defaults.
 
-use crate::names::push_once;
 use std::borrow::Cow;
 
 use busbar_ir::{ContentBlock, Usage};
@@ -17,6 +16,7 @@ use super::error::ResponseErrorOut;
 use super::{
     item_id, parse_signature, split_namespace, UsageOut, INVENTED_REDACTED, INVENTED_THINKING,
 };
+use crate::names::push_once;
 
 /// A `response` object.
 #[derive(Debug, Serialize)]

@@ -1,6 +1,5 @@
 //! [`Request`] → Anthropic request body.
 
-use crate::names::dedup;
 use busbar_ir::{
     CachePoint, ContentBlock, ImageSource, Message, Request, ResponseFormat, Role, Tool,
     ToolChoice, ToolResultContent,
@@ -9,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::reasoning::{encode_reasoning, encode_sampling, OutThinking};
+use crate::names::dedup;
 use crate::signature::for_upstream;
 use crate::{Encoded, Protocol, RequestOptions};
 
@@ -26,8 +26,9 @@ use crate::{Encoded, Protocol, RequestOptions};
 ///   effort as `output_config.effort`; a budget becomes the nearest effort
 ///   (≤2048 `low`, ≤8192 `medium`, ≤24576 `high`, else `max`) and
 ///   `reasoning.budget_tokens` is named.
-/// * Reasoning, for earlier Claude: a budget is kept within Anthropic's bounds (at least 1024,
-///   below `max_tokens`); without a budget one is derived from the effort —
+/// * Reasoning, for earlier Claude: a budget is kept within Anthropic's
+///   bounds (at least 1024, below `max_tokens`); without a budget one is
+///   derived from the effort —
 ///   `minimal`/`low` 1024, `medium` (and unknown or no effort) 4096, `high`
 ///   16384, `xhigh`/`max` 32768 — and `none` turns thinking off. When no
 ///   budget fits (`max_tokens` ≤ 1024) thinking is left out and `reasoning`

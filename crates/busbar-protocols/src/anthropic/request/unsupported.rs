@@ -1,9 +1,9 @@
 //! Naming what a caller set that the IR cannot carry.
 
-use crate::names::push_once;
 use serde_json::Value;
 
 use crate::json::non_null;
+use crate::names::push_once;
 
 /// Names the features set in an Anthropic request body that the IR cannot
 /// carry, each once, in the order met. Decoding leaves them out.

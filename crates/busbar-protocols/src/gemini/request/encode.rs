@@ -1,6 +1,5 @@
 //! [`Request`] → Gemini request body.
 
-use crate::names::dedup;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -16,6 +15,7 @@ use crate::gemini::parts::{
     image_part, model_parts, OutBlob, OutFunctionResponse, OutPart, OutResponsePart, Side,
 };
 use crate::gemini::{is_derived_id, SKIP_SIGNATURE};
+use crate::names::dedup;
 use crate::{Encoded, Protocol, RequestOptions};
 
 /// Encodes `request` as a Gemini `generateContent` body. The model and

@@ -1,9 +1,9 @@
 //! Naming what a caller set that the IR cannot carry.
 
-use crate::names::push_once;
 use serde_json::{Map, Value};
 
 use super::fields::{get, integral};
+use crate::names::push_once;
 
 /// Names the features set in a Gemini request body that the IR cannot
 /// carry, each once, in the order met (camelCase, whichever spelling the
