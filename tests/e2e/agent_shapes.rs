@@ -154,3 +154,26 @@ async fn a_signature_goes_back_only_to_the_vendor_that_wrote_it() {
     let body = sent.to_string();
     assert!(!body.contains(raw), "{body}");
 }
+
+#[tokio::test]
+async fn a_marked_signature_is_not_relayed_to_the_clients_own_protocol() {
+    let gateway = Gateway::start().await;
+    // A signature Busbar marked as Bedrock's, now sent to an Anthropic lane:
+    // relaying it would have Anthropic refuse the turn.
+    let body = json!({"model": "claude", "max_tokens": 4000,
+    "thinking": {"type": "enabled", "budget_tokens": 2000},
+    "messages": [
+        {"role": "user", "content": "think first"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "t", "signature": "bedrock:EqQB"},
+            {"type": "text", "text": "done"}]},
+        {"role": "user", "content": "again"}
+    ]});
+    let reply = gateway.post_json("/v1/messages", &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let sent = gateway.received_one().json().expect("JSON upstream body");
+    assert!(!sent.to_string().contains("EqQB"), "{sent}");
+    assert_eq!(sent["messages"][1]["content"][0]["type"], "text");
+    let dropped = reply.header("x-busbar-dropped").unwrap_or_default();
+    assert!(dropped.contains("thinking"), "{dropped}");
+}

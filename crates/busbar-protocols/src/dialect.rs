@@ -246,6 +246,14 @@ impl Protocol {
         })
     }
 
+    /// Whether a request body of this format may carry a reasoning signature
+    /// that Busbar marked as another vendor's: such a request must go
+    /// through the IR even to an upstream of this format, so that the mark is
+    /// honoured rather than relayed.
+    pub fn carries_marked_signatures(self, body: &[u8]) -> bool {
+        signature::carries_marked(self, body)
+    }
+
     /// Encodes a request body for an upstream of this format.
     pub fn encode_request(self, request: &Request, options: &RequestOptions) -> Encoded {
         match self {

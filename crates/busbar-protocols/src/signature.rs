@@ -19,6 +19,10 @@
 //!   client speaks this protocol too (`RequestOptions::ingress`), since then
 //!   it came straight from this vendor. Any other is left out.
 //!
+//! * A same-protocol hop relays the body untouched, so a request carrying a
+//!   marked signature is translated instead ([`carries_marked`]): the
+//!   encoder then strips or drops it as above.
+//!
 //! Without the options (library use, the tests of one format) signatures pass
 //! as they are.
 
@@ -172,6 +176,36 @@ pub(crate) fn from_gemini_client(signature: &str) -> Cow<'_, str> {
     unwrapped.map_or(Cow::Borrowed(signature), Cow::Owned)
 }
 
+/// Whether a request body of `own` protocol may carry a signature Busbar
+/// marked with another origin. A cheap scan for the marks' openings: a
+/// string that merely starts like one costs a translation, never a lost
+/// signature.
+pub(crate) fn carries_marked(own: Protocol, body: &[u8]) -> bool {
+    /// Where each mark can begin: the prefixed text, or (for Gemini clients)
+    /// the base64 of its first whole three-byte groups.
+    const MARKS: [(Protocol, &str, &str); 4] = [
+        (Protocol::Anthropic, "\"anthropic:", "\"YW50aHJvcGlj"),
+        (Protocol::Bedrock, "\"bedrock:", "\"YmVkcm9j"),
+        (Protocol::Gemini, "\"gemini:", "\"Z2VtaW5p"),
+        (Protocol::Responses, "\"responses:", "\"cmVzcG9uc2Vz"),
+    ];
+    if matches!(own, Protocol::OpenAi | Protocol::Cohere) {
+        // Their requests carry no signatures.
+        return false;
+    }
+    MARKS
+        .iter()
+        .filter(|(origin, _, _)| *origin != own)
+        .map(|(_, text, base64)| {
+            if own == Protocol::Gemini {
+                base64
+            } else {
+                text
+            }
+        })
+        .any(|mark| memchr::memmem::find(body, mark.as_bytes()).is_some())
+}
+
 /// The signature to send to an upstream of `own` protocol, or `None` when it
 /// belongs to another vendor. `ingress` is the client's protocol, when known.
 pub(crate) fn for_upstream(
@@ -225,6 +259,24 @@ mod tests {
             None
         );
         assert_eq!(for_upstream("EqQB", Protocol::Bedrock, None), Some("EqQB"));
+    }
+
+    #[test]
+    fn marked_signatures_are_found_in_request_bodies() {
+        let anthropic = br#"{"messages":[{"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"bedrock:EqQB"}]}]}"#;
+        assert!(carries_marked(Protocol::Anthropic, anthropic));
+        let own = br#"{"signature":"EqQB","text":"anthropic: a word"}"#;
+        assert!(!carries_marked(Protocol::Anthropic, own));
+        let gemini = format!(
+            r#"{{"thoughtSignature": "{}"}}"#,
+            for_gemini_client("anthropic:EqQB")
+        );
+        assert!(carries_marked(Protocol::Gemini, gemini.as_bytes()));
+        assert!(!carries_marked(
+            Protocol::Gemini,
+            br#"{"thoughtSignature": "CiQB"}"#
+        ));
+        assert!(!carries_marked(Protocol::OpenAi, anthropic));
     }
 
     #[test]

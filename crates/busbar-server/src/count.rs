@@ -127,7 +127,10 @@ async fn upstream(
     decoded: &mut Option<DecodedRequest>,
 ) -> Result<Response<Body>, (FailureClass, GatewayError)> {
     let protocol = inbound.protocol();
-    let same_protocol = target.protocol == protocol;
+    // Signatures marked as another vendor's must not be relayed (see
+    // `busbar_protocols::Protocol::carries_marked_signatures`).
+    let same_protocol =
+        target.protocol == protocol && !protocol.carries_marked_signatures(&inbound.body);
     let (body, dropped) = if same_protocol {
         let body = if protocol.model_in_body() {
             peeked.with_model(&target.model_id)

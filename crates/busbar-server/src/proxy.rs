@@ -63,6 +63,21 @@ struct Call<'a> {
     /// not ask for it (a metered OpenAI chat stream without
     /// `stream_options.include_usage`).
     count_usage: bool,
+    /// Whether the body carries a reasoning signature marked as another
+    /// vendor's, learnt the first time a same-protocol lane is tried.
+    marked_signatures: Option<bool>,
+}
+
+impl Call<'_> {
+    /// Whether an upstream of the client's own protocol may take the body
+    /// as it is: not when it carries signatures Busbar marked as another
+    /// vendor's (they must be stripped or dropped on the way).
+    fn relayable(&mut self) -> bool {
+        let inbound = self.inbound;
+        !*self
+            .marked_signatures
+            .get_or_insert_with(|| inbound.protocol().carries_marked_signatures(&inbound.body))
+    }
 }
 
 /// Serves one model request end to end. `pool` is set to the configured
@@ -112,6 +127,7 @@ pub(crate) async fn proxy<'s>(
         decoded: None,
         meter,
         count_usage,
+        marked_signatures: None,
     };
     // A failure's metrics wait until it is known whether another lane was
     // tried after it (a failover) or it went back to the client.

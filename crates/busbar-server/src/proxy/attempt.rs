@@ -78,9 +78,11 @@ pub(super) async fn run(
     let protocol = inbound.protocol();
     // A metered OpenAI chat stream whose client did not ask for usage goes
     // through the IR: the upstream is asked for usage (Busbar must count
-    // tokens) and the client does not see the extra chunk.
-    let same_protocol =
-        target.protocol == protocol && !(call.count_usage && protocol == Protocol::OpenAi);
+    // tokens) and the client does not see the extra chunk. So does a body
+    // with another vendor's reasoning signatures, which must not be relayed.
+    let same_protocol = target.protocol == protocol
+        && !(call.count_usage && protocol == Protocol::OpenAi)
+        && call.relayable();
     let (body, dropped) = if same_protocol {
         let body = if protocol.model_in_body() {
             call.peeked.with_model(&target.model_id)
