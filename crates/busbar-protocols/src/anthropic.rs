@@ -27,6 +27,9 @@ pub mod error;
 pub mod request;
 pub mod response;
 pub mod stream;
+mod wire;
+
+pub use wire::AnthropicMessages;
 
 #[cfg(test)]
 mod golden;

@@ -39,6 +39,9 @@ pub mod eventstream;
 pub mod request;
 pub mod response;
 pub mod stream;
+mod wire;
+
+pub use wire::BedrockConverse;
 
 mod content;
 mod fields;

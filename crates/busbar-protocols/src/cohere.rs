@@ -36,6 +36,9 @@ pub mod error;
 pub mod request;
 pub mod response;
 pub mod stream;
+mod wire;
+
+pub use wire::CohereChat;
 
 #[cfg(test)]
 mod golden;

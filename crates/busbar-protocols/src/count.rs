@@ -43,7 +43,6 @@ use serde_json::Value;
 
 use crate::dialect::{DecodedRequest, Encoded, Protocol, RequestOptions};
 use crate::error::DecodeError;
-use crate::{anthropic, bedrock, gemini, responses};
 
 /// Tokens added per message by [`estimate`].
 pub const MESSAGE_OVERHEAD: u64 = 4;
@@ -101,22 +100,16 @@ pub fn estimate(request: &Request) -> u64 {
 impl Protocol {
     /// Whether the format has a token-counting endpoint.
     pub fn counts_tokens(self) -> bool {
-        matches!(
-            self,
-            Self::Anthropic | Self::Gemini | Self::Responses | Self::Bedrock
-        )
+        self.wire().counts_tokens()
     }
 
     /// Decodes a token-count request of this format into the IR. OpenAI Chat
     /// and Cohere have no count request; their generation body is read.
     pub fn decode_count_request(self, body: &[u8]) -> Result<DecodedRequest, DecodeError> {
         let value: Value = serde_json::from_slice(body)?;
-        match self {
-            Self::Anthropic => anthropic::count::decode_request(&value),
-            Self::Gemini => gemini::count::decode_request(&value),
-            Self::Responses => responses::count::decode_request(&value),
-            Self::Bedrock => bedrock::count::decode_request(&value),
-            _ => self.decode_request(body),
+        match self.wire().decode_count_request(&value) {
+            Some(decoded) => decoded,
+            None => self.decode_request(body),
         }
     }
 
@@ -127,38 +120,26 @@ impl Protocol {
         request: &Request,
         options: &RequestOptions,
     ) -> Option<Encoded> {
-        match self {
-            Self::Anthropic => Some(anthropic::count::encode_request(request, options)),
-            Self::Gemini => Some(gemini::count::encode_request(request, options)),
-            Self::Responses => Some(responses::count::encode_request(request, options)),
-            Self::Bedrock => Some(bedrock::count::encode_request(request, options)),
-            _ => None,
-        }
+        self.wire().encode_count_request(request, options)
     }
 
     /// The count in a reply from this format's counting endpoint.
     pub fn decode_count_reply(self, body: &[u8]) -> Result<u64, DecodeError> {
-        match self {
-            Self::Anthropic => anthropic::count::decode_reply(body),
-            Self::Gemini => gemini::count::decode_reply(body),
-            Self::Responses => responses::count::decode_reply(body),
-            Self::Bedrock => bedrock::count::decode_reply(body),
-            _ => Err(DecodeError::invalid(
+        self.wire().decode_count_reply(body).unwrap_or_else(|| {
+            Err(DecodeError::invalid(
                 "",
                 format!("{} has no token-counting endpoint", self.name()),
-            )),
-        }
+            ))
+        })
     }
 
     /// A count as this format's counting endpoint replies it. OpenAI Chat
     /// and Cohere, which have none, get Anthropic's `{"input_tokens": N}`.
     pub fn encode_count_reply(self, tokens: u64) -> Vec<u8> {
-        match self {
-            Self::Gemini => gemini::count::encode_reply(tokens),
-            Self::Responses => responses::count::encode_reply(tokens),
-            Self::Bedrock => bedrock::count::encode_reply(tokens),
-            _ => anthropic::count::encode_reply(tokens),
-        }
+        self.wire()
+            .encode_count_reply(tokens)
+            .or_else(|| Protocol::Anthropic.wire().encode_count_reply(tokens))
+            .unwrap_or_default()
     }
 }
 

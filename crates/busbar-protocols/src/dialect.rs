@@ -1,9 +1,12 @@
 //! [`Protocol`]: one wire format, chosen at run time.
 
-use busbar_ir::{ApiError, Request, Response, StreamEvent};
+use std::fmt;
+
+use busbar_ir::{ApiError, ErrorKind, Request, Response, StreamEvent};
 
 use crate::error::DecodeError;
-use crate::{anthropic, bedrock, cohere, gemini, openai, responses, signature};
+use crate::wire::Wire;
+use crate::{anthropic, bedrock, cohere, gemini, openai, overflow, responses, signature};
 
 /// A wire format Busbar speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,6 +36,17 @@ pub struct EncodedError {
     pub body: Vec<u8>,
     /// The exception name for the `x-amzn-errortype` header (Bedrock).
     pub error_type: Option<&'static str>,
+}
+
+impl EncodedError {
+    /// An error rendered as a status and a body alone.
+    pub fn plain((status, body): (u16, Vec<u8>)) -> Self {
+        Self {
+            status,
+            body,
+            error_type: None,
+        }
+    }
 }
 
 /// Bytes produced by an encoder, with the names of request or response fields
@@ -170,7 +184,7 @@ pub trait StreamEncoder: Send {
 }
 
 impl Protocol {
-    /// All six, in the order the contract lists them.
+    /// All six, in the order the guide lists them.
     pub const ALL: [Protocol; 6] = [
         Protocol::OpenAi,
         Protocol::Responses,
@@ -180,16 +194,22 @@ impl Protocol {
         Protocol::Bedrock,
     ];
 
+    /// Everything Busbar knows about the format: its paths, credentials,
+    /// headers, framing and codecs.
+    pub fn wire(self) -> &'static dyn Wire {
+        match self {
+            Self::OpenAi => &openai::OpenAiChat,
+            Self::Responses => &responses::OpenAiResponses,
+            Self::Anthropic => &anthropic::AnthropicMessages,
+            Self::Gemini => &gemini::GeminiGenerate,
+            Self::Cohere => &cohere::CohereChat,
+            Self::Bedrock => &bedrock::BedrockConverse,
+        }
+    }
+
     /// The format's name as configuration spells it.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::OpenAi => "openai",
-            Self::Responses => "responses",
-            Self::Anthropic => "anthropic",
-            Self::Gemini => "gemini",
-            Self::Cohere => "cohere",
-            Self::Bedrock => "bedrock",
-        }
+        self.wire().name()
     }
 
     /// The format called `name` in configuration.
@@ -202,47 +222,18 @@ impl Protocol {
     /// Whether the request body names the model (`model` field). Gemini and
     /// Bedrock put it in the URL path instead.
     pub fn model_in_body(self) -> bool {
-        !matches!(self, Self::Gemini | Self::Bedrock)
+        self.wire().model_in_body()
     }
 
     /// Decodes a request body, naming the fields it set that the IR cannot
     /// carry (and a translation will therefore drop).
     pub fn decode_request(self, body: &[u8]) -> Result<DecodedRequest, DecodeError> {
         let value: serde_json::Value = serde_json::from_slice(body)?;
-        let (request, unsupported) = match self {
-            Self::OpenAi => (
-                openai::request::decode_value(&value)?,
-                openai::request::unsupported_fields(&value),
-            ),
-            Self::Responses => (
-                responses::request::decode_value(&value)?,
-                responses::request::unsupported_fields(&value),
-            ),
-            Self::Anthropic => (
-                anthropic::request::decode_value(&value)?,
-                anthropic::request::unsupported_fields(&value),
-            ),
-            Self::Gemini => (
-                gemini::request::decode_value(&value)?,
-                gemini::request::unsupported_fields(&value),
-            ),
-            Self::Cohere => (
-                cohere::request::decode_value(&value)?,
-                cohere::request::unsupported_fields(&value),
-            ),
-            Self::Bedrock => (
-                bedrock::request::decode_value(&value)?,
-                bedrock::request::unsupported_fields(&value),
-            ),
-        };
-        let tool_namespaces = match self {
-            Self::Responses => responses::request::tool_namespaces(&value),
-            _ => Vec::new(),
-        };
+        let wire = self.wire();
         Ok(DecodedRequest {
-            request,
-            unsupported,
-            tool_namespaces,
+            request: wire.decode_request(&value)?,
+            unsupported: wire.unsupported_fields(&value),
+            tool_namespaces: wire.tool_namespaces(&value),
         })
     }
 
@@ -256,60 +247,29 @@ impl Protocol {
 
     /// Encodes a request body for an upstream of this format.
     pub fn encode_request(self, request: &Request, options: &RequestOptions) -> Encoded {
-        match self {
-            Self::OpenAi => openai::request::encode(request, options),
-            Self::Responses => responses::request::encode(request, options),
-            Self::Anthropic => anthropic::request::encode(request, options),
-            Self::Gemini => gemini::request::encode(request, options),
-            Self::Cohere => cohere::request::encode(request, options),
-            Self::Bedrock => bedrock::request::encode(request, options),
-        }
+        self.wire().encode_request(request, options)
     }
 
     /// Decodes a complete reply body.
     pub fn decode_response(self, body: &[u8]) -> Result<Response, DecodeError> {
-        match self {
-            Self::OpenAi => openai::response::decode(body),
-            Self::Responses => responses::response::decode(body),
-            Self::Anthropic => anthropic::response::decode(body),
-            Self::Gemini => gemini::response::decode(body),
-            Self::Cohere => cohere::response::decode(body),
-            Self::Bedrock => bedrock::response::decode(body),
-        }
+        self.wire().decode_response(body)
     }
 
     /// Encodes a complete reply body for a client of this format; the
     /// options' `created` (Unix seconds) is used when the reply carries none.
     pub fn encode_response(self, response: &Response, options: &ReplyOptions) -> Encoded {
-        let created = options.created;
         let response = &*signature::mark_response(response, self, options.egress);
-        match self {
-            Self::OpenAi => openai::response::encode(response, created),
-            Self::Responses => {
-                responses::response::encode(response, created, &options.tool_namespaces)
-            }
-            Self::Anthropic => anthropic::response::encode(response),
-            Self::Gemini => gemini::response::encode(response, created),
-            Self::Cohere => cohere::response::encode(response, created),
-            Self::Bedrock => bedrock::response::encode(response, created),
-        }
+        self.wire().encode_response(response, options)
     }
 
     /// A decoder for one upstream stream of this format.
     pub fn stream_decoder(self) -> Box<dyn StreamDecoder> {
-        match self {
-            Self::OpenAi => Box::new(openai::stream::Decoder::new()),
-            Self::Responses => Box::new(responses::stream::Decoder::new()),
-            Self::Anthropic => Box::new(anthropic::stream::Decoder::new()),
-            Self::Gemini => Box::new(gemini::stream::Decoder::new()),
-            Self::Cohere => Box::new(cohere::stream::Decoder::new()),
-            Self::Bedrock => Box::new(bedrock::stream::Decoder::new()),
-        }
+        self.wire().stream_decoder()
     }
 
     /// An encoder for one client stream of this format.
     pub fn stream_encoder(self, options: &ReplyOptions) -> Box<dyn StreamEncoder> {
-        let encoder = self.bare_stream_encoder(options);
+        let encoder = self.wire().stream_encoder(options);
         match options.egress {
             Some(egress) if egress != self => {
                 Box::new(signature::Marking::new(encoder, self, egress))
@@ -318,60 +278,39 @@ impl Protocol {
         }
     }
 
-    fn bare_stream_encoder(self, options: &ReplyOptions) -> Box<dyn StreamEncoder> {
-        match self {
-            Self::OpenAi => Box::new(openai::stream::Encoder::new(options)),
-            Self::Responses => Box::new(responses::stream::Encoder::new(options)),
-            Self::Anthropic => Box::new(anthropic::stream::Encoder::new(options)),
-            Self::Gemini => Box::new(gemini::stream::Encoder::new(options)),
-            Self::Cohere => Box::new(cohere::stream::Encoder::new(options)),
-            Self::Bedrock => Box::new(bedrock::stream::Encoder::new(options)),
-        }
-    }
-
     /// Reads an upstream error reply of this format. `error_type` is the
     /// `x-amzn-errortype` response header, which Bedrock names its errors in.
+    ///
+    /// Beyond what the format's own decoder recognises, a 400 or 413 whose
+    /// words say the prompt does not fit (in any vendor's phrasing: a
+    /// provider may relay another's error) is a context-length error.
     pub fn decode_error(self, status: u16, body: &[u8], error_type: Option<&str>) -> ApiError {
-        match self {
-            Self::OpenAi => openai::error::decode(status, body),
-            Self::Responses => responses::error::decode(status, body),
-            Self::Anthropic => anthropic::error::decode(status, body),
-            Self::Gemini => gemini::error::decode(status, body),
-            Self::Cohere => cohere::error::decode(status, body),
-            Self::Bedrock => bedrock::error::decode(status, body, error_type),
+        let mut error = self.wire().decode_error(status, body, error_type);
+        if matches!(status, 400 | 413)
+            && matches!(
+                error.kind,
+                ErrorKind::InvalidRequest | ErrorKind::RequestTooLarge
+            )
+            && overflow::says_prompt_too_long(error.code.as_deref(), &error.message)
+        {
+            error.kind = ErrorKind::ContextLength;
         }
+        error
     }
 
     /// Renders an error for a client of this format.
     pub fn encode_error(self, error: &ApiError) -> EncodedError {
-        let plain = |(status, body): (u16, Vec<u8>)| EncodedError {
-            status,
-            body,
-            error_type: None,
-        };
-        match self {
-            Self::OpenAi => plain(openai::error::encode(error)),
-            Self::Responses => plain(responses::error::encode(error)),
-            Self::Anthropic => plain(anthropic::error::encode(error)),
-            Self::Gemini => plain(gemini::error::encode(error)),
-            Self::Cohere => plain(cohere::error::encode(error)),
-            Self::Bedrock => {
-                let (status, body, name) = bedrock::error::encode(error);
-                EncodedError {
-                    status,
-                    body,
-                    error_type: Some(name),
-                }
-            }
-        }
+        self.wire().encode_error(error)
     }
 
     /// The `Content-Type` of this format's streamed replies.
     pub fn stream_content_type(self, options: &ReplyOptions) -> &'static str {
-        match self {
-            Self::Bedrock => "application/vnd.amazon.eventstream",
-            Self::Gemini if options.json_array => "application/json",
-            _ => "text/event-stream",
-        }
+        self.wire().stream_content_type(options)
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }

@@ -23,26 +23,7 @@ pub struct EndWatch {
 impl EndWatch {
     /// A watch for a stream of `protocol`.
     pub fn new(protocol: Protocol) -> Self {
-        let markers: &'static [&'static [u8]] = match protocol {
-            Protocol::OpenAi => &[b"\ndata: [DONE]", b"\ndata:[DONE]"],
-            Protocol::Responses => &[
-                b"response.completed\"",
-                b"response.incomplete\"",
-                b"response.failed\"",
-            ],
-            Protocol::Anthropic => &[b"message_stop\""],
-            // A finish reason, a blocked prompt, or an error chunk.
-            Protocol::Gemini => &[
-                b"\"finishReason\":",
-                b"\"finishReason\" :",
-                b"\"blockReason\":",
-                b"{\"error\":",
-            ],
-            Protocol::Cohere => &[b"message-end\""],
-            // Header values with their two length bytes: the `messageStop`
-            // event, or an exception frame (the error reached the client).
-            Protocol::Bedrock => &[b"\x00\x0bmessageStop", b"\x00\x09exception"],
-        };
+        let markers = protocol.wire().end_markers();
         Self {
             markers,
             carry: Vec::new(),

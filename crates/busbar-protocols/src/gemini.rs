@@ -41,6 +41,9 @@ pub mod error;
 pub mod request;
 pub mod response;
 pub mod stream;
+mod wire;
+
+pub use wire::GeminiGenerate;
 
 mod parts;
 

@@ -11,9 +11,13 @@
 //!   request ⇄ [`busbar_ir::Request`] and its reply ⇄ a number (see
 //!   [`count`], which also holds the estimate for the other two).
 //!
-//! [`Protocol`] names a format and dispatches to its module, so a caller that
-//! learns the ingress and egress formats at run time needs no `match` of its
-//! own. [`sse`] is the Server-Sent Events codec the SSE-based formats share.
+//! Each module also implements [`Wire`], everything else Busbar knows about
+//! the format: the paths clients call and where the model name is, the
+//! upstream path, credential scheme and extra headers, the token-cap field,
+//! content types and end-of-stream markers. [`Protocol`] names a format and
+//! finds its [`Wire`] ([`Protocol::wire`]), so a caller that learns the
+//! ingress and egress formats at run time needs no `match` of its own.
+//! [`sse`] is the Server-Sent Events codec the SSE-based formats share.
 //!
 //! This crate does no I/O: bytes in, values out. It never panics on input;
 //! malformed input is a [`DecodeError`].
@@ -26,7 +30,9 @@ mod error;
 mod fold;
 mod json;
 mod names;
+mod overflow;
 mod signature;
+pub mod wire;
 
 pub mod anthropic;
 pub mod bedrock;
@@ -51,3 +57,4 @@ pub use dialect::{
 };
 pub use end::EndWatch;
 pub use error::DecodeError;
+pub use wire::{Endpoint, IngressRoute, KeyHeader, PathMatch, UpstreamHeader, Wire};

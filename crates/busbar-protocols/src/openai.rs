@@ -22,6 +22,9 @@ pub mod error;
 pub mod request;
 pub mod response;
 pub mod stream;
+mod wire;
+
+pub use wire::OpenAiChat;
 
 /// The IR stop reason for an OpenAI `finish_reason`.
 fn stop_reason(finish_reason: &str) -> StopReason {

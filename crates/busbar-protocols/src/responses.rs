@@ -48,6 +48,9 @@ pub mod error;
 pub mod request;
 pub mod response;
 pub mod stream;
+mod wire;
+
+pub use wire::OpenAiResponses;
 
 mod output;
 

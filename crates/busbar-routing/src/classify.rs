@@ -1,16 +1,20 @@
 //! What an upstream failure means for routing: the [`FailureClass`] and the [`classify`] pipeline.
 //!
-//! The pipeline runs in a fixed order (contract §6):
+//! The pipeline runs in a fixed order:
 //!
-//! 1. the provider's `error_map`, looked up by the error code from the body,
-//!    because the provider knows its own codes best (`insufficient_quota` →
-//!    `billing` on a 429 that would otherwise read as a rate limit);
-//! 2. built-in context-length detection, on 400 and 413 only: OpenAI's
-//!    `context_length_exceeded` code, then each provider's own phrase. Never on
-//!    a 5xx, where a message mentioning context is a server fault, not a hint
-//!    that a bigger model would help;
-//! 3. the status: 401/403 `auth`, 429 `rate_limit`, 408 `timeout`,
-//!    529 `overloaded`, other 5xx `server_error`, other 4xx `client_error`.
+//! 1. the provider's `error_map`, looked up by the error's code and then by
+//!    its status, because the provider knows its own codes best
+//!    (`insufficient_quota` → `billing` on a 429 that would otherwise read as
+//!    a rate limit);
+//! 2. what the protocol's error decoder recognised (`busbar-protocols` holds
+//!    every vendor's words): a prompt too long for the model, on 400 and 413
+//!    only — never on a 5xx, where a message mentioning context is a server
+//!    fault, not a hint that a bigger model would help; an account out of
+//!    credit (`billing`); a refused credential (`auth`);
+//! 3. the status: 401/403 `auth`, 402 `billing`, 429 `rate_limit`,
+//!    408 `timeout`, 529 `overloaded`, other 5xx `server_error`, other 4xx
+//!    `client_error`; an error with no error status (an event inside a
+//!    stream) by its kind.
 //!
 //! Transport failures have no status: the server reports them directly as
 //! [`FailureClass::Network`] (connect, reset, truncated body) or
@@ -20,9 +24,11 @@ use std::fmt;
 
 use serde::Serialize;
 
+use busbar_ir::{ApiError, ErrorKind};
+
 use crate::lane::HardDownReason;
 
-/// What an upstream failure means for routing (contract §6).
+/// What an upstream failure means for routing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -130,70 +136,88 @@ impl fmt::Display for FailureClass {
     }
 }
 
-/// The error code OpenAI (and OpenAI-compatible providers) send when the
-/// prompt does not fit.
-const CONTEXT_LENGTH_CODE: &str = "context_length_exceeded";
+/// Where an upstream error was seen, which decides whether its status
+/// means anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorSource {
+    /// An error reply: the error's status is the HTTP status it came with.
+    Reply,
+    /// An error event inside a stream whose headers said 2xx: its status is
+    /// only what the decoder supposed, so the kind decides.
+    Stream,
+}
 
-/// Phrases that mean "the prompt does not fit", compared ASCII
-/// case-insensitively against the error message, with the provider that
-/// uses each.
-const CONTEXT_LENGTH_PHRASES: &[(&str, &str)] = &[
-    ("openai", "maximum context length"),
-    ("anthropic", "prompt is too long"),
-    ("gemini", "exceeds the maximum number of tokens allowed"),
-    ("cohere", "too many tokens"),
-    ("bedrock", "input is too long for requested model"),
-    ("generic", "context window"),
-    ("generic", "context length"),
-];
-
-/// Classifies an upstream error response (see the module documentation for
-/// the order of the rules).
+/// Classifies an upstream error, decoded by its protocol: the one place
+/// Busbar decides what a failure means for routing.
 ///
-/// `code` is the provider's error code from the body (OpenAI's `error.code`
-/// or `error.type`, Anthropic's `error.type`, Gemini's `error.status`, a
-/// Bedrock exception name), `message` its human-readable message, and
-/// `error_map` the provider's code → class table. A status outside 400–599
-/// (an upstream that answered an error body with an unexpected status) is a
-/// `server_error`.
+/// `error_map` is the provider's code → class table. The order (see the
+/// module documentation) is: the map by the error's code, then by its status
+/// (catalogs key some entries by status, `"402": billing`); then, for an
+/// error reply, a prompt too long for the model on a 400 or 413 as the
+/// decoder recognised it, then the status; for an error inside a stream,
+/// its kind.
 pub fn classify(
-    status: u16,
-    code: Option<&str>,
-    message: &str,
-    error_map: &impl Fn(&str) -> Option<FailureClass>,
+    error: &ApiError,
+    source: ErrorSource,
+    error_map: impl Fn(&str) -> Option<FailureClass>,
 ) -> FailureClass {
-    if let Some(class) = code.and_then(error_map) {
+    let status = error.status;
+    let mapped = error.code.as_deref().and_then(&error_map).or_else(|| {
+        let mut digits = [0u8; 5];
+        error_map(status_key(status, &mut digits))
+    });
+    if let Some(class) = mapped {
         return class;
     }
-    if matches!(status, 400 | 413) && is_context_length(code, message) {
-        return FailureClass::ContextLength;
+    if source == ErrorSource::Stream {
+        return class_of_kind(error.kind);
     }
     match status {
+        400 | 413 if error.kind == ErrorKind::ContextLength => FailureClass::ContextLength,
         401 | 403 => FailureClass::Auth,
+        // Payment Required: what the status means, whoever sent it; another
+        // lane's account may well be in credit.
+        402 => FailureClass::Billing,
         408 => FailureClass::Timeout,
         429 => FailureClass::RateLimit,
         529 => FailureClass::Overloaded,
         400..=499 => FailureClass::ClientError,
+        // Any other status (a 5xx, or an error body with a status that is no
+        // error status at all): the upstream misbehaved.
         _ => FailureClass::ServerError,
     }
 }
 
-/// Whether a 400/413 body says the prompt was too long.
-fn is_context_length(code: Option<&str>, message: &str) -> bool {
-    code.is_some_and(|c| c.eq_ignore_ascii_case(CONTEXT_LENGTH_CODE))
-        || CONTEXT_LENGTH_PHRASES
-            .iter()
-            .any(|(_, phrase)| contains_ignore_ascii_case(message, phrase))
+/// What an error means when only its kind is known.
+fn class_of_kind(kind: ErrorKind) -> FailureClass {
+    match kind {
+        ErrorKind::RateLimit => FailureClass::RateLimit,
+        ErrorKind::Overloaded | ErrorKind::Unavailable => FailureClass::Overloaded,
+        ErrorKind::Timeout => FailureClass::Timeout,
+        ErrorKind::BadGateway => FailureClass::Network,
+        ErrorKind::Authentication | ErrorKind::PermissionDenied => FailureClass::Auth,
+        ErrorKind::InsufficientQuota => FailureClass::Billing,
+        ErrorKind::ContextLength => FailureClass::ContextLength,
+        ErrorKind::InvalidRequest | ErrorKind::NotFound | ErrorKind::RequestTooLarge => {
+            FailureClass::ClientError
+        }
+        _ => FailureClass::ServerError,
+    }
 }
 
-/// Substring search ignoring ASCII case, without allocating a lowercased
-/// copy of what may be a long message.
-fn contains_ignore_ascii_case(haystack: &str, needle: &str) -> bool {
-    let (hay, needle) = (haystack.as_bytes(), needle.as_bytes());
-    needle.is_empty()
-        || hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+/// `status` in decimal, written into `buffer` without allocating.
+fn status_key(status: u16, buffer: &mut [u8; 5]) -> &str {
+    let mut at = buffer.len();
+    let mut rest = status;
+    loop {
+        at -= 1;
+        buffer[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buffer[at..]).unwrap_or("0")
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@
 //!
 //! ```
 //! # use std::{num::NonZeroU32, sync::Arc};
-//! # use busbar_routing::{classify, Lane, LaneId, Member, Outcome, Pool, Router, SystemClock};
+//! # use busbar_routing::{classify, ErrorSource, Lane, LaneId, Member, Outcome, Pool, Router, SystemClock};
+//! # use busbar_ir::ApiError;
 //! # let n = |v| NonZeroU32::new(v).unwrap();
 //! # let lanes = vec![Lane::new("sonnet", "anthropic", n(8), None),
 //! #                  Lane::new("gpt-4o", "openai", n(8), None)];
@@ -40,9 +41,10 @@
 //! while let Some((lane, mut permit)) = attempts.next_attempt() {
 //!     // ... send upstream to `lane`. An error status before any byte went to
 //!     // the client is classified, reported, and maybe failed over:
-//!     # let upstream_failed: Option<u16> = None;
-//!     if let Some(status) = upstream_failed {
-//!         let class = classify(status, None, "", &error_map);
+//!     # let upstream_failed: Option<ApiError> = None;
+//!     if let Some(error) = upstream_failed {
+//!         // The error reply as the lane's protocol decoded it.
+//!         let class = classify(&error, ErrorSource::Reply, error_map);
 //!         let _ = attempts.finish(permit, Outcome::failed(class));
 //!         if class.fails_over() { continue } else { break }
 //!     }
@@ -55,8 +57,8 @@
 //!
 //! # Breakers and failover
 //!
-//! Upstream failures are sorted by [`classify`] into a [`FailureClass`]; the
-//! class decides everything after. Transient failures count toward the cell's
+//! Upstream failures, decoded by their protocol, are sorted by [`classify`]
+//! into a [`FailureClass`]; the class decides everything after. Transient failures count toward the cell's
 //! [`Trip`] rule; only when it is met does the breaker open (one failure below
 //! the threshold costs nothing else). `auth` and `billing` take the lane
 //! hard-down in every pool for [`HARD_DOWN_FOR`] or until a health probe
@@ -112,7 +114,7 @@ mod stats;
 
 pub use breaker::{BreakerPolicy, Trip, MAX_RETRY_AFTER};
 pub use cell::{BreakerChange, BreakerState, Cell};
-pub use classify::{classify, FailureClass};
+pub use classify::{classify, ErrorSource, FailureClass};
 pub use clock::{Clock, ManualClock, Moment, SystemClock};
 pub use error::{AcquireError, PoolExhausted, TopologyError};
 pub use failover::{Attempts, FailoverPolicy, OnExhausted, Stop};

@@ -1,4 +1,6 @@
-//! Classification tables: every status rule, every provider's context-length phrase, error_map precedence.
+//! Classification tables: every status rule, the decoder's context-length verdict, error_map precedence, errors inside streams.
+
+use busbar_ir::{ApiError, ErrorKind};
 
 use super::*;
 
@@ -6,8 +8,20 @@ fn no_map(_: &str) -> Option<FailureClass> {
     None
 }
 
+fn reply(status: u16, kind: ErrorKind, code: Option<&str>) -> ApiError {
+    let error = ApiError::new(kind, "m").with_status(status);
+    match code {
+        Some(code) => error.with_code(code),
+        None => error,
+    }
+}
+
 fn plain(status: u16) -> FailureClass {
-    classify(status, None, "", &no_map)
+    classify(
+        &reply(status, ErrorKind::from_status(status), None),
+        ErrorSource::Reply,
+        no_map,
+    )
 }
 
 use FailureClass::*;
@@ -17,7 +31,7 @@ fn statuses_map_to_their_classes() {
     let table: &[(u16, FailureClass)] = &[
         (400, ClientError),
         (401, Auth),
-        (402, ClientError),
+        (402, Billing),
         (403, Auth),
         (404, ClientError),
         (408, Timeout),
@@ -44,92 +58,108 @@ fn statuses_map_to_their_classes() {
 }
 
 #[test]
-fn every_providers_context_length_phrase_is_recognised_on_400_and_413() {
-    let messages = [
-        // OpenAI
-        "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens.",
-        // Anthropic
-        "prompt is too long: 210000 tokens > 200000 maximum",
-        // Gemini
-        "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
-        // Cohere
-        "too many tokens: total number of tokens in the prompt cannot exceed 128000",
-        // Bedrock
-        "Input is too long for requested model.",
-        // Generic OpenAI-compatible servers
-        "Requested tokens exceed context window of 8192",
-        "input exceeds the model's CONTEXT LENGTH",
-    ];
-    for message in messages {
-        for status in [400, 413] {
-            assert_eq!(
-                classify(status, None, message, &no_map),
-                ContextLength,
-                "{status}: {message}"
-            );
-        }
+fn a_context_length_verdict_counts_on_400_and_413_only() {
+    for status in [400, 413] {
+        let error = reply(status, ErrorKind::ContextLength, None);
+        assert_eq!(classify(&error, ErrorSource::Reply, no_map), ContextLength);
     }
-    assert_eq!(
-        classify(400, Some("context_length_exceeded"), "", &no_map),
-        ContextLength
-    );
-    assert_eq!(
-        classify(400, Some("CONTEXT_LENGTH_EXCEEDED"), "", &no_map),
-        ContextLength
-    );
-    assert_eq!(CONTEXT_LENGTH_PHRASES.len(), 7, "a phrase per provider");
+    for (status, class) in [
+        (500, ServerError),
+        (503, ServerError),
+        (529, Overloaded),
+        (422, ClientError),
+        (429, RateLimit),
+    ] {
+        let error = reply(status, ErrorKind::ContextLength, None);
+        assert_eq!(
+            classify(&error, ErrorSource::Reply, no_map),
+            class,
+            "{status}"
+        );
+    }
+    let error = reply(400, ErrorKind::InvalidRequest, None);
+    assert_eq!(classify(&error, ErrorSource::Reply, no_map), ClientError);
 }
 
 #[test]
-fn context_phrases_never_apply_outside_400_and_413() {
-    let message = "prompt is too long";
-    assert_eq!(classify(500, None, message, &no_map), ServerError);
-    assert_eq!(classify(503, None, message, &no_map), ServerError);
-    assert_eq!(classify(529, None, message, &no_map), Overloaded);
-    assert_eq!(classify(422, None, message, &no_map), ClientError);
-    assert_eq!(classify(429, None, message, &no_map), RateLimit);
-    assert_eq!(
-        classify(500, Some("context_length_exceeded"), "", &no_map),
-        ServerError
-    );
-    assert_eq!(
-        classify(400, None, "invalid temperature", &no_map),
-        ClientError
-    );
-}
-
-#[test]
-fn error_map_wins_over_phrases_and_status() {
+fn error_map_wins_over_the_decoder_and_the_status() {
     let map = |code: &str| match code {
         "insufficient_quota" => Some(Billing),
         "overloaded_error" => Some(Overloaded),
         "context_length_exceeded" => Some(ClientError),
+        "418" => Some(RateLimit),
         _ => None,
     };
-    assert_eq!(classify(429, Some("insufficient_quota"), "", &map), Billing);
+    let classify_reply = |error: ApiError| classify(&error, ErrorSource::Reply, map);
     assert_eq!(
-        classify(500, Some("overloaded_error"), "", &map),
+        classify_reply(reply(429, ErrorKind::RateLimit, Some("insufficient_quota"))),
+        Billing
+    );
+    assert_eq!(
+        classify_reply(reply(500, ErrorKind::Server, Some("overloaded_error"))),
         Overloaded
     );
     assert_eq!(
-        classify(
+        classify_reply(reply(
             400,
-            Some("context_length_exceeded"),
-            "prompt is too long",
-            &map
-        ),
+            ErrorKind::ContextLength,
+            Some("context_length_exceeded")
+        )),
         ClientError,
         "the operator's map beats the built-in detection"
     );
     assert_eq!(
-        classify(401, Some("unmapped"), "", &map),
+        classify_reply(reply(418, ErrorKind::InvalidRequest, None)),
+        RateLimit,
+        "a status key is looked up when the code is not"
+    );
+    assert_eq!(
+        classify_reply(reply(401, ErrorKind::Authentication, Some("unmapped"))),
         Auth,
         "an unknown code falls through to the status"
     );
     assert_eq!(
-        classify(400, Some("unmapped"), "prompt is too long", &map),
+        classify_reply(reply(400, ErrorKind::ContextLength, Some("unmapped"))),
         ContextLength
     );
+}
+
+#[test]
+fn errors_inside_a_stream_are_classified_by_kind() {
+    let table = [
+        (ErrorKind::RateLimit, RateLimit),
+        (ErrorKind::Overloaded, Overloaded),
+        (ErrorKind::Unavailable, Overloaded),
+        (ErrorKind::Timeout, Timeout),
+        (ErrorKind::BadGateway, Network),
+        (ErrorKind::Authentication, Auth),
+        (ErrorKind::PermissionDenied, Auth),
+        (ErrorKind::InsufficientQuota, Billing),
+        (ErrorKind::ContextLength, ContextLength),
+        (ErrorKind::Server, ServerError),
+        (ErrorKind::InvalidRequest, ClientError),
+        (ErrorKind::NotFound, ClientError),
+        (ErrorKind::RequestTooLarge, ClientError),
+    ];
+    for (kind, class) in table {
+        let error = ApiError::new(kind, "mid-stream");
+        assert_eq!(
+            classify(&error, ErrorSource::Stream, no_map),
+            class,
+            "{kind:?}"
+        );
+    }
+    let map = |code: &str| (code == "busy").then_some(RateLimit);
+    let error = ApiError::new(ErrorKind::Server, "m").with_code("busy");
+    assert_eq!(classify(&error, ErrorSource::Stream, map), RateLimit);
+}
+
+#[test]
+fn status_keys_are_written_in_decimal() {
+    let mut buffer = [0u8; 5];
+    assert_eq!(status_key(0, &mut buffer), "0");
+    assert_eq!(status_key(402, &mut buffer), "402");
+    assert_eq!(status_key(u16::MAX, &mut buffer), "65535");
 }
 
 #[test]
@@ -158,15 +188,4 @@ fn classes_know_their_consequences() {
         serde_json::to_value(ContextLength).expect("serializable"),
         serde_json::json!("context_length")
     );
-}
-
-#[test]
-fn substring_search_ignores_case_and_handles_edges() {
-    assert!(contains_ignore_ascii_case("ABC", "b"));
-    assert!(contains_ignore_ascii_case("", ""));
-    assert!(!contains_ignore_ascii_case("ab", "abc"));
-    assert!(contains_ignore_ascii_case(
-        "ümlaut Context Window",
-        "context window"
-    ));
 }
