@@ -64,7 +64,7 @@ impl ProviderFields {
 
 /// Reads the shared provider fields from an already opened mapping.
 pub(crate) fn read_provider_fields(w: &mut Walker, f: &Fields<'_>) -> ProviderFields {
-    let protocols: Vec<(&str, Protocol)> = Protocol::ALL.iter().map(|p| (p.as_str(), *p)).collect();
+    let protocols: Vec<(&str, Protocol)> = Protocol::ALL.iter().map(|p| (p.name(), *p)).collect();
     let mut out = ProviderFields {
         protocol: f
             .get("protocol")

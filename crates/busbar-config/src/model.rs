@@ -8,12 +8,12 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use busbar_protocols::Protocol;
+pub use busbar_routing::FailureClass;
 pub use pool::{
     Affinity, AffinityMode, Breaker, Failover, OnExhausted, Pool, PoolMember, Trip, TripMode,
 };
-pub use provider::{
-    AuthScheme, AwsCredentials, FailureClass, Health, HealthMode, Protocol, Provider,
-};
+pub use provider::{AuthScheme, AwsCredentials, Health, HealthMode, Provider};
 
 /// The whole resolved configuration.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,6 +5,7 @@
 use std::time::SystemTime;
 
 use busbar_governance::{looks_like_virtual_key, Refusal};
+use busbar_protocols::wire::percent_decode;
 use busbar_protocols::Protocol;
 use http::{HeaderMap, Request};
 
@@ -24,34 +25,43 @@ pub(crate) enum ClientAuth {
 }
 
 /// The credential a request carries, from the first carrier that has one:
-/// `Authorization: Bearer`, `x-api-key`, `x-goog-api-key`, then `?key=`.
+/// `Authorization: Bearer`, then each protocol's own headers (`x-api-key`,
+/// `x-goog-api-key`), then its query parameters (`?key=`). Any carrier is
+/// read on any route: an SDK pointed at another protocol's path still sends
+/// its own.
 pub(crate) struct Credential(Option<String>);
 
 impl Credential {
     pub(crate) fn from_request<B>(request: &Request<B>) -> Self {
         let headers = request.headers();
-        let bearer = bearer(headers).map(str::to_owned);
+        let wires = || Protocol::ALL.into_iter().map(Protocol::wire);
         let header = |name: &str| {
             headers
                 .get(name)
                 .and_then(|value| value.to_str().ok())
                 .map(|value| value.trim().to_owned())
         };
-        let query_key = || {
+        let query_key = |key: &str| {
             request.uri().query().and_then(|query| {
                 query.split('&').find_map(|pair| {
                     let (name, value) = pair.split_once('=')?;
-                    (name == "key").then(|| crate::ingress::percent_decode(value))?
+                    (name == key).then(|| percent_decode(value))?
                 })
             })
         };
-        Self(
-            bearer
-                .or_else(|| header("x-api-key"))
-                .or_else(|| header("x-goog-api-key"))
-                .or_else(query_key)
-                .filter(|token| !token.is_empty()),
-        )
+        let token = bearer(headers)
+            .map(str::to_owned)
+            .or_else(|| {
+                wires()
+                    .flat_map(|wire| wire.credential_headers())
+                    .find_map(|name| header(name))
+            })
+            .or_else(|| {
+                wires()
+                    .filter_map(|wire| wire.credential_query())
+                    .find_map(query_key)
+            });
+        Self(token.filter(|token| !token.is_empty()))
     }
 
     pub(crate) fn into_token(self) -> Option<String> {
@@ -98,7 +108,7 @@ pub(crate) fn proof<B>(
     request: &Request<B>,
     protocol: Protocol,
 ) -> Result<Proof, GatewayError> {
-    let signed = if protocol == Protocol::Bedrock {
+    let signed = if protocol.wire().signs_requests() {
         Presented::parse(request.headers())
     } else {
         None

@@ -28,7 +28,7 @@ use tokio::time::{Instant, Sleep};
 
 use busbar_routing::FailureClass;
 
-use crate::guard::{class_of, Guard};
+use crate::guard::Guard;
 
 /// The error a body reports to hyper, which then aborts the connection.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -378,7 +378,7 @@ impl Translated {
 
     /// Ends the stream with an in-stream error in the client's protocol.
     fn fail(&mut self, error: ApiError) {
-        self.guard.body_failed(class_of(error.kind));
+        self.guard.stream_failed(&error);
         self.events.push(StreamEvent::Error(error));
         self.drain_events();
         self.encoder.finish(&mut self.out);
@@ -389,7 +389,7 @@ impl Translated {
         for mut event in self.events.drain(..) {
             self.guard.observe(&event);
             match &mut event {
-                StreamEvent::Error(error) => self.guard.body_failed(class_of(error.kind)),
+                StreamEvent::Error(error) => self.guard.stream_failed(error),
                 // Some formats (Cohere) never name the model; the client's
                 // format may require one.
                 StreamEvent::MessageStart { id, model, .. } => {

@@ -31,7 +31,7 @@
 //! allowed the pool or model, but nothing is charged to it and it does not
 //! count toward its rate limits.
 
-use busbar_protocols::{DecodedRequest, Protocol, RequestOptions};
+use busbar_protocols::{DecodedRequest, RequestOptions};
 use busbar_routing::{FailureClass, LaneId};
 use http::{header, HeaderValue, Response};
 
@@ -111,7 +111,7 @@ pub(crate) async fn count<'s>(
 /// The client's count request in the IR.
 fn decode(inbound: &Inbound) -> Result<DecodedRequest, GatewayError> {
     let mut decoded = inbound.protocol().decode_count_request(&inbound.body)?;
-    if let Some(name) = &inbound.ingress.name {
+    if let Some(name) = &inbound.ingress.model {
         decoded.request.model.clone_from(name);
     }
     Ok(decoded)
@@ -134,11 +134,11 @@ async fn upstream(
     let (body, dropped) = if same_protocol {
         let body = if protocol.model_in_body() {
             peeked.with_model(&target.model_id)
-        } else if protocol == Protocol::Gemini {
-            busbar_protocols::gemini::count::with_model(&inbound.body, &target.model_id)
-                .unwrap_or_else(|| inbound.body.to_vec())
         } else {
-            inbound.body.to_vec()
+            protocol
+                .wire()
+                .count_body_for(&inbound.body, &target.model_id)
+                .unwrap_or_else(|| inbound.body.to_vec())
         };
         (body, Vec::new())
     } else {

@@ -1,10 +1,11 @@
 //! The lane permit a request holds while its reply is in flight, and the
 //! governance meter that travels with it.
 
-use busbar_ir::{ErrorKind, StreamEvent, Usage};
-use busbar_routing::{FailureClass, Outcome, Permit};
+use busbar_ir::{ApiError, StreamEvent, Usage};
+use busbar_routing::{ErrorSource, FailureClass, Outcome, Permit};
 
 use crate::meter::Meter;
+use crate::state::{classify, ErrorMap};
 
 /// Holds a lane's concurrency slot (and budget unit) until the reply body
 /// is finished, and reports how it ended exactly once: to the lane, and to
@@ -13,16 +14,19 @@ pub(crate) struct Guard {
     permit: Option<Permit>,
     // Boxed: most requests are not metered, and bodies stay small.
     meter: Option<Box<Meter>>,
+    /// The lane's `error_map`, for an error inside the stream.
+    error_map: ErrorMap,
 }
 
 impl Guard {
     /// A guard for a request whose upstream answered 2xx: the budget unit is
     /// charged now. `meter` is the request's admission, when governed.
-    pub(crate) fn charged(mut permit: Permit, meter: Option<Meter>) -> Self {
+    pub(crate) fn charged(mut permit: Permit, meter: Option<Meter>, error_map: ErrorMap) -> Self {
         permit.charge();
         Self {
             permit: Some(permit),
             meter: meter.map(Box::new),
+            error_map,
         }
     }
 
@@ -73,6 +77,13 @@ impl Guard {
         }
     }
 
+    /// The upstream reported `error` inside its stream: the body broke off
+    /// with the failure that error means for routing.
+    pub(crate) fn stream_failed(&mut self, error: &ApiError) {
+        let class = classify(&self.error_map, error, ErrorSource::Stream);
+        self.body_failed(class);
+    }
+
     /// Takes the permit back, its charge refunded, and the meter unsettled,
     /// when the reply failed before any byte reached the client and another
     /// lane may be tried.
@@ -98,21 +109,5 @@ impl Drop for Guard {
         if let Some(meter) = self.meter.take() {
             meter.finish(true);
         }
-    }
-}
-
-/// What an error an upstream reported means for routing, when all Busbar
-/// has is the IR's kind (a stream's error event).
-pub(crate) fn class_of(kind: ErrorKind) -> FailureClass {
-    match kind {
-        ErrorKind::RateLimit => FailureClass::RateLimit,
-        ErrorKind::Overloaded | ErrorKind::Unavailable => FailureClass::Overloaded,
-        ErrorKind::Timeout => FailureClass::Timeout,
-        ErrorKind::BadGateway => FailureClass::Network,
-        ErrorKind::Authentication | ErrorKind::PermissionDenied => FailureClass::Auth,
-        ErrorKind::InsufficientQuota => FailureClass::Billing,
-        ErrorKind::ContextLength => FailureClass::ContextLength,
-        ErrorKind::Server => FailureClass::ServerError,
-        _ => FailureClass::ClientError,
     }
 }

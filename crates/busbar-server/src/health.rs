@@ -86,8 +86,8 @@ async fn send(state: &State, target: &Target) -> Outcome {
         Err(_) => Outcome::failed(FailureClass::Network),
         Ok(response) if response.status().is_success() => Outcome::Success,
         Ok(response) => {
-            let status = response.status().as_u16();
-            Outcome::failed(target.classify(status, None, ""))
+            let (class, _, _) = crate::proxy::read_error(state, target, response).await;
+            Outcome::failed(class)
         }
     }
 }

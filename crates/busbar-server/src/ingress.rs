@@ -1,7 +1,8 @@
 //! Which route a request is for: the ingress protocol and where the model
 //! name comes from.
 
-use busbar_protocols::Protocol;
+use busbar_protocols::wire::percent_decode;
+use busbar_protocols::{Endpoint, IngressRoute, PathMatch, Protocol};
 use http::Method;
 
 /// What a request asks of Busbar.
@@ -41,104 +42,53 @@ pub(crate) enum AdminPath {
     Usage(String),
 }
 
-/// A model request as its URL describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Ingress {
-    pub(crate) protocol: Protocol,
-    /// The model name, for protocols that put it in the URL.
-    pub(crate) name: Option<String>,
-    /// Streamed or not, for protocols whose URL says so (Gemini, Bedrock).
-    pub(crate) stream: Option<bool>,
-    /// Gemini's `:streamGenerateContent` without `alt=sse`: one JSON array.
-    pub(crate) json_array: bool,
-}
-
-impl Ingress {
-    fn new(protocol: Protocol, name: Option<String>) -> Self {
-        Self {
-            protocol,
-            name,
-            stream: None,
-            json_array: false,
-        }
-    }
-}
-
-const ANTHROPIC_SUFFIX: &str = "/v1/messages";
-const ANTHROPIC_COUNT_SUFFIX: &str = "/v1/messages/count_tokens";
+/// A model request as its URL describes it (the protocol's own reading of
+/// its paths).
+pub(crate) type Ingress = IngressRoute;
 
 /// Matches a request line; `query` is the URL's query string, if any.
+///
+/// Busbar's own routes come first; then each protocol reads the path (see
+/// [`busbar_protocols::Wire::route`]): the first that claims it decides,
+/// and a path a protocol takes only as a fallback is its when no other
+/// claims it.
 pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
     let get = method == Method::GET;
-    let post = method == Method::POST;
-    let post_only = |route: Route, protocol: Protocol| {
-        if post {
-            route
-        } else {
-            Route::MethodNotAllowed { protocol }
-        }
-    };
-    let proxy = |ingress: Ingress| {
-        let protocol = ingress.protocol;
-        post_only(Route::Proxy(ingress), protocol)
-    };
-    let count = |ingress: Ingress| {
-        let protocol = ingress.protocol;
-        post_only(Route::Count(ingress), protocol)
-    };
     match path {
         "/healthz" if get => return Route::Healthz,
         "/stats" if get => return Route::Stats,
         "/metrics" if get => return Route::Metrics,
         "/v1/models" | "/models" if get => return Route::Models,
         "/v1beta/models" if get => return Route::GeminiModels,
-        // The OpenAI SDKs append their paths to whatever base URL they are
-        // given; the guide's example uses a base URL without `/v1`.
-        "/v1/chat/completions" | "/chat/completions" => {
-            return proxy(Ingress::new(Protocol::OpenAi, None))
-        }
-        "/v1/responses" | "/responses" => return proxy(Ingress::new(Protocol::Responses, None)),
-        "/v1/messages" => return proxy(Ingress::new(Protocol::Anthropic, None)),
-        "/v1/messages/count_tokens" => return count(Ingress::new(Protocol::Anthropic, None)),
-        "/v1/responses/input_tokens" | "/responses/input_tokens" => {
-            return count(Ingress::new(Protocol::Responses, None))
-        }
-        "/v2/chat" => return proxy(Ingress::new(Protocol::Cohere, None)),
         _ => {}
-    }
-    if let Some(rest) = path
-        .strip_prefix("/v1beta/models/")
-        .or_else(|| path.strip_prefix("/v1/models/"))
-    {
-        return match gemini(rest, query) {
-            Some((ingress, false)) => proxy(ingress),
-            Some((ingress, true)) => count(ingress),
-            None => Route::NotFound,
-        };
     }
     if let Some(rest) = path.strip_prefix("/admin/keys") {
         return admin(rest).map_or(Route::NotFound, Route::Admin);
     }
-    if let Some(rest) = path.strip_prefix("/model/") {
-        return match bedrock(rest) {
-            Some((ingress, false)) => proxy(ingress),
-            Some((ingress, true)) => count(ingress),
-            None => Route::NotFound,
-        };
-    }
-    if let Some(prefix) = path.strip_suffix(ANTHROPIC_COUNT_SUFFIX) {
-        if let Some(name) = prefix.get(1..).filter(|name| !name.is_empty()) {
-            return percent_decode(name).map_or(Route::NotFound, |name| {
-                count(Ingress::new(Protocol::Anthropic, Some(name)))
-            });
+    let mut fallback = None;
+    for protocol in Protocol::ALL {
+        match protocol.wire().route(path, query) {
+            PathMatch::No => {}
+            PathMatch::NotFound => return Route::NotFound,
+            PathMatch::Route(ingress) => return model_route(method, ingress),
+            PathMatch::Fallback(ingress) => {
+                fallback.get_or_insert(ingress);
+            }
         }
     }
-    match path.strip_suffix(ANTHROPIC_SUFFIX) {
-        Some(prefix) if prefix.len() > 1 => match percent_decode(&prefix[1..]) {
-            Some(name) => proxy(Ingress::new(Protocol::Anthropic, Some(name))),
-            None => Route::NotFound,
-        },
-        _ => Route::NotFound,
+    fallback.map_or(Route::NotFound, |ingress| model_route(method, ingress))
+}
+
+/// A protocol's route: POST only.
+fn model_route(method: &Method, ingress: Ingress) -> Route {
+    if method != Method::POST {
+        return Route::MethodNotAllowed {
+            protocol: ingress.protocol,
+        };
+    }
+    match ingress.endpoint {
+        Endpoint::Generate => Route::Proxy(ingress),
+        Endpoint::CountTokens => Route::Count(ingress),
     }
 }
 
@@ -161,74 +111,20 @@ fn admin(rest: &str) -> Option<AdminPath> {
     })
 }
 
-/// `NAME:generateContent`, `NAME:streamGenerateContent` or
-/// `NAME:countTokens`; `true` with the last.
-fn gemini(rest: &str, query: Option<&str>) -> Option<(Ingress, bool)> {
-    let (name, action) = rest.rsplit_once(':')?;
-    let (stream, count) = match action {
-        "generateContent" => (false, false),
-        "streamGenerateContent" => (true, false),
-        "countTokens" => (false, true),
-        _ => return None,
-    };
-    let sse = query.is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse"));
-    let ingress = Ingress {
-        protocol: Protocol::Gemini,
-        name: Some(percent_decode(name).filter(|name| !name.is_empty())?),
-        stream: Some(stream),
-        json_array: stream && !sse,
-    };
-    Some((ingress, count))
-}
-
-/// `NAME/converse`, `NAME/converse-stream` or `NAME/count-tokens`; `true`
-/// with the last.
-fn bedrock(rest: &str) -> Option<(Ingress, bool)> {
-    let (name, stream, count) = if let Some(name) = rest.strip_suffix("/converse-stream") {
-        (name, true, false)
-    } else if let Some(name) = rest.strip_suffix("/count-tokens") {
-        (name, false, true)
-    } else {
-        (rest.strip_suffix("/converse")?, false, false)
-    };
-    let ingress = Ingress {
-        protocol: Protocol::Bedrock,
-        name: Some(percent_decode(name).filter(|name| !name.is_empty())?),
-        stream: Some(stream),
-        json_array: false,
-    };
-    Some((ingress, count))
-}
-
-/// Decodes `%XX` escapes. `None` when an escape is malformed or the result
-/// is not UTF-8.
-pub(crate) fn percent_decode(input: &str) -> Option<String> {
-    if !input.contains('%') {
-        return Some(input.to_owned());
-    }
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let hex = std::str::from_utf8(hex).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn ingress(protocol: Protocol, endpoint: Endpoint, name: Option<&str>) -> Ingress {
+        let ingress = Ingress::new(protocol, endpoint);
+        match name {
+            Some(name) => ingress.with_model(name.to_owned()),
+            None => ingress,
+        }
+    }
+
     fn proxy(protocol: Protocol, name: Option<&str>) -> Route {
-        Route::Proxy(Ingress::new(protocol, name.map(str::to_owned)))
+        Route::Proxy(ingress(protocol, Endpoint::Generate, name))
     }
 
     fn post(path: &str) -> Route {
@@ -274,12 +170,10 @@ mod tests {
     #[test]
     fn gemini_actions_versions_and_framing() {
         let gemini = |name: &str, stream, json_array| {
-            Route::Proxy(Ingress {
-                protocol: Protocol::Gemini,
-                name: Some(name.to_owned()),
-                stream: Some(stream),
-                json_array,
-            })
+            let mut ingress =
+                ingress(Protocol::Gemini, Endpoint::Generate, Some(name)).with_stream(stream);
+            ingress.json_array = json_array;
+            Route::Proxy(ingress)
         };
         assert_eq!(
             post("/v1beta/models/g:generateContent"),
@@ -308,12 +202,9 @@ mod tests {
     #[test]
     fn bedrock_converse_and_stream() {
         let bedrock = |name: &str, stream| {
-            Route::Proxy(Ingress {
-                protocol: Protocol::Bedrock,
-                name: Some(name.to_owned()),
-                stream: Some(stream),
-                json_array: false,
-            })
+            Route::Proxy(
+                ingress(Protocol::Bedrock, Endpoint::Generate, Some(name)).with_stream(stream),
+            )
         };
         assert_eq!(post("/model/m/converse"), bedrock("m", false));
         assert_eq!(
@@ -326,7 +217,7 @@ mod tests {
     #[test]
     fn count_routes_for_each_counting_protocol() {
         let count = |protocol, name: Option<&str>| {
-            Route::Count(Ingress::new(protocol, name.map(str::to_owned)))
+            Route::Count(ingress(protocol, Endpoint::CountTokens, name))
         };
         assert_eq!(
             post("/v1/messages/count_tokens?beta=true"),
@@ -349,12 +240,7 @@ mod tests {
             count(Protocol::Responses, None)
         );
         let fixed = |protocol, name: &str| {
-            Route::Count(Ingress {
-                protocol,
-                name: Some(name.to_owned()),
-                stream: Some(false),
-                json_array: false,
-            })
+            Route::Count(ingress(protocol, Endpoint::CountTokens, Some(name)).with_stream(false))
         };
         assert_eq!(
             post("/v1beta/models/g:countTokens"),

@@ -52,49 +52,36 @@ impl<'a> Peeked<'a> {
     }
 
     /// The reply's token cap as the request states it, for governance's
-    /// worst-case estimate: the field each protocol names it with. `None`
-    /// when absent or not a whole number.
+    /// worst-case estimate: the first of the fields the protocol names it
+    /// with that holds a whole number.
     pub(crate) fn max_tokens(&self, protocol: Protocol) -> Option<u64> {
-        let top = |key: &str| {
-            self.get(key)
-                .and_then(|raw| serde_json::from_str::<u64>(raw.get()).ok())
-        };
-        let nested = |outer: &str, inner: &[&str]| {
-            let object: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(self.get(outer)?.get()).ok()?;
-            inner
-                .iter()
-                .find_map(|key| object.get(*key).and_then(serde_json::Value::as_u64))
-        };
-        match protocol {
-            Protocol::OpenAi => top("max_completion_tokens").or_else(|| top("max_tokens")),
-            Protocol::Responses => top("max_output_tokens"),
-            Protocol::Gemini => nested(
-                "generationConfig",
-                &["maxOutputTokens", "max_output_tokens"],
-            )
-            .or_else(|| {
-                nested(
-                    "generation_config",
-                    &["maxOutputTokens", "max_output_tokens"],
-                )
-            }),
-            Protocol::Bedrock => nested("inferenceConfig", &["maxTokens"]),
-            _ => top("max_tokens"),
-        }
+        protocol
+            .wire()
+            .max_tokens_fields()
+            .iter()
+            .find_map(|path| self.lookup(path)?.as_u64())
     }
 
-    /// Whether an OpenAI chat client asked for usage in its stream
-    /// (`stream_options.include_usage: true`).
-    pub(crate) fn stream_usage(&self) -> bool {
-        #[derive(Deserialize)]
-        struct ReplyOptions {
-            #[serde(default)]
-            include_usage: bool,
+    /// Whether the client opted in to usage in its stream, for a protocol
+    /// whose streams carry usage only when asked (OpenAI Chat's
+    /// `stream_options.include_usage: true`).
+    pub(crate) fn stream_usage(&self, protocol: Protocol) -> bool {
+        protocol
+            .wire()
+            .stream_usage_flag()
+            .and_then(|path| self.lookup(path))
+            .is_some_and(|value| value.as_bool() == Some(true))
+    }
+
+    /// The value at a path of object keys, parsing only the top-level field
+    /// it starts in.
+    fn lookup(&self, path: &[&str]) -> Option<serde_json::Value> {
+        let (first, rest) = path.split_first()?;
+        let mut value: serde_json::Value = serde_json::from_str(self.get(first)?.get()).ok()?;
+        for key in rest {
+            value = value.as_object_mut()?.remove(*key)?;
         }
-        self.get("stream_options")
-            .and_then(|raw| serde_json::from_str::<ReplyOptions>(raw.get()).ok())
-            .is_some_and(|options| options.include_usage)
+        Some(value)
     }
 
     /// The body again with `model` set to `model` (added first when absent),
@@ -234,11 +221,13 @@ mod tests {
 
     #[test]
     fn reads_whether_a_stream_wants_usage() {
-        let wants = |body: &[u8]| Peeked::parse(body).unwrap().stream_usage();
+        let wants = |body: &[u8]| Peeked::parse(body).unwrap().stream_usage(Protocol::OpenAi);
         assert!(wants(br#"{"stream_options":{"include_usage":true}}"#));
         assert!(!wants(br#"{"stream_options":{"include_usage":false}}"#));
         assert!(!wants(br#"{"stream_options":null}"#));
         assert!(!wants(br#"{}"#));
+        let anthropic = Peeked::parse(br#"{"stream_options":{"include_usage":true}}"#).unwrap();
+        assert!(!anthropic.stream_usage(Protocol::Anthropic));
     }
 
     #[test]

@@ -103,7 +103,10 @@ pub(crate) async fn proxy<'s>(
         None => None,
     };
     let stream = inbound.ingress.stream.unwrap_or_else(|| peeked.stream());
-    let count_usage = meter.is_some() && stream && !peeked.stream_usage();
+    let count_usage = meter.is_some()
+        && stream
+        && inbound.protocol().wire().stream_usage_flag().is_some()
+        && !peeked.stream_usage(inbound.protocol());
     let affinity_key = route
         .pool()
         .affinity_header()
@@ -202,7 +205,7 @@ pub(crate) fn resolve<'a, 's>(
     inbound: &'a Inbound,
 ) -> Result<(Peeked<'a>, String, Route<'s>), GatewayError> {
     let peeked = Peeked::parse(&inbound.body)?;
-    let name = match &inbound.ingress.name {
+    let name = match &inbound.ingress.model {
         Some(name) => name.clone(),
         None => peeked.model()?.ok_or(GatewayError::MissingModel)?,
     };

@@ -1,15 +1,17 @@
 //! The server's run-time state, built once from a loaded configuration.
 
+use std::collections::BTreeMap;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use busbar_config::{AuthMode, AuthScheme, Config, HealthMode, TripMode};
-use busbar_protocols::Protocol;
+use busbar_ir::ApiError;
+use busbar_protocols::{KeyHeader, Protocol};
 use busbar_routing::{
-    BreakerPolicy, FailoverPolicy, FailureClass, Lane, LaneId, Member, OnExhausted, Pool,
-    ProbeMode, Route, Router, SystemClock, Trip,
+    BreakerPolicy, ErrorSource, FailoverPolicy, FailureClass, Lane, LaneId, Member, OnExhausted,
+    Pool, ProbeMode, Route, Router, SystemClock, Trip,
 };
 use bytes::Bytes;
 use http::{header, HeaderName, HeaderValue, Method, Uri};
@@ -42,6 +44,19 @@ pub struct State {
     pub(crate) governor: Option<Arc<Governance>>,
 }
 
+/// A provider's `error_map`: its error codes (and statuses) and what they
+/// mean for routing. Shared by the lane and the reply bodies it serves.
+pub(crate) type ErrorMap = Arc<BTreeMap<String, FailureClass>>;
+
+/// What an upstream error means for routing, with `error_map`.
+pub(crate) fn classify(
+    error_map: &ErrorMap,
+    error: &ApiError,
+    source: ErrorSource,
+) -> FailureClass {
+    busbar_routing::classify(error, source, |code| error_map.get(code).copied())
+}
+
 /// Time and size limits.
 pub(crate) struct Limits {
     pub(crate) max_body_bytes: u64,
@@ -70,7 +85,7 @@ pub(crate) struct Target {
     scheme: AuthScheme,
     pub(crate) default_max_tokens: u64,
     /// The provider's error codes and what they mean for routing.
-    error_map: std::collections::BTreeMap<String, FailureClass>,
+    error_map: ErrorMap,
     /// How this lane is probed (`health.mode` other than `none`).
     pub(crate) health: Option<Probing>,
 }
@@ -281,12 +296,7 @@ impl Target {
         provider: &busbar_config::Provider,
         mode: AuthMode,
     ) -> Result<Self, StartError> {
-        let protocol = Protocol::from_name(provider.protocol.as_str()).ok_or_else(|| {
-            StartError::Config(format!(
-                "models.{name}: protocol `{}` is not supported",
-                provider.protocol.as_str()
-            ))
-        })?;
+        let protocol = provider.protocol;
         let uri = |stream: bool| {
             let url = provider.url(&model.upstream_model, stream);
             url.parse::<Uri>().map_err(|error| {
@@ -299,7 +309,7 @@ impl Target {
         let passthrough = mode == AuthMode::Passthrough;
         let sigv4 = match provider.aws_credentials() {
             Some(keys)
-                if protocol == Protocol::Bedrock
+                if protocol.wire().signs_requests()
                     && provider.auth == AuthScheme::Native
                     && !passthrough =>
             {
@@ -349,35 +359,20 @@ impl Target {
                 interval: provider.health.interval,
                 timeout: provider.health.timeout,
             }),
-            error_map: provider
-                .error_map
-                .iter()
-                .filter_map(|(code, class)| {
-                    Some((code.clone(), FailureClass::from_name(class.as_str())?))
-                })
-                .collect(),
+            error_map: Arc::new(provider.error_map.clone()),
         })
     }
 
-    /// What an upstream error reply means for routing: the provider's
-    /// `error_map` first, then the status and the vendors' context-length
-    /// phrases.
-    ///
-    /// The map is looked up by the error's code and then by its status, as
-    /// the catalog keys some providers' entries (`"402": billing`). A 402
-    /// Payment Required nobody mapped is `billing` too: it is what the status
-    /// means, and another lane's account may well be in credit.
-    pub(crate) fn classify(&self, status: u16, code: Option<&str>, message: &str) -> FailureClass {
-        let mapped = code
-            .and_then(|code| self.error_map.get(code))
-            .or_else(|| self.error_map.get(status.to_string().as_str()));
-        if let Some(class) = mapped {
-            return *class;
-        }
-        if status == 402 {
-            return FailureClass::Billing;
-        }
-        busbar_routing::classify(status, code, message, &|_: &str| None)
+    /// What an upstream error means for routing (see
+    /// [`busbar_routing::classify`]), with the provider's `error_map`.
+    pub(crate) fn classify(&self, error: &ApiError, source: ErrorSource) -> FailureClass {
+        classify(&self.error_map, error, source)
+    }
+
+    /// The provider's `error_map`, for a reply body that classifies errors
+    /// arriving inside its stream.
+    pub(crate) fn error_map(&self) -> ErrorMap {
+        Arc::clone(&self.error_map)
     }
 
     /// Whether Busbar holds a credential to probe this lane with (not under
@@ -449,27 +444,23 @@ impl Target {
                 }
             }
         }
-        if self.protocol == Protocol::Anthropic {
-            let client_headers = inbound
-                .filter(|_| same_protocol)
-                .map(|inbound| &inbound.headers);
-            let client_version =
-                client_headers.and_then(|headers| headers.get("anthropic-version"));
-            headers.insert(
-                "anthropic-version",
-                client_version
-                    .cloned()
-                    .unwrap_or_else(|| HeaderValue::from_static("2023-06-01")),
-            );
-            if let Some(beta) = client_headers.and_then(|headers| headers.get("anthropic-beta")) {
-                headers.insert("anthropic-beta", beta.clone());
-            }
+        let wire = self.protocol.wire();
+        let client_headers = inbound
+            .filter(|_| same_protocol)
+            .map(|inbound| &inbound.headers);
+        for extra in wire.upstream_headers() {
+            let forwarded = client_headers
+                .filter(|_| extra.forwarded)
+                .and_then(|headers| headers.get(extra.name));
+            let value = match (forwarded, extra.default) {
+                (Some(value), _) => value.clone(),
+                (None, Some(default)) => HeaderValue::from_static(default),
+                (None, None) => continue,
+            };
+            headers.insert(HeaderName::from_static(extra.name), value);
         }
-        if stream && self.protocol != Protocol::Bedrock {
-            headers.insert(
-                header::ACCEPT,
-                HeaderValue::from_static("text/event-stream"),
-            );
+        if let Some(accept) = wire.stream_accept().filter(|_| stream) {
+            headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
         }
         if let Some(signer) = &self.sigv4 {
             signer
@@ -515,13 +506,13 @@ fn credential_header(
             .map(|value| (HeaderName::from_static(name), sensitive(value)))
             .map_err(|_| invalid())
     };
-    match (scheme, protocol) {
-        (AuthScheme::ApiKey, _) => named("api-key"),
-        (AuthScheme::Native, Protocol::Anthropic) if !key.starts_with("sk-ant-oat") => {
-            named("x-api-key")
-        }
-        (AuthScheme::Native, Protocol::Gemini) => named("x-goog-api-key"),
-        _ => bearer(),
+    match scheme {
+        AuthScheme::ApiKey => named("api-key"),
+        AuthScheme::Bearer => bearer(),
+        AuthScheme::Native => match protocol.wire().key_header(key) {
+            KeyHeader::Named(name) => named(name),
+            KeyHeader::Bearer => bearer(),
+        },
     }
 }
 

@@ -2,102 +2,13 @@
 //! classification and health probing.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
+use busbar_protocols::wire::percent_encode;
+use busbar_protocols::Protocol;
+use busbar_routing::FailureClass;
+
 use super::Secret;
-
-/// An LLM wire protocol, as named in `providers.yaml`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Protocol {
-    /// OpenAI Chat Completions (`openai`), also spoken by most
-    /// OpenAI-compatible providers.
-    OpenAi,
-    /// OpenAI Responses (`responses`).
-    Responses,
-    /// Anthropic Messages (`anthropic`).
-    Anthropic,
-    /// Google Gemini `generateContent` (`gemini`).
-    Gemini,
-    /// Cohere Chat v2 (`cohere`).
-    Cohere,
-    /// Amazon Bedrock Converse (`bedrock`).
-    Bedrock,
-}
-
-impl Protocol {
-    /// All six, in the order the contract lists them.
-    pub const ALL: [Protocol; 6] = [
-        Protocol::OpenAi,
-        Protocol::Responses,
-        Protocol::Anthropic,
-        Protocol::Gemini,
-        Protocol::Cohere,
-        Protocol::Bedrock,
-    ];
-
-    /// The name used in `providers.yaml`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::OpenAi => "openai",
-            Protocol::Responses => "responses",
-            Protocol::Anthropic => "anthropic",
-            Protocol::Gemini => "gemini",
-            Protocol::Cohere => "cohere",
-            Protocol::Bedrock => "bedrock",
-        }
-    }
-
-    /// The protocol named `name` in `providers.yaml`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == name)
-    }
-
-    /// The upstream path this protocol uses for `model`.
-    ///
-    /// Gemini and Bedrock carry the model in the path; it is percent-encoded
-    /// there (a Bedrock id such as `anthropic.claude-3-5-sonnet-20240620-v1:0`
-    /// becomes `…-v1%3A0`, an ARN's `/` becomes `%2F`). The other protocols
-    /// carry it in the body and ignore `model` here.
-    pub fn default_path(self, model: &str, stream: bool) -> String {
-        match (self, stream) {
-            (Protocol::OpenAi, _) => "/v1/chat/completions".to_owned(),
-            (Protocol::Responses, _) => "/v1/responses".to_owned(),
-            (Protocol::Anthropic, _) => "/v1/messages".to_owned(),
-            (Protocol::Cohere, _) => "/v2/chat".to_owned(),
-            (Protocol::Gemini, false) => {
-                format!("/v1beta/models/{}:generateContent", encode(model))
-            }
-            (Protocol::Gemini, true) => {
-                format!(
-                    "/v1beta/models/{}:streamGenerateContent?alt=sse",
-                    encode(model)
-                )
-            }
-            (Protocol::Bedrock, false) => format!("/model/{}/converse", encode(model)),
-            (Protocol::Bedrock, true) => format!("/model/{}/converse-stream", encode(model)),
-        }
-    }
-}
-
-impl fmt::Display for Protocol {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
 
 /// How Busbar presents the provider's key upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -112,83 +23,6 @@ pub enum AuthScheme {
     Bearer,
     /// `api-key: KEY`, as Azure OpenAI expects (`auth: api-key`).
     ApiKey,
-}
-
-/// What an upstream failure means for routing (contract §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FailureClass {
-    /// Too many requests (`rate_limit`). Transient.
-    RateLimit,
-    /// The provider is overloaded (`overloaded`). Transient.
-    Overloaded,
-    /// The provider failed (`server_error`). Transient.
-    ServerError,
-    /// The provider did not answer in time (`timeout`). Transient.
-    Timeout,
-    /// The connection failed (`network`). Transient.
-    Network,
-    /// The key was refused (`auth`): the lane is hard-down.
-    Auth,
-    /// The account cannot pay (`billing`): the lane is hard-down.
-    Billing,
-    /// The request itself is wrong (`client_error`): no penalty.
-    ClientError,
-    /// The prompt is too long for the model (`context_length`): no penalty,
-    /// fail over to a member with a larger context.
-    ContextLength,
-}
-
-impl FailureClass {
-    /// All nine.
-    pub const ALL: [FailureClass; 9] = [
-        FailureClass::RateLimit,
-        FailureClass::Overloaded,
-        FailureClass::ServerError,
-        FailureClass::Timeout,
-        FailureClass::Network,
-        FailureClass::Auth,
-        FailureClass::Billing,
-        FailureClass::ClientError,
-        FailureClass::ContextLength,
-    ];
-
-    /// The name used in `error_map`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureClass::RateLimit => "rate_limit",
-            FailureClass::Overloaded => "overloaded",
-            FailureClass::ServerError => "server_error",
-            FailureClass::Timeout => "timeout",
-            FailureClass::Network => "network",
-            FailureClass::Auth => "auth",
-            FailureClass::Billing => "billing",
-            FailureClass::ClientError => "client_error",
-            FailureClass::ContextLength => "context_length",
-        }
-    }
-
-    /// The class named `name` in `error_map`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-
-    /// Whether the failure counts toward a breaker trip and fails over.
-    pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            FailureClass::RateLimit
-                | FailureClass::Overloaded
-                | FailureClass::ServerError
-                | FailureClass::Timeout
-                | FailureClass::Network
-        )
-    }
-}
-
-impl fmt::Display for FailureClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// Which lanes of a provider are probed.
@@ -270,11 +104,11 @@ pub struct Provider {
 
 impl Provider {
     /// The upstream path for `model`: the `path` override with `{model}`
-    /// substituted, else the protocol's default (contract §3).
+    /// substituted (percent-encoded), else the protocol's own path.
     pub fn upstream_path(&self, model: &str, stream: bool) -> String {
         match &self.path {
-            Some(path) => path.replace("{model}", &encode(model)),
-            None => self.protocol.default_path(model, stream),
+            Some(path) => path.replace("{model}", &percent_encode(model)),
+            None => self.protocol.wire().upstream_path(model, stream),
         }
     }
 
@@ -298,22 +132,11 @@ impl Provider {
             Some((path, query)) => (path, Some(query)),
             None => (url.as_str(), None),
         };
-        let counted = match self.protocol {
-            Protocol::Anthropic if path.ends_with("/messages") => format!("{path}/count_tokens"),
-            Protocol::Responses if path.ends_with("/responses") => format!("{path}/input_tokens"),
-            Protocol::Gemini => format!("{}:countTokens", path.strip_suffix(":generateContent")?),
-            Protocol::Bedrock => format!("{}/count-tokens", path.strip_suffix("/converse")?),
-            _ => return None,
-        };
+        let counted = self.protocol.wire().count_path(path)?;
         Some(match query {
             Some(query) => format!("{counted}?{query}"),
             None => counted,
         })
-    }
-
-    /// The failure class `error_map` gives a provider error code.
-    pub fn classify(&self, code: &str) -> Option<FailureClass> {
-        self.error_map.get(code).copied()
     }
 
     /// The SigV4 signing region: parsed from an `*.amazonaws.com` host, else

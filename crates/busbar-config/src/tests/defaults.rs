@@ -43,8 +43,8 @@ fn minimal_guide_config_loads_with_every_default() {
         Some("sk-ant-test-key")
     );
     assert_eq!(
-        provider.classify("overloaded_error"),
-        Some(FailureClass::Overloaded)
+        provider.error_map.get("overloaded_error"),
+        Some(&FailureClass::Overloaded)
     );
 
     // The open relay on 0.0.0.0 is the one thing worth saying.
@@ -293,7 +293,7 @@ fn shipped_catalog_is_valid_and_every_entry_resolves() {
         "eu-central-1"
     );
 
-    let classify = |name: &str, code: &str| providers[name].classify(code);
+    let classify = |name: &str, code: &str| providers[name].error_map.get(code).copied();
     assert_eq!(
         classify("openai", "insufficient_quota"),
         Some(FailureClass::Billing)

@@ -291,11 +291,16 @@ fn upstream_paths_follow_the_protocol() {
         ),
     ];
     for (protocol, stream, path) in cases {
-        assert_eq!(protocol.default_path("gemini-2.5-pro", stream), path);
-        assert_eq!(Protocol::from_name(protocol.as_str()), Some(protocol));
+        assert_eq!(
+            protocol.wire().upstream_path("gemini-2.5-pro", stream),
+            path
+        );
+        assert_eq!(Protocol::from_name(protocol.name()), Some(protocol));
     }
     assert_eq!(
-        Protocol::Bedrock.default_path("arn:aws:bedrock:us-east-1:123:inference-profile/x", true),
+        Protocol::Bedrock
+            .wire()
+            .upstream_path("arn:aws:bedrock:us-east-1:123:inference-profile/x", true),
         "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123%3Ainference-profile%2Fx/converse-stream"
     );
 }

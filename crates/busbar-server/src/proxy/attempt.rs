@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use busbar_ir::StreamEvent;
-use busbar_protocols::{Protocol, ReplyOptions, RequestOptions};
-use busbar_routing::{FailureClass, Outcome, Permit};
+use busbar_protocols::{ReplyOptions, RequestOptions};
+use busbar_routing::{ErrorSource, FailureClass, Outcome, Permit};
 use bytes::Bytes;
 use http::{header, HeaderValue, Response};
 use http_body::Body as _;
@@ -15,7 +15,7 @@ use hyper::body::Incoming;
 use super::{copy_end_to_end_headers, describe, read_limited, unix_now, Call};
 use crate::body::Body;
 use crate::error::{GatewayError, UpstreamError};
-use crate::guard::{class_of, Guard};
+use crate::guard::Guard;
 use crate::meter::Meter;
 use crate::state::{State, Target};
 
@@ -76,13 +76,12 @@ pub(super) async fn run(
     let inbound = call.inbound;
     let state = call.state;
     let protocol = inbound.protocol();
-    // A metered OpenAI chat stream whose client did not ask for usage goes
-    // through the IR: the upstream is asked for usage (Busbar must count
-    // tokens) and the client does not see the extra chunk. So does a body
-    // with another vendor's reasoning signatures, which must not be relayed.
-    let same_protocol = target.protocol == protocol
-        && !(call.count_usage && protocol == Protocol::OpenAi)
-        && call.relayable();
+    // A metered stream whose client did not opt in to usage (OpenAI Chat's
+    // `include_usage`) goes through the IR: the upstream is asked for usage
+    // (Busbar must count tokens) and the client does not see the extra
+    // chunk. So does a body with another vendor's reasoning signatures,
+    // which must not be relayed.
+    let same_protocol = target.protocol == protocol && !call.count_usage && call.relayable();
     let (body, dropped) = if same_protocol {
         let body = if protocol.model_in_body() {
             call.peeked.with_model(&target.model_id)
@@ -94,7 +93,7 @@ pub(super) async fn run(
         if call.decoded.is_none() {
             match protocol.decode_request(&inbound.body) {
                 Ok(mut fresh) => {
-                    if let Some(name) = &inbound.ingress.name {
+                    if let Some(name) = &inbound.ingress.model {
                         fresh.request.model.clone_from(name);
                     }
                     fresh.request.stream = call.stream;
@@ -150,7 +149,7 @@ pub(super) async fn run(
     if !response.status().is_success() {
         return Err(upstream_error(call, target, permit, response).await);
     }
-    let guard = Guard::charged(permit, call.meter.take());
+    let guard = Guard::charged(permit, call.meter.take(), target.error_map());
     let (parts, upstream_body) = response.into_parts();
     // Gemini clients that asked for a JSON-array stream get one even from a
     // Gemini upstream, which Busbar always asks for Server-Sent Events.
@@ -305,7 +304,7 @@ fn reply_options(call: &Call<'_>, target: &Target) -> ReplyOptions {
 fn opening_error(target: &Target, events: &[StreamEvent]) -> Option<(FailureClass, GatewayError)> {
     events.iter().find_map(|event| match event {
         StreamEvent::Error(error) => Some((
-            class_of(error.kind),
+            target.classify(error, ErrorSource::Stream),
             GatewayError::Upstream(Box::new(UpstreamError {
                 error: error.clone(),
                 protocol: target.protocol,
@@ -416,7 +415,7 @@ pub(crate) async fn read_error(
         error_type.as_ref().and_then(|value| value.to_str().ok()),
     );
     error.status = status;
-    let class = target.classify(status, error.code.as_deref(), &error.message);
+    let class = target.classify(&error, ErrorSource::Reply);
     let retry_after = parts.headers.get(header::RETRY_AFTER).cloned();
     let wait = retry_after
         .as_ref()
