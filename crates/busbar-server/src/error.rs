@@ -6,7 +6,7 @@ use busbar_ir::{ApiError, ErrorKind};
 use busbar_protocols::{DecodeError, Protocol};
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::body::Body;
+use crate::reply::Body;
 
 /// Why Busbar could not serve a request.
 #[derive(Debug, thiserror::Error)]
@@ -182,15 +182,6 @@ impl GatewayError {
     }
 }
 
-impl From<crate::sigv4::Rejected> for GatewayError {
-    fn from(rejected: crate::sigv4::Rejected) -> Self {
-        Self::BadSignature {
-            exception: rejected.exception,
-            message: rejected.message,
-        }
-    }
-}
-
 /// A governance refusal as the IR describes it. Each ingress encoder gives
 /// the kind its own shape: a bad key is OpenAI's 401 `invalid_api_key`,
 /// Gemini's 400 `API_KEY_INVALID`, Bedrock's `UnrecognizedClientException`;
@@ -254,6 +245,30 @@ pub(crate) fn render(protocol: Protocol, error: &ApiError) -> Response<Body> {
         headers.insert("x-amzn-errortype", HeaderValue::from_static(name));
     }
     response
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration cannot be served (a protocol not supported yet, an
+    /// upstream URL that does not parse, …).
+    #[error("{0}")]
+    Config(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// Governance is on and its store could not be opened.
+    #[error(transparent)]
+    Governance(#[from] busbar_governance::OpenError),
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! [`Meter`]s (which settle the admission when the reply ends).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use busbar_governance::{
@@ -17,12 +17,8 @@ use busbar_governance::{
 use http::HeaderMap;
 use tokio::task::JoinHandle;
 
-use crate::auth::Credential;
 use crate::error::GatewayError;
-use crate::meter::Meter;
-use crate::state::State;
-use crate::telemetry::MetricsSlot;
-use crate::StartError;
+use crate::reply::{store_error, Meter};
 
 /// How often lapsed reservations and old rate rows are deleted.
 const REAP_EVERY: Duration = Duration::from_secs(60);
@@ -211,80 +207,6 @@ impl Drop for Governance {
     }
 }
 
-impl State {
-    /// Builds the state for `config` and, when governance is on, opens its
-    /// store and starts its reaper.
-    pub async fn open(
-        config: &busbar_config::Config,
-        metrics: MetricsSlot,
-    ) -> Result<Self, StartError> {
-        let mut state = Self::new(config, metrics)?;
-        state.open_governance().await?;
-        Ok(state)
-    }
-
-    /// Opens the governor the settings ask for, unless it is open already.
-    pub(crate) async fn open_governance(&mut self) -> Result<(), StartError> {
-        if self.governance_settings.enabled && self.governor.is_none() {
-            let governance = Governance::open(&self.governance_settings).await?;
-            self.governor = Some(Arc::new(governance));
-        }
-        Ok(())
-    }
-
-    /// The governor; `None` when governance is off. On but not open (a
-    /// state never passed through [`State::open`]) refuses, fail-closed.
-    pub(crate) fn governance(&self) -> Result<Option<&Governance>, GatewayError> {
-        match &self.governor {
-            Some(governance) => Ok(Some(governance)),
-            None if self.governance_settings.enabled => Err(refused(Refusal::StoreUnavailable {
-                reason: "governance is enabled but its store was never opened".into(),
-            })),
-            None => Ok(None),
-        }
-    }
-
-    /// For a reload to `settings`: `Some(governor)` to carry over (`None`
-    /// inside when governance goes off), or `None` when the settings
-    /// changed and a new governor must be opened.
-    pub(crate) fn governor_for(
-        &self,
-        settings: &busbar_config::Governance,
-    ) -> Option<Option<Arc<Governance>>> {
-        if !settings.enabled {
-            return Some(None);
-        }
-        self.governor
-            .as_ref()
-            .filter(|governance| governance.config() == settings)
-            .map(|governance| Some(Arc::clone(governance)))
-    }
-}
-
-/// Who calls `/stats`, `/metrics` or a model list: with governance on, a
-/// valid key or the admin token; otherwise whoever `auth` admits.
-pub(crate) async fn caller<B>(
-    state: &State,
-    request: &http::Request<B>,
-) -> Result<Caller, GatewayError> {
-    let credential = Credential::from_request(request);
-    let Some(governance) = state.governance()? else {
-        state.auth.check(&credential)?;
-        return Ok(Caller::Anyone);
-    };
-    let token = credential.into_token();
-    if governance.is_admin(request.headers(), token.as_deref()) {
-        return Ok(Caller::Admin);
-    }
-    match token {
-        Some(secret) => governance
-            .identify(&secret)
-            .await
-            .map(|key| Caller::Key(Box::new(key))),
-        None => Err(refused(Refusal::UnknownKey)),
-    }
-}
-
 /// The error for a refusal, counted by reason.
 pub(crate) fn refused(refusal: Refusal) -> GatewayError {
     let reason = match &refusal {
@@ -312,12 +234,6 @@ fn unavailable(error: StoreError) -> Refusal {
     Refusal::StoreUnavailable {
         reason: error.to_string(),
     }
-}
-
-/// Counts a failed store operation: `admit`, `settle`, `renew` or `admin`.
-pub(crate) fn store_error(operation: &'static str) {
-    metrics::counter!("busbar_governance_store_errors_total", "operation" => operation)
-        .increment(1);
 }
 
 #[cfg(test)]

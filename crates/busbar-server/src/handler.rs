@@ -6,43 +6,42 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use busbar_protocols::Protocol;
-use http::{header, HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
-use crate::admin;
-use crate::auth;
-use crate::body::Body;
-use crate::count;
 use crate::error::GatewayError;
-use crate::governance::{caller, Caller};
-use crate::ingress::{self, Ingress, Route};
-use crate::proxy::{self, Inbound};
+use crate::ingress::auth::{self, caller};
+use crate::ingress::routes::{self, Ingress, Route};
+use crate::ingress::{read_request_body, Inbound};
+use crate::ops::{admin, stats};
+use crate::proxy;
+use crate::reply::Body;
 use crate::state::State;
 
 /// Serves one request. Never fails: every error becomes a response.
 pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Response<Body> {
     let request_id = request_id(request.headers());
-    let route = ingress::route(
+    let route = routes::route(
         request.method(),
         request.uri().path(),
         request.uri().query(),
     );
     let mut response = match route {
-        Route::Healthz => healthz(state),
+        Route::Healthz => stats::healthz(state),
         Route::Stats => match caller(state, &request).await {
-            Ok(caller) => stats(state, &caller),
+            Ok(caller) => stats::stats(state, &caller),
             Err(error) => error.into_response(Protocol::OpenAi),
         },
         Route::Metrics => match caller(state, &request).await {
-            Ok(_) => metrics(state),
+            Ok(_) => stats::metrics(state),
             Err(error) => error.into_response(Protocol::OpenAi),
         },
         Route::Models => match caller(state, &request).await {
-            Ok(caller) => models(state, &caller),
+            Ok(caller) => stats::models(state, &caller),
             Err(error) => error.into_response(Protocol::OpenAi),
         },
         Route::GeminiModels => match caller(state, &request).await {
-            Ok(caller) => gemini_models(state, &caller),
+            Ok(caller) => stats::gemini_models(state, &caller),
             Err(error) => error.into_response(Protocol::Gemini),
         },
         Route::Admin(path) => admin::handle(state, path, request).await,
@@ -96,7 +95,7 @@ async fn proxied(
     let result = if declared.is_some_and(|length| length > limit) {
         Err(GatewayError::BodyTooLarge { limit })
     } else {
-        match proxy::read_request_body(body, limit).await {
+        match read_request_body(body, limit).await {
             Ok(body) => match auth::verify(state, proof, &parts, &body).await {
                 Ok(verified) => {
                     let inbound = Inbound {
@@ -109,7 +108,7 @@ async fn proxied(
                     };
                     match work {
                         Work::Generate => proxy::proxy(state, inbound, &mut pool).await,
-                        Work::Count => count::count(state, inbound, &mut pool).await,
+                        Work::Count => proxy::count(state, inbound, &mut pool).await,
                     }
                 }
                 Err(error) => Err(error),
@@ -122,7 +121,7 @@ async fn proxied(
         let source = match &result {
             Ok(response) => response
                 .headers()
-                .get(count::SOURCE_HEADER)
+                .get(proxy::SOURCE_HEADER)
                 .and_then(|value| value.to_str().ok())
                 .map_or("upstream", |value| {
                     if value == "estimate" {
@@ -166,103 +165,6 @@ async fn proxied(
         "pool" => pool.to_owned()
     )
     .record(started.elapsed().as_secs_f64());
-    response
-}
-
-fn healthz(state: &State) -> Response<Body> {
-    if state.any_usable() {
-        text(StatusCode::OK, "ok")
-    } else {
-        text(StatusCode::SERVICE_UNAVAILABLE, "no usable lanes")
-    }
-}
-
-fn stats(state: &State, caller: &Caller) -> Response<Body> {
-    let snapshot = match caller {
-        Caller::Key(_) => state.router.snapshot_for(|name| caller.may_use(name)),
-        _ => state.snapshot(),
-    };
-    json(
-        StatusCode::OK,
-        serde_json::to_vec(&snapshot).unwrap_or_default(),
-    )
-}
-
-fn metrics(state: &State) -> Response<Body> {
-    // Breakers count their own trips, however a request ended (a stream
-    // that broke mid-body trips one too); the counter mirrors them.
-    for (lane, target) in state.targets() {
-        for (pool, cell) in state.router.cells(lane) {
-            metrics::counter!(
-                "busbar_breaker_trips_total",
-                "pool" => pool.to_owned(),
-                "lane" => target.lane_name_str().to_owned()
-            )
-            .absolute(cell.trips());
-        }
-    }
-    let rendered = state
-        .metrics
-        .get()
-        .map(|handle| handle.render())
-        .unwrap_or_default();
-    let mut response = Response::new(Body::full(rendered));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
-}
-
-fn models(state: &State, caller: &Caller) -> Response<Body> {
-    let created = proxy::unix_now();
-    let data: Vec<serde_json::Value> = state
-        .model_names()
-        .filter(|name| caller.may_use(name))
-        .map(|name| serde_json::json!({"id": name, "object": "model", "created": created, "owned_by": "busbar"}))
-        .collect();
-    json(
-        StatusCode::OK,
-        serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
-            .unwrap_or_default(),
-    )
-}
-
-fn gemini_models(state: &State, caller: &Caller) -> Response<Body> {
-    let models: Vec<serde_json::Value> = state
-        .model_names()
-        .filter(|name| caller.may_use(name))
-        .map(|name| {
-            serde_json::json!({
-                "name": format!("models/{name}"),
-                "displayName": name,
-                "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
-            })
-        })
-        .collect();
-    json(
-        StatusCode::OK,
-        serde_json::to_vec(&serde_json::json!({ "models": models })).unwrap_or_default(),
-    )
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::full(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    response
-}
-
-fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
-    let mut response = Response::new(Body::full(body));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
     response
 }
 

@@ -3,73 +3,75 @@
 //!
 //! # Request flow
 //!
-//! 1. [`handler`] gives every request an `x-request-id`, matches its route
-//!    ([`ingress`]), authenticates it and serves the operational endpoints
-//!    and, under governance, the admin API ([`admin`]).
-//! 2. [`proxy`] reads the body (bounded by `limits.max_body_bytes`), peeks
-//!    at `model` and `stream` without building a JSON tree ([`peek`]),
-//!    resolves the name to a pool or model, has governance admit it
-//!    ([`governance`]) and tries candidate lanes in the router's order, each
-//!    under its concurrency permit. The admission travels with the reply
-//!    ([`meter`]) and settles with the reply's real usage when it ends.
-//! 3. Same protocol in and out: the body is forwarded with only the model
-//!    replaced, and the reply's bytes are relayed frame by frame. Otherwise
-//!    the request is decoded into `busbar-ir` and encoded for the upstream,
-//!    and the reply — complete or streamed — is translated back
-//!    ([`body`]), frame by frame for streams.
-//! 4. Every failure is a [`GatewayError`], rendered in the client's own
-//!    protocol in exactly one place ([`error`]).
+//! 1. `handler` gives every request an `x-request-id` and matches its route
+//!    (`ingress::routes`, which asks each protocol's `Wire`); `ops` serves
+//!    the operational endpoints and, under governance, the admin API.
+//! 2. `ingress` authenticates a model request (`ingress::auth`), reads its
+//!    body within `limits.max_body_bytes`, and peeks at `model` and `stream`
+//!    without building a JSON tree (`ingress::peek`).
+//! 3. `proxy` resolves the name to a pool or model, has governance admit it
+//!    (`governance`) and tries candidate lanes in the router's order, each
+//!    under its concurrency permit (`proxy::attempt`), calling the lane's
+//!    `upstream::Target`. Same protocol in and out: the body goes with only
+//!    the model replaced and the reply is relayed frame by frame; otherwise
+//!    both are translated through `busbar-ir`.
+//! 4. The reply leaves as a `reply::Body` with the lane's guard and
+//!    governance's meter inside, so the slot is held and the usage settled
+//!    when the client has the last byte.
+//! 5. Every failure is a [`GatewayError`], rendered in the client's own
+//!    protocol in exactly one place (`error`).
 //!
 //! Only this crate does I/O. Nothing retries once a byte of the reply has
 //! reached the client: after that an upstream failure becomes the
 //! protocol's in-stream error event.
+//!
+//! The modules below are layered: each imports only from those listed
+//! before it (`tests/layers.rs` checks this).
 
-mod admin;
-mod auth;
-mod body;
-mod client;
-mod count;
-mod error;
-mod governance;
-mod guard;
-mod handler;
-mod health;
-mod ingress;
-mod meter;
-mod peek;
-mod proxy;
-mod server;
-mod sigv4;
-mod state;
+// In layers, each importing only from those above it (blank lines keep
+// rustfmt from sorting them):
+
+// what an upstream failure means (error_map → class)
+mod failure;
+
+// the reply body, the lane guard inside it, the governance meter
+mod reply;
+
+// the Prometheus recorder
 mod telemetry;
+
+// loading the certificate and key
 mod tls;
 
-pub use body::{Body, BodyError};
-pub use error::{GatewayError, UpstreamError};
+// every error, and the one place errors become responses
+mod error;
+
+// the HTTP client, SigV4, each lane's target
+mod upstream;
+
+// the server's side of the governance crate
+mod governance;
+
+// everything a request needs, built from a configuration
+mod state;
+
+// routes, client authentication, the request body, peeking
+mod ingress;
+
+// the attempt plan, each attempt, token counting
+mod proxy;
+
+// health probing, /stats, /metrics, model lists, the admin API
+mod ops;
+
+// one request, from route to response
+mod handler;
+
+// listening, TLS, reloads, graceful shutdown
+mod server;
+
+pub use error::{GatewayError, StartError, UpstreamError};
+pub use reply::{Body, BodyError};
 pub use server::{Reloader, Server};
 pub use state::State;
 pub use telemetry::{install_metrics, MetricsSlot};
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StartError {
-    /// The configuration cannot be served (a protocol not supported yet, an
-    /// upstream URL that does not parse, …).
-    #[error("{0}")]
-    Config(String),
-    /// The listen address could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: String,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The TLS certificate or key could not be loaded.
-    #[error("TLS: {0}")]
-    Tls(String),
-    /// Governance is on and its store could not be opened.
-    #[error(transparent)]
-    Governance(#[from] busbar_governance::OpenError),
-}

@@ -3,82 +3,24 @@
 //! reply is committed to the client.
 
 mod attempt;
+mod call;
+mod count;
 
 pub(crate) use attempt::read_error;
+pub(crate) use call::unix_now;
+pub(crate) use count::{count, SOURCE_HEADER};
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use busbar_protocols::{DecodedRequest, Protocol};
 use busbar_routing::{AcquireError, FailureClass, Route};
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use http::Response;
 
-use crate::body::Body;
 use crate::error::GatewayError;
-use crate::governance::Governance;
-use crate::ingress::Ingress;
-use crate::meter::Meter;
-use crate::peek::Peeked;
+use crate::ingress::peek::Peeked;
+use crate::ingress::Inbound;
+use crate::reply::{Body, Meter};
 use crate::state::State;
-
-/// The request as it came in.
-pub(crate) struct Inbound {
-    /// The protocol and what the URL says.
-    pub(crate) ingress: Ingress,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-    /// The caller's own credential, for `auth.mode: passthrough`.
-    pub(crate) client_credential: Option<String>,
-    /// The caller's virtual key, under governance (never sent upstream).
-    pub(crate) virtual_key: Option<String>,
-    /// This request's `x-request-id`, which also names replies whose
-    /// upstream format gives them no id.
-    pub(crate) request_id: HeaderValue,
-}
-
-impl Inbound {
-    pub(crate) fn protocol(&self) -> Protocol {
-        self.ingress.protocol
-    }
-
-    /// An id for a reply whose upstream gave it none.
-    fn fallback_reply_id(&self) -> String {
-        format!("busbar-{}", self.request_id.to_str().unwrap_or("reply"))
-    }
-}
-
-/// Everything one request's attempts share.
-struct Call<'a> {
-    state: &'a State,
-    inbound: &'a Inbound,
-    peeked: &'a Peeked<'a>,
-    stream: bool,
-    /// Decoded lazily: a same-protocol hop never needs the IR.
-    decoded: Option<DecodedRequest>,
-    /// The governance admission, until an attempt's reply takes it.
-    meter: Option<Meter>,
-    /// Whether the reply's usage must be counted even where the client did
-    /// not ask for it (a metered OpenAI chat stream without
-    /// `stream_options.include_usage`).
-    count_usage: bool,
-    /// Whether the body carries a reasoning signature marked as another
-    /// vendor's, learnt the first time a same-protocol lane is tried.
-    marked_signatures: Option<bool>,
-}
-
-impl Call<'_> {
-    /// Whether an upstream of the client's own protocol may take the body
-    /// as it is: not when it carries signatures Busbar marked as another
-    /// vendor's (they must be stripped or dropped on the way).
-    fn relayable(&mut self) -> bool {
-        let inbound = self.inbound;
-        !*self
-            .marked_signatures
-            .get_or_insert_with(|| inbound.protocol().carries_marked_signatures(&inbound.body))
-    }
-}
+use call::{resolve, vet, Call};
 
 /// Serves one model request end to end. `pool` is set to the configured
 /// name the request resolved to, for metric labels.
@@ -199,39 +141,6 @@ pub(crate) async fn proxy<'s>(
     }
 }
 
-/// The body's top-level fields, the name asked for, and its route.
-pub(crate) fn resolve<'a, 's>(
-    state: &'s State,
-    inbound: &'a Inbound,
-) -> Result<(Peeked<'a>, String, Route<'s>), GatewayError> {
-    let peeked = Peeked::parse(&inbound.body)?;
-    let name = match &inbound.ingress.model {
-        Some(name) => name.clone(),
-        None => peeked.model()?.ok_or(GatewayError::MissingModel)?,
-    };
-    let route = state
-        .resolve(&name)
-        .ok_or_else(|| GatewayError::UnknownModel(name.clone()))?;
-    Ok((peeked, name, route))
-}
-
-/// Under governance, an error found before admission goes only to a valid
-/// key; anyone else hears that their key is not.
-pub(crate) async fn vet(
-    governance: Option<&Governance>,
-    inbound: &Inbound,
-    error: GatewayError,
-) -> GatewayError {
-    let Some(governance) = governance else {
-        return error;
-    };
-    let secret = inbound.virtual_key.as_deref().unwrap_or_default();
-    match governance.identify(secret).await {
-        Ok(_) => error,
-        Err(refusal) => refusal,
-    }
-}
-
 /// The reply's worst case in tokens, which governance reserves the price
 /// of: the request's own token cap (or, without one, the largest
 /// `default_max_tokens` among the route's members, which is what a
@@ -305,74 +214,5 @@ fn refused(
             name: name.to_owned(),
             retry_after: retry_after(),
         }
-    }
-}
-
-pub(crate) async fn read_limited(
-    body: Incoming,
-    limit: usize,
-    idle: Duration,
-) -> Result<Bytes, GatewayError> {
-    match tokio::time::timeout(idle, Limited::new(body, limit).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) => Err(GatewayError::BadUpstreamReply(error.to_string())),
-        Err(_) => Err(GatewayError::Timeout("upstream body stalled".into())),
-    }
-}
-
-/// Copies the upstream's response headers except hop-by-hop ones and those
-/// Busbar sets itself.
-pub(crate) fn copy_end_to_end_headers(from: &HeaderMap, to: &mut HeaderMap) {
-    for (name, value) in from {
-        let skip = matches!(
-            name.as_str(),
-            "connection"
-                | "keep-alive"
-                | "proxy-connection"
-                | "transfer-encoding"
-                | "te"
-                | "trailer"
-                | "upgrade"
-                | "x-request-id"
-                | "date"
-                | "server"
-        );
-        if !skip {
-            to.append(name.clone(), value.clone());
-        }
-    }
-}
-
-pub(crate) fn describe(error: &hyper_util::client::legacy::Error) -> String {
-    use std::error::Error as _;
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
-}
-
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_secs())
-}
-
-/// Reads a client's request body, refusing more than `limit` bytes.
-pub(crate) async fn read_request_body(body: Incoming, limit: u64) -> Result<Bytes, GatewayError> {
-    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(GatewayError::BodyTooLarge { limit })
-        }
-        Err(error) => Err(GatewayError::InvalidBody(
-            busbar_protocols::DecodeError::Stream(format!(
-                "could not read the request body: {error}"
-            )),
-        )),
     }
 }

@@ -143,7 +143,7 @@ impl Server {
             reloads: _,
         } = self;
         let grace = state.load().limits.shutdown_grace;
-        let prober = tokio::spawn(crate::health::run(state.clone()));
+        let prober = tokio::spawn(crate::ops::health::run(state.clone()));
         let graceful = GracefulShutdown::new();
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder

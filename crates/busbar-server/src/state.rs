@@ -1,29 +1,22 @@
 //! The server's run-time state, built once from a loaded configuration.
 
-use std::collections::BTreeMap;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use busbar_config::{AuthMode, AuthScheme, Config, HealthMode, TripMode};
-use busbar_ir::ApiError;
-use busbar_protocols::{KeyHeader, Protocol};
+use busbar_config::{AuthMode, Config, TripMode};
+use busbar_governance::Refusal;
 use busbar_routing::{
-    BreakerPolicy, ErrorSource, FailoverPolicy, FailureClass, Lane, LaneId, Member, OnExhausted,
-    Pool, ProbeMode, Route, Router, SystemClock, Trip,
+    BreakerPolicy, FailoverPolicy, Lane, LaneId, Member, OnExhausted, Pool, Route, Router,
+    SystemClock, Trip,
 };
-use bytes::Bytes;
-use http::{header, HeaderName, HeaderValue, Method, Uri};
-use http_body_util::Full;
 
-use crate::auth::ClientAuth;
-use crate::client::{self, UpstreamClient};
-use crate::error::GatewayError;
-use crate::governance::Governance;
-use crate::proxy::Inbound;
-use crate::sigv4::Signer;
-use crate::StartError;
+use crate::error::{GatewayError, StartError};
+use crate::governance::{refused, Governance};
+use crate::telemetry::MetricsSlot;
+use crate::upstream::sigv4::constant_time_eq;
+use crate::upstream::{build_client, Target, UpstreamClient};
 
 /// Everything a request needs, shared by all of them.
 pub struct State {
@@ -44,17 +37,40 @@ pub struct State {
     pub(crate) governor: Option<Arc<Governance>>,
 }
 
-/// A provider's `error_map`: its error codes (and statuses) and what they
-/// mean for routing. Shared by the lane and the reply bodies it serves.
-pub(crate) type ErrorMap = Arc<BTreeMap<String, FailureClass>>;
+/// How clients are authenticated.
+pub(crate) enum ClientAuth {
+    /// Anyone may call.
+    Open,
+    /// A request must carry one of these tokens.
+    Tokens(Vec<Vec<u8>>),
+    /// Anyone may call; the caller's own credential goes upstream.
+    Passthrough,
+}
 
-/// What an upstream error means for routing, with `error_map`.
-pub(crate) fn classify(
-    error_map: &ErrorMap,
-    error: &ApiError,
-    source: ErrorSource,
-) -> FailureClass {
-    busbar_routing::classify(error, source, |code| error_map.get(code).copied())
+impl ClientAuth {
+    /// Admits or refuses a request's credential.
+    pub(crate) fn check(&self, presented: Option<&str>) -> Result<(), GatewayError> {
+        match self {
+            Self::Open | Self::Passthrough => Ok(()),
+            Self::Tokens(tokens) => {
+                let Some(presented) = presented else {
+                    return Err(GatewayError::Unauthorized);
+                };
+                // Compare against every token, in constant time for each, so
+                // timing reveals neither which token matched nor how much of
+                // one did.
+                let mut matched = false;
+                for token in tokens {
+                    matched |= constant_time_eq(token, presented.as_bytes());
+                }
+                if matched {
+                    Ok(())
+                } else {
+                    Err(GatewayError::Unauthorized)
+                }
+            }
+        }
+    }
 }
 
 /// Time and size limits.
@@ -63,39 +79,6 @@ pub(crate) struct Limits {
     pub(crate) first_byte_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
-}
-
-/// Where and how one lane's requests go upstream.
-pub(crate) struct Target {
-    pub(crate) protocol: Protocol,
-    /// The model id sent upstream.
-    pub(crate) model_id: String,
-    /// The lane's (model's) name, for `x-busbar-model`.
-    pub(crate) lane_name: HeaderValue,
-    uri: Uri,
-    stream_uri: Uri,
-    /// The protocol's token-counting endpoint, when it has one.
-    count_uri: Option<Uri>,
-    /// `None` under `auth.mode: passthrough` (the caller's credential is
-    /// used) and for SigV4-signed Bedrock lanes.
-    credential: Option<(HeaderName, HeaderValue)>,
-    /// Signs each request, for Bedrock lanes with AWS keys.
-    sigv4: Option<Signer>,
-    /// How the key is presented (for passthrough, where it comes per request).
-    scheme: AuthScheme,
-    pub(crate) default_max_tokens: u64,
-    /// The provider's error codes and what they mean for routing.
-    error_map: ErrorMap,
-    /// How this lane is probed (`health.mode` other than `none`).
-    pub(crate) health: Option<Probing>,
-}
-
-/// A lane's health-probe settings.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Probing {
-    pub(crate) mode: ProbeMode,
-    pub(crate) interval: Duration,
-    pub(crate) timeout: Duration,
 }
 
 impl State {
@@ -243,7 +226,7 @@ impl State {
                 Some(previous) if previous.connect_timeout == config.limits.connect_timeout => {
                     previous.client.clone()
                 }
-                _ => client::build(config.limits.connect_timeout),
+                _ => build_client(config.limits.connect_timeout),
             },
             connect_timeout: config.limits.connect_timeout,
             limits,
@@ -289,190 +272,6 @@ impl State {
     }
 }
 
-impl Target {
-    fn new(
-        name: &str,
-        model: &busbar_config::Model,
-        provider: &busbar_config::Provider,
-        mode: AuthMode,
-    ) -> Result<Self, StartError> {
-        let protocol = provider.protocol;
-        let uri = |stream: bool| {
-            let url = provider.url(&model.upstream_model, stream);
-            url.parse::<Uri>().map_err(|error| {
-                StartError::Config(format!(
-                    "providers.{}: bad URL {url}: {error}",
-                    model.provider
-                ))
-            })
-        };
-        let passthrough = mode == AuthMode::Passthrough;
-        let sigv4 = match provider.aws_credentials() {
-            Some(keys)
-                if protocol.wire().signs_requests()
-                    && provider.auth == AuthScheme::Native
-                    && !passthrough =>
-            {
-                Some(Signer::new(
-                    &keys.access_key_id,
-                    keys.secret_access_key.expose(),
-                    keys.session_token.as_ref().map(|token| token.expose()),
-                    provider.aws_region(),
-                ))
-            }
-            _ => None,
-        };
-        let credential = match &provider.api_key {
-            Some(key) if !passthrough && sigv4.is_none() => {
-                Some(credential_header(protocol, provider.auth, key.expose())?)
-            }
-            _ => None,
-        };
-        Ok(Self {
-            protocol,
-            model_id: model.upstream_model.clone(),
-            lane_name: HeaderValue::from_str(name).map_err(|_| {
-                StartError::Config(format!("models.{name}: name is not a valid header value"))
-            })?,
-            uri: uri(false)?,
-            stream_uri: uri(true)?,
-            count_uri: match provider.count_url(&model.upstream_model) {
-                Some(url) => Some(url.parse::<Uri>().map_err(|error| {
-                    StartError::Config(format!(
-                        "providers.{}: bad URL {url}: {error}",
-                        model.provider
-                    ))
-                })?),
-                None => None,
-            },
-            credential,
-            sigv4,
-            scheme: provider.auth,
-            default_max_tokens: u64::from(model.default_max_tokens),
-            health: match provider.health.mode {
-                HealthMode::None => None,
-                HealthMode::Dead => Some(ProbeMode::Dead),
-                HealthMode::Active => Some(ProbeMode::Active),
-            }
-            .map(|mode| Probing {
-                mode,
-                interval: provider.health.interval,
-                timeout: provider.health.timeout,
-            }),
-            error_map: Arc::new(provider.error_map.clone()),
-        })
-    }
-
-    /// What an upstream error means for routing (see
-    /// [`busbar_routing::classify`]), with the provider's `error_map`.
-    pub(crate) fn classify(&self, error: &ApiError, source: ErrorSource) -> FailureClass {
-        classify(&self.error_map, error, source)
-    }
-
-    /// The provider's `error_map`, for a reply body that classifies errors
-    /// arriving inside its stream.
-    pub(crate) fn error_map(&self) -> ErrorMap {
-        Arc::clone(&self.error_map)
-    }
-
-    /// Whether Busbar holds a credential to probe this lane with (not under
-    /// `auth.mode: passthrough`, where only callers have keys).
-    pub(crate) fn can_probe(&self) -> bool {
-        self.credential.is_some() || self.sigv4.is_some()
-    }
-
-    pub(crate) fn lane_name_str(&self) -> &str {
-        self.lane_name.to_str().unwrap_or("?")
-    }
-
-    /// The upstream request for an already-encoded body.
-    pub(crate) fn build_request(
-        &self,
-        body: Vec<u8>,
-        stream: bool,
-        same_protocol: bool,
-        inbound: Option<&Inbound>,
-    ) -> Result<http::Request<Full<Bytes>>, GatewayError> {
-        let uri = if stream { &self.stream_uri } else { &self.uri };
-        self.request_to(uri, body, stream, same_protocol, inbound)
-    }
-
-    /// Whether the lane's protocol has a token-counting endpoint.
-    pub(crate) fn counts_tokens(&self) -> bool {
-        self.count_uri.is_some()
-    }
-
-    /// The upstream request to the lane's token-counting endpoint; `None`
-    /// when it has none.
-    pub(crate) fn build_count_request(
-        &self,
-        body: Vec<u8>,
-        same_protocol: bool,
-        inbound: &Inbound,
-    ) -> Option<Result<http::Request<Full<Bytes>>, GatewayError>> {
-        let uri = self.count_uri.as_ref()?;
-        Some(self.request_to(uri, body, false, same_protocol, Some(inbound)))
-    }
-
-    fn request_to(
-        &self,
-        uri: &Uri,
-        body: Vec<u8>,
-        stream: bool,
-        same_protocol: bool,
-        inbound: Option<&Inbound>,
-    ) -> Result<http::Request<Full<Bytes>>, GatewayError> {
-        let body = Bytes::from(body);
-        let mut request = http::Request::new(Full::new(body.clone()));
-        *request.method_mut() = Method::POST;
-        *request.uri_mut() = uri.clone();
-        let headers = request.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        match &self.credential {
-            Some((name, value)) => {
-                headers.insert(name.clone(), value.clone());
-            }
-            None => {
-                if let Some(token) = inbound.and_then(|inbound| inbound.client_credential.as_ref())
-                {
-                    let (name, value) = credential_header(self.protocol, self.scheme, token)
-                        .map_err(|_| GatewayError::Unauthorized)?;
-                    headers.insert(name, value);
-                }
-            }
-        }
-        let wire = self.protocol.wire();
-        let client_headers = inbound
-            .filter(|_| same_protocol)
-            .map(|inbound| &inbound.headers);
-        for extra in wire.upstream_headers() {
-            let forwarded = client_headers
-                .filter(|_| extra.forwarded)
-                .and_then(|headers| headers.get(extra.name));
-            let value = match (forwarded, extra.default) {
-                (Some(value), _) => value.clone(),
-                (None, Some(default)) => HeaderValue::from_static(default),
-                (None, None) => continue,
-            };
-            headers.insert(HeaderName::from_static(extra.name), value);
-        }
-        if let Some(accept) = wire.stream_accept().filter(|_| stream) {
-            headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
-        }
-        if let Some(signer) = &self.sigv4 {
-            signer
-                .sign(&mut request, &body, std::time::SystemTime::now())
-                .map_err(|reason| {
-                    GatewayError::Unreachable(format!("cannot sign the request: {reason}"))
-                })?;
-        }
-        Ok(request)
-    }
-}
-
 /// The routing crate's breaker policy for a pool's `breaker` settings.
 fn breaker_policy(breaker: &busbar_config::Breaker) -> BreakerPolicy {
     let trip = match breaker.trip.mode {
@@ -488,35 +287,52 @@ fn breaker_policy(breaker: &busbar_config::Breaker) -> BreakerPolicy {
     BreakerPolicy::new(trip, breaker.base_cooldown, breaker.max_cooldown)
 }
 
-/// The header carrying `key` to an upstream of `protocol`.
-fn credential_header(
-    protocol: Protocol,
-    scheme: AuthScheme,
-    key: &str,
-) -> Result<(HeaderName, HeaderValue), StartError> {
-    let invalid =
-        || StartError::Config("an API key holds characters not allowed in a header".into());
-    let bearer = || {
-        HeaderValue::from_str(&format!("Bearer {key}"))
-            .map(|value| (header::AUTHORIZATION, sensitive(value)))
-            .map_err(|_| invalid())
-    };
-    let named = |name: &'static str| {
-        HeaderValue::from_str(key)
-            .map(|value| (HeaderName::from_static(name), sensitive(value)))
-            .map_err(|_| invalid())
-    };
-    match scheme {
-        AuthScheme::ApiKey => named("api-key"),
-        AuthScheme::Bearer => bearer(),
-        AuthScheme::Native => match protocol.wire().key_header(key) {
-            KeyHeader::Named(name) => named(name),
-            KeyHeader::Bearer => bearer(),
-        },
+impl State {
+    /// Builds the state for `config` and, when governance is on, opens its
+    /// store and starts its reaper.
+    pub async fn open(
+        config: &busbar_config::Config,
+        metrics: MetricsSlot,
+    ) -> Result<Self, StartError> {
+        let mut state = Self::new(config, metrics)?;
+        state.open_governance().await?;
+        Ok(state)
     }
-}
 
-fn sensitive(mut value: HeaderValue) -> HeaderValue {
-    value.set_sensitive(true);
-    value
+    /// Opens the governor the settings ask for, unless it is open already.
+    pub(crate) async fn open_governance(&mut self) -> Result<(), StartError> {
+        if self.governance_settings.enabled && self.governor.is_none() {
+            let governance = Governance::open(&self.governance_settings).await?;
+            self.governor = Some(Arc::new(governance));
+        }
+        Ok(())
+    }
+
+    /// The governor; `None` when governance is off. On but not open (a
+    /// state never passed through [`State::open`]) refuses, fail-closed.
+    pub(crate) fn governance(&self) -> Result<Option<&Governance>, GatewayError> {
+        match &self.governor {
+            Some(governance) => Ok(Some(governance)),
+            None if self.governance_settings.enabled => Err(refused(Refusal::StoreUnavailable {
+                reason: "governance is enabled but its store was never opened".into(),
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// For a reload to `settings`: `Some(governor)` to carry over (`None`
+    /// inside when governance goes off), or `None` when the settings
+    /// changed and a new governor must be opened.
+    pub(crate) fn governor_for(
+        &self,
+        settings: &busbar_config::Governance,
+    ) -> Option<Option<Arc<Governance>>> {
+        if !settings.enabled {
+            return Some(None);
+        }
+        self.governor
+            .as_ref()
+            .filter(|governance| governance.config() == settings)
+            .map(|governance| Some(Arc::clone(governance)))
+    }
 }

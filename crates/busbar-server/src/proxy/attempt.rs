@@ -12,12 +12,11 @@ use http::{header, HeaderValue, Response};
 use http_body::Body as _;
 use hyper::body::Incoming;
 
-use super::{copy_end_to_end_headers, describe, read_limited, unix_now, Call};
-use crate::body::Body;
+use super::call::{unix_now, Call};
 use crate::error::{GatewayError, UpstreamError};
-use crate::guard::Guard;
-use crate::meter::Meter;
-use crate::state::{State, Target};
+use crate::reply::{Body, Guard, Meter};
+use crate::state::State;
+use crate::upstream::{copy_end_to_end_headers, describe, read_limited, Target};
 
 /// The largest upstream error or complete reply body Busbar reads whole.
 const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
@@ -120,11 +119,15 @@ pub(super) async fn run(
         let dropped = decoded.dropped_with(&encoded.dropped);
         (encoded.body, dropped)
     };
-    let upstream_request =
-        match target.build_request(body, call.stream, same_protocol, Some(inbound)) {
-            Ok(request) => request,
-            Err(error) => return Err(Failure::new(permit, FailureClass::ClientError, error)),
-        };
+    let upstream_request = match target.build_request(
+        body,
+        call.stream,
+        same_protocol,
+        Some(inbound.client_side()),
+    ) {
+        Ok(request) => request,
+        Err(error) => return Err(Failure::new(permit, FailureClass::ClientError, error)),
+    };
     let first_byte = state.limits.first_byte_timeout;
     let response =
         match tokio::time::timeout(first_byte, state.client.request(upstream_request)).await {

@@ -28,7 +28,7 @@ use tokio::time::{Instant, Sleep};
 
 use busbar_routing::FailureClass;
 
-use crate::guard::Guard;
+use super::guard::Guard;
 
 /// The error a body reports to hyper, which then aborts the connection.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;

@@ -72,7 +72,7 @@ impl Meter {
             if let Some(admission) = held.as_ref() {
                 if let Err(error) = admission.renew().await {
                     tracing::warn!(%error, "renewing a governance reservation failed");
-                    crate::governance::store_error("renew");
+                    store_error("renew");
                 }
             }
         });
@@ -98,7 +98,7 @@ impl Meter {
         let key_id = admission.key().id.clone();
         if let Err(error) = admission.settle(outcome).await {
             tracing::warn!(%error, key_id, "settling a governed request failed; its reservation will lapse");
-            crate::governance::store_error("settle");
+            store_error("settle");
         }
     }
 }
@@ -110,6 +110,12 @@ fn spawn(task: impl std::future::Future<Output = ()> + Send + 'static) {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(task);
     }
+}
+
+/// Counts a failed store operation: `admit`, `settle`, `renew` or `admin`.
+pub(crate) fn store_error(operation: &'static str) {
+    metrics::counter!("busbar_governance_store_errors_total", "operation" => operation)
+        .increment(1);
 }
 
 #[cfg(test)]

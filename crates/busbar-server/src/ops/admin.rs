@@ -15,11 +15,11 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use crate::auth::bearer;
-use crate::body::Body;
 use crate::error::GatewayError;
-use crate::governance::{store_error, Governance};
-use crate::ingress::AdminPath;
+use crate::governance::Governance;
+use crate::ingress::auth::bearer;
+use crate::ingress::routes::AdminPath;
+use crate::reply::{store_error, Body};
 use crate::state::State;
 
 /// The largest admin request body read: a key's metadata is small.

@@ -35,11 +35,14 @@ use busbar_protocols::{DecodedRequest, RequestOptions};
 use busbar_routing::{FailureClass, LaneId};
 use http::{header, HeaderValue, Response};
 
-use crate::body::Body;
+use super::attempt::read_error;
+use super::call::{resolve, vet};
 use crate::error::GatewayError;
-use crate::peek::Peeked;
-use crate::proxy::{self, copy_end_to_end_headers, describe, read_limited, Inbound};
-use crate::state::{State, Target};
+use crate::ingress::peek::Peeked;
+use crate::ingress::Inbound;
+use crate::reply::Body;
+use crate::state::State;
+use crate::upstream::{copy_end_to_end_headers, describe, read_limited, Target};
 
 /// The response header naming where a count came from.
 pub(crate) const SOURCE_HEADER: &str = "x-busbar-token-count";
@@ -55,9 +58,9 @@ pub(crate) async fn count<'s>(
     pool: &mut &'s str,
 ) -> Result<Response<Body>, GatewayError> {
     let governance = state.governance()?;
-    let (peeked, _, route) = match proxy::resolve(state, &inbound) {
+    let (peeked, _, route) = match resolve(state, &inbound) {
         Ok(resolved) => resolved,
-        Err(error) => return Err(proxy::vet(governance, &inbound, error).await),
+        Err(error) => return Err(vet(governance, &inbound, error).await),
     };
     *pool = route.name();
     if let Some(governance) = governance {
@@ -156,7 +159,7 @@ async fn upstream(
         let dropped = decoded.dropped_with(&encoded.dropped);
         (encoded.body, dropped)
     };
-    let request = match target.build_count_request(body, same_protocol, inbound) {
+    let request = match target.build_count_request(body, same_protocol, inbound.client_side()) {
         Some(Ok(request)) => request,
         Some(Err(error)) => return Err((FailureClass::ClientError, error)),
         None => {
@@ -189,7 +192,7 @@ async fn upstream(
     };
     if !response.status().is_success() {
         let status = response.status().as_u16();
-        let (class, _, error) = proxy::read_error(state, target, response).await;
+        let (class, _, error) = read_error(state, target, response).await;
         // Not Found, Method Not Allowed or Not Implemented: an upstream that
         // speaks the protocol but serves no counting endpoint (many
         // Anthropic- and OpenAI-compatible servers), like a lane without one.

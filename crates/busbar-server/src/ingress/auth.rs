@@ -10,19 +10,9 @@ use busbar_protocols::Protocol;
 use http::{HeaderMap, Request};
 
 use crate::error::GatewayError;
-use crate::governance::refused;
-use crate::sigv4::Presented;
-use crate::state::State;
-
-/// How clients are authenticated.
-pub(crate) enum ClientAuth {
-    /// Anyone may call.
-    Open,
-    /// A request must carry one of these tokens.
-    Tokens(Vec<Vec<u8>>),
-    /// Anyone may call; the caller's own credential goes upstream.
-    Passthrough,
-}
+use crate::governance::{refused, Caller};
+use crate::state::{ClientAuth, State};
+use crate::upstream::sigv4::Presented;
 
 /// The credential a request carries, from the first carrier that has one:
 /// `Authorization: Bearer`, then each protocol's own headers (`x-api-key`,
@@ -64,6 +54,11 @@ impl Credential {
         Self(token.filter(|token| !token.is_empty()))
     }
 
+    /// The credential, if the request carries one.
+    pub(crate) fn token(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
     pub(crate) fn into_token(self) -> Option<String> {
         self.0
     }
@@ -99,6 +94,30 @@ pub(crate) struct Verified {
     pub(crate) virtual_key: Option<String>,
 }
 
+/// Who calls `/stats`, `/metrics` or a model list: with governance on, a
+/// valid key or the admin token; otherwise whoever `auth` admits.
+pub(crate) async fn caller<B>(
+    state: &State,
+    request: &http::Request<B>,
+) -> Result<Caller, GatewayError> {
+    let credential = Credential::from_request(request);
+    let Some(governance) = state.governance()? else {
+        state.auth.check(credential.token())?;
+        return Ok(Caller::Anyone);
+    };
+    let token = credential.into_token();
+    if governance.is_admin(request.headers(), token.as_deref()) {
+        return Ok(Caller::Admin);
+    }
+    match token {
+        Some(secret) => governance
+            .identify(&secret)
+            .await
+            .map(|key| Caller::Key(Box::new(key))),
+        None => Err(refused(Refusal::UnknownKey)),
+    }
+}
+
 /// Reads a proxied request's proof. Under governance only a virtual key
 /// (in any carrier) or, from a Bedrock client, a signature made with one
 /// will do; static client tokens no longer admit. Under `auth.mode: token`
@@ -130,7 +149,7 @@ pub(crate) fn proof<B>(
             _ => Err(refused(Refusal::UnknownKey)),
         };
     }
-    state.auth.check(&credential)?;
+    state.auth.check(credential.token())?;
     Ok(Proof::Admitted(credential.into_token()))
 }
 
@@ -202,40 +221,6 @@ pub(crate) async fn verify(
     outcome
 }
 
-impl ClientAuth {
-    /// Admits or refuses a request's credential.
-    pub(crate) fn check(&self, credential: &Credential) -> Result<(), GatewayError> {
-        match self {
-            Self::Open | Self::Passthrough => Ok(()),
-            Self::Tokens(tokens) => {
-                let Some(presented) = credential.0.as_deref() else {
-                    return Err(GatewayError::Unauthorized);
-                };
-                // Compare against every token, in constant time for each, so
-                // timing reveals neither which token matched nor how much of
-                // one did.
-                let mut matched = false;
-                for token in tokens {
-                    matched |= constant_time_eq(token, presented.as_bytes());
-                }
-                if matched {
-                    Ok(())
-                } else {
-                    Err(GatewayError::Unauthorized)
-                }
-            }
-        }
-    }
-}
-
-/// Whether `a` equals `b`, in time that depends only on their lengths.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,11 +263,11 @@ mod tests {
     fn tokens_admit_only_exact_matches() {
         let auth = ClientAuth::Tokens(vec![b"secret".to_vec(), b"other".to_vec()]);
         let with = |token: &str| Credential(Some(token.to_owned()));
-        assert!(auth.check(&with("secret")).is_ok());
-        assert!(auth.check(&with("other")).is_ok());
-        assert!(auth.check(&with("secre")).is_err());
-        assert!(auth.check(&with("secret2")).is_err());
-        assert!(auth.check(&Credential(None)).is_err());
-        assert!(ClientAuth::Open.check(&Credential(None)).is_ok());
+        assert!(auth.check(with("secret").token()).is_ok());
+        assert!(auth.check(with("other").token()).is_ok());
+        assert!(auth.check(with("secre").token()).is_err());
+        assert!(auth.check(with("secret2").token()).is_err());
+        assert!(auth.check(None).is_err());
+        assert!(ClientAuth::Open.check(None).is_ok());
     }
 }

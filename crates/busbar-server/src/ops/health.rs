@@ -12,7 +12,8 @@ use busbar_protocols::RequestOptions;
 use busbar_routing::{FailureClass, LaneId, Outcome};
 use tokio::time::Instant;
 
-use crate::state::{State, Target};
+use crate::state::State;
+use crate::upstream::Target;
 
 /// How often the prober looks for lanes due a probe.
 const TICK: Duration = Duration::from_secs(1);

@@ -20,6 +20,8 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::Full;
 
+use crate::error::GatewayError;
+
 /// How far a client's `X-Amz-Date` may be from Busbar's clock.
 const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 
@@ -203,7 +205,7 @@ impl Presented {
         }
         let expected = self.expected_signature(secret, parts, body);
         let matches = expected.as_deref().is_some_and(|expected| {
-            crate::auth::constant_time_eq(expected.as_bytes(), self.signature.as_bytes())
+            constant_time_eq(expected.as_bytes(), self.signature.as_bytes())
         });
         if matches {
             Ok(())
@@ -322,6 +324,23 @@ fn parse_amz_date(value: &str) -> Option<SystemTime> {
     let days = era * 146_097 + day_of_era - 719_468;
     let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(seconds).ok()?))
+}
+
+/// Whether `a` equals `b`, in time that depends only on their lengths.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl From<Rejected> for GatewayError {
+    fn from(rejected: Rejected) -> Self {
+        GatewayError::BadSignature {
+            exception: rejected.exception,
+            message: rejected.message,
+        }
+    }
 }
 
 #[cfg(test)]

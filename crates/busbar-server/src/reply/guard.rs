@@ -4,8 +4,8 @@
 use busbar_ir::{ApiError, StreamEvent, Usage};
 use busbar_routing::{ErrorSource, FailureClass, Outcome, Permit};
 
-use crate::meter::Meter;
-use crate::state::{classify, ErrorMap};
+use super::meter::Meter;
+use crate::failure::{classify, ErrorMap};
 
 /// Holds a lane's concurrency slot (and budget unit) until the reply body
 /// is finished, and reports how it ended exactly once: to the lane, and to

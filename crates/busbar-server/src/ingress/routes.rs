@@ -1,0 +1,299 @@
+//! Which route a request is for: the ingress protocol and where the model
+//! name comes from.
+
+use busbar_protocols::wire::percent_decode;
+use busbar_protocols::{Endpoint, IngressRoute, PathMatch, Protocol};
+use http::Method;
+
+/// What a request asks of Busbar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// `GET /healthz`.
+    Healthz,
+    /// `GET /stats`.
+    Stats,
+    /// `GET /metrics`.
+    Metrics,
+    /// `GET /v1/models` (OpenAI's list shape).
+    Models,
+    /// `GET /v1beta/models` (Gemini's list shape).
+    GeminiModels,
+    /// The governance admin API, any method (the handler checks it).
+    Admin(AdminPath),
+    /// A request to proxy.
+    Proxy(Ingress),
+    /// A token-count request (Anthropic `count_tokens`, Gemini
+    /// `:countTokens`, Responses `input_tokens`, Bedrock `count-tokens`).
+    Count(Ingress),
+    /// A known path with the wrong method.
+    MethodNotAllowed { protocol: Protocol },
+    /// Nothing here.
+    NotFound,
+}
+
+/// What an admin API path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AdminPath {
+    /// `/admin/keys`.
+    Keys,
+    /// `/admin/keys/ID`.
+    Key(String),
+    /// `/admin/keys/ID/usage`.
+    Usage(String),
+}
+
+/// A model request as its URL describes it (the protocol's own reading of
+/// its paths).
+pub(crate) type Ingress = IngressRoute;
+
+/// Matches a request line; `query` is the URL's query string, if any.
+///
+/// Busbar's own routes come first; then each protocol reads the path (see
+/// [`busbar_protocols::Wire::route`]): the first that claims it decides,
+/// and a path a protocol takes only as a fallback is its when no other
+/// claims it.
+pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
+    let get = method == Method::GET;
+    match path {
+        "/healthz" if get => return Route::Healthz,
+        "/stats" if get => return Route::Stats,
+        "/metrics" if get => return Route::Metrics,
+        "/v1/models" | "/models" if get => return Route::Models,
+        "/v1beta/models" if get => return Route::GeminiModels,
+        _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("/admin/keys") {
+        return admin(rest).map_or(Route::NotFound, Route::Admin);
+    }
+    let mut fallback = None;
+    for protocol in Protocol::ALL {
+        match protocol.wire().route(path, query) {
+            PathMatch::No => {}
+            PathMatch::NotFound => return Route::NotFound,
+            PathMatch::Route(ingress) => return model_route(method, ingress),
+            PathMatch::Fallback(ingress) => {
+                fallback.get_or_insert(ingress);
+            }
+        }
+    }
+    fallback.map_or(Route::NotFound, |ingress| model_route(method, ingress))
+}
+
+/// A protocol's route: POST only.
+fn model_route(method: &Method, ingress: Ingress) -> Route {
+    if method != Method::POST {
+        return Route::MethodNotAllowed {
+            protocol: ingress.protocol,
+        };
+    }
+    match ingress.endpoint {
+        Endpoint::Generate => Route::Proxy(ingress),
+        Endpoint::CountTokens => Route::Count(ingress),
+    }
+}
+
+/// What follows `/admin/keys`: nothing, `/ID` or `/ID/usage`.
+fn admin(rest: &str) -> Option<AdminPath> {
+    let rest = match rest {
+        "" | "/" => return Some(AdminPath::Keys),
+        rest => rest.strip_prefix('/')?,
+    };
+    let (id, usage) = match rest.split_once('/') {
+        Some((id, "usage")) => (id, true),
+        Some(_) => return None,
+        None => (rest, false),
+    };
+    let id = percent_decode(id).filter(|id| !id.is_empty())?;
+    Some(if usage {
+        AdminPath::Usage(id)
+    } else {
+        AdminPath::Key(id)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ingress(protocol: Protocol, endpoint: Endpoint, name: Option<&str>) -> Ingress {
+        let ingress = Ingress::new(protocol, endpoint);
+        match name {
+            Some(name) => ingress.with_model(name.to_owned()),
+            None => ingress,
+        }
+    }
+
+    fn proxy(protocol: Protocol, name: Option<&str>) -> Route {
+        Route::Proxy(ingress(protocol, Endpoint::Generate, name))
+    }
+
+    fn post(path: &str) -> Route {
+        let (path, query) = match path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (path, None),
+        };
+        route(&Method::POST, path, query)
+    }
+
+    #[test]
+    fn openai_routes_with_and_without_v1() {
+        assert_eq!(post("/v1/chat/completions"), proxy(Protocol::OpenAi, None));
+        assert_eq!(post("/chat/completions"), proxy(Protocol::OpenAi, None));
+        assert_eq!(post("/v1/responses"), proxy(Protocol::Responses, None));
+        assert_eq!(post("/v2/chat"), proxy(Protocol::Cohere, None));
+        assert_eq!(
+            route(&Method::GET, "/v1/chat/completions", None),
+            Route::MethodNotAllowed {
+                protocol: Protocol::OpenAi
+            }
+        );
+    }
+
+    #[test]
+    fn anthropic_name_in_path_or_body() {
+        assert_eq!(post("/v1/messages"), proxy(Protocol::Anthropic, None));
+        assert_eq!(
+            post("/claude-sonnet/v1/messages"),
+            proxy(Protocol::Anthropic, Some("claude-sonnet"))
+        );
+        assert_eq!(
+            post("/meta-llama/Llama-3.3-70B/v1/messages"),
+            proxy(Protocol::Anthropic, Some("meta-llama/Llama-3.3-70B"))
+        );
+        assert_eq!(
+            post("/anthropic.claude-v1%3A0/v1/messages"),
+            proxy(Protocol::Anthropic, Some("anthropic.claude-v1:0"))
+        );
+        assert_eq!(post("/bad%zz/v1/messages"), Route::NotFound);
+    }
+
+    #[test]
+    fn gemini_actions_versions_and_framing() {
+        let gemini = |name: &str, stream, json_array| {
+            let mut ingress =
+                ingress(Protocol::Gemini, Endpoint::Generate, Some(name)).with_stream(stream);
+            ingress.json_array = json_array;
+            Route::Proxy(ingress)
+        };
+        assert_eq!(
+            post("/v1beta/models/g:generateContent"),
+            gemini("g", false, false)
+        );
+        assert_eq!(
+            post("/v1/models/g:generateContent"),
+            gemini("g", false, false)
+        );
+        assert_eq!(
+            post("/v1beta/models/g:streamGenerateContent?alt=sse"),
+            gemini("g", true, false)
+        );
+        assert_eq!(
+            post("/v1beta/models/g:streamGenerateContent"),
+            gemini("g", true, true)
+        );
+        assert_eq!(
+            post("/v1beta/models/a%2Fb:generateContent?key=k"),
+            gemini("a/b", false, false)
+        );
+        assert_eq!(post("/v1beta/models/g:embedContent"), Route::NotFound);
+        assert_eq!(post("/v1beta/models/:generateContent"), Route::NotFound);
+    }
+
+    #[test]
+    fn bedrock_converse_and_stream() {
+        let bedrock = |name: &str, stream| {
+            Route::Proxy(
+                ingress(Protocol::Bedrock, Endpoint::Generate, Some(name)).with_stream(stream),
+            )
+        };
+        assert_eq!(post("/model/m/converse"), bedrock("m", false));
+        assert_eq!(
+            post("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream"),
+            bedrock("anthropic.claude-3-5-sonnet-20240620-v1:0", true)
+        );
+        assert_eq!(post("/model/m/invoke"), Route::NotFound);
+    }
+
+    #[test]
+    fn count_routes_for_each_counting_protocol() {
+        let count = |protocol, name: Option<&str>| {
+            Route::Count(ingress(protocol, Endpoint::CountTokens, name))
+        };
+        assert_eq!(
+            post("/v1/messages/count_tokens?beta=true"),
+            count(Protocol::Anthropic, None)
+        );
+        assert_eq!(
+            post("/claude-sonnet/v1/messages/count_tokens"),
+            count(Protocol::Anthropic, Some("claude-sonnet"))
+        );
+        assert_eq!(
+            post("/a%2Fb/v1/messages/count_tokens"),
+            count(Protocol::Anthropic, Some("a/b"))
+        );
+        assert_eq!(
+            post("/v1/responses/input_tokens"),
+            count(Protocol::Responses, None)
+        );
+        assert_eq!(
+            post("/responses/input_tokens"),
+            count(Protocol::Responses, None)
+        );
+        let fixed = |protocol, name: &str| {
+            Route::Count(ingress(protocol, Endpoint::CountTokens, Some(name)).with_stream(false))
+        };
+        assert_eq!(
+            post("/v1beta/models/g:countTokens"),
+            fixed(Protocol::Gemini, "g")
+        );
+        assert_eq!(
+            post("/v1/models/a%2Fb:countTokens?key=k"),
+            fixed(Protocol::Gemini, "a/b")
+        );
+        assert_eq!(
+            post("/model/anthropic.claude-v1%3A0/count-tokens"),
+            fixed(Protocol::Bedrock, "anthropic.claude-v1:0")
+        );
+        assert_eq!(post("/model//count-tokens"), Route::NotFound);
+        assert_eq!(
+            route(&Method::GET, "/v1/messages/count_tokens", None),
+            Route::MethodNotAllowed {
+                protocol: Protocol::Anthropic
+            }
+        );
+    }
+
+    #[test]
+    fn admin_paths() {
+        let admin = |path: &str| route(&Method::GET, path, None);
+        assert_eq!(admin("/admin/keys"), Route::Admin(AdminPath::Keys));
+        assert_eq!(
+            admin("/admin/keys/vk_0123456789abcdef"),
+            Route::Admin(AdminPath::Key("vk_0123456789abcdef".into()))
+        );
+        assert_eq!(
+            route(&Method::PATCH, "/admin/keys/vk_1", None),
+            Route::Admin(AdminPath::Key("vk_1".into()))
+        );
+        assert_eq!(
+            admin("/admin/keys/vk_1/usage"),
+            Route::Admin(AdminPath::Usage("vk_1".into()))
+        );
+        assert_eq!(admin("/admin/keys/vk_1/other"), Route::NotFound);
+        assert_eq!(admin("/admin/keysx"), Route::NotFound);
+        assert_eq!(admin("/admin/keys//usage"), Route::NotFound);
+    }
+
+    #[test]
+    fn ops_routes_are_get_only() {
+        assert_eq!(route(&Method::GET, "/healthz", None), Route::Healthz);
+        assert_eq!(route(&Method::POST, "/healthz", None), Route::NotFound);
+        assert_eq!(route(&Method::GET, "/stats", None), Route::Stats);
+        assert_eq!(route(&Method::GET, "/metrics", None), Route::Metrics);
+        assert_eq!(
+            route(&Method::GET, "/v1beta/models", None),
+            Route::GeminiModels
+        );
+        assert_eq!(route(&Method::GET, "/nope", None), Route::NotFound);
+    }
+}

@@ -1,0 +1,110 @@
+//! `/healthz`, `/stats`, `/metrics` and the model lists (OpenAI's and
+//! Gemini's shapes), each showing a caller only what it may use.
+
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::governance::Caller;
+use crate::reply::Body;
+use crate::state::State;
+
+/// `GET /healthz`: 200 while any lane is usable.
+pub(crate) fn healthz(state: &State) -> Response<Body> {
+    if state.any_usable() {
+        text(StatusCode::OK, "ok")
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, "no usable lanes")
+    }
+}
+
+/// `GET /stats`: the router's snapshot, narrowed to a key's pools.
+pub(crate) fn stats(state: &State, caller: &Caller) -> Response<Body> {
+    let snapshot = match caller {
+        Caller::Key(_) => state.router.snapshot_for(|name| caller.may_use(name)),
+        _ => state.snapshot(),
+    };
+    json(
+        StatusCode::OK,
+        serde_json::to_vec(&snapshot).unwrap_or_default(),
+    )
+}
+
+/// `GET /metrics`: the Prometheus exposition.
+pub(crate) fn metrics(state: &State) -> Response<Body> {
+    // Breakers count their own trips, however a request ended (a stream
+    // that broke mid-body trips one too); the counter mirrors them.
+    for (lane, target) in state.targets() {
+        for (pool, cell) in state.router.cells(lane) {
+            metrics::counter!(
+                "busbar_breaker_trips_total",
+                "pool" => pool.to_owned(),
+                "lane" => target.lane_name_str().to_owned()
+            )
+            .absolute(cell.trips());
+        }
+    }
+    let rendered = state
+        .metrics
+        .get()
+        .map(|handle| handle.render())
+        .unwrap_or_default();
+    let mut response = Response::new(Body::full(rendered));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// `GET /v1/models`, in OpenAI's list shape.
+pub(crate) fn models(state: &State, caller: &Caller) -> Response<Body> {
+    let created = crate::proxy::unix_now();
+    let data: Vec<serde_json::Value> = state
+        .model_names()
+        .filter(|name| caller.may_use(name))
+        .map(|name| serde_json::json!({"id": name, "object": "model", "created": created, "owned_by": "busbar"}))
+        .collect();
+    json(
+        StatusCode::OK,
+        serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
+            .unwrap_or_default(),
+    )
+}
+
+/// `GET /v1beta/models`, in Gemini's list shape.
+pub(crate) fn gemini_models(state: &State, caller: &Caller) -> Response<Body> {
+    let models: Vec<serde_json::Value> = state
+        .model_names()
+        .filter(|name| caller.may_use(name))
+        .map(|name| {
+            serde_json::json!({
+                "name": format!("models/{name}"),
+                "displayName": name,
+                "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
+            })
+        })
+        .collect();
+    json(
+        StatusCode::OK,
+        serde_json::to_vec(&serde_json::json!({ "models": models })).unwrap_or_default(),
+    )
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}

@@ -1,0 +1,83 @@
+//! One proxied request's shared context, across its attempts.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use busbar_protocols::DecodedRequest;
+use busbar_routing::Route;
+
+use crate::error::GatewayError;
+use crate::governance::Governance;
+use crate::ingress::peek::Peeked;
+use crate::ingress::Inbound;
+use crate::reply::Meter;
+use crate::state::State;
+
+/// Everything one request's attempts share.
+pub(crate) struct Call<'a> {
+    pub(crate) state: &'a State,
+    pub(crate) inbound: &'a Inbound,
+    pub(crate) peeked: &'a Peeked<'a>,
+    pub(crate) stream: bool,
+    /// Decoded lazily: a same-protocol hop never needs the IR.
+    pub(crate) decoded: Option<DecodedRequest>,
+    /// The governance admission, until an attempt's reply takes it.
+    pub(crate) meter: Option<Meter>,
+    /// Whether the reply's usage must be counted even where the client did
+    /// not ask for it (a metered OpenAI chat stream without
+    /// `stream_options.include_usage`).
+    pub(crate) count_usage: bool,
+    /// Whether the body carries a reasoning signature marked as another
+    /// vendor's, learnt the first time a same-protocol lane is tried.
+    pub(crate) marked_signatures: Option<bool>,
+}
+
+impl Call<'_> {
+    /// Whether an upstream of the client's own protocol may take the body
+    /// as it is: not when it carries signatures Busbar marked as another
+    /// vendor's (they must be stripped or dropped on the way).
+    pub(crate) fn relayable(&mut self) -> bool {
+        let inbound = self.inbound;
+        !*self
+            .marked_signatures
+            .get_or_insert_with(|| inbound.protocol().carries_marked_signatures(&inbound.body))
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// The body's top-level fields, the name asked for, and its route.
+pub(crate) fn resolve<'a, 's>(
+    state: &'s State,
+    inbound: &'a Inbound,
+) -> Result<(Peeked<'a>, String, Route<'s>), GatewayError> {
+    let peeked = Peeked::parse(&inbound.body)?;
+    let name = match &inbound.ingress.model {
+        Some(name) => name.clone(),
+        None => peeked.model()?.ok_or(GatewayError::MissingModel)?,
+    };
+    let route = state
+        .resolve(&name)
+        .ok_or_else(|| GatewayError::UnknownModel(name.clone()))?;
+    Ok((peeked, name, route))
+}
+
+/// Under governance, an error found before admission goes only to a valid
+/// key; anyone else hears that their key is not.
+pub(crate) async fn vet(
+    governance: Option<&Governance>,
+    inbound: &Inbound,
+    error: GatewayError,
+) -> GatewayError {
+    let Some(governance) = governance else {
+        return error;
+    };
+    let secret = inbound.virtual_key.as_deref().unwrap_or_default();
+    match governance.identify(secret).await {
+        Ok(_) => error,
+        Err(refusal) => refusal,
+    }
+}

@@ -1,0 +1,14 @@
+//! What travels with a reply to the client: the response [`Body`] (bytes
+//! Busbar built, a relayed upstream body, or a stream translated frame by
+//! frame), the lane's [`Guard`] inside it, and governance's [`Meter`].
+//!
+//! This is the lowest layer of the server: errors render into a [`Body`],
+//! so nothing here knows routes, state or errors.
+
+mod body;
+mod guard;
+mod meter;
+
+pub use body::{Body, BodyError};
+pub(crate) use guard::Guard;
+pub(crate) use meter::{store_error, Meter};

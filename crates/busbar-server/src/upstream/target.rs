@@ -1,0 +1,278 @@
+//! Where and how one lane's requests go upstream: the URL, the credential
+//! (a header, or a SigV4 signature), the protocol's extra headers, and what
+//! the provider's errors mean.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use busbar_config::{AuthMode, AuthScheme, HealthMode};
+use busbar_ir::ApiError;
+use busbar_protocols::{KeyHeader, Protocol};
+use busbar_routing::{ErrorSource, FailureClass, ProbeMode};
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use http_body_util::Full;
+
+use super::sigv4::Signer;
+use crate::error::{GatewayError, StartError};
+use crate::failure::{classify, ErrorMap};
+
+/// What a proxied request brings from its client to the upstream request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FromClient<'a> {
+    /// The client's headers; the protocol's forwarded ones (`anthropic-beta`)
+    /// go upstream when the client speaks the upstream's protocol.
+    pub(crate) headers: &'a HeaderMap,
+    /// The caller's own credential, under `auth.mode: passthrough`.
+    pub(crate) credential: Option<&'a str>,
+}
+
+/// Where and how one lane's requests go upstream.
+pub(crate) struct Target {
+    pub(crate) protocol: Protocol,
+    /// The model id sent upstream.
+    pub(crate) model_id: String,
+    /// The lane's (model's) name, for `x-busbar-model`.
+    pub(crate) lane_name: HeaderValue,
+    uri: Uri,
+    stream_uri: Uri,
+    /// The protocol's token-counting endpoint, when it has one.
+    count_uri: Option<Uri>,
+    /// `None` under `auth.mode: passthrough` (the caller's credential is
+    /// used) and for SigV4-signed Bedrock lanes.
+    credential: Option<(HeaderName, HeaderValue)>,
+    /// Signs each request, for Bedrock lanes with AWS keys.
+    sigv4: Option<Signer>,
+    /// How the key is presented (for passthrough, where it comes per request).
+    scheme: AuthScheme,
+    pub(crate) default_max_tokens: u64,
+    /// The provider's error codes and what they mean for routing.
+    error_map: ErrorMap,
+    /// How this lane is probed (`health.mode` other than `none`).
+    pub(crate) health: Option<Probing>,
+}
+
+/// A lane's health-probe settings.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Probing {
+    pub(crate) mode: ProbeMode,
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+}
+
+impl Target {
+    /// The target for model `name` at `provider`.
+    pub(crate) fn new(
+        name: &str,
+        model: &busbar_config::Model,
+        provider: &busbar_config::Provider,
+        mode: AuthMode,
+    ) -> Result<Self, StartError> {
+        let protocol = provider.protocol;
+        let uri = |stream: bool| {
+            let url = provider.url(&model.upstream_model, stream);
+            url.parse::<Uri>().map_err(|error| {
+                StartError::Config(format!(
+                    "providers.{}: bad URL {url}: {error}",
+                    model.provider
+                ))
+            })
+        };
+        let passthrough = mode == AuthMode::Passthrough;
+        let sigv4 = match provider.aws_credentials() {
+            Some(keys)
+                if protocol.wire().signs_requests()
+                    && provider.auth == AuthScheme::Native
+                    && !passthrough =>
+            {
+                Some(Signer::new(
+                    &keys.access_key_id,
+                    keys.secret_access_key.expose(),
+                    keys.session_token.as_ref().map(|token| token.expose()),
+                    provider.aws_region(),
+                ))
+            }
+            _ => None,
+        };
+        let credential = match &provider.api_key {
+            Some(key) if !passthrough && sigv4.is_none() => {
+                Some(credential_header(protocol, provider.auth, key.expose())?)
+            }
+            _ => None,
+        };
+        Ok(Self {
+            protocol,
+            model_id: model.upstream_model.clone(),
+            lane_name: HeaderValue::from_str(name).map_err(|_| {
+                StartError::Config(format!("models.{name}: name is not a valid header value"))
+            })?,
+            uri: uri(false)?,
+            stream_uri: uri(true)?,
+            count_uri: match provider.count_url(&model.upstream_model) {
+                Some(url) => Some(url.parse::<Uri>().map_err(|error| {
+                    StartError::Config(format!(
+                        "providers.{}: bad URL {url}: {error}",
+                        model.provider
+                    ))
+                })?),
+                None => None,
+            },
+            credential,
+            sigv4,
+            scheme: provider.auth,
+            default_max_tokens: u64::from(model.default_max_tokens),
+            health: match provider.health.mode {
+                HealthMode::None => None,
+                HealthMode::Dead => Some(ProbeMode::Dead),
+                HealthMode::Active => Some(ProbeMode::Active),
+            }
+            .map(|mode| Probing {
+                mode,
+                interval: provider.health.interval,
+                timeout: provider.health.timeout,
+            }),
+            error_map: Arc::new(provider.error_map.clone()),
+        })
+    }
+
+    /// What an upstream error means for routing (see
+    /// [`busbar_routing::classify`]), with the provider's `error_map`.
+    pub(crate) fn classify(&self, error: &ApiError, source: ErrorSource) -> FailureClass {
+        classify(&self.error_map, error, source)
+    }
+
+    /// The provider's `error_map`, for a reply body that classifies errors
+    /// arriving inside its stream.
+    pub(crate) fn error_map(&self) -> ErrorMap {
+        Arc::clone(&self.error_map)
+    }
+
+    /// Whether Busbar holds a credential to probe this lane with (not under
+    /// `auth.mode: passthrough`, where only callers have keys).
+    pub(crate) fn can_probe(&self) -> bool {
+        self.credential.is_some() || self.sigv4.is_some()
+    }
+
+    pub(crate) fn lane_name_str(&self) -> &str {
+        self.lane_name.to_str().unwrap_or("?")
+    }
+
+    /// The upstream request for an already-encoded body.
+    pub(crate) fn build_request(
+        &self,
+        body: Vec<u8>,
+        stream: bool,
+        same_protocol: bool,
+        client: Option<FromClient<'_>>,
+    ) -> Result<http::Request<Full<Bytes>>, GatewayError> {
+        let uri = if stream { &self.stream_uri } else { &self.uri };
+        self.request_to(uri, body, stream, same_protocol, client)
+    }
+
+    /// Whether the lane's protocol has a token-counting endpoint.
+    pub(crate) fn counts_tokens(&self) -> bool {
+        self.count_uri.is_some()
+    }
+
+    /// The upstream request to the lane's token-counting endpoint; `None`
+    /// when it has none.
+    pub(crate) fn build_count_request(
+        &self,
+        body: Vec<u8>,
+        same_protocol: bool,
+        client: FromClient<'_>,
+    ) -> Option<Result<http::Request<Full<Bytes>>, GatewayError>> {
+        let uri = self.count_uri.as_ref()?;
+        Some(self.request_to(uri, body, false, same_protocol, Some(client)))
+    }
+
+    fn request_to(
+        &self,
+        uri: &Uri,
+        body: Vec<u8>,
+        stream: bool,
+        same_protocol: bool,
+        client: Option<FromClient<'_>>,
+    ) -> Result<http::Request<Full<Bytes>>, GatewayError> {
+        let body = Bytes::from(body);
+        let mut request = http::Request::new(Full::new(body.clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        match &self.credential {
+            Some((name, value)) => {
+                headers.insert(name.clone(), value.clone());
+            }
+            None => {
+                if let Some(token) = client.and_then(|client| client.credential) {
+                    let (name, value) = credential_header(self.protocol, self.scheme, token)
+                        .map_err(|_| GatewayError::Unauthorized)?;
+                    headers.insert(name, value);
+                }
+            }
+        }
+        let wire = self.protocol.wire();
+        let client_headers = client
+            .filter(|_| same_protocol)
+            .map(|client| client.headers);
+        for extra in wire.upstream_headers() {
+            let forwarded = client_headers
+                .filter(|_| extra.forwarded)
+                .and_then(|headers| headers.get(extra.name));
+            let value = match (forwarded, extra.default) {
+                (Some(value), _) => value.clone(),
+                (None, Some(default)) => HeaderValue::from_static(default),
+                (None, None) => continue,
+            };
+            headers.insert(HeaderName::from_static(extra.name), value);
+        }
+        if let Some(accept) = wire.stream_accept().filter(|_| stream) {
+            headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
+        }
+        if let Some(signer) = &self.sigv4 {
+            signer
+                .sign(&mut request, &body, std::time::SystemTime::now())
+                .map_err(|reason| {
+                    GatewayError::Unreachable(format!("cannot sign the request: {reason}"))
+                })?;
+        }
+        Ok(request)
+    }
+}
+
+/// The header carrying `key` to an upstream of `protocol`.
+fn credential_header(
+    protocol: Protocol,
+    scheme: AuthScheme,
+    key: &str,
+) -> Result<(HeaderName, HeaderValue), StartError> {
+    let invalid =
+        || StartError::Config("an API key holds characters not allowed in a header".into());
+    let bearer = || {
+        HeaderValue::from_str(&format!("Bearer {key}"))
+            .map(|value| (header::AUTHORIZATION, sensitive(value)))
+            .map_err(|_| invalid())
+    };
+    let named = |name: &'static str| {
+        HeaderValue::from_str(key)
+            .map(|value| (HeaderName::from_static(name), sensitive(value)))
+            .map_err(|_| invalid())
+    };
+    match scheme {
+        AuthScheme::ApiKey => named("api-key"),
+        AuthScheme::Bearer => bearer(),
+        AuthScheme::Native => match protocol.wire().key_header(key) {
+            KeyHeader::Named(name) => named(name),
+            KeyHeader::Bearer => bearer(),
+        },
+    }
+}
+
+fn sensitive(mut value: HeaderValue) -> HeaderValue {
+    value.set_sensitive(true);
+    value
+}
