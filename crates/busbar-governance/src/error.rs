@@ -3,8 +3,6 @@
 use std::io;
 use std::path::PathBuf;
 
-use serde::Serialize;
-
 /// A failure of the governance store (SQLite or PostgreSQL).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -78,36 +76,9 @@ pub enum AdminError {
 }
 
 impl AdminError {
-    /// The HTTP status to answer with: 400, 401, 404, 500 or 503.
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::Invalid(_) => 400,
-            Self::Unauthorized | Self::Disabled => 401,
-            Self::NotFound(_) => 404,
-            Self::Internal(_) => 500,
-            Self::Store(StoreError::Unavailable(_)) => 503,
-            Self::Store(_) => 500,
-        }
-    }
-
-    /// The JSON body, `{"error": "…"}`.
-    pub fn body(&self) -> ErrorBody {
-        ErrorBody {
-            error: self.to_string(),
-        }
-    }
-
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::Invalid(message.into())
     }
-}
-
-/// The admin API's error body: `{"error": "…"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct ErrorBody {
-    /// What went wrong, naming the field when a field is at fault.
-    pub error: String,
 }
 
 pub(crate) fn sqlite_error(err: rusqlite::Error) -> StoreError {
@@ -139,32 +110,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_follow_the_contract() {
-        assert_eq!(AdminError::invalid("name is required").status(), 400);
-        assert_eq!(AdminError::NotFound("vk_1".into()).status(), 404);
-        assert_eq!(AdminError::Unauthorized.status(), 401);
-        assert_eq!(AdminError::Disabled.status(), 401);
+    fn messages_name_what_is_wrong() {
         assert_eq!(
-            AdminError::Store(StoreError::Unavailable("down".into())).status(),
-            503
+            AdminError::invalid("max_budget_cents must be a number ≥ 0").to_string(),
+            "max_budget_cents must be a number ≥ 0"
         );
         assert_eq!(
-            AdminError::Store(StoreError::Backend("oops".into())).status(),
-            500
-        );
-    }
-
-    #[test]
-    fn body_is_an_error_object() {
-        let body = AdminError::invalid("max_budget_cents must be a number ≥ 0").body();
-        let json = serde_json::to_value(&body).expect("json");
-        assert_eq!(
-            json,
-            serde_json::json!({"error": "max_budget_cents must be a number ≥ 0"})
-        );
-        let missing = AdminError::NotFound("vk_0123456789abcdef".into()).body();
-        assert_eq!(
-            missing.error,
+            AdminError::NotFound("vk_0123456789abcdef".into()).to_string(),
             "no virtual key with id `vk_0123456789abcdef`"
         );
     }

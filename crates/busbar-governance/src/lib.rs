@@ -95,7 +95,7 @@ mod window;
 
 pub use admission::{Admission, Outcome};
 pub use api::{CreatedKey, Deleted, KeyList, KeyMetadata, KeyUsage};
-pub use error::{AdminError, ErrorBody, OpenError, StoreError};
+pub use error::{AdminError, OpenError, StoreError};
 pub use governor::{Governor, GovernorOptions};
 pub use key::{looks_like_key_id, looks_like_virtual_key, lookup_hash, VirtualKey};
 pub use money::{Cents, Pricing, MAX_CENTS};

@@ -1,12 +1,12 @@
 //! Every way a request can fail inside Busbar, and the one place where a
 //! failure becomes an HTTP response in the client's own protocol.
 
-use busbar_governance::Refusal;
+use busbar_governance::{AdminError, Refusal, StoreError};
 use busbar_ir::{ApiError, ErrorKind};
 use busbar_protocols::{DecodeError, Protocol};
 use http::{header, HeaderValue, Response, StatusCode};
 
-use crate::reply::Body;
+use crate::reply::{store_error, Body};
 
 /// Why Busbar could not serve a request.
 #[derive(Debug, thiserror::Error)]
@@ -247,6 +247,54 @@ pub(crate) fn render(protocol: Protocol, error: &ApiError) -> Response<Body> {
     response
 }
 
+/// An admin API failure. The admin API speaks its own JSON rather than a
+/// vendor's: `{"error": "…"}` with 400, 401 (and `WWW-Authenticate`), 404,
+/// 500, or 503 while the store is unavailable.
+pub(crate) fn admin_response(error: &AdminError) -> Response<Body> {
+    let status = match error {
+        AdminError::Invalid(_) => StatusCode::BAD_REQUEST,
+        AdminError::Unauthorized | AdminError::Disabled => StatusCode::UNAUTHORIZED,
+        AdminError::NotFound(_) => StatusCode::NOT_FOUND,
+        AdminError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        AdminError::Store(_) | AdminError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    if matches!(error, AdminError::Store(_)) {
+        tracing::warn!(%error, "admin API: governance store failed");
+        store_error("admin");
+    }
+    let mut response = admin_json(status, &error.to_string());
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+/// 405 from the admin API, naming the methods `allow`ed.
+pub(crate) fn admin_method_not_allowed(allow: &'static str) -> Response<Body> {
+    let mut response = admin_json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("method not allowed; use {allow}"),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+fn admin_json(status: StatusCode, message: &str) -> Response<Body> {
+    let body = serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default();
+    let mut response = Response::new(Body::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -299,6 +347,32 @@ mod tests {
         };
         let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         (status, json, retry.or(error_type))
+    }
+
+    #[test]
+    fn admin_errors_have_their_statuses_and_an_error_object() {
+        let cases = [
+            (AdminError::Invalid("name is required".into()), 400),
+            (AdminError::NotFound("vk_1".into()), 404),
+            (AdminError::Unauthorized, 401),
+            (AdminError::Disabled, 401),
+            (
+                AdminError::Store(StoreError::Unavailable("down".into())),
+                503,
+            ),
+            (AdminError::Store(StoreError::Backend("oops".into())), 500),
+        ];
+        for (error, status) in cases {
+            let response = admin_response(&error);
+            assert_eq!(response.status().as_u16(), status, "{error}");
+            assert_eq!(
+                response.headers().contains_key(header::WWW_AUTHENTICATE),
+                status == 401
+            );
+        }
+        let refused = admin_method_not_allowed("GET");
+        assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(refused.headers()[header::ALLOW], "GET");
     }
 
     fn budget() -> Refusal {

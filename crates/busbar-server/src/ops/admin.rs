@@ -15,11 +15,11 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
 
-use crate::error::GatewayError;
+use crate::error::{self, GatewayError};
 use crate::governance::Governance;
 use crate::ingress::auth::bearer;
 use crate::ingress::routes::AdminPath;
-use crate::reply::{store_error, Body};
+use crate::reply::Body;
 use crate::state::State;
 
 /// The largest admin request body read: a key's metadata is small.
@@ -47,7 +47,7 @@ pub(crate) async fn handle(
             .check_admin_token(None)
             .err()
             .unwrap_or(AdminError::Unauthorized);
-        return failure(&error);
+        return error::admin_response(&error);
     }
     let method = request.method().clone();
     let result = match (&path, &method) {
@@ -73,9 +73,16 @@ pub(crate) async fn handle(
             .usage(id)
             .await
             .map(|usage| ok(StatusCode::OK, &usage)),
-        _ => return method_not_allowed(&path),
+        _ => {
+            let allow = match path {
+                AdminPath::Keys => "GET, POST",
+                AdminPath::Key(_) => "GET, PATCH, DELETE",
+                AdminPath::Usage(_) => "GET",
+            };
+            return error::admin_method_not_allowed(allow);
+        }
     };
-    result.unwrap_or_else(|error| failure(&error))
+    result.unwrap_or_else(|error| error::admin_response(&error))
 }
 
 async fn create(
@@ -117,35 +124,6 @@ async fn read(request: Request<Incoming>) -> Result<Bytes, AdminError> {
 
 fn ok(status: StatusCode, value: &impl Serialize) -> Response<Body> {
     json(status, serde_json::to_vec(value).unwrap_or_default())
-}
-
-fn failure(error: &AdminError) -> Response<Body> {
-    if matches!(error, AdminError::Store(_)) {
-        tracing::warn!(%error, "admin API: governance store failed");
-        store_error("admin");
-    }
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = ok(status, &error.body());
-    if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    response
-}
-
-fn method_not_allowed(path: &AdminPath) -> Response<Body> {
-    let allow = match path {
-        AdminPath::Keys => "GET, POST",
-        AdminPath::Key(_) => "GET, PATCH, DELETE",
-        AdminPath::Usage(_) => "GET",
-    };
-    let body = serde_json::json!({ "error": format!("method not allowed; use {allow}") });
-    let mut response = ok(StatusCode::METHOD_NOT_ALLOWED, &body);
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
-    response
 }
 
 fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
