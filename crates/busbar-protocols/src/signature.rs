@@ -181,29 +181,52 @@ pub(crate) fn from_gemini_client(signature: &str) -> Cow<'_, str> {
 /// string that merely starts like one costs a translation, never a lost
 /// signature.
 pub(crate) fn carries_marked(own: Protocol, body: &[u8]) -> bool {
-    /// Where each mark can begin: the prefixed text, or (for Gemini clients)
-    /// the base64 of its first whole three-byte groups.
-    const MARKS: [(Protocol, &str, &str); 4] = [
-        (Protocol::Anthropic, "\"anthropic:", "\"YW50aHJvcGlj"),
-        (Protocol::Bedrock, "\"bedrock:", "\"YmVkcm9j"),
-        (Protocol::Gemini, "\"gemini:", "\"Z2VtaW5p"),
-        (Protocol::Responses, "\"responses:", "\"cmVzcG9uc2Vz"),
-    ];
-    if matches!(own, Protocol::OpenAi | Protocol::Cohere) {
-        // Their requests carry no signatures.
+    let own_wire = own.wire();
+    if !own_wire.carries_signatures() {
         return false;
     }
-    MARKS
+    marks()
         .iter()
-        .filter(|(origin, _, _)| *origin != own)
-        .map(|(_, text, base64)| {
-            if own == Protocol::Gemini {
-                base64
+        .filter(|mark| mark.origin != own)
+        .map(|mark| {
+            if own_wire.signatures_in_base64() {
+                &mark.base64
             } else {
-                text
+                &mark.text
             }
         })
         .any(|mark| memchr::memmem::find(body, mark.as_bytes()).is_some())
+}
+
+/// How a signature marked with one origin begins inside a JSON body.
+struct Mark {
+    origin: Protocol,
+    /// `"name:`, the prefixed text.
+    text: String,
+    /// `"` and the base64 of the name's first whole three-byte groups, which
+    /// every base64-wrapped mark (for clients whose signatures are base64)
+    /// begins with.
+    base64: String,
+}
+
+/// The marks of every protocol whose signatures travel in requests.
+fn marks() -> &'static [Mark] {
+    static MARKS: std::sync::OnceLock<Vec<Mark>> = std::sync::OnceLock::new();
+    MARKS.get_or_init(|| {
+        Protocol::ALL
+            .into_iter()
+            .filter(|protocol| protocol.wire().carries_signatures())
+            .map(|origin| {
+                let name = origin.name();
+                let whole = name.len() / 3 * 3;
+                Mark {
+                    origin,
+                    text: format!("\"{name}:"),
+                    base64: format!("\"{}", STANDARD.encode(&name.as_bytes()[..whole])),
+                }
+            })
+            .collect()
+    })
 }
 
 /// The signature to send to an upstream of `own` protocol, or `None` when it
@@ -225,6 +248,23 @@ pub(crate) fn for_upstream(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn marks_open_with_the_name_or_its_base64() {
+        let find = |origin| marks().iter().find(|mark| mark.origin == origin);
+        let anthropic = find(Protocol::Anthropic).expect("Anthropic signs");
+        assert_eq!(
+            (anthropic.text.as_str(), anthropic.base64.as_str()),
+            ("\"anthropic:", "\"YW50aHJvcGlj")
+        );
+        assert_eq!(find(Protocol::Bedrock).expect("signs").base64, "\"YmVkcm9j");
+        assert_eq!(find(Protocol::Gemini).expect("signs").base64, "\"Z2VtaW5p");
+        assert_eq!(
+            find(Protocol::Responses).expect("signs").base64,
+            "\"cmVzcG9uc2Vz"
+        );
+        assert!(find(Protocol::OpenAi).is_none() && find(Protocol::Cohere).is_none());
+    }
 
     #[test]
     fn a_foreign_signature_is_prefixed_once_and_goes_home_only() {

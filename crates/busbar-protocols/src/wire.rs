@@ -151,6 +151,19 @@ pub trait Wire: Send + Sync {
         None
     }
 
+    /// Whether the format's requests carry reasoning signatures back to the
+    /// vendor (see `signature.rs`).
+    fn carries_signatures(&self) -> bool {
+        false
+    }
+
+    /// Whether the format's signatures are base64 bytes (Gemini), so a
+    /// signature marked with another origin reaches its clients
+    /// base64-wrapped.
+    fn signatures_in_base64(&self) -> bool {
+        false
+    }
+
     // ----- Upstream: what Busbar calls -----
 
     /// The upstream path for `model` (percent-encoded where the path carries

@@ -48,6 +48,10 @@ impl Wire for AnthropicMessages {
             .unwrap_or(PathMatch::No)
     }
 
+    fn carries_signatures(&self) -> bool {
+        true
+    }
+
     fn max_tokens_fields(&self) -> &'static [&'static [&'static str]] {
         &[&["max_tokens"]]
     }

@@ -52,6 +52,10 @@ impl Wire for BedrockConverse {
         false
     }
 
+    fn carries_signatures(&self) -> bool {
+        true
+    }
+
     fn max_tokens_fields(&self) -> &'static [&'static [&'static str]] {
         &[&["inferenceConfig", "maxTokens"]]
     }

@@ -58,6 +58,14 @@ impl Wire for GeminiGenerate {
         false
     }
 
+    fn carries_signatures(&self) -> bool {
+        true
+    }
+
+    fn signatures_in_base64(&self) -> bool {
+        true
+    }
+
     fn max_tokens_fields(&self) -> &'static [&'static [&'static str]] {
         &[
             &["generationConfig", "maxOutputTokens"],

@@ -33,6 +33,10 @@ impl Wire for OpenAiResponses {
         }
     }
 
+    fn carries_signatures(&self) -> bool {
+        true
+    }
+
     fn max_tokens_fields(&self) -> &'static [&'static [&'static str]] {
         &[&["max_output_tokens"]]
     }
