@@ -82,18 +82,6 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The HTTP status: 401, 403, 429 or 503. (Bedrock ingress renders a
-    /// budget refusal as 400 `ServiceQuotaExceededException`; that mapping
-    /// belongs to the server's error module.)
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::UnknownKey | Self::KeyDisabled { .. } => 401,
-            Self::NotAllowed { .. } => 403,
-            Self::BudgetExhausted { .. } | Self::RateLimited { .. } => 429,
-            Self::StoreUnavailable { .. } => 503,
-        }
-    }
-
     /// A stable machine-readable code, OpenAI-style: `invalid_api_key`,
     /// `permission_denied`, `insufficient_quota`, `rate_limit_exceeded`,
     /// `governance_unavailable`.
@@ -244,13 +232,10 @@ mod tests {
         let mut k = key();
         assert_eq!(gate(&k, "fast"), Ok(()));
         let refused = gate(&k, "slow").expect_err("not allowed");
-        assert_eq!(
-            (refused.status(), refused.code()),
-            (403, "permission_denied")
-        );
+        assert_eq!(refused.code(), "permission_denied");
         k.enabled = false;
         let refused = gate(&k, "slow").expect_err("disabled");
-        assert_eq!((refused.status(), refused.code()), (401, "invalid_api_key"));
+        assert_eq!(refused.code(), "invalid_api_key");
     }
 
     #[test]
@@ -268,10 +253,7 @@ mod tests {
         let max = Cents::from_micros(i64::MAX);
         assert!(!budget_allows(max, max, max, max), "no wrap-around");
         let refusal = budget_refusal(&key());
-        assert_eq!(
-            (refusal.status(), refusal.code()),
-            (429, "insufficient_quota")
-        );
+        assert_eq!(refusal.code(), "insufficient_quota");
         assert!(refusal.to_string().contains("daily"), "{refusal}");
     }
 
@@ -298,7 +280,7 @@ mod tests {
         assert_eq!(free_at(1), ms(63_000));
         let refusal = rate_refusal(&key(), RateLimit::Requests, 3, ms(61_000), ms(30_500));
         assert_eq!(refusal.retry_after_secs(), Some(31));
-        assert_eq!(refusal.status(), 429);
+        assert_eq!(refusal.code(), "rate_limit_exceeded");
         assert!(
             refusal.to_string().contains("rpm_limit (3 per minute)"),
             "{refusal}"
@@ -323,10 +305,7 @@ mod tests {
         let down = Refusal::StoreUnavailable {
             reason: "timeout".into(),
         };
-        assert_eq!(
-            (down.status(), down.code()),
-            (503, "governance_unavailable")
-        );
+        assert_eq!(down.code(), "governance_unavailable");
         assert_eq!(budget_refusal(&key()).key_id(), Some("vk_0000000000000001"));
         assert_eq!(RateLimit::Tokens.field(), "tpm_limit");
     }

@@ -204,7 +204,16 @@ fn refusal_error(refusal: &Refusal) -> ApiError {
             "the governance store is unavailable; try again shortly".to_owned(),
         ),
     };
-    let error = ApiError::new(kind, message).with_status(refusal.status());
+    // 401 for a key that is unknown or off, 403 for a pool it may not use,
+    // 429 for a spent budget or a rate limit, 503 while the store is down
+    // (Bedrock clients see their own statuses, from the encoder).
+    let status = match refusal {
+        Refusal::UnknownKey | Refusal::KeyDisabled { .. } => 401,
+        Refusal::NotAllowed { .. } => 403,
+        Refusal::BudgetExhausted { .. } | Refusal::RateLimited { .. } => 429,
+        _ => 503,
+    };
+    let error = ApiError::new(kind, message).with_status(status);
     match refusal {
         Refusal::BudgetExhausted { .. } => error.with_code("insufficient_quota"),
         // OpenAI's one code for request and token limits alike; the message

@@ -324,10 +324,7 @@ async fn an_unreachable_store_fails_closed_by_default() {
         .authorize(&key.secret, "pool", 0)
         .await
         .expect_err("closed");
-    assert_eq!(
-        (refusal.status(), refusal.code()),
-        (503, "governance_unavailable")
-    );
+    assert_eq!(refusal.code(), "governance_unavailable");
     assert!(matches!(refusal, Refusal::StoreUnavailable { .. }));
     assert!(matches!(
         governor.list_keys().await.expect_err("admin too"),
@@ -368,7 +365,7 @@ async fn fail_open_admits_only_keys_verified_before() {
         .authorize(&known.secret, "elsewhere", 0)
         .await
         .expect_err("still 403");
-    assert_eq!(wrong_pool.status(), 403);
+    assert!(matches!(wrong_pool, Refusal::NotAllowed { .. }));
     let unknown = governor
         .authorize(&never_seen.secret, "pool", 0)
         .await

@@ -37,10 +37,7 @@ fn rate_limited(result: Result<busbar_governance::Admission, Refusal>) -> (RateL
 pub(crate) fn budget_refused(result: Result<busbar_governance::Admission, Refusal>) {
     match result {
         Err(refusal @ Refusal::BudgetExhausted { .. }) => {
-            assert_eq!(
-                (refusal.status(), refusal.code()),
-                (429, "insufficient_quota")
-            );
+            assert_eq!(refusal.code(), "insufficient_quota");
         }
         other => panic!("expected insufficient_quota, got {other:?}"),
     }
@@ -89,10 +86,7 @@ pub(crate) async fn admin_lifecycle(backend: Backend) {
         .await
         .expect("suspends");
     let refused = h.ask(&created.secret, 0).await.expect_err("suspended");
-    assert_eq!(
-        (refused.status(), refused.key_id()),
-        (401, Some(id.as_str()))
-    );
+    assert!(matches!(&refused, Refusal::KeyDisabled { key_id } if *key_id == id));
     h.governor
         .update_key(&id, &patch(json!({"enabled": true})))
         .await
@@ -152,10 +146,7 @@ pub(crate) async fn checks_run_in_contract_order(backend: Backend) {
         .authorize(&key.secret, "other", 0)
         .await
         .expect_err("403 first");
-    assert_eq!(
-        (wrong_pool.status(), wrong_pool.code()),
-        (403, "permission_denied")
-    );
+    assert!(matches!(wrong_pool, Refusal::NotAllowed { .. }));
     budget_refused(h.ask(&key.secret, 0).await);
     h.governor
         .update_key(&key.key.id, &patch(json!({"max_budget_cents": 10})))
