@@ -283,26 +283,65 @@ impl Governor {
     }
 
     fn store_down(&self, err: StoreError, hash: &str, target: &str) -> Result<Admission, Refusal> {
-        tracing::warn!(error = %err, fail_open = self.inner.options.fail_open, "governance store failed during admission");
-        let known = self
-            .inner
-            .options
-            .fail_open
-            .then(|| self.lock_verified().get(hash).cloned())
-            .flatten();
-        match known {
-            Some(key) => {
-                policy::gate(&key, target)?;
-                Ok(Admission {
-                    key,
-                    reservation: None,
-                    inner: Arc::clone(&self.inner),
+        let key = self.verified_while_down(err, hash, "admission")?;
+        policy::gate(&key, target)?;
+        Ok(Admission {
+            key,
+            reservation: None,
+            inner: Arc::clone(&self.inner),
+        })
+    }
+
+    /// The enabled key `secret` belongs to, found as [`authorize`] finds it
+    /// (by the store's unique index on the secret's lookup hash) but
+    /// without reserving budget or counting toward a rate limit: for telling
+    /// who is calling when no model request is being admitted.
+    ///
+    /// Refuses as `authorize` does: [`Refusal::UnknownKey`] for a secret no
+    /// key has, [`Refusal::KeyDisabled`] for a suspended key. When the store
+    /// cannot answer, [`Refusal::StoreUnavailable`], unless `fail_open` is on
+    /// and this process has verified the key before, when that key is the
+    /// answer (the key `authorize` would admit unmetered).
+    ///
+    /// [`authorize`]: Self::authorize
+    pub async fn identify(&self, secret: &str) -> Result<KeyMetadata, Refusal> {
+        if !looks_like_virtual_key(secret) {
+            return Err(Refusal::UnknownKey);
+        }
+        let hash = key::lookup_hash(secret);
+        match self.inner.store.key_by_hash(&hash).await {
+            Ok(Some(key)) if key.enabled => {
+                self.remember(hash, &key);
+                Ok(key)
+            }
+            Ok(found) => {
+                self.lock_verified().remove(&hash);
+                Err(match found {
+                    Some(key) => Refusal::KeyDisabled { key_id: key.id },
+                    None => Refusal::UnknownKey,
                 })
             }
-            None => Err(Refusal::StoreUnavailable {
-                reason: err.to_string(),
-            }),
+            Err(err) => self.verified_while_down(err, &hash, "identification"),
         }
+    }
+
+    /// With `fail_open`, the key this process verified under `hash` before
+    /// the store failed with `err`; otherwise (or for a key never seen) the
+    /// store's failure as a refusal.
+    fn verified_while_down(
+        &self,
+        err: StoreError,
+        hash: &str,
+        during: &'static str,
+    ) -> Result<KeyMetadata, Refusal> {
+        let fail_open = self.inner.options.fail_open;
+        tracing::warn!(error = %err, fail_open, "governance store failed during {during}");
+        fail_open
+            .then(|| self.lock_verified().get(hash).cloned())
+            .flatten()
+            .ok_or_else(|| Refusal::StoreUnavailable {
+                reason: err.to_string(),
+            })
     }
 
     /// The secret of key `id`, recovered from its sealed copy, for checking

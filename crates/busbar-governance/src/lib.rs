@@ -52,9 +52,13 @@
 //! The store holds its SHA-256 for lookup and a copy sealed with
 //! ChaCha20-Poly1305 under a server secret that never enters the database,
 //! so SigV4 verification can recover it ([`Governor::recover_secret`]) while
-//! a stolen database reveals nothing. The store remembers the sealing key's
-//! fingerprint and a process with a different one refuses to start
-//! ([`OpenError::SealingKeyMismatch`]): replicas must share `secret_key_env`.
+//! a stolen database reveals nothing. A presented secret is recognised by
+//! its hash alone, through the store's unique index: admission does so, and
+//! so does [`Governor::identify`] (who is calling, admitting nothing);
+//! nothing opens sealed copies to find a key. The store remembers the
+//! sealing key's fingerprint and a process with a different one refuses to
+//! start ([`OpenError::SealingKeyMismatch`]): replicas must share
+//! `secret_key_env`.
 //!
 //! **Store down.** Whether to admit when the store cannot be reached is the
 //! operator's call (`fail_open`, default false). Closed: the request gets

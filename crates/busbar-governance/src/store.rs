@@ -46,6 +46,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// One key by id.
     fn get_key<'a>(&'a self, id: &'a str)
         -> BoxFuture<'a, Result<Option<KeyMetadata>, StoreError>>;
+    /// One key by the lookup hash of its secret: the unique index admission
+    /// finds keys by, read without taking the key's lock.
+    fn key_by_hash<'a>(
+        &'a self,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyMetadata>, StoreError>>;
     /// Applies a patch atomically; `None` when no key has this id.
     fn update_key<'a>(
         &'a self,

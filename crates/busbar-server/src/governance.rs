@@ -6,14 +6,9 @@
 //! into [`GatewayError`]s (rendered in the client's protocol by `error`) and
 //! [`Meter`]s (which settle the admission when the reply ends).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use busbar_governance::{
-    looks_like_virtual_key, lookup_hash, Governor, KeyMetadata, OpenError, RateLimit, Refusal,
-    StoreError,
-};
+use busbar_governance::{Governor, KeyMetadata, OpenError, RateLimit, Refusal};
 use http::HeaderMap;
 use tokio::task::JoinHandle;
 
@@ -23,26 +18,11 @@ use crate::reply::{store_error, Meter};
 /// How often lapsed reservations and old rate rows are deleted.
 const REAP_EVERY: Duration = Duration::from_secs(60);
 
-/// How many key ids the directory remembers before starting over.
-const DIRECTORY_LIMIT: usize = 10_000;
-
 /// An open governor and the settings it was opened with.
 pub(crate) struct Governance {
     governor: Governor,
     config: busbar_config::Governance,
-    directory: Mutex<Directory>,
     reaper: JoinHandle<()>,
-}
-
-/// Which key a secret belongs to, learnt from admissions and from the
-/// keys' sealed secrets, so `/stats` and friends can tell who is calling
-/// without admitting (and so metering) a request.
-#[derive(Default)]
-struct Directory {
-    /// Lookup hash → key id.
-    ids: HashMap<String, String>,
-    /// Ids whose secret has been recovered and hashed.
-    scanned: HashSet<String>,
 }
 
 /// Who is calling an operational route.
@@ -81,7 +61,6 @@ impl Governance {
         Ok(Self {
             governor,
             config: config.clone(),
-            directory: Mutex::new(Directory::default()),
             reaper,
         })
     }
@@ -121,7 +100,6 @@ impl Governance {
                     // Admitted under `fail_open` while the store is down.
                     store_error("admit");
                 }
-                self.remember(secret, &admission.key().id);
                 Ok(Meter::new(admission))
             }
             Err(refusal) => Err(refused(refusal)),
@@ -143,61 +121,10 @@ impl Governance {
         }
     }
 
-    /// The enabled key `secret` belongs to, without admitting anything.
+    /// The enabled key `secret` belongs to, without admitting anything:
+    /// found by its hash in the store, as admission finds it.
     pub(crate) async fn identify(&self, secret: &str) -> Result<KeyMetadata, GatewayError> {
-        self.lookup(secret).await.map_err(refused)
-    }
-
-    async fn lookup(&self, secret: &str) -> Result<KeyMetadata, Refusal> {
-        if !looks_like_virtual_key(secret) {
-            return Err(Refusal::UnknownKey);
-        }
-        let hash = lookup_hash(secret);
-        let known = self.lock().ids.get(&hash).cloned();
-        let key = match known {
-            Some(id) => self.governor.get_key(&id).await.ok(),
-            None => self.scan(&hash).await.map_err(unavailable)?,
-        };
-        match key {
-            Some(key) if key.enabled => Ok(key),
-            Some(key) => Err(Refusal::KeyDisabled { key_id: key.id }),
-            None => Err(Refusal::UnknownKey),
-        }
-    }
-
-    /// Learns the hashes of keys not seen before, then looks `hash` up. One
-    /// list query per unknown secret; each key's secret is recovered once.
-    async fn scan(&self, hash: &str) -> Result<Option<KeyMetadata>, StoreError> {
-        let keys = match self.governor.list_keys().await {
-            Ok(list) => list.keys,
-            Err(busbar_governance::AdminError::Store(error)) => return Err(error),
-            Err(other) => return Err(StoreError::Backend(other.to_string())),
-        };
-        for key in &keys {
-            if self.lock().scanned.contains(&key.id) {
-                continue;
-            }
-            if let Some(secret) = self.governor.recover_secret(&key.id).await? {
-                self.remember(secret.expose(), &key.id);
-            }
-        }
-        let id = self.lock().ids.get(hash).cloned();
-        Ok(id.and_then(|id| keys.into_iter().find(|key| key.id == id)))
-    }
-
-    fn remember(&self, secret: &str, id: &str) {
-        let mut directory = self.lock();
-        if directory.scanned.len() >= DIRECTORY_LIMIT && !directory.scanned.contains(id) {
-            *directory = Directory::default();
-        }
-        directory.ids.insert(lookup_hash(secret), id.to_owned());
-        directory.scanned.insert(id.to_owned());
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Directory> {
-        self.directory
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.governor.identify(secret).await.map_err(refused)
     }
 }
 
@@ -228,12 +155,6 @@ pub(crate) fn refused(refusal: Refusal) -> GatewayError {
     };
     metrics::counter!("busbar_governance_refusals_total", "reason" => reason).increment(1);
     GatewayError::Refused(refusal)
-}
-
-fn unavailable(error: StoreError) -> Refusal {
-    Refusal::StoreUnavailable {
-        reason: error.to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -294,7 +215,7 @@ pub(crate) mod tests {
         let governance = &fixture.governance;
         let (first, secret) = key(governance, NewKey::named("first")).await;
         assert_eq!(governance.identify(&secret).await.expect("known").id, first);
-        // A key created later is found too (only new ids are scanned).
+        // A key created later is found too (through the store's hash index).
         let (second, other) = key(governance, NewKey::named("second")).await;
         assert_eq!(governance.identify(&other).await.expect("known").id, second);
         let made_up = "sk-bb-0123456789abcdef0123456789abcdef";

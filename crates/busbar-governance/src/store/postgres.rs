@@ -264,6 +264,13 @@ impl Store for PostgresStore {
         let id = id.to_owned();
         Box::pin(self.run(move |c| Box::pin(async move { c.get_key(&id).await })))
     }
+    fn key_by_hash<'a>(
+        &'a self,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyMetadata>>> {
+        let secret_hash = secret_hash.to_owned();
+        Box::pin(self.run(move |c| Box::pin(async move { c.key_by_hash(&secret_hash).await })))
+    }
     fn update_key<'a>(
         &'a self,
         id: &'a str,

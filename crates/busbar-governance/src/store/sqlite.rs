@@ -136,6 +136,11 @@ impl SqliteStore {
         key_where(&self.lock(), "id", id)
     }
 
+    /// See [`Store::key_by_hash`].
+    pub fn key_by_hash(&self, secret_hash: &str) -> Result<Option<KeyMetadata>> {
+        key_where(&self.lock(), "secret_hash", secret_hash)
+    }
+
     /// See [`Store::update_key`].
     pub fn update_key(&self, id: &str, patch: &KeyPatch) -> Result<Option<KeyMetadata>> {
         let mut conn = self.lock();
@@ -450,6 +455,13 @@ impl Store for SqliteStore {
     fn get_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<KeyMetadata>>> {
         let id = id.to_owned();
         blocking(self, move |s| s.get_key(&id))
+    }
+    fn key_by_hash<'a>(
+        &'a self,
+        secret_hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyMetadata>>> {
+        let secret_hash = secret_hash.to_owned();
+        blocking(self, move |s| s.key_by_hash(&secret_hash))
     }
     fn update_key<'a>(
         &'a self,

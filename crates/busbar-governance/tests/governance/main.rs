@@ -24,6 +24,7 @@ macro_rules! full_suite {
     ($backend:expr) => {
         suite!($backend;
             suite::admin_lifecycle,
+            suite::identify_admits_nothing_and_follows_changes,
             suite::checks_run_in_contract_order,
             holds::reservations_settle_to_real_usage,
             suite::daily_budget_rolls_over_at_utc_midnight,

@@ -253,6 +253,12 @@ impl Store for Flaky {
     ) -> BoxFuture<'a, Result<Option<KeyMetadata>, StoreError>> {
         self.gate(Store::get_key(&self.inner, id))
     }
+    fn key_by_hash<'a>(
+        &'a self,
+        hash: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyMetadata>, StoreError>> {
+        self.gate(Store::key_by_hash(&self.inner, hash))
+    }
     fn update_key<'a>(
         &'a self,
         id: &'a str,
@@ -326,6 +332,8 @@ async fn an_unreachable_store_fails_closed_by_default() {
         .expect_err("closed");
     assert_eq!(refusal.code(), "governance_unavailable");
     assert!(matches!(refusal, Refusal::StoreUnavailable { .. }));
+    let refusal = governor.identify(&key.secret).await.expect_err("closed");
+    assert!(matches!(refusal, Refusal::StoreUnavailable { .. }));
     assert!(matches!(
         governor.list_keys().await.expect_err("admin too"),
         AdminError::Store(StoreError::Unavailable(_))
@@ -371,6 +379,68 @@ async fn fail_open_admits_only_keys_verified_before() {
         .await
         .expect_err("never verified");
     assert!(matches!(unknown, Refusal::StoreUnavailable { .. }));
+}
+
+/// Identifying verifies a key as admitting does: with `fail_open`, a key
+/// identified (or admitted) before the store went down is still known, and
+/// one that was never seen, or was suspended or deleted since, is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fail_open_identifies_only_keys_verified_before() {
+    let (governor, flaky) = flaky_governor(true).await;
+    let mut keys = Vec::new();
+    for name in [
+        "admitted",
+        "identified",
+        "suspended",
+        "deleted",
+        "never seen",
+    ] {
+        keys.push(
+            governor
+                .create_key(NewKey::named(name))
+                .await
+                .expect("created"),
+        );
+    }
+    let [admitted, identified, suspended, deleted, never_seen] = &keys[..] else {
+        unreachable!("five keys");
+    };
+    governor
+        .authorize(&admitted.secret, "pool", 0)
+        .await
+        .expect("up")
+        .settle(busbar_governance::Outcome::Failed)
+        .await
+        .expect("ok");
+    for key in [identified, suspended, deleted] {
+        assert_eq!(governor.identify(&key.secret).await, Ok(key.key.clone()));
+    }
+    let suspend = KeyPatch::from_json(br#"{"enabled": false}"#).expect("valid");
+    governor
+        .update_key(&suspended.key.id, &suspend)
+        .await
+        .expect("suspended");
+    governor.delete_key(&deleted.key.id).await.expect("deleted");
+    flaky.down.store(true, Ordering::SeqCst);
+
+    for key in [admitted, identified] {
+        assert_eq!(governor.identify(&key.secret).await, Ok(key.key.clone()));
+    }
+    let open = governor
+        .authorize(&identified.secret, "pool", 0)
+        .await
+        .expect("identified is verified");
+    assert!(!open.is_metered());
+    for key in [suspended, deleted, never_seen] {
+        let refusal = governor.identify(&key.secret).await.expect_err("not known");
+        assert!(
+            matches!(refusal, Refusal::StoreUnavailable { .. }),
+            "{refusal:?}"
+        );
+    }
+    let made_up = "sk-bb-0123456789abcdef0123456789abcdef";
+    let refusal = governor.identify(made_up).await.expect_err("never a key");
+    assert!(matches!(refusal, Refusal::StoreUnavailable { .. }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

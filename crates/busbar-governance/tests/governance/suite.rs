@@ -132,6 +132,80 @@ pub(crate) async fn admin_lifecycle(backend: Backend) {
     h.finish().await;
 }
 
+/// `identify` finds a key by its secret as admission does, follows every
+/// change to it (a key created later, suspended, resumed, deleted) and
+/// neither holds budget nor counts toward a rate limit.
+pub(crate) async fn identify_admits_nothing_and_follows_changes(backend: Backend) {
+    let Some(h) = Harness::open(backend, Pricing::default()).await else {
+        return;
+    };
+    let first = h
+        .create(json!({"name": "first", "max_budget_cents": 1, "rpm_limit": 1}))
+        .await;
+    let id = first.key.id.clone();
+    for _ in 0..3 {
+        assert_eq!(
+            h.governor.identify(&first.secret).await,
+            Ok(first.key.clone())
+        );
+    }
+    // The one request a cent and `rpm_limit: 1` allow is still there.
+    h.ask(&first.secret, 0)
+        .await
+        .expect("identifying held nothing")
+        .settle(Outcome::Failed)
+        .await
+        .expect("settles");
+    rate_limited(h.ask(&first.secret, 0).await);
+    assert_eq!(
+        h.governor.identify(&first.secret).await,
+        Ok(first.key.clone()),
+        "a full rate window is no reason not to know who is calling"
+    );
+
+    let second = h.create(json!({"name": "second"})).await;
+    assert_eq!(
+        h.governor.identify(&second.secret).await,
+        Ok(second.key.clone())
+    );
+    let usage = h.governor.usage(&second.key.id).await.expect("usage");
+    assert_eq!((usage.requests, usage.spend_cents), (0, Cents::ZERO));
+
+    let made_up = "sk-bb-0123456789abcdef0123456789abcdef";
+    assert!(busbar_governance::looks_like_virtual_key(made_up));
+    for wrong in [made_up, "not-a-key", "", &lookup_hash(&first.secret)] {
+        assert_eq!(h.governor.identify(wrong).await, Err(Refusal::UnknownKey));
+    }
+
+    h.governor
+        .update_key(&id, &patch(json!({"enabled": false})))
+        .await
+        .expect("suspends");
+    let refused = h
+        .governor
+        .identify(&first.secret)
+        .await
+        .expect_err("suspended");
+    assert_eq!(refused.key_id(), Some(id.as_str()));
+    assert!(matches!(refused, Refusal::KeyDisabled { .. }));
+    h.governor
+        .update_key(&id, &patch(json!({"enabled": true})))
+        .await
+        .expect("resumes");
+    assert_eq!(
+        h.governor.identify(&first.secret).await.map(|k| k.id),
+        Ok(id.clone())
+    );
+
+    h.governor.delete_key(&id).await.expect("deleted");
+    assert_eq!(
+        h.governor.identify(&first.secret).await,
+        Err(Refusal::UnknownKey)
+    );
+    assert_eq!(h.governor.identify(&second.secret).await, Ok(second.key));
+    h.finish().await;
+}
+
 pub(crate) async fn checks_run_in_contract_order(backend: Backend) {
     let Some(h) = Harness::open(backend, Pricing::default()).await else {
         return;

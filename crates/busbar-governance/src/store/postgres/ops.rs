@@ -50,6 +50,7 @@ pub(super) struct Conn {
 }
 
 struct Statements {
+    key_by_hash: Statement,
     key_by_hash_locked: Statement,
     budget_state: Statement,
     rpm_count: Statement,
@@ -66,10 +67,10 @@ struct Statements {
 
 impl Conn {
     pub(super) async fn prepare(client: Client) -> Result<Self, tokio_postgres::Error> {
-        let key_by_hash =
-            format!("SELECT {KEY_COLUMNS} FROM busbar_keys WHERE secret_hash = $1 FOR UPDATE");
+        let key_by_hash = format!("SELECT {KEY_COLUMNS} FROM busbar_keys WHERE secret_hash = $1");
         let stmts = Statements {
-            key_by_hash_locked: client.prepare(&key_by_hash).await?,
+            key_by_hash: client.prepare(&key_by_hash).await?,
+            key_by_hash_locked: client.prepare(&format!("{key_by_hash} FOR UPDATE")).await?,
             budget_state: client
                 .prepare(
                     "SELECT COALESCE((SELECT spent FROM busbar_spend WHERE key_id = $1 AND window_start = $2), 0)::BIGINT, \
@@ -173,6 +174,17 @@ impl Conn {
         let sql = format!("SELECT {KEY_COLUMNS} FROM busbar_keys WHERE id = $1");
         self.client
             .query_opt(&sql, &[&id])
+            .await?
+            .as_ref()
+            .map(decode_key)
+            .transpose()
+    }
+
+    /// The key whose secret hashes to `secret_hash`, read without its row
+    /// lock: identifying a caller decides nothing about its counters.
+    pub(super) async fn key_by_hash(&mut self, secret_hash: &str) -> PgResult<Option<KeyMetadata>> {
+        self.client
+            .query_opt(&self.stmts.key_by_hash, &[&secret_hash])
             .await?
             .as_ref()
             .map(decode_key)
