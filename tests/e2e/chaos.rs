@@ -169,8 +169,8 @@ pub(crate) struct LaneView {
     pub(crate) streak: u64,
 }
 
-/// Reads lane `model` from `/stats`, checking the fields are the types the
-/// contract gives them.
+/// Reads lane `model` from `/stats`, checking the fields are the types
+/// docs/operations.md gives them.
 pub(crate) async fn lane(gateway: &Gateway, model: &str) -> LaneView {
     let stats = gateway.lane_stats(model).await;
     let number = |field: &str| {

@@ -1,4 +1,4 @@
-//! Governance end to end (contract §9): busbar with `governance.enabled`,
+//! Governance end to end (docs/configuration.md, *Governance*): busbar with `governance.enabled`,
 //! its SQLite store in the test's temporary directory and its admin token
 //! from an environment variable set on the child only.
 //!

@@ -21,7 +21,7 @@
 //!   small YAML tree rather than deserialized with serde, whose
 //!   `deny_unknown_fields` stops at the first error and knows no paths.
 //! * **Environment first, then YAML.** `${NAME}` is replaced in the raw text of
-//!   each file before it is parsed, exactly as the contract says; the
+//!   each file before it is parsed, exactly as docs/configuration.md says; the
 //!   environment is injected through the [`Env`] trait so tests never touch
 //!   the process environment. A value holding a control character is refused,
 //!   because a newline in a variable could otherwise add YAML keys.

@@ -50,8 +50,8 @@ pub enum Target<'a> {
 }
 
 impl Config {
-    /// Resolves a request's model name: pools first, then models (contract
-    /// §5).
+    /// Resolves a request's model name: pools first, then models
+    /// (docs/configuration.md, *Pools*).
     pub fn target(&self, name: &str) -> Option<Target<'_>> {
         self.pools
             .get(name)
@@ -118,7 +118,7 @@ pub struct Auth {
     pub client_tokens: Vec<Secret>,
 }
 
-/// Virtual keys with budgets and rate limits (contract §9).
+/// Virtual keys with budgets and rate limits (docs/configuration.md, *Governance*).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Governance {

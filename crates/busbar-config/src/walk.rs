@@ -219,7 +219,7 @@ impl Walker {
         None
     }
 
-    /// Checks a provider, model or pool name (contract §2): non-empty, no
+    /// Checks a provider, model or pool name (docs/configuration.md, *Reserved names and name rules*): non-empty, no
     /// whitespace or control characters, not the reserved `admin`. Real
     /// upstream ids with `.`, `/`, `:` or `@` are fine.
     pub(crate) fn name(&mut self, path: &str, name: &str) -> bool {

@@ -1,4 +1,4 @@
-//! The admin API's JSON bodies (contract §9): what a key looks like, what a
+//! The admin API's JSON bodies (docs/configuration.md, *Governance*): what a key looks like, what a
 //! create returns once, the list, the usage and the delete answers.
 //!
 //! Request bodies and their validation live in [`request`](crate::request).

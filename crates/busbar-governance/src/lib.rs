@@ -1,4 +1,4 @@
-//! Virtual keys, exact budgets and shared rate limits for Busbar (contract §9).
+//! Virtual keys, exact budgets and shared rate limits for Busbar (docs/configuration.md, *Governance*).
 //!
 //! # The problem
 //!

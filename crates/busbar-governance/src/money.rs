@@ -84,7 +84,7 @@ impl Serialize for Cents {
     }
 }
 
-/// What a request costs (contract §9): `price_per_request_cents +
+/// What a request costs (docs/configuration.md, *Governance*): `price_per_request_cents +
 /// total_tokens / 1000 · price_per_1k_tokens_cents`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pricing {

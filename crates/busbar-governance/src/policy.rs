@@ -1,7 +1,7 @@
 //! The admission rules, as pure functions both stores call inside their
 //! transactions, and the [`Refusal`] a request gets when a rule says no.
 //!
-//! Order (contract §9): the key must exist and be enabled (401), reach the
+//! Order (docs/configuration.md, *Governance*): the key must exist and be enabled (401), reach the
 //! target (403), fit its budget (429 `insufficient_quota`), then fit its
 //! request and token rates (429 with `Retry-After`).
 

@@ -34,7 +34,7 @@ pub struct BreakerPolicy {
     /// The longest cooldown before jitter.
     pub max_cooldown: Duration,
     /// The jitter ratio: each cooldown is scaled by a factor drawn from
-    /// `[1 - jitter, 1 + jitter]`. The contract's ±10 % is the default; tests
+    /// `[1 - jitter, 1 + jitter]`. The default is ±10 %; tests
     /// set 0 for exact cooldowns. Clamped to `[0, 1]`.
     pub jitter: f64,
 }
@@ -61,7 +61,7 @@ pub enum Trip {
 }
 
 impl Default for Trip {
-    /// `error_rate` over 30 s at 0.5 with at least 5 requests (contract §4).
+    /// `error_rate` over 30 s at 0.5 with at least 5 requests (docs/configuration.md, *Pools*).
     fn default() -> Self {
         Trip::ErrorRate {
             window: Duration::from_secs(30),
@@ -99,7 +99,7 @@ impl Trip {
 }
 
 impl Default for BreakerPolicy {
-    /// The contract's defaults: [`Trip::default`], 15 s base, 120 s max, ±10 %.
+    /// The documented defaults: [`Trip::default`], 15 s base, 120 s max, ±10 %.
     fn default() -> Self {
         BreakerPolicy {
             trip: Trip::default(),
@@ -112,7 +112,7 @@ impl Default for BreakerPolicy {
 
 impl BreakerPolicy {
     /// A policy with `trip`, `base_cooldown` and `max_cooldown`, and the
-    /// contract's ±10 % jitter.
+    /// documented ±10 % jitter.
     pub fn new(trip: Trip, base_cooldown: Duration, max_cooldown: Duration) -> Self {
         BreakerPolicy {
             trip,

@@ -57,7 +57,7 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
-    /// All nine, in the contract's order.
+    /// All nine, in the order the configuration reference lists them.
     pub const ALL: [FailureClass; 9] = [
         FailureClass::RateLimit,
         FailureClass::Overloaded,

@@ -47,7 +47,7 @@ pub struct FailoverPolicy {
 }
 
 impl Default for FailoverPolicy {
-    /// 120 s, 3 further attempts, no exclusions (contract §4).
+    /// 120 s, 3 further attempts, no exclusions (docs/configuration.md, *Pools*).
     fn default() -> Self {
         FailoverPolicy::new(Duration::from_secs(120), 3)
     }

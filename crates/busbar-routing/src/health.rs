@@ -5,7 +5,7 @@
 //! [`Router::needs_probe`] per lane, since the mode is per provider), probes,
 //! and reports each result to [`Router::probe_result`].
 //!
-//! A successful probe revives a hard-down lane at once (the contract's "open
+//! A successful probe revives a hard-down lane at once (the configuration reference's "open
 //! for 30 minutes or until a health probe succeeds") and cuts short every
 //! open breaker of the lane, making it half-open: the next request through
 //! each such cell is that cell's probe. It does not close breakers outright,

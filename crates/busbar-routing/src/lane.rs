@@ -38,7 +38,7 @@ impl LaneId {
 }
 
 /// How long an `auth` or `billing` failure takes a lane out of service,
-/// unless a health probe succeeds first (contract §6).
+/// unless a health probe succeeds first (docs/configuration.md, *`error_map` and failure classes*).
 pub const HARD_DOWN_FOR: Duration = Duration::from_secs(30 * 60);
 
 /// How one attempt on a lane ended, as far as routing cares.

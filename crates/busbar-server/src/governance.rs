@@ -1,4 +1,4 @@
-//! Governance in the server (contract §9): the [`Governor`] a state holds,
+//! Governance in the server (docs/configuration.md, *Governance*): the [`Governor`] a state holds,
 //! who a caller of the operational routes is, admitting model requests, and
 //! the metrics of refusals and store failures.
 //!

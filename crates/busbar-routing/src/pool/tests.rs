@@ -41,7 +41,7 @@ fn letter(lane: LaneId) -> char {
 #[test]
 fn two_to_one_gives_nginx_sequence_a_b_a() {
     // Current weights after adding: (2,1) → a, then (1,2) → b, then (3,0) → a, back to (0,0).
-    // The contract's "A A B per three requests" holds as a count per window, not as an order.
+    // The documented "A A B per three requests" holds as a count per window, not as an order.
     let p = pool(&[2, 1]);
     assert_eq!(picks(&p, 9), "abaabaaba");
 }

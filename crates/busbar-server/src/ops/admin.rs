@@ -1,4 +1,4 @@
-//! The governance admin API (contract §9): create, list, read, patch and
+//! The governance admin API (docs/configuration.md, *Governance*): create, list, read, patch and
 //! delete virtual keys, and read a key's usage.
 //!
 //! JSON in and out. The admin token comes as `Authorization: Bearer` or
