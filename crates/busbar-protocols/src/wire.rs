@@ -123,6 +123,20 @@ pub trait Wire: Send + Sync {
     /// other methods on them with 405.
     fn route(&self, path: &str, query: Option<&str>) -> PathMatch;
 
+    /// The paths where a client lists models with GET, in this format's
+    /// list shape (OpenAI's `/v1/models`, Gemini's `/v1beta/models`).
+    fn model_list_paths(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The model list at [`model_list_paths`](Self::model_list_paths):
+    /// `names` (pools and models a caller may use), `created` Unix seconds
+    /// where the shape wants a time.
+    fn encode_model_list(&self, names: &[&str], created: u64) -> Vec<u8> {
+        let _ = (names, created);
+        Vec::new()
+    }
+
     /// Whether the request body names the model (`model` field); Gemini and
     /// Bedrock put it in the path instead.
     fn model_in_body(&self) -> bool {

@@ -36,13 +36,9 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
             Ok(_) => stats::metrics(state),
             Err(error) => error.into_response(Protocol::OpenAi),
         },
-        Route::Models => match caller(state, &request).await {
-            Ok(caller) => stats::models(state, &caller),
-            Err(error) => error.into_response(Protocol::OpenAi),
-        },
-        Route::GeminiModels => match caller(state, &request).await {
-            Ok(caller) => stats::gemini_models(state, &caller),
-            Err(error) => error.into_response(Protocol::Gemini),
+        Route::Models(protocol) => match caller(state, &request).await {
+            Ok(caller) => stats::models(state, &caller, protocol),
+            Err(error) => error.into_response(protocol),
         },
         Route::Admin(path) => admin::handle(state, path, request).await,
         Route::Proxy(ingress) => {

@@ -1,7 +1,7 @@
 //! The Gemini API as a whole: paths, credentials, framing and codecs.
 
 use busbar_ir::{ApiError, Request, Response};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::wire::{
     model_segment, percent_encode, Endpoint, IngressRoute, KeyHeader, PathMatch, Wire,
@@ -52,6 +52,24 @@ impl Wire for GeminiGenerate {
             .with_stream(stream);
         route.json_array = stream && !sse;
         PathMatch::Route(route)
+    }
+
+    fn model_list_paths(&self) -> &'static [&'static str] {
+        &["/v1beta/models"]
+    }
+
+    fn encode_model_list(&self, names: &[&str], _created: u64) -> Vec<u8> {
+        let models: Vec<Value> = names
+            .iter()
+            .map(|name| {
+                json!({
+                    "name": format!("models/{name}"),
+                    "displayName": name,
+                    "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
+                })
+            })
+            .collect();
+        serde_json::to_vec(&json!({ "models": models })).unwrap_or_default()
     }
 
     fn model_in_body(&self) -> bool {

@@ -1,7 +1,7 @@
 //! OpenAI Chat Completions as a whole: paths, credentials and codecs.
 
 use busbar_ir::{ApiError, Request, Response};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::wire::{Endpoint, IngressRoute, PathMatch, Wire};
 use crate::{
@@ -32,6 +32,18 @@ impl Wire for OpenAiChat {
             }
             _ => PathMatch::No,
         }
+    }
+
+    fn model_list_paths(&self) -> &'static [&'static str] {
+        &["/v1/models", "/models"]
+    }
+
+    fn encode_model_list(&self, names: &[&str], created: u64) -> Vec<u8> {
+        let data: Vec<Value> = names
+            .iter()
+            .map(|name| json!({"id": name, "object": "model", "created": created, "owned_by": "busbar"}))
+            .collect();
+        serde_json::to_vec(&json!({"object": "list", "data": data})).unwrap_or_default()
     }
 
     fn max_tokens_fields(&self) -> &'static [&'static [&'static str]] {

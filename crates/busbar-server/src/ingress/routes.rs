@@ -14,10 +14,9 @@ pub(crate) enum Route {
     Stats,
     /// `GET /metrics`.
     Metrics,
-    /// `GET /v1/models` (OpenAI's list shape).
-    Models,
-    /// `GET /v1beta/models` (Gemini's list shape).
-    GeminiModels,
+    /// `GET` of a protocol's model list (OpenAI's `/v1/models`, Gemini's
+    /// `/v1beta/models`).
+    Models(Protocol),
     /// The governance admin API, any method (the handler checks it).
     Admin(AdminPath),
     /// A request to proxy.
@@ -58,12 +57,16 @@ pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
         "/healthz" if get => return Route::Healthz,
         "/stats" if get => return Route::Stats,
         "/metrics" if get => return Route::Metrics,
-        "/v1/models" | "/models" if get => return Route::Models,
-        "/v1beta/models" if get => return Route::GeminiModels,
         _ => {}
     }
     if let Some(rest) = path.strip_prefix("/admin/keys") {
         return admin(rest).map_or(Route::NotFound, Route::Admin);
+    }
+    if get {
+        let lists = |protocol: &Protocol| protocol.wire().model_list_paths().contains(&path);
+        if let Some(protocol) = Protocol::ALL.iter().find(|protocol| lists(protocol)) {
+            return Route::Models(*protocol);
+        }
     }
     let mut fallback = None;
     for protocol in Protocol::ALL {
@@ -292,7 +295,15 @@ mod tests {
         assert_eq!(route(&Method::GET, "/metrics", None), Route::Metrics);
         assert_eq!(
             route(&Method::GET, "/v1beta/models", None),
-            Route::GeminiModels
+            Route::Models(Protocol::Gemini)
+        );
+        assert_eq!(
+            route(&Method::GET, "/v1/models", None),
+            Route::Models(Protocol::OpenAi)
+        );
+        assert_eq!(
+            route(&Method::GET, "/models", None),
+            Route::Models(Protocol::OpenAi)
         );
         assert_eq!(route(&Method::GET, "/nope", None), Route::NotFound);
     }

@@ -1,6 +1,7 @@
 //! `/healthz`, `/stats`, `/metrics` and the model lists (OpenAI's and
 //! Gemini's shapes), each showing a caller only what it may use.
 
+use busbar_protocols::Protocol;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::governance::Caller;
@@ -55,38 +56,17 @@ pub(crate) fn metrics(state: &State) -> Response<Body> {
     response
 }
 
-/// `GET /v1/models`, in OpenAI's list shape.
-pub(crate) fn models(state: &State, caller: &Caller) -> Response<Body> {
-    let created = crate::proxy::unix_now();
-    let data: Vec<serde_json::Value> = state
+/// `GET` of `protocol`'s model list, in its shape: the pools and models the
+/// caller may use.
+pub(crate) fn models(state: &State, caller: &Caller, protocol: Protocol) -> Response<Body> {
+    let names: Vec<&str> = state
         .model_names()
         .filter(|name| caller.may_use(name))
-        .map(|name| serde_json::json!({"id": name, "object": "model", "created": created, "owned_by": "busbar"}))
         .collect();
-    json(
-        StatusCode::OK,
-        serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
-            .unwrap_or_default(),
-    )
-}
-
-/// `GET /v1beta/models`, in Gemini's list shape.
-pub(crate) fn gemini_models(state: &State, caller: &Caller) -> Response<Body> {
-    let models: Vec<serde_json::Value> = state
-        .model_names()
-        .filter(|name| caller.may_use(name))
-        .map(|name| {
-            serde_json::json!({
-                "name": format!("models/{name}"),
-                "displayName": name,
-                "supportedGenerationMethods": ["generateContent", "streamGenerateContent"],
-            })
-        })
-        .collect();
-    json(
-        StatusCode::OK,
-        serde_json::to_vec(&serde_json::json!({ "models": models })).unwrap_or_default(),
-    )
+    let body = protocol
+        .wire()
+        .encode_model_list(&names, crate::proxy::unix_now());
+    json(StatusCode::OK, body)
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
