@@ -198,10 +198,11 @@ pub trait Wire: Send + Sync {
         KeyHeader::Bearer
     }
 
-    /// Whether requests are signed with AWS SigV4: Busbar signs its own when
-    /// the key is an AWS key pair, and clients may sign theirs.
-    fn signs_requests(&self) -> bool {
-        false
+    /// The AWS service name when requests are signed with SigV4 (Bedrock's
+    /// `bedrock`): Busbar signs its own when the key is an AWS key pair, and
+    /// clients may sign theirs.
+    fn sigv4_service(&self) -> Option<&'static str> {
+        None
     }
 
     /// Headers sent upstream besides the credential.

@@ -73,8 +73,8 @@ impl Wire for BedrockConverse {
         Some(format!("{}/count-tokens", path.strip_suffix("/converse")?))
     }
 
-    fn signs_requests(&self) -> bool {
-        true
+    fn sigv4_service(&self) -> Option<&'static str> {
+        Some("bedrock")
     }
 
     fn stream_accept(&self) -> Option<&'static str> {

@@ -127,11 +127,10 @@ pub(crate) fn proof<B>(
     request: &Request<B>,
     protocol: Protocol,
 ) -> Result<Proof, GatewayError> {
-    let signed = if protocol.wire().signs_requests() {
-        Presented::parse(request.headers())
-    } else {
-        None
-    };
+    let signed = protocol
+        .wire()
+        .sigv4_service()
+        .and_then(|service| Presented::parse(request.headers(), service));
     let governed = state.governance()?.is_some();
     match signed {
         Some(Ok(presented)) if governed || matches!(state.auth, ClientAuth::Tokens(_)) => {

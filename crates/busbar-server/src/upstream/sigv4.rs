@@ -29,6 +29,8 @@ const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 pub(crate) struct Signer {
     identity: Identity,
     region: String,
+    /// The AWS service the signature is scoped to (the protocol's).
+    service: &'static str,
 }
 
 impl Signer {
@@ -38,6 +40,7 @@ impl Signer {
         secret_access_key: &str,
         session_token: Option<&str>,
         region: String,
+        service: &'static str,
     ) -> Self {
         let credentials = Credentials::new(
             access_key_id,
@@ -49,6 +52,7 @@ impl Signer {
         Self {
             identity: credentials.into(),
             region,
+            service,
         }
     }
 
@@ -64,7 +68,7 @@ impl Signer {
         let params = v4::SigningParams::builder()
             .identity(&self.identity)
             .region(&self.region)
-            .name("bedrock")
+            .name(self.service)
             .time(time)
             .settings(SigningSettings::default())
             .build()
@@ -97,6 +101,8 @@ pub(crate) struct Presented {
     pub(crate) access_key_id: String,
     region: String,
     service: String,
+    /// The service the protocol's signatures must be scoped to.
+    expected_service: &'static str,
     signed_headers: Vec<String>,
     signature: String,
     signed_at: SystemTime,
@@ -129,15 +135,23 @@ impl Rejected {
 }
 
 impl Presented {
-    /// The SigV4 header of a request: `None` when it carries none (a bearer
-    /// token, say), an error when it carries a malformed one.
-    pub(crate) fn parse(headers: &HeaderMap) -> Option<Result<Self, Rejected>> {
+    /// The SigV4 header of a request to a protocol whose signatures are
+    /// scoped to `service`: `None` when it carries none (a bearer token, say),
+    /// an error when it carries a malformed one.
+    pub(crate) fn parse(
+        headers: &HeaderMap,
+        service: &'static str,
+    ) -> Option<Result<Self, Rejected>> {
         let header = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
         let params = header.strip_prefix("AWS4-HMAC-SHA256 ")?;
-        Some(Self::parse_params(params, headers))
+        Some(Self::parse_params(params, headers, service))
     }
 
-    fn parse_params(params: &str, headers: &HeaderMap) -> Result<Self, Rejected> {
+    fn parse_params(
+        params: &str,
+        headers: &HeaderMap,
+        expected_service: &'static str,
+    ) -> Result<Self, Rejected> {
         let (mut credential, mut signed, mut signature) = (None, None, None);
         for pair in params.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match pair.split_once('=') {
@@ -171,6 +185,7 @@ impl Presented {
             access_key_id: access_key_id.to_owned(),
             region: region.to_owned(),
             service: service.to_owned(),
+            expected_service,
             signed_headers: signed
                 .split(';')
                 .map(|name| name.to_ascii_lowercase())
@@ -198,10 +213,11 @@ impl Presented {
                 "Signature expired or not yet valid: X-Amz-Date is more than 5 minutes from now.",
             ));
         }
-        if self.service != "bedrock" {
-            return Err(Rejected::invalid(
-                "Credential should be scoped to correct service: 'bedrock'.",
-            ));
+        if self.service != self.expected_service {
+            return Err(Rejected::invalid(format!(
+                "Credential should be scoped to correct service: '{}'.",
+                self.expected_service
+            )));
         }
         let expected = self.expected_signature(secret, parts, body);
         let matches = expected.as_deref().is_some_and(|expected| {
@@ -349,7 +365,13 @@ mod tests {
 
     #[test]
     fn signs_with_the_bedrock_service_and_region() {
-        let signer = Signer::new("AKIDEXAMPLE", "secret", Some("token"), "eu-west-1".into());
+        let signer = Signer::new(
+            "AKIDEXAMPLE",
+            "secret",
+            Some("token"),
+            "eu-west-1".into(),
+            "bedrock",
+        );
         let body = b"{}".to_vec();
         let mut request = http::Request::new(Full::new(Bytes::from(body.clone())));
         *request.method_mut() = http::Method::POST;
@@ -405,7 +427,9 @@ mod tests {
     #[test]
     fn verifies_what_botocore_signed_and_nothing_else() {
         let (parts, body) = botocore_request();
-        let presented = Presented::parse(&parts.headers).unwrap().unwrap();
+        let presented = Presented::parse(&parts.headers, "bedrock")
+            .unwrap()
+            .unwrap();
         assert_eq!(presented.access_key_id, "vk_0123456789abcdef");
         let signed_at = parse_amz_date("20261125T031327Z").unwrap();
         let now = signed_at + Duration::from_secs(30);
@@ -426,18 +450,24 @@ mod tests {
     fn a_bearer_token_is_no_signature_and_a_broken_header_is_incomplete() {
         let mut headers = HeaderMap::new();
         headers.insert("authorization", "Bearer sk-bb-x".parse().unwrap());
-        assert_eq!(Presented::parse(&headers), None);
+        assert_eq!(Presented::parse(&headers, "bedrock"), None);
         headers.insert(
             "authorization",
             "AWS4-HMAC-SHA256 Credential=a/b".parse().unwrap(),
         );
-        let rejected = Presented::parse(&headers).unwrap().unwrap_err();
+        let rejected = Presented::parse(&headers, "bedrock").unwrap().unwrap_err();
         assert_eq!(rejected.exception, "IncompleteSignatureException");
     }
 
     #[test]
     fn signs_and_verifies_its_own_requests() {
-        let signer = Signer::new("vk_0123456789abcdef", SECRET, None, "eu-west-1".into());
+        let signer = Signer::new(
+            "vk_0123456789abcdef",
+            SECRET,
+            None,
+            "eu-west-1".into(),
+            "bedrock",
+        );
         let body = b"{}".to_vec();
         let mut request = http::Request::new(Full::new(Bytes::from(body.clone())));
         *request.method_mut() = http::Method::POST;
@@ -447,7 +477,9 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         signer.sign(&mut request, &body, now).unwrap();
         let (parts, _) = request.into_parts();
-        let presented = Presented::parse(&parts.headers).unwrap().unwrap();
+        let presented = Presented::parse(&parts.headers, "bedrock")
+            .unwrap()
+            .unwrap();
         assert_eq!(presented.verify(SECRET, &parts, &body, now), Ok(()));
     }
 

@@ -79,17 +79,14 @@ impl Target {
             })
         };
         let passthrough = mode == AuthMode::Passthrough;
-        let sigv4 = match provider.aws_credentials() {
-            Some(keys)
-                if protocol.wire().signs_requests()
-                    && provider.auth == AuthScheme::Native
-                    && !passthrough =>
-            {
+        let sigv4 = match (provider.aws_credentials(), protocol.wire().sigv4_service()) {
+            (Some(keys), Some(service)) if provider.auth == AuthScheme::Native && !passthrough => {
                 Some(Signer::new(
                     &keys.access_key_id,
                     keys.secret_access_key.expose(),
                     keys.session_token.as_ref().map(|token| token.expose()),
                     provider.aws_region(),
+                    service,
                 ))
             }
             _ => None,
