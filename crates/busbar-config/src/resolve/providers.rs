@@ -7,9 +7,7 @@ use std::time::Duration;
 use super::{keys_required, read_secret_var};
 use crate::catalog::{read_provider_fields, Catalog, ProviderFields, PROVIDER_FIELDS};
 use crate::env::Env;
-use crate::model::{
-    AuthMode, AuthScheme, AwsCredentials, Health, Model, Protocol, Provider, Secret,
-};
+use crate::model::{AuthMode, AuthScheme, AwsCredentials, Health, Model, Provider, Secret};
 use crate::ssrf;
 use crate::walk::{join, suggest, Fields, Walker};
 
@@ -64,9 +62,10 @@ pub(super) fn providers(
             .auth
             .or_else(|| listed.and_then(|c| c.auth))
             .unwrap_or_default();
-        // Only a Bedrock provider Busbar signs for needs an AWS key pair; with
-        // `auth: bearer` it holds a Bedrock API key like any other token.
-        let sigv4 = protocol == Some(Protocol::Bedrock) && scheme == AuthScheme::Native;
+        // Only a provider Busbar signs for (SigV4: Bedrock) needs an AWS key
+        // pair; with `auth: bearer` it holds an API key like any other token.
+        let sigv4 = protocol.is_some_and(|protocol| protocol.wire().sigv4_service().is_some())
+            && scheme == AuthScheme::Native;
         let api_key = api_key(w, &f, api_key_env.as_deref(), sigv4, mode, env);
         if let Some(provider) = merge(w, &path, name, catalog, &over) {
             out.insert(
