@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::*;
 use crate::testing;
+use crate::RequestOptions;
 
 #[test]
 fn unsupported_fields_names_what_the_ir_cannot_carry() {

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::*;
 use crate::testing;
+use crate::{Encoded, RequestOptions};
 
 #[test]
 fn unsupported_fields_names_what_a_translation_cannot_honour() {

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::super::super::response::WireResponse;
+use super::super::response::WireResponse;
 
 /// The event types whose fields Busbar reads: one of these must parse.
 pub(super) fn is_known(kind: &str) -> bool {

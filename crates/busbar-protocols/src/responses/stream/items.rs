@@ -5,8 +5,8 @@ use busbar_ir::{BlockDelta, BlockStart, ContentBlock, StreamEvent};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::super::super::response::{item_type, read_item, WireReasoning};
-use super::super::super::{INVENTED_REDACTED, INVENTED_THINKING, SIGNATURE_PREFIX};
+use super::super::response::{item_type, read_item, WireReasoning};
+use super::super::{INVENTED_REDACTED, INVENTED_THINKING, SIGNATURE_PREFIX};
 use super::{Decoder, Kind};
 use crate::DecodeError;
 
