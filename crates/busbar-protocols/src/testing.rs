@@ -502,6 +502,37 @@ pub(crate) fn split<'a>(bytes: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'
     pieces
 }
 
+/// An SSE line that is not UTF-8: a framing error to every SSE decoder.
+pub(crate) const BROKEN_SSE_LINE: &[u8] = b"data: \xff\xfe\n\n";
+
+/// Checks the one rule on a framing error (see `sse::Handler`): `good`
+/// then `broken` fails with a stream error after delivering exactly the
+/// events `good` alone yields, whether the two arrive in one read or two.
+pub(crate) fn check_events_before_a_framing_error(
+    new: impl Fn() -> Box<dyn crate::StreamDecoder>,
+    good: &[u8],
+    broken: &[u8],
+) {
+    let mut expected = Vec::new();
+    new().feed(good, &mut expected).unwrap();
+    assert!(!expected.is_empty(), "the good bytes yield no event");
+    for pieces in [
+        vec![[good, broken].concat()],
+        vec![good.to_vec(), broken.to_vec()],
+    ] {
+        let mut decoder = new();
+        let mut out = Vec::new();
+        let result = pieces
+            .iter()
+            .try_for_each(|piece| decoder.feed(piece, &mut out));
+        assert!(
+            matches!(result, Err(crate::DecodeError::Stream(_))),
+            "{result:?}"
+        );
+        assert_eq!(out, expected, "in {} reads", pieces.len());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;

@@ -21,7 +21,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{choice_stop, error, WireUsage};
-use crate::{sse, DecodeError, StreamDecoder};
+use crate::sse::{self, Handler as _};
+use crate::{DecodeError, StreamDecoder};
 
 /// Decodes one upstream Chat Completions stream. One value per stream.
 ///
@@ -31,8 +32,7 @@ use crate::{sse, DecodeError, StreamDecoder};
 /// carrying `finish_reason`.
 #[derive(Debug, Default)]
 pub struct Decoder {
-    sse: sse::Decoder,
-    frames: Vec<sse::Event>,
+    sse: sse::Driver,
     started: bool,
     done: bool,
     /// The open IR block and what it holds.
@@ -261,47 +261,29 @@ impl Decoder {
         out.push(StreamEvent::MessageStop);
         self.done = true;
     }
+}
 
-    fn drain(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        let frames = std::mem::take(&mut self.frames);
-        let mut result = Ok(());
-        for frame in &frames {
-            if self.done {
-                break;
-            }
-            if let Err(error) = self.frame(frame, out) {
-                result = Err(error);
-                break;
-            }
-        }
-        // Keep the allocation for the next read.
-        self.frames = frames;
-        self.frames.clear();
-        result
+impl sse::Handler for Decoder {
+    fn driver(&mut self) -> &mut sse::Driver {
+        &mut self.sse
+    }
+
+    fn event(&mut self, event: &sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        self.frame(event, out)
+    }
+
+    fn ended(&self) -> bool {
+        self.done
     }
 }
 
 impl StreamDecoder for Decoder {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        if self.done {
-            return Ok(());
-        }
-        // Events read before a broken line still count: if they include
-        // `[DONE]`, what follows is ignored however the bytes were split.
-        let read = self.sse.feed(bytes, &mut self.frames);
-        self.drain(out)?;
-        if self.done {
-            return Ok(());
-        }
-        read
+        self.feed_sse(bytes, out)
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        if self.done {
-            return Ok(());
-        }
-        self.sse.finish(&mut self.frames);
-        self.drain(out)?;
+        self.finish_sse(out)?;
         if self.done {
             return Ok(());
         }

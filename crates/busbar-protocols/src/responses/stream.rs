@@ -30,7 +30,8 @@ use serde_json::Value;
 
 use super::error::from_stream;
 use super::response::{item_type, Facts, WireResponse};
-use crate::{sse, DecodeError, StreamDecoder};
+use crate::sse::{self, Handler as _};
+use crate::{DecodeError, StreamDecoder};
 
 use wire::{is_known, Event, Head, WirePart};
 
@@ -44,8 +45,7 @@ use wire::{is_known, Event, Head, WirePart};
 /// progress, annotations, audio) are skipped.
 #[derive(Debug, Default)]
 pub struct Decoder {
-    sse: sse::Decoder,
-    frames: Vec<sse::Event>,
+    sse: sse::Driver,
     started: bool,
     done: bool,
     open: Option<Open>,
@@ -447,47 +447,29 @@ impl Decoder {
             out.push(StreamEvent::BlockStop { index: open.index });
         }
     }
+}
 
-    fn drain(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        let frames = std::mem::take(&mut self.frames);
-        let mut result = Ok(());
-        for frame in &frames {
-            if self.done {
-                break;
-            }
-            if let Err(error) = self.frame(frame, out) {
-                result = Err(error);
-                break;
-            }
-        }
-        // Keep the allocation for the next read.
-        self.frames = frames;
-        self.frames.clear();
-        result
+impl sse::Handler for Decoder {
+    fn driver(&mut self) -> &mut sse::Driver {
+        &mut self.sse
+    }
+
+    fn event(&mut self, event: &sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        self.frame(event, out)
+    }
+
+    fn ended(&self) -> bool {
+        self.done
     }
 }
 
 impl StreamDecoder for Decoder {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        if self.done {
-            return Ok(());
-        }
-        // Events read before a broken line still count: if they ended the
-        // stream, what follows is ignored however the bytes were split.
-        let read = self.sse.feed(bytes, &mut self.frames);
-        self.drain(out)?;
-        if self.done {
-            return Ok(());
-        }
-        read
+        self.feed_sse(bytes, out)
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        if self.done {
-            return Ok(());
-        }
-        self.sse.finish(&mut self.frames);
-        self.drain(out)?;
+        self.finish_sse(out)?;
         if self.done {
             Ok(())
         } else {

@@ -269,3 +269,12 @@ fn encoder_keeps_start_usage_the_final_report_lacks_and_writes_errors() {
         "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n"
     ));
 }
+
+#[test]
+fn events_before_a_broken_line_are_delivered_then_the_error() {
+    crate::testing::check_events_before_a_framing_error(
+        || crate::Protocol::Anthropic.stream_decoder(),
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"m\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n".as_bytes(),
+        crate::testing::BROKEN_SSE_LINE,
+    );
+}

@@ -389,3 +389,12 @@ fn an_unfinished_stream_gets_no_done_marker() {
     let out = encode(&[start("c"), block(0, BlockStart::Text)]);
     assert!(!out.contains("[DONE]"));
 }
+
+#[test]
+fn events_before_a_broken_line_are_delivered_then_the_error() {
+    crate::testing::check_events_before_a_framing_error(
+        || crate::Protocol::Cohere.stream_decoder(),
+        "event: message-start\ndata: {\"id\":\"a\",\"type\":\"message-start\",\"delta\":{\"message\":{\"role\":\"assistant\"}}}\n\n".as_bytes(),
+        crate::testing::BROKEN_SSE_LINE,
+    );
+}

@@ -339,3 +339,12 @@ proptest! {
         prop_assert_eq!(crate::openai::response::decode(&body).unwrap(), streamed);
     }
 }
+
+#[test]
+fn events_before_a_broken_line_are_delivered_then_the_error() {
+    crate::testing::check_events_before_a_framing_error(
+        || crate::Protocol::OpenAi.stream_decoder(),
+        "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"}}]}\n\n".as_bytes(),
+        crate::testing::BROKEN_SSE_LINE,
+    );
+}

@@ -606,3 +606,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn events_before_a_broken_line_are_delivered_then_the_error() {
+    crate::testing::check_events_before_a_framing_error(
+        || crate::Protocol::Responses.stream_decoder(),
+        "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"created_at\":1,\"status\":\"in_progress\",\"model\":\"m\",\"output\":[]}}\n\n".as_bytes(),
+        crate::testing::BROKEN_SSE_LINE,
+    );
+}
