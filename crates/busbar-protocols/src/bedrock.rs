@@ -43,8 +43,6 @@ pub mod stream;
 mod content;
 mod fields;
 #[cfg(test)]
-mod golden;
-#[cfg(test)]
 mod proptests;
 
 use busbar_ir::{StopReason, Usage};

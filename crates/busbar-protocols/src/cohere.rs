@@ -38,8 +38,6 @@ pub mod response;
 pub mod stream;
 
 #[cfg(test)]
-mod golden;
-#[cfg(test)]
 mod proptests;
 
 use busbar_ir::{StopReason, Usage};

@@ -45,8 +45,6 @@ pub mod stream;
 mod parts;
 
 #[cfg(test)]
-mod golden;
-#[cfg(test)]
 mod proptests;
 
 use busbar_ir::{StopReason, Usage};

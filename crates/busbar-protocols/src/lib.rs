@@ -36,7 +36,7 @@ pub mod count;
 pub mod fuzzing;
 pub mod gemini;
 #[cfg(test)]
-mod golden_support;
+mod golden;
 pub mod openai;
 #[cfg(test)]
 mod pairs;

@@ -487,6 +487,22 @@ pub(crate) fn response(caps: &Capabilities) -> BoxedStrategy<Response> {
         .boxed()
 }
 
+/// Usage as Anthropic writes it: both cache counts always (0 when unknown),
+/// and an input count that includes them.
+pub(crate) fn with_cache_counts(usage: &Usage) -> Usage {
+    let read = usage.cache_read_tokens.unwrap_or(0);
+    let write = usage.cache_write_tokens.unwrap_or(0);
+    let input = usage
+        .uncached_input_tokens()
+        .saturating_add(read)
+        .saturating_add(write);
+    let mut out = *usage;
+    out.input_tokens = input;
+    out.cache_read_tokens = Some(read);
+    out.cache_write_tokens = Some(write);
+    out
+}
+
 /// Cuts `bytes` at the given points (any order, any count), for testing that
 /// a stream decoder is independent of how its input is split.
 pub(crate) fn split<'a>(bytes: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
