@@ -42,8 +42,6 @@ pub mod stream;
 
 mod content;
 mod fields;
-#[cfg(test)]
-mod proptests;
 
 use busbar_ir::{StopReason, Usage};
 use serde::{Deserialize, Serialize};

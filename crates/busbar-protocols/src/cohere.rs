@@ -37,9 +37,6 @@ pub mod request;
 pub mod response;
 pub mod stream;
 
-#[cfg(test)]
-mod proptests;
-
 use busbar_ir::{StopReason, Usage};
 use serde::{Deserialize, Deserializer, Serialize};
 

@@ -44,9 +44,6 @@ pub mod stream;
 
 mod parts;
 
-#[cfg(test)]
-mod proptests;
-
 use busbar_ir::{StopReason, Usage};
 use serde::{Deserialize, Serialize};
 

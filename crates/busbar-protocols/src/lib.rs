@@ -40,6 +40,8 @@ mod golden;
 pub mod openai;
 #[cfg(test)]
 mod pairs;
+#[cfg(test)]
+mod proptests;
 pub mod responses;
 pub mod sse;
 #[cfg(test)]

@@ -5,10 +5,8 @@ use busbar_ir::{
     ApiError, BlockDelta, BlockStart, ContentBlock, ErrorKind, Response, StopReason,
     StreamAccumulator, StreamEvent, Usage,
 };
-use proptest::prelude::*;
 
 use super::*;
-use crate::testing::{self, Capabilities};
 use crate::{DecodeError, ReplyOptions, StreamDecoder, StreamEncoder};
 
 fn decode_pieces(pieces: &[&[u8]]) -> Result<Vec<StreamEvent>, DecodeError> {
@@ -306,38 +304,6 @@ fn errors_become_an_error_chunk_without_done() {
     assert!(
         matches!(back.last(), Some(StreamEvent::Error(error)) if error.kind == ErrorKind::Overloaded)
     );
-}
-
-fn caps() -> Capabilities {
-    super::super::capabilities()
-}
-
-/// The reply as it comes back through OpenAI Chat: the format's own
-/// choices that the strategy does not already avoid.
-fn through_openai(mut response: Response) -> Response {
-    if response.has_tool_use() && response.stop_reason == Some(StopReason::EndTurn) {
-        response.stop_reason = Some(StopReason::ToolUse);
-    }
-    response
-}
-
-proptest! {
-    #[test]
-    fn stream_round_trip_is_split_independent_and_matches_the_reply(
-        response in testing::response(&caps()),
-        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
-    ) {
-        let events = response.to_events();
-        let bytes = encode(&events, true);
-        let whole = decode_pieces(&[bytes.as_bytes()]).unwrap();
-        let pieces = testing::split(bytes.as_bytes(), &cuts);
-        prop_assert_eq!(&decode_pieces(&pieces).unwrap(), &whole);
-        let streamed = accumulate(&whole).unwrap();
-        prop_assert_eq!(&streamed, &through_openai(response.clone()));
-        // The stream says what the complete reply says.
-        let body = crate::openai::response::encode(&response, 0).body;
-        prop_assert_eq!(crate::openai::response::decode(&body).unwrap(), streamed);
-    }
 }
 
 #[test]
