@@ -143,27 +143,54 @@ fn errors_round_trip(
 /// panic, and a stream must decode the same however it is split.
 fn never_panics(format: &Format, kind: inputs::Kind, data: &[u8]) {
     match kind {
-        inputs::Kind::Request => fuzzing::request(format.protocol, data),
+        inputs::Kind::Request => {
+            // The decoder names unsupported fields only of bodies it reads.
+            if let Ok(body) = serde_json::from_slice(data) {
+                unsupported_fields(format.protocol, &body);
+            }
+            fuzzing::request(format.protocol, data);
+        }
         inputs::Kind::Response => fuzzing::response(format.protocol, data),
         inputs::Kind::Stream => fuzzing::stream(format.protocol, data),
     }
 }
 
-/// Whatever a decoder made of a stream, its events are well formed: at most
-/// one block open, deltas only to it, and nothing else while it is.
+fn unsupported_fields(protocol: Protocol, body: &serde_json::Value) -> Vec<&'static str> {
+    match protocol {
+        Protocol::OpenAi => crate::openai::request::unsupported_fields(body),
+        Protocol::Responses => crate::responses::request::unsupported_fields(body),
+        Protocol::Anthropic => crate::anthropic::request::unsupported_fields(body),
+        Protocol::Gemini => crate::gemini::request::unsupported_fields(body),
+        Protocol::Cohere => crate::cohere::request::unsupported_fields(body),
+        Protocol::Bedrock => crate::bedrock::request::unsupported_fields(body),
+    }
+}
+
+/// Whatever a decoder made of a stream, its events are well formed: blocks
+/// numbered from 0 in the order they open, at most one open, deltas only
+/// to it, nothing else while it is, and nothing after the end.
 fn well_formed(events: &[StreamEvent]) -> Result<(), TestCaseError> {
     let mut open = None;
+    let mut next = 0;
+    let mut ended = false;
     for event in events {
+        prop_assert!(!ended, "{:?}", events);
         match event {
             StreamEvent::BlockStart { index, .. } => {
                 prop_assert!(open.is_none(), "{:?}", events);
+                prop_assert_eq!(*index, next, "{:?}", events);
                 open = Some(*index);
+                next += 1;
             }
             StreamEvent::BlockDelta { index, .. } => {
                 prop_assert_eq!(open, Some(*index), "{:?}", events)
             }
             StreamEvent::BlockStop { index } => {
                 prop_assert_eq!(open.take(), Some(*index), "{:?}", events)
+            }
+            StreamEvent::MessageStop | StreamEvent::Error(_) => {
+                prop_assert!(open.is_none(), "{:?}", events);
+                ended = true;
             }
             _ => prop_assert!(open.is_none(), "{:?}", events),
         }
