@@ -55,8 +55,9 @@ pub(crate) struct Format {
     /// The kind and status a client reads back, from the kind sent, the
     /// IR's status for it and the status on the wire.
     pub(crate) error_back: fn(ErrorKind, u16, u16) -> (ErrorKind, u16),
-    /// The field names and words of the format's bodies and streams.
-    pub(crate) words: &'static [&'static str],
+    /// The field names and words of the format's bodies and streams,
+    /// separated by whitespace.
+    pub(crate) words: &'static str,
 }
 
 fn request_round_trips(format: &Format, request: Request) -> Result<(), TestCaseError> {

@@ -1,18 +1,22 @@
 //! The six formats as the property tests see them: what each carries, and
 //! each of its own choices a round trip shows, documented where stated.
+//! Gemini's and Bedrock's, the longest, have files of their own.
 
-use std::collections::HashMap;
+mod bedrock;
+mod gemini;
+
+pub(super) use bedrock::bedrock;
+pub(super) use gemini::gemini;
 
 use busbar_ir::{
     BlockDelta, ContentBlock, ErrorKind, Message, Request, Response, ResponseFormat, Role,
-    StopReason, StreamEvent, Tool, ToolChoice, ToolResultContent,
+    StopReason, StreamEvent, ToolChoice,
 };
 use proptest::prelude::*;
-use serde_json::{json, Value};
 
 use super::Format;
 use crate::testing::{self, Capabilities, Count};
-use crate::{Protocol, ReplyOptions, RequestOptions};
+use crate::{Protocol, ReplyOptions};
 
 /// Every error kind but the context-length one, whose reading depends on
 /// the message's words.
@@ -110,68 +114,17 @@ pub(super) fn openai() -> Format {
         },
         error_kinds: ERROR_KINDS,
         error_back: openai_error_back,
-        words: &[
-            "model",
-            "messages",
-            "role",
-            "content",
-            "type",
-            "text",
-            "image_url",
-            "url",
-            "detail",
-            "tool_calls",
-            "tool_call_id",
-            "function",
-            "name",
-            "arguments",
-            "tools",
-            "tool_choice",
-            "parameters",
-            "strict",
-            "choices",
-            "delta",
-            "message",
-            "index",
-            "finish_reason",
-            "usage",
-            "prompt_tokens",
-            "completion_tokens",
-            "prompt_tokens_details",
-            "cached_tokens",
-            "error",
-            "code",
-            "param",
-            "id",
-            "object",
-            "created",
-            "stream",
-            "stream_options",
-            "include_usage",
-            "response_format",
-            "json_schema",
-            "schema",
-            "reasoning_effort",
-            "reasoning_content",
-            "refusal",
-            "parallel_tool_calls",
-            "max_tokens",
-            "max_completion_tokens",
-            "stop",
-            "n",
-            "functions",
-            "function_call",
-            "system",
-            "user",
-            "assistant",
-            "tool",
-            "developer",
-            "stop",
-            "length",
-            "tool_calls",
-            "chat.completion.chunk",
-            "[DONE]",
-        ],
+        words: "
+            model messages role content type text image_url url detail tool_calls
+            tool_call_id function name arguments tools tool_choice parameters strict
+            choices delta message index finish_reason usage prompt_tokens
+            completion_tokens prompt_tokens_details cached_tokens error code param id
+            object created stream stream_options include_usage response_format
+            json_schema schema reasoning_effort reasoning_content refusal
+            parallel_tool_calls max_tokens max_completion_tokens stop n functions
+            function_call system user assistant tool developer stop length tool_calls
+            chat.completion.chunk [DONE]
+        ",
     }
 }
 
@@ -236,69 +189,19 @@ pub(super) fn responses() -> Format {
         reply_options: || ReplyOptions::new(1_700_000_000),
         error_kinds: ERROR_KINDS,
         error_back: openai_error_back,
-        words: &[
-            "model",
-            "input",
-            "instructions",
-            "type",
-            "role",
-            "content",
-            "output",
-            "call_id",
-            "id",
-            "summary",
-            "text",
-            "tools",
-            "tool_choice",
-            "name",
-            "arguments",
-            "image_url",
-            "detail",
-            "reasoning",
-            "effort",
-            "format",
-            "include",
-            "encrypted_content",
-            "status",
-            "item",
-            "part",
-            "delta",
-            "output_index",
-            "content_index",
-            "summary_index",
-            "sequence_number",
-            "response",
-            "usage",
-            "input_tokens",
-            "output_tokens",
-            "error",
-            "code",
-            "message",
-            "incomplete_details",
-            "max_output_tokens",
-            "message",
-            "function_call",
-            "function_call_output",
-            "input_text",
-            "output_text",
-            "input_image",
-            "summary_text",
-            "completed",
-            "incomplete",
-            "failed",
-            "response.created",
-            "response.output_item.added",
-            "response.output_item.done",
-            "response.content_part.added",
-            "response.output_text.delta",
-            "response.function_call_arguments.delta",
-            "response.reasoning_summary_text.delta",
-            "response.completed",
-            "response.failed",
-            "user",
-            "assistant",
-            "developer",
-        ],
+        words: "
+            model input instructions type role content output call_id id summary text
+            tools tool_choice name arguments image_url detail reasoning effort format
+            include encrypted_content status item part delta output_index content_index
+            summary_index sequence_number response usage input_tokens output_tokens
+            error code message incomplete_details max_output_tokens message
+            function_call function_call_output input_text output_text input_image
+            summary_text completed incomplete failed response.created
+            response.output_item.added response.output_item.done
+            response.content_part.added response.output_text.delta
+            response.function_call_arguments.delta response.reasoning_summary_text.delta
+            response.completed response.failed user assistant developer
+        ",
     }
 }
 
@@ -413,348 +316,18 @@ pub(super) fn anthropic() -> Format {
             ErrorKind::Overloaded => (kind, 529),
             _ => (kind, status),
         },
-        words: &[
-            "model",
-            "messages",
-            "system",
-            "role",
-            "content",
-            "type",
-            "text",
-            "image",
-            "source",
-            "media_type",
-            "data",
-            "url",
-            "base64",
-            "tool_use",
-            "id",
-            "name",
-            "input",
-            "tool_result",
-            "tool_use_id",
-            "is_error",
-            "thinking",
-            "signature",
-            "redacted_thinking",
-            "max_tokens",
-            "tools",
-            "tool_choice",
-            "input_schema",
-            "disable_parallel_tool_use",
-            "budget_tokens",
-            "stop_reason",
-            "stop_sequence",
-            "usage",
-            "input_tokens",
-            "output_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_input_tokens",
-            "message",
-            "index",
-            "content_block",
-            "delta",
-            "text_delta",
-            "input_json_delta",
-            "partial_json",
-            "thinking_delta",
-            "signature_delta",
-            "message_start",
-            "content_block_start",
-            "content_block_delta",
-            "content_block_stop",
-            "message_delta",
-            "message_stop",
-            "ping",
-            "error",
-            "server_tool_use",
-            "web_search_tool_result",
-            "user",
-            "assistant",
-            "end_turn",
-            "tool_use",
-            "max_tokens",
-            "auto",
-            "any",
-            "tool",
-            "none",
-        ],
-    }
-}
-
-// ---------------------------------------------------------------------- Gemini
-
-/// What Gemini `generateContent` can say.
-fn gemini_caps() -> Capabilities {
-    Capabilities {
-        system_parts: true,
-        thinking: true,
-        redacted_thinking: false,
-        interleaved_blocks: true,
-        image_urls: true,
-        image_detail: false,
-        rich_tool_results: false,
-        tool_result_errors: true,
-        tool_strict: false,
-        top_k: true,
-        seed: true,
-        penalties: true,
-        user: false,
-        parallel_tool_calls: false,
-        response_format: true,
-        reasoning_effort: true,
-        reasoning_budget: true,
-        stop_reasons: &[
-            StopReason::EndTurn,
-            StopReason::MaxTokens,
-            StopReason::ToolUse,
-            StopReason::ContentFilter,
-        ],
-        stop_sequence: false,
-        created: false,
-        cache_read: Count::Maybe,
-        cache_write: Count::Never,
-        reasoning_tokens: Count::Maybe,
-    }
-}
-
-/// A signature as Gemini's: base64 (the shared strategy's may have a
-/// length no base64 text has).
-fn base64ish(signature: &str) -> String {
-    signature[..signature.len() / 4 * 4].to_owned()
-}
-
-/// Blocks within Gemini's reach: base64 thinking signatures, and tool calls
-/// signed or not as `signatures` says.
-fn gemini_blocks(
-    blocks: &mut [ContentBlock],
-    signatures: &mut impl Iterator<Item = Option<String>>,
-) {
-    for block in blocks {
-        match block {
-            ContentBlock::Thinking {
-                signature: Some(signature),
-                ..
-            } => *signature = base64ish(signature),
-            ContentBlock::ToolUse { signature, .. } => {
-                *signature = signatures.next().flatten().map(|s| base64ish(&s))
-            }
-            _ => {}
-        }
-    }
-}
-
-fn signatures() -> impl Strategy<Value = Vec<Option<String>>> {
-    proptest::collection::vec(proptest::option::of("[A-Za-z0-9+/]{8,32}"), 12)
-}
-
-/// Adjacent text parts are one text block to Gemini.
-fn merge_texts(blocks: Vec<ContentBlock>) -> Vec<ContentBlock> {
-    let mut out: Vec<ContentBlock> = Vec::with_capacity(blocks.len());
-    for block in blocks {
-        match (out.last_mut(), block) {
-            (Some(ContentBlock::Text { text }), ContentBlock::Text { text: more }) => {
-                text.push_str(&more)
-            }
-            (_, block) => out.push(block),
-        }
-    }
-    out
-}
-
-/// A tool result's text as it reads back: a JSON object in compact form.
-fn compact(text: String) -> String {
-    match serde_json::from_str::<Value>(&text) {
-        Ok(object @ Value::Object(_)) => object.to_string(),
-        _ => text,
-    }
-}
-
-/// The request as Gemini gives it back, and the names its encoding drops:
-/// * the model and the stream switches are the URL's;
-/// * a JSON schema format has no name, strictness or description;
-/// * adjacent text blocks are one;
-/// * a tool result carries the name of its call (`unknown`, named
-///   `tool_result.name`, when the conversation has no such call), and JSON
-///   object text reads back compact.
-fn gemini_request_back(mut request: Request, _: &RequestOptions) -> (Request, Vec<&'static str>) {
-    request.model = String::new();
-    request.stream = false;
-    request.stream_usage = false;
-    request.response_format = schema_only(request.response_format.take(), true);
-    let names: HashMap<String, String> = request
-        .messages
-        .iter()
-        .flat_map(|message| &message.content)
-        .filter_map(|block| match block {
-            ContentBlock::ToolUse { id, name, .. } => Some((id.clone(), name.clone())),
-            _ => None,
-        })
-        .collect();
-    let mut dropped = Vec::new();
-    for message in &mut request.messages {
-        let content = std::mem::take(&mut message.content);
-        message.content = match message.role {
-            Role::Assistant => merge_texts(content),
-            _ => content
-                .into_iter()
-                .map(|block| match block {
-                    ContentBlock::ToolResult {
-                        tool_use_id,
-                        content,
-                        is_error,
-                        ..
-                    } => {
-                        let name = names.get(&tool_use_id).cloned().unwrap_or_else(|| {
-                            dropped.push("tool_result.name");
-                            "unknown".to_owned()
-                        });
-                        ContentBlock::ToolResult {
-                            tool_use_id,
-                            name: Some(name),
-                            content: content
-                                .into_iter()
-                                .map(|piece| match piece {
-                                    ToolResultContent::Text { text } => {
-                                        ToolResultContent::text(compact(text))
-                                    }
-                                    other => other,
-                                })
-                                .collect(),
-                            is_error,
-                        }
-                    }
-                    other => other,
-                })
-                .collect(),
-        };
-    }
-    dropped.dedup();
-    (request, dropped)
-}
-
-/// The kind a Gemini client reads back: Google's statuses merge some.
-fn gemini_kind(kind: ErrorKind) -> ErrorKind {
-    match kind {
-        ErrorKind::RequestTooLarge | ErrorKind::ContextLength => ErrorKind::InvalidRequest,
-        ErrorKind::InsufficientQuota => ErrorKind::RateLimit,
-        ErrorKind::Overloaded | ErrorKind::BadGateway => ErrorKind::Unavailable,
-        kind => kind,
-    }
-}
-
-pub(super) fn gemini() -> Format {
-    Format {
-        protocol: Protocol::Gemini,
-        caps: gemini_caps(),
-        model: "gemini-3-flash-preview",
-        request: |caps| {
-            (testing::request(caps), signatures())
-                .prop_map(|(mut request, signatures)| {
-                    let mut signatures = signatures.into_iter().cycle();
-                    for message in &mut request.messages {
-                        gemini_blocks(&mut message.content, &mut signatures);
-                    }
-                    // Gemini's seed is 32 bits; the encoder's handling of
-                    // larger ones has its own test.
-                    request.seed = request.seed.map(|seed| i64::from(seed as i32));
-                    request
-                })
-                .boxed()
-        },
-        request_back: gemini_request_back,
-        response: |caps| {
-            (testing::response(caps), signatures())
-                .prop_map(|(mut response, signatures)| {
-                    gemini_blocks(&mut response.content, &mut signatures.into_iter().cycle());
-                    response
-                })
-                .boxed()
-        },
-        // Adjacent text blocks are one, and a finished turn is a tool-use
-        // stop exactly when it holds a call.
-        response_back: |mut response| {
-            response.content = merge_texts(std::mem::take(&mut response.content));
-            tool_use_stop(response)
-        },
-        events_back: None,
-        reply_options: || ReplyOptions::new(0),
-        error_kinds: &[
-            ErrorKind::InvalidRequest,
-            ErrorKind::Authentication,
-            ErrorKind::PermissionDenied,
-            ErrorKind::NotFound,
-            ErrorKind::RequestTooLarge,
-            ErrorKind::ContextLength,
-            ErrorKind::RateLimit,
-            ErrorKind::InsufficientQuota,
-            ErrorKind::Overloaded,
-            ErrorKind::Unavailable,
-            ErrorKind::Timeout,
-            ErrorKind::BadGateway,
-            ErrorKind::Server,
-        ],
-        error_back: |kind, _, wire| (gemini_kind(kind), wire),
-        words: &[
-            "contents",
-            "role",
-            "parts",
-            "text",
-            "thought",
-            "thoughtSignature",
-            "functionCall",
-            "functionResponse",
-            "name",
-            "args",
-            "id",
-            "response",
-            "inlineData",
-            "mimeType",
-            "data",
-            "fileData",
-            "fileUri",
-            "candidates",
-            "content",
-            "finishReason",
-            "usageMetadata",
-            "promptTokenCount",
-            "candidatesTokenCount",
-            "thoughtsTokenCount",
-            "cachedContentTokenCount",
-            "generationConfig",
-            "thinkingConfig",
-            "thinkingBudget",
-            "thinkingLevel",
-            "includeThoughts",
-            "tools",
-            "functionDeclarations",
-            "parameters",
-            "toolConfig",
-            "functionCallingConfig",
-            "mode",
-            "allowedFunctionNames",
-            "systemInstruction",
-            "responseMimeType",
-            "responseSchema",
-            "responseJsonSchema",
-            "promptFeedback",
-            "blockReason",
-            "error",
-            "code",
-            "message",
-            "status",
-            "modelVersion",
-            "responseId",
-            "user",
-            "model",
-            "STOP",
-            "MAX_TOKENS",
-            "SAFETY",
-            "AUTO",
-            "ANY",
-            "NONE",
-            "image/png",
-        ],
+        words: "
+            model messages system role content type text image source media_type data
+            url base64 tool_use id name input tool_result tool_use_id is_error thinking
+            signature redacted_thinking max_tokens tools tool_choice input_schema
+            disable_parallel_tool_use budget_tokens stop_reason stop_sequence usage
+            input_tokens output_tokens cache_read_input_tokens
+            cache_creation_input_tokens message index content_block delta text_delta
+            input_json_delta partial_json thinking_delta signature_delta message_start
+            content_block_start content_block_delta content_block_stop message_delta
+            message_stop ping error server_tool_use web_search_tool_result user
+            assistant end_turn tool_use max_tokens auto any tool none
+        ",
     }
 }
 
@@ -864,280 +437,15 @@ pub(super) fn cohere() -> Format {
             ErrorKind::InsufficientQuota => (kind, 402),
             _ => (kind, status),
         },
-        words: &[
-            "model",
-            "messages",
-            "role",
-            "content",
-            "type",
-            "text",
-            "image_url",
-            "url",
-            "tool_calls",
-            "tool_call_id",
-            "function",
-            "name",
-            "arguments",
-            "tool_plan",
-            "thinking",
-            "token_budget",
-            "delta",
-            "message",
-            "index",
-            "finish_reason",
-            "usage",
-            "billed_units",
-            "tokens",
-            "input_tokens",
-            "output_tokens",
-            "response_format",
-            "json_schema",
-            "documents",
-            "citations",
-            "id",
-            "tools",
-            "parameters",
-            "tool_choice",
-            "strict_tools",
-            "temperature",
-            "p",
-            "k",
-            "seed",
-            "stop_sequences",
-            "message-start",
-            "content-start",
-            "content-delta",
-            "content-end",
-            "tool-plan-delta",
-            "tool-call-start",
-            "tool-call-delta",
-            "tool-call-end",
-            "message-end",
-            "citation-start",
-            "error",
-            "COMPLETE",
-            "MAX_TOKENS",
-            "TOOL_CALL",
-            "ERROR",
-            "REQUIRED",
-            "NONE",
-            "user",
-            "assistant",
-            "system",
-            "tool",
-            "document",
-        ],
-    }
-}
-
-// --------------------------------------------------------------------- Bedrock
-
-/// Redacted thinking is a blob on the wire: data that is not padded
-/// standard base64 goes out base64-encoded.
-fn with_blobs(blocks: &mut [ContentBlock]) {
-    use base64::Engine as _;
-    for block in blocks {
-        if let ContentBlock::RedactedThinking { data } = block {
-            let body = data.trim_end_matches('=');
-            let base64 = data.len() % 4 == 0
-                && data.len() - body.len() <= 2
-                && body
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
-            if !base64 {
-                *data = base64::engine::general_purpose::STANDARD.encode(&*data);
-            }
-        }
-    }
-}
-
-fn has_tool_blocks(request: &Request) -> bool {
-    request
-        .messages
-        .iter()
-        .flat_map(|message| &message.content)
-        .any(|block| {
-            matches!(
-                block,
-                ContentBlock::ToolUse { .. } | ContentBlock::ToolResult { .. }
-            )
-        })
-}
-
-/// The request as Converse gives it back, and the names its encoding drops:
-/// * the model and streaming come from the route, not the body;
-/// * a `none` tool choice withholds the tools, or (beside tool blocks) is
-///   left out and named; a conversation with tool calls but no tools gets
-///   stand-ins;
-/// * a JSON schema format has no strictness; JSON-object mode (named) and
-///   plain text are not sent;
-/// * redacted thinking is base64.
-fn bedrock_request_back(mut request: Request, _: &RequestOptions) -> (Request, Vec<&'static str>) {
-    let tool_blocks = has_tool_blocks(&request);
-    let mut dropped = Vec::new();
-    if request.tool_choice == Some(ToolChoice::None) && !request.tools.is_empty() && tool_blocks {
-        dropped.push("tool_choice");
-    }
-    if request.response_format == Some(ResponseFormat::JsonObject) {
-        dropped.push("response_format");
-    }
-    request.model = String::new();
-    for message in &mut request.messages {
-        with_blobs(&mut message.content);
-    }
-    request.stream = false;
-    request.stream_usage = false;
-    if request.tool_choice == Some(ToolChoice::None) {
-        request.tool_choice = None;
-        if !tool_blocks {
-            request.tools.clear();
-        }
-    }
-    if request.tools.is_empty() && tool_blocks {
-        let mut names: Vec<String> = Vec::new();
-        for block in request.messages.iter().flat_map(|m| &m.content) {
-            if let ContentBlock::ToolUse { name, .. } = block {
-                if !names.contains(name) {
-                    names.push(name.clone());
-                }
-            }
-        }
-        request.tools = names
-            .into_iter()
-            .map(|name| Tool::new(name, None, json!({"type": "object", "properties": {}})))
-            .collect();
-    }
-    request.response_format = match request.response_format.take() {
-        Some(ResponseFormat::JsonSchema {
-            name,
-            schema,
-            description,
-            ..
-        }) => Some(ResponseFormat::JsonSchema {
-            name,
-            schema,
-            strict: None,
-            description,
-        }),
-        _ => None,
-    };
-    (request, dropped)
-}
-
-/// The reply as Converse gives it back: no id or model, redacted thinking
-/// in base64.
-fn bedrock_response_back(mut response: Response) -> Response {
-    response.id.clear();
-    response.model.clear();
-    with_blobs(&mut response.content);
-    response
-}
-
-pub(super) fn bedrock() -> Format {
-    Format {
-        protocol: Protocol::Bedrock,
-        caps: crate::bedrock::capabilities(),
-        model: "anthropic.claude-sonnet-4-5",
-        // No blank text (Bedrock refuses it), and the thinking rules.
-        request: |caps| {
-            testing::request(caps)
-                .prop_map(|mut request| {
-                    for block in request.messages.iter_mut().flat_map(|m| &mut m.content) {
-                        if let ContentBlock::Text { text } = block {
-                            if text.trim().is_empty() {
-                                text.insert(0, 'x');
-                            }
-                        }
-                    }
-                    within_thinking_rules(request)
-                })
-                .boxed()
-        },
-        request_back: bedrock_request_back,
-        response: plain_responses,
-        response_back: bedrock_response_back,
-        events_back: Some(|response| bedrock_response_back(response.clone()).to_events()),
-        reply_options: || ReplyOptions::new(0),
-        // Overloaded is rendered as ServiceUnavailableException, and so
-        // reads back as Unavailable.
-        error_kinds: &[
-            ErrorKind::InvalidRequest,
-            ErrorKind::Authentication,
-            ErrorKind::PermissionDenied,
-            ErrorKind::NotFound,
-            ErrorKind::RequestTooLarge,
-            ErrorKind::RateLimit,
-            ErrorKind::InsufficientQuota,
-            ErrorKind::Unavailable,
-            ErrorKind::Timeout,
-            ErrorKind::BadGateway,
-            ErrorKind::Server,
-        ],
-        error_back: |kind, _, wire| (kind, wire),
-        words: &[
-            "modelId",
-            "messages",
-            "role",
-            "content",
-            "text",
-            "image",
-            "format",
-            "source",
-            "bytes",
-            "toolUse",
-            "toolUseId",
-            "name",
-            "input",
-            "toolResult",
-            "status",
-            "json",
-            "reasoningContent",
-            "reasoningText",
-            "signature",
-            "redactedContent",
-            "system",
-            "inferenceConfig",
-            "maxTokens",
-            "temperature",
-            "topP",
-            "stopSequences",
-            "toolConfig",
-            "tools",
-            "toolSpec",
-            "inputSchema",
-            "toolChoice",
-            "auto",
-            "any",
-            "tool",
-            "output",
-            "stopReason",
-            "usage",
-            "inputTokens",
-            "outputTokens",
-            "cacheReadInputTokens",
-            "cacheWriteInputTokens",
-            "contentBlockIndex",
-            "delta",
-            "start",
-            "metadata",
-            "metrics",
-            "latencyMs",
-            "message",
-            "messageStart",
-            "contentBlockStart",
-            "contentBlockDelta",
-            "contentBlockStop",
-            "messageStop",
-            "additionalModelRequestFields",
-            "guardrailConfig",
-            "end_turn",
-            "tool_use",
-            "max_tokens",
-            "user",
-            "assistant",
-            "success",
-            "error",
-            "png",
-        ],
+        words: "
+            model messages role content type text image_url url tool_calls tool_call_id
+            function name arguments tool_plan thinking token_budget delta message index
+            finish_reason usage billed_units tokens input_tokens output_tokens
+            response_format json_schema documents citations id tools parameters
+            tool_choice strict_tools temperature p k seed stop_sequences message-start
+            content-start content-delta content-end tool-plan-delta tool-call-start
+            tool-call-delta tool-call-end message-end citation-start error COMPLETE
+            MAX_TOKENS TOOL_CALL ERROR REQUIRED NONE user assistant system tool document
+        ",
     }
 }

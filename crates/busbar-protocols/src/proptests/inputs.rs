@@ -31,7 +31,7 @@ pub(super) enum Kind {
 
 /// A JSON value built from `words`: as keys, as strings, and beside numbers,
 /// booleans, nulls and odd text.
-fn json(words: &'static [&'static str]) -> BoxedStrategy<Value> {
+fn json(words: Vec<&'static str>) -> BoxedStrategy<Value> {
     let word = proptest::sample::select(words);
     let leaf = prop_oneof![
         1 => Just(Value::Null),
@@ -70,8 +70,11 @@ fn object(
 
 /// A body: an object whose fields the format's decoders look at.
 fn body(format: &Format) -> BoxedStrategy<Value> {
-    let words = format.words;
-    object(proptest::sample::select(words), json(words))
+    object(proptest::sample::select(words(format)), json(words(format)))
+}
+
+fn words(format: &Format) -> Vec<&'static str> {
+    format.words.split_whitespace().collect()
 }
 
 /// A seed for the fuzz functions' split of a stream, then the stream.
@@ -98,8 +101,7 @@ pub(super) fn shaped(format: &Format) -> BoxedStrategy<(Kind, Vec<u8>)> {
 /// named with its words (and `data: [DONE]`), a Gemini JSON array, or
 /// Bedrock event-stream frames with its event and exception names.
 pub(super) fn shaped_stream(format: &Format) -> BoxedStrategy<Vec<u8>> {
-    let words = format.words;
-    let word = proptest::sample::select(words);
+    let word = proptest::sample::select(words(format));
     // Most events say what they are, as every SSE format's data does.
     let typed = (body(format), option::of(word.clone())).prop_map(|(mut body, kind)| {
         if let (Value::Object(fields), Some(kind)) = (&mut body, kind) {
