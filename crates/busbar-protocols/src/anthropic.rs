@@ -31,11 +31,6 @@ mod wire;
 
 pub use wire::AnthropicMessages;
 
-#[cfg(test)]
-mod golden;
-#[cfg(test)]
-mod proptests;
-
 use busbar_ir::{StopReason, Usage};
 use serde::{Deserialize, Serialize};
 

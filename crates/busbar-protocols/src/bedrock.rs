@@ -45,10 +45,6 @@ pub use wire::BedrockConverse;
 
 mod content;
 mod fields;
-#[cfg(test)]
-mod golden;
-#[cfg(test)]
-mod proptests;
 
 use busbar_ir::{StopReason, Usage};
 use serde::{Deserialize, Serialize};

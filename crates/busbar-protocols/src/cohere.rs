@@ -40,11 +40,6 @@ mod wire;
 
 pub use wire::CohereChat;
 
-#[cfg(test)]
-mod golden;
-#[cfg(test)]
-mod proptests;
-
 use busbar_ir::{StopReason, Usage};
 use serde::{Deserialize, Deserializer, Serialize};
 

@@ -47,11 +47,6 @@ pub use wire::GeminiGenerate;
 
 mod parts;
 
-#[cfg(test)]
-mod golden;
-#[cfg(test)]
-mod proptests;
-
 use busbar_ir::{StopReason, Usage};
 use serde::{Deserialize, Serialize};
 

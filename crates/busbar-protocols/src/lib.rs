@@ -42,10 +42,12 @@ pub mod count;
 pub mod fuzzing;
 pub mod gemini;
 #[cfg(test)]
-mod golden_support;
+mod golden;
 pub mod openai;
 #[cfg(test)]
 mod pairs;
+#[cfg(test)]
+mod proptests;
 pub mod responses;
 pub mod sse;
 #[cfg(test)]

@@ -7,6 +7,12 @@
 //! between a CR and its LF or inside a UTF-8 sequence, and yields the same
 //! events. A line longer than the configured cap is an error rather than an
 //! unbounded allocation.
+//!
+//! [`Driver`] is the drive loop every SSE-based stream decoder shares (Chat
+//! Completions, Responses, Anthropic, Gemini, Cohere), so that all of them
+//! treat a broken line the same way; see [`Handler`].
+
+use busbar_ir::StreamEvent;
 
 use crate::error::DecodeError;
 
@@ -150,6 +156,85 @@ impl Decoder {
         }
         self.event = None;
         self.has_data = false;
+    }
+}
+
+/// A stream decoder built on SSE, as [`Driver`] drives it: what one event
+/// means in its format, and whether the format's terminal event has been
+/// read.
+///
+/// The one rule on a framing error (an overlong or non-UTF-8 line): the
+/// events completed before the broken line are handled, so what they say
+/// reaches `out`, and then the error is returned. Once the terminal event
+/// has been read nothing after it is read, broken or not, so where the
+/// bytes were split never decides whether a stream fails.
+pub(crate) trait Handler: Sized {
+    /// The driver, kept in the decoder.
+    fn driver(&mut self) -> &mut Driver;
+
+    /// Handles one event; appends the IR events it completes to `out`.
+    fn event(&mut self, event: &Event, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError>;
+
+    /// Whether the format's terminal event has been read.
+    fn ended(&self) -> bool;
+
+    /// Decodes the next bytes and handles the events they complete.
+    fn feed_sse(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        if self.ended() {
+            return Ok(());
+        }
+        let mut driver = std::mem::take(self.driver());
+        let framed = driver.decoder.feed(bytes, &mut driver.events);
+        let handled = driver.handle(self, out);
+        *self.driver() = driver;
+        handled?;
+        if self.ended() {
+            return Ok(());
+        }
+        framed
+    }
+
+    /// The input ended: handles the event still pending, if any.
+    fn finish_sse(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        if self.ended() {
+            return Ok(());
+        }
+        let mut driver = std::mem::take(self.driver());
+        driver.decoder.finish(&mut driver.events);
+        let handled = driver.handle(self, out);
+        *self.driver() = driver;
+        handled
+    }
+}
+
+/// The SSE side of a [`Handler`]: the decoder, and the events it completed
+/// that are waiting to be handled (kept to reuse the allocation).
+#[derive(Debug, Default)]
+pub(crate) struct Driver {
+    decoder: Decoder,
+    events: Vec<Event>,
+}
+
+impl Driver {
+    /// Hands the completed events to `handler` in order, stopping at the
+    /// first it fails on or at the terminal event.
+    fn handle<H: Handler>(
+        &mut self,
+        handler: &mut H,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), DecodeError> {
+        let mut result = Ok(());
+        for event in &self.events {
+            if handler.ended() {
+                break;
+            }
+            result = handler.event(event, out);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.events.clear();
+        result
     }
 }
 

@@ -487,6 +487,22 @@ pub(crate) fn response(caps: &Capabilities) -> BoxedStrategy<Response> {
         .boxed()
 }
 
+/// Usage as Anthropic writes it: both cache counts always (0 when unknown),
+/// and an input count that includes them.
+pub(crate) fn with_cache_counts(usage: &Usage) -> Usage {
+    let read = usage.cache_read_tokens.unwrap_or(0);
+    let write = usage.cache_write_tokens.unwrap_or(0);
+    let input = usage
+        .uncached_input_tokens()
+        .saturating_add(read)
+        .saturating_add(write);
+    let mut out = *usage;
+    out.input_tokens = input;
+    out.cache_read_tokens = Some(read);
+    out.cache_write_tokens = Some(write);
+    out
+}
+
 /// Cuts `bytes` at the given points (any order, any count), for testing that
 /// a stream decoder is independent of how its input is split.
 pub(crate) fn split<'a>(bytes: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'a [u8]> {
@@ -500,6 +516,37 @@ pub(crate) fn split<'a>(bytes: &'a [u8], cuts: &[prop::sample::Index]) -> Vec<&'
     }
     pieces.push(&bytes[start..]);
     pieces
+}
+
+/// An SSE line that is not UTF-8: a framing error to every SSE decoder.
+pub(crate) const BROKEN_SSE_LINE: &[u8] = b"data: \xff\xfe\n\n";
+
+/// Checks the one rule on a framing error (see `sse::Handler`): `good`
+/// then `broken` fails with a stream error after delivering exactly the
+/// events `good` alone yields, whether the two arrive in one read or two.
+pub(crate) fn check_events_before_a_framing_error(
+    new: impl Fn() -> Box<dyn crate::StreamDecoder>,
+    good: &[u8],
+    broken: &[u8],
+) {
+    let mut expected = Vec::new();
+    new().feed(good, &mut expected).unwrap();
+    assert!(!expected.is_empty(), "the good bytes yield no event");
+    for pieces in [
+        vec![[good, broken].concat()],
+        vec![good.to_vec(), broken.to_vec()],
+    ] {
+        let mut decoder = new();
+        let mut out = Vec::new();
+        let result = pieces
+            .iter()
+            .try_for_each(|piece| decoder.feed(piece, &mut out));
+        assert!(
+            matches!(result, Err(crate::DecodeError::Stream(_))),
+            "{result:?}"
+        );
+        assert_eq!(out, expected, "in {} reads", pieces.len());
+    }
 }
 
 #[cfg(test)]

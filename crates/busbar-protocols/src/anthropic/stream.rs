@@ -17,7 +17,8 @@ use serde_json::Value;
 
 use super::response::input_text;
 use super::{error, stop_reason_from_wire, WireUsage};
-use crate::{sse, DecodeError, StreamDecoder};
+use crate::sse::{self, Handler as _};
+use crate::{DecodeError, StreamDecoder};
 
 /// Turns one Anthropic stream into IR events.
 ///
@@ -32,8 +33,7 @@ use crate::{sse, DecodeError, StreamDecoder};
 /// stop reason; anything shorter is [`DecodeError::Truncated`].
 #[derive(Debug, Default)]
 pub struct Decoder {
-    sse: sse::Decoder,
-    frames: Vec<sse::Event>,
+    sse: sse::Driver,
     started: bool,
     done: bool,
     /// Cumulative usage in Anthropic's terms (input excluding cache).
@@ -221,25 +221,27 @@ fn delta_is_empty(delta: &BlockDelta) -> bool {
     }
 }
 
+impl sse::Handler for Decoder {
+    fn driver(&mut self) -> &mut sse::Driver {
+        &mut self.sse
+    }
+
+    fn event(&mut self, event: &sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        self.handle(event, out)
+    }
+
+    fn ended(&self) -> bool {
+        self.done
+    }
+}
+
 impl StreamDecoder for Decoder {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        let mut frames = std::mem::take(&mut self.frames);
-        let result = self
-            .sse
-            .feed(bytes, &mut frames)
-            .and_then(|()| frames.iter().try_for_each(|frame| self.handle(frame, out)));
-        frames.clear();
-        self.frames = frames;
-        result
+        self.feed_sse(bytes, out)
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        let mut frames = std::mem::take(&mut self.frames);
-        self.sse.finish(&mut frames);
-        let result = frames.iter().try_for_each(|frame| self.handle(frame, out));
-        frames.clear();
-        self.frames = frames;
-        result?;
+        self.finish_sse(out)?;
         if !self.done && self.started && self.saw_message_delta && self.stop_reason.is_some() {
             self.end(out);
         }

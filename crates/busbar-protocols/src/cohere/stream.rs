@@ -19,7 +19,8 @@ use serde::Deserialize;
 
 use super::response::WireToolCall;
 use super::{error, stop_reason_from_wire, WireUsage};
-use crate::{sse, DecodeError, StreamDecoder};
+use crate::sse::{self, Handler as _};
+use crate::{DecodeError, StreamDecoder};
 
 /// Turns one Cohere stream into IR events.
 ///
@@ -40,8 +41,7 @@ use crate::{sse, DecodeError, StreamDecoder};
 /// [`DecodeError::Truncated`].
 #[derive(Debug, Default)]
 pub struct Decoder {
-    sse: sse::Decoder,
-    frames: Vec<sse::Event>,
+    sse: sse::Driver,
     started: bool,
     done: bool,
     open: Option<Open>,
@@ -277,35 +277,29 @@ impl Decoder {
         self.done = true;
         Ok(())
     }
+}
 
-    fn run(
-        &mut self,
-        frames: &[sse::Event],
-        out: &mut Vec<StreamEvent>,
-    ) -> Result<(), DecodeError> {
-        frames.iter().try_for_each(|frame| self.handle(frame, out))
+impl sse::Handler for Decoder {
+    fn driver(&mut self) -> &mut sse::Driver {
+        &mut self.sse
+    }
+
+    fn event(&mut self, event: &sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        self.handle(event, out)
+    }
+
+    fn ended(&self) -> bool {
+        self.done
     }
 }
 
 impl StreamDecoder for Decoder {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        let mut frames = std::mem::take(&mut self.frames);
-        let result = self
-            .sse
-            .feed(bytes, &mut frames)
-            .and_then(|()| self.run(&frames, out));
-        frames.clear();
-        self.frames = frames;
-        result
+        self.feed_sse(bytes, out)
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        let mut frames = std::mem::take(&mut self.frames);
-        self.sse.finish(&mut frames);
-        let result = self.run(&frames, out);
-        frames.clear();
-        self.frames = frames;
-        result?;
+        self.finish_sse(out)?;
         if self.done {
             Ok(())
         } else {

@@ -19,7 +19,8 @@ use busbar_ir::{StreamEvent, Usage};
 use super::parts::{Events, Folder};
 use super::response::WireResponse;
 use super::{error, stop_reason_from_wire, WireUsage};
-use crate::{sse, DecodeError, StreamDecoder};
+use crate::sse::{self, Handler as _};
+use crate::{DecodeError, StreamDecoder};
 
 /// Turns one Gemini stream into IR events.
 ///
@@ -39,8 +40,7 @@ pub struct Decoder {
     mode: Mode,
     /// Bytes seen before the first non-whitespace one.
     leading: Vec<u8>,
-    sse: sse::Decoder,
-    frames: Vec<sse::Event>,
+    sse: sse::Driver,
     array: array::Splitter,
     elements: Vec<String>,
     state: State,
@@ -77,8 +77,7 @@ impl Decoder {
         Self {
             mode: Mode::Undecided,
             leading: Vec::new(),
-            sse: sse::Decoder::new(),
-            frames: Vec::new(),
+            sse: sse::Driver::default(),
             array: array::Splitter::default(),
             elements: Vec::new(),
             state: State {
@@ -95,27 +94,25 @@ impl Decoder {
 
     fn feed_mode(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
         match self.mode {
-            Mode::Sse => {
-                let mut frames = std::mem::take(&mut self.frames);
-                let result = self.sse.feed(bytes, &mut frames).and_then(|()| {
-                    frames
-                        .iter()
-                        .try_for_each(|frame| self.state.chunk(&frame.data, out))
-                });
-                frames.clear();
-                self.frames = frames;
-                result
-            }
+            Mode::Sse => self.feed_sse(bytes, out),
+            // The array's elements follow the SSE rule on a broken one (see
+            // `sse::Handler`): those before it are read, then the error.
             Mode::Array => {
+                if self.state.done {
+                    return Ok(());
+                }
                 let mut elements = std::mem::take(&mut self.elements);
-                let result = self.array.feed(bytes, &mut elements).and_then(|()| {
-                    elements
-                        .iter()
-                        .try_for_each(|element| self.state.chunk(element, out))
-                });
+                let split = self.array.feed(bytes, &mut elements);
+                let read = elements
+                    .iter()
+                    .try_for_each(|element| self.state.chunk(element, out));
                 elements.clear();
                 self.elements = elements;
-                result
+                read?;
+                if self.state.done {
+                    return Ok(());
+                }
+                split
             }
             Mode::Undecided => Ok(()),
         }
@@ -208,6 +205,20 @@ impl State {
     }
 }
 
+impl sse::Handler for Decoder {
+    fn driver(&mut self) -> &mut sse::Driver {
+        &mut self.sse
+    }
+
+    fn event(&mut self, event: &sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        self.state.chunk(&event.data, out)
+    }
+
+    fn ended(&self) -> bool {
+        self.state.done
+    }
+}
+
 impl StreamDecoder for Decoder {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
         if self.mode != Mode::Undecided {
@@ -235,14 +246,7 @@ impl StreamDecoder for Decoder {
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
         if self.mode == Mode::Sse {
-            let mut frames = std::mem::take(&mut self.frames);
-            self.sse.finish(&mut frames);
-            let result = frames
-                .iter()
-                .try_for_each(|frame| self.state.chunk(&frame.data, out));
-            frames.clear();
-            self.frames = frames;
-            result?;
+            self.finish_sse(out)?;
         }
         if self.state.done {
             return Ok(());

@@ -1,5 +1,5 @@
 //! Chat Completions streams: `data: {chat.completion.chunk}` frames ending in
-//! `data: [DONE]`, ⇄ IR [`StreamEvent`](busbar_ir::StreamEvent)s.
+//! `data: [DONE]`, ⇄ IR [`StreamEvent`]s.
 //!
 //! The upstream side ([`Decoder`]) tolerates what compatible servers send:
 //! `data:` without a space, comments and blank keep-alives, tool-call ids
@@ -8,350 +8,361 @@
 //! expect: the role in the first chunk, tool calls counted from 0, the usage
 //! chunk with empty `choices` only when the client asked for it.
 
-mod decoder;
-mod encoder;
-
-pub use decoder::Decoder;
-pub use encoder::Encoder;
-
+mod encode;
 #[cfg(test)]
-mod tests {
-    use busbar_ir::{
-        ApiError, BlockDelta, BlockStart, ContentBlock, ErrorKind, Response, StopReason,
-        StreamAccumulator, StreamEvent, Usage,
-    };
-    use proptest::prelude::*;
+mod tests;
 
-    use super::*;
-    use crate::testing::{self, Capabilities};
-    use crate::{DecodeError, ReplyOptions, StreamDecoder, StreamEncoder};
+pub use encode::Encoder;
 
-    fn decode_pieces(pieces: &[&[u8]]) -> Result<Vec<StreamEvent>, DecodeError> {
-        let mut decoder = Decoder::new();
-        let mut events = Vec::new();
-        for piece in pieces {
-            decoder.feed(piece, &mut events)?;
+use std::borrow::Cow;
+
+use busbar_ir::{BlockDelta, BlockStart, StopReason, StreamEvent, Usage};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{choice_stop, error, WireUsage};
+use crate::sse::{self, Handler as _};
+use crate::{DecodeError, StreamDecoder};
+
+/// Decodes one upstream Chat Completions stream. One value per stream.
+///
+/// Content, reasoning and each tool call become IR blocks, numbered in the
+/// order they open; a block closes when another opens. The stop reason is
+/// held until `data: [DONE]`, because the usage chunk arrives after the one
+/// carrying `finish_reason`.
+#[derive(Debug, Default)]
+pub struct Decoder {
+    sse: sse::Driver,
+    started: bool,
+    done: bool,
+    /// The open IR block and what it holds.
+    open: Option<(usize, Open)>,
+    next_block: usize,
+    /// Each upstream tool call seen: its OpenAI `index` and id. Only the last
+    /// one can be open.
+    tool_calls: Vec<(usize, String)>,
+    finish_seen: bool,
+    stop_reason: Option<StopReason>,
+    stop_sequence: Option<String>,
+    usage: Option<Usage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Text,
+    Thinking,
+    /// A tool call, by its position in `tool_calls`.
+    Tool(usize),
+}
+
+impl Decoder {
+    /// A decoder for a new stream.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn frame(&mut self, frame: &sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        let data = frame.data.trim();
+        if data == "[DONE]" {
+            self.complete(out);
+            return Ok(());
         }
-        decoder.finish(&mut events)?;
-        Ok(events)
-    }
-
-    fn decode(bytes: &str) -> Result<Vec<StreamEvent>, DecodeError> {
-        decode_pieces(&[bytes.as_bytes()])
-    }
-
-    fn encode(events: &[StreamEvent], include_usage: bool) -> String {
-        let mut options = ReplyOptions::new(1_700_000_000);
-        options.include_usage = include_usage;
-        let mut encoder = Encoder::new(&options);
-        let mut out = Vec::new();
-        for event in events {
-            encoder.encode(event, &mut out);
+        if data.is_empty() {
+            return Ok(());
         }
-        encoder.finish(&mut out);
-        String::from_utf8(out).unwrap()
-    }
-
-    fn accumulate(events: &[StreamEvent]) -> Result<Response, ApiError> {
-        let mut accumulator = StreamAccumulator::new();
-        for event in events {
-            accumulator.push(event);
+        // serde would read a JSON array as a struct of its fields in order.
+        if data.starts_with('[') {
+            return Err(DecodeError::Stream(format!(
+                "expected a JSON object, got `{data:.40}`"
+            )));
         }
-        accumulator.finish()
+        let chunk: Chunk<'_> = serde_json::from_str(data)?;
+        if let Some(error) = &chunk.error {
+            let value = serde_json::json!({ "error": error });
+            let error = error::from_value(&value, None).unwrap_or_else(|| {
+                busbar_ir::ApiError::new(busbar_ir::ErrorKind::Server, error.to_string())
+            });
+            out.push(StreamEvent::Error(error));
+            self.done = true;
+            return Ok(());
+        }
+        if !self.started {
+            self.start(
+                chunk.id.as_deref().unwrap_or_default(),
+                chunk.model.as_deref().unwrap_or_default(),
+                chunk.created,
+                out,
+            );
+        }
+        // Groq reports usage inside its own `x_groq` object.
+        if let Some(usage) = chunk.usage.or(chunk.x_groq.and_then(|groq| groq.usage)) {
+            self.usage
+                .get_or_insert_with(Usage::default)
+                .merge(&usage.into());
+        }
+        // Choices other than the first (n > 1) have no IR home.
+        for choice in chunk.choices.into_iter().filter(|choice| choice.index == 0) {
+            if let Some(delta) = choice.delta {
+                self.delta(delta, out)?;
+            }
+            if choice.finish_reason.is_some() {
+                let (reason, sequence) =
+                    choice_stop(choice.finish_reason.as_deref(), choice.stop_reason.as_ref());
+                self.finish_seen = true;
+                self.stop_reason = reason;
+                self.stop_sequence = sequence;
+            }
+        }
+        Ok(())
     }
 
-    fn chunk(delta: &str, finish: &str) -> String {
-        format!(
-            "data: {{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":7,\"model\":\"gpt-x\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"logprobs\":null,\"finish_reason\":{finish}}}]}}\n\n"
-        )
-    }
-
-    fn start() -> StreamEvent {
-        StreamEvent::MessageStart {
-            id: "chatcmpl-1".into(),
-            model: "gpt-x".into(),
-            created: Some(7),
+    fn start(&mut self, id: &str, model: &str, created: Option<u64>, out: &mut Vec<StreamEvent>) {
+        self.started = true;
+        out.push(StreamEvent::MessageStart {
+            id: id.to_owned(),
+            model: model.to_owned(),
+            created,
             usage: Usage::default(),
+        });
+    }
+
+    fn delta(&mut self, delta: Delta<'_>, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        if let Some(reasoning) = delta.reasoning_content.or(delta.reasoning) {
+            if !reasoning.is_empty() {
+                let index = self.ensure(Open::Thinking, BlockStart::Thinking, out);
+                out.push(StreamEvent::BlockDelta {
+                    index,
+                    delta: BlockDelta::Thinking(reasoning),
+                });
+            }
         }
+        for text in [delta.content, delta.refusal].into_iter().flatten() {
+            if !text.is_empty() {
+                let index = self.ensure(Open::Text, BlockStart::Text, out);
+                out.push(StreamEvent::BlockDelta {
+                    index,
+                    delta: BlockDelta::Text(text),
+                });
+            }
+        }
+        for call in delta.tool_calls.unwrap_or_default() {
+            let function = call.function.unwrap_or_default();
+            self.tool_fragment(call.index, call.id, function, out)?;
+        }
+        // The legacy single `function_call` behaves as tool call 0.
+        if let Some(function) = delta.function_call {
+            let id = function.name.as_ref().map(|_| Cow::Borrowed("call_0"));
+            self.tool_fragment(0, id, function, out)?;
+        }
+        Ok(())
     }
 
-    #[test]
-    fn text_stream_with_usage_chunk() {
-        let stream = [
-            chunk(r#"{"role":"assistant","content":""}"#, "null"),
-            chunk(r#"{"content":"Hel"}"#, "null"),
-            chunk(r#"{"content":"lo"}"#, "null"),
-            chunk("{}", r#""stop""#),
-            "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":7,\"model\":\"gpt-x\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}\n\n".into(),
-            "data: [DONE]\n\n".into(),
-        ]
-        .concat();
-        let events = decode(&stream).unwrap();
-        let text = |s: &str| StreamEvent::BlockDelta {
-            index: 0,
-            delta: BlockDelta::Text(s.into()),
-        };
-        assert_eq!(
-            events,
-            vec![
-                start(),
-                StreamEvent::BlockStart {
-                    index: 0,
-                    block: BlockStart::Text
-                },
-                text("Hel"),
-                text("lo"),
-                StreamEvent::BlockStop { index: 0 },
-                StreamEvent::MessageDelta {
-                    stop_reason: Some(StopReason::EndTurn),
-                    stop_sequence: None,
-                    usage: Some(Usage::new(5, 2)),
-                },
-                StreamEvent::MessageStop,
-            ]
-        );
-    }
-
-    #[test]
-    fn reasoning_then_text_then_parallel_tool_calls() {
-        let stream = [
-            chunk(r#"{"role":"assistant","reasoning_content":"Think"}"#, "null"),
-            chunk(r#"{"content":"Sure."}"#, "null"),
-            chunk(
-                r#"{"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"f","arguments":""}}]}"#,
-                "null",
-            ),
-            chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"{\"x\":"}}]}"#, "null"),
-            chunk(r#"{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]}"#, "null"),
-            chunk(
-                r#"{"tool_calls":[{"index":1,"id":"call_b","type":"function","function":{"name":"g","arguments":"{}"}}]}"#,
-                "null",
-            ),
-            chunk("{}", r#""tool_calls""#),
-            "data: [DONE]\n\n".into(),
-        ]
-        .concat();
-        let events = decode(&stream).unwrap();
-        let response = accumulate(&events).unwrap();
-        assert_eq!(
-            response.content,
-            vec![
-                ContentBlock::thinking("Think", None),
-                ContentBlock::text("Sure."),
-                ContentBlock::tool_use("call_a", "f", "{\"x\":1}"),
-                ContentBlock::tool_use("call_b", "g", "{}"),
-            ]
-        );
-        assert_eq!(response.stop_reason, Some(StopReason::ToolUse));
-        let starts: Vec<usize> = events
+    fn tool_fragment(
+        &mut self,
+        openai_index: usize,
+        id: Option<Cow<'_, str>>,
+        function: FunctionDelta<'_>,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), DecodeError> {
+        let known = self
+            .tool_calls
             .iter()
-            .filter_map(|event| match event {
-                StreamEvent::BlockStart { index, .. } => Some(*index),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(starts, [0, 1, 2, 3]);
-    }
-
-    #[test]
-    fn repeated_ids_continue_and_late_fragments_fail() {
-        let call = |index: u32, id: &str, args: &str| {
-            chunk(
-                &format!(
-                    r#"{{"tool_calls":[{{"index":{index},"id":"{id}","function":{{"name":"f","arguments":"{args}"}}}}]}}"#
-                ),
-                "null",
-            )
+            .rposition(|(index, _)| *index == openai_index);
+        let position = match (known, id) {
+            // A fragment repeating its call's id (some vendors send it on
+            // every fragment) continues that call.
+            (Some(position), Some(id)) if self.tool_calls[position].1 == id => position,
+            (_, Some(id)) => {
+                self.open_tool(openai_index, id.into_owned(), function.name.as_deref(), out)
+            }
+            (Some(position), None) => position,
+            // A first fragment without an id (some compatible servers omit
+            // it): the call gets one.
+            (None, None) => {
+                let id = format!("call_{openai_index}");
+                self.open_tool(openai_index, id, function.name.as_deref(), out)
+            }
         };
-        let ok = [
-            call(0, "a", "{"),
-            call(0, "a", "}"),
-            chunk("{}", r#""tool_calls""#),
-            "data: [DONE]\n\n".into(),
-        ]
-        .concat();
-        let response = accumulate(&decode(&ok).unwrap()).unwrap();
-        assert_eq!(
-            response.content,
-            vec![ContentBlock::tool_use("a", "f", "{}")]
-        );
-        let late = [
-            call(0, "a", "{"),
-            call(1, "b", "{}"),
-            chunk(
-                r#"{"tool_calls":[{"index":0,"function":{"arguments":"}"}}]}"#,
-                "null",
-            ),
-        ]
-        .concat();
-        assert!(matches!(decode(&late), Err(DecodeError::Stream(_))));
-    }
-
-    #[test]
-    fn tolerates_missing_space_comments_and_keepalives() {
-        let stream = ": OPENROUTER PROCESSING\n\n\n\ndata:{\"id\":\"x\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\r\n\r\ndata: [DONE]\n\n";
-        let response = accumulate(&decode(stream).unwrap()).unwrap();
-        assert_eq!(response.text(), "hi");
-        assert_eq!((response.id.as_str(), response.model.as_str()), ("x", "m"));
-    }
-
-    #[test]
-    fn groq_usage_is_read_from_x_groq() {
-        let stream = [
-            chunk(r#"{"content":"a"}"#, "null"),
-            "data: {\"id\":\"x\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],\"x_groq\":{\"id\":\"req_1\",\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":1,\"total_tokens\":5}}}\n\n".into(),
-            "data: [DONE]\n\n".into(),
-        ]
-        .concat();
-        let response = accumulate(&decode(&stream).unwrap()).unwrap();
-        assert_eq!(response.usage, Usage::new(4, 1));
-    }
-
-    #[test]
-    fn a_finish_reason_without_done_completes_and_nothing_truncates() {
-        let ended = [
-            chunk(r#"{"content":"a"}"#, "null"),
-            chunk("{}", r#""length""#),
-        ]
-        .concat();
-        let events = decode(&ended).unwrap();
-        assert_eq!(events.last(), Some(&StreamEvent::MessageStop));
-        assert_eq!(
-            accumulate(&events).unwrap().stop_reason,
-            Some(StopReason::MaxTokens)
-        );
-        let cut = chunk(r#"{"content":"a"}"#, "null");
-        assert!(matches!(decode(&cut), Err(DecodeError::Truncated)));
-        assert!(matches!(decode(""), Err(DecodeError::Truncated)));
-    }
-
-    #[test]
-    fn error_chunks_end_the_stream() {
-        let stream = [
-            chunk(r#"{"content":"a"}"#, "null"),
-            "data: {\"error\":{\"message\":\"Rate limit\",\"type\":\"requests\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}\n\n".into(),
-        ]
-        .concat();
-        let events = decode(&stream).unwrap();
-        let Some(StreamEvent::Error(error)) = events.last() else {
-            panic!("{events:?}");
+        let Some(arguments) = function.arguments.filter(|arguments| !arguments.is_empty()) else {
+            return Ok(());
         };
-        assert_eq!(error.kind, ErrorKind::RateLimit);
-        assert_eq!(error.code.as_deref(), Some("rate_limit_exceeded"));
-        assert!(matches!(
-            decode("data: {not json}\n\n"),
-            Err(DecodeError::Json(_))
-        ));
-    }
-
-    #[test]
-    fn encodes_the_sdk_shape_with_and_without_usage() {
-        let mut response = Response::new("chatcmpl-1", "gpt-x", vec![ContentBlock::text("Hi")]);
-        response.stop_reason = Some(StopReason::EndTurn);
-        response.usage = Usage::new(3, 1);
-        let head = r#"data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1700000000,"model":"gpt-x","choices":[{"index":0,"delta":"#;
-        assert_eq!(
-            encode(&response.to_events(), false),
-            [
-                head,
-                r#"{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]}"#,
-                "\n\n",
-                head,
-                r#"{"content":"Hi"},"logprobs":null,"finish_reason":null}]}"#,
-                "\n\n",
-                head,
-                r#"{},"logprobs":null,"finish_reason":"stop"}]}"#,
-                "\n\n",
-                "data: [DONE]\n\n",
-            ]
-            .concat()
-        );
-        let with_usage = encode(&response.to_events(), true);
-        let lines: Vec<&str> = with_usage.split("\n\n").filter(|l| !l.is_empty()).collect();
-        assert_eq!(lines.len(), 5);
-        assert!(
-            lines[..3]
-                .iter()
-                .all(|line| line.ends_with(r#""usage":null}"#)),
-            "{with_usage}"
-        );
-        assert!(lines[3].contains(
-            r#""choices":[],"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4,"#
-        ));
-        assert_eq!(lines[4], "data: [DONE]");
-    }
-
-    #[test]
-    fn tool_call_indexes_count_calls_and_thinking_is_dropped() {
-        let mut response = Response::new(
-            "r",
-            "m",
-            vec![
-                ContentBlock::thinking("hmm", Some("sig".into())),
-                ContentBlock::text("Calling."),
-                ContentBlock::tool_use("call_1", "f", "{\"a\":1}"),
-                ContentBlock::tool_use("call_2", "g", "{}"),
-            ],
-        );
-        response.stop_reason = Some(StopReason::ToolUse);
-        let out = encode(&response.to_events(), false);
-        assert!(!out.contains("hmm"), "{out}");
-        assert!(out.contains(r#""tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]"#), "{out}");
-        assert!(
-            out.contains(r#""tool_calls":[{"index":0,"function":{"arguments":"{\"a\":1}"}}]"#),
-            "{out}"
-        );
-        assert!(out.contains(r#""tool_calls":[{"index":1,"id":"call_2","type":"function","function":{"name":"g","arguments":""}}]"#), "{out}");
-        assert!(out.contains(r#""finish_reason":"tool_calls""#), "{out}");
-    }
-
-    #[test]
-    fn errors_become_an_error_chunk_without_done() {
-        let events = [
-            start(),
-            StreamEvent::Error(ApiError::new(ErrorKind::Overloaded, "busy").with_status(529)),
-            StreamEvent::MessageStop,
-        ];
-        let out = encode(&events, true);
-        assert!(out.ends_with(
-            "data: {\"error\":{\"message\":\"busy\",\"type\":\"server_error\",\"param\":null,\"code\":\"overloaded\"}}\n\n"
-        ), "{out}");
-        assert!(!out.contains("[DONE]"), "{out}");
-        let back = decode_pieces(&[out.as_bytes()]).unwrap();
-        assert!(
-            matches!(back.last(), Some(StreamEvent::Error(error)) if error.kind == ErrorKind::Overloaded)
-        );
-    }
-
-    fn caps() -> Capabilities {
-        super::super::capabilities()
-    }
-
-    /// The reply as it comes back through OpenAI Chat: the format's own
-    /// choices that the strategy does not already avoid.
-    fn through_openai(mut response: Response) -> Response {
-        if response.has_tool_use() && response.stop_reason == Some(StopReason::EndTurn) {
-            response.stop_reason = Some(StopReason::ToolUse);
-        }
-        response
-    }
-
-    proptest! {
-        #[test]
-        fn stream_round_trip_is_split_independent_and_matches_the_reply(
-            response in testing::response(&caps()),
-            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
-        ) {
-            let events = response.to_events();
-            let bytes = encode(&events, true);
-            let whole = decode_pieces(&[bytes.as_bytes()]).unwrap();
-            let pieces = testing::split(bytes.as_bytes(), &cuts);
-            prop_assert_eq!(&decode_pieces(&pieces).unwrap(), &whole);
-            let streamed = accumulate(&whole).unwrap();
-            prop_assert_eq!(&streamed, &through_openai(response.clone()));
-            // The stream says what the complete reply says.
-            let body = crate::openai::response::encode(&response, 0).body;
-            prop_assert_eq!(crate::openai::response::decode(&body).unwrap(), streamed);
+        match self.open {
+            Some((index, Open::Tool(open))) if open == position => {
+                out.push(StreamEvent::BlockDelta {
+                    index,
+                    delta: BlockDelta::ToolArguments(arguments.into_owned()),
+                });
+                Ok(())
+            }
+            _ => Err(DecodeError::Stream(format!(
+                "arguments for tool call {openai_index} arrived after it ended"
+            ))),
         }
     }
+
+    fn open_tool(
+        &mut self,
+        openai_index: usize,
+        id: String,
+        name: Option<&str>,
+        out: &mut Vec<StreamEvent>,
+    ) -> usize {
+        let position = self.tool_calls.len();
+        self.tool_calls.push((openai_index, id.clone()));
+        self.open_block(
+            Open::Tool(position),
+            BlockStart::ToolUse {
+                id,
+                name: name.unwrap_or_default().to_owned(),
+                signature: None,
+            },
+            out,
+        );
+        position
+    }
+
+    /// The index of the open block of `kind`, opening one if needed.
+    fn ensure(&mut self, kind: Open, start: BlockStart, out: &mut Vec<StreamEvent>) -> usize {
+        match self.open {
+            Some((index, open)) if open == kind => index,
+            _ => self.open_block(kind, start, out),
+        }
+    }
+
+    fn open_block(&mut self, kind: Open, start: BlockStart, out: &mut Vec<StreamEvent>) -> usize {
+        self.close_block(out);
+        let index = self.next_block;
+        self.next_block += 1;
+        self.open = Some((index, kind));
+        out.push(StreamEvent::BlockStart {
+            index,
+            block: start,
+        });
+        index
+    }
+
+    fn close_block(&mut self, out: &mut Vec<StreamEvent>) {
+        if let Some((index, _)) = self.open.take() {
+            out.push(StreamEvent::BlockStop { index });
+        }
+    }
+
+    /// The stream is over: closes the open block and reports the stop.
+    fn complete(&mut self, out: &mut Vec<StreamEvent>) {
+        if !self.started {
+            self.start("", "", None, out);
+        }
+        self.close_block(out);
+        out.push(StreamEvent::MessageDelta {
+            stop_reason: self.stop_reason.take(),
+            stop_sequence: self.stop_sequence.take(),
+            usage: self.usage,
+        });
+        out.push(StreamEvent::MessageStop);
+        self.done = true;
+    }
+}
+
+impl sse::Handler for Decoder {
+    fn driver(&mut self) -> &mut sse::Driver {
+        &mut self.sse
+    }
+
+    fn event(&mut self, event: &sse::Event, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        self.frame(event, out)
+    }
+
+    fn ended(&self) -> bool {
+        self.done
+    }
+}
+
+impl StreamDecoder for Decoder {
+    fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        self.feed_sse(bytes, out)
+    }
+
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
+        self.finish_sse(out)?;
+        if self.done {
+            return Ok(());
+        }
+        // No `[DONE]`, but the last choice chunk said how it ended: some
+        // compatible servers stop there, and nothing is missing.
+        if self.finish_seen {
+            self.complete(out);
+            return Ok(());
+        }
+        Err(DecodeError::Truncated)
+    }
+}
+
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    created: Option<u64>,
+    #[serde(default, borrow)]
+    choices: Vec<Choice<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+    #[serde(default)]
+    x_groq: Option<Groq>,
+}
+
+#[derive(Deserialize)]
+struct Groq {
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(default)]
+    index: u32,
+    #[serde(default, borrow)]
+    delta: Option<Delta<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    stop_reason: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<ToolCallDelta<'a>>>,
+    #[serde(default, borrow)]
+    function_call: Option<FunctionDelta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallDelta<'a> {
+    #[serde(default)]
+    index: usize,
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    function: Option<FunctionDelta<'a>>,
+}
+
+#[derive(Default, Deserialize)]
+struct FunctionDelta<'a> {
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    arguments: Option<Cow<'a, str>>,
 }

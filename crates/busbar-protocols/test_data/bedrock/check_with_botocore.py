@@ -5,8 +5,9 @@
   rest-json parser, and checked member by member against the service
   model's shapes (required members, one member per union, enums, types).
 * Streams (`stream_*.bin`, written by make_streams.py, and
-  `streamout_*.expected.bin`, written by Busbar): read by botocore's own
-  EventStream in 7-byte pieces, each event payload checked like a reply.
+  `streamout_*.expected.bin` and `stream_*.out.bin`, written by Busbar):
+  read by botocore's own EventStream in 7-byte pieces, each event payload
+  checked like a reply.
 * Errors (`error_*.expected.json`): Busbar's re-encoded status, header and
   body parsed by botocore, which must name the same exception.
 * Requests (`request_*` re-encodings and `encode_*.expected.json`):
@@ -159,10 +160,12 @@ for path in sorted(HERE.glob("response_*.json")):
     check_reply(path.name + " (re-encoded)", expected.get("reencoded") or json.loads(path.read_text()))
 
 for path in sorted(HERE.glob("stream_*.bin")):
+    if ".out." in path.name:
+        continue
     expected = json.loads(path.with_name(path.stem + ".expected.json").read_text())
     seen = check_stream(path.name, path.read_bytes())
     print(f"{path.name}: {' '.join(seen)}")
-for path in sorted(HERE.glob("streamout_*.expected.bin")):
+for path in sorted([*HERE.glob("streamout_*.expected.bin"), *HERE.glob("stream_*.out.bin")]):
     seen = check_stream(path.name, path.read_bytes())
     print(f"{path.name}: {' '.join(seen)}")
     if any(kind.startswith("?") for kind in seen):

@@ -269,3 +269,28 @@ fn encoder_keeps_start_usage_the_final_report_lacks_and_writes_errors() {
         "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\",\"message\":\"slow down\"}}\n\n"
     ));
 }
+
+#[test]
+fn events_before_a_broken_line_are_delivered_then_the_error() {
+    crate::testing::check_events_before_a_framing_error(
+        || crate::Protocol::Anthropic.stream_decoder(),
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"m\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}}\n\n".as_bytes(),
+        crate::testing::BROKEN_SSE_LINE,
+    );
+}
+
+#[test]
+fn response_events_start_with_known_usage() {
+    // `Response` carries no start usage; the stream's first frame therefore
+    // reports zeros, which the SDK accepts.
+    let response = busbar_ir::Response::new("msg", "m", vec![]);
+    let mut encoder = Encoder::new(&ReplyOptions::new(0));
+    let mut bytes = Vec::new();
+    for event in response.to_events() {
+        encoder.encode(&event, &mut bytes);
+    }
+    encoder.finish(&mut bytes);
+    let bytes = String::from_utf8(bytes).unwrap();
+    assert!(bytes.starts_with("event: message_start\ndata: {\"type\":\"message_start\""));
+    assert!(bytes.contains("\"usage\":{\"input_tokens\":0,\"output_tokens\":0,"));
+}

@@ -383,3 +383,24 @@ fn corrupt_frames_and_payloads_are_errors() {
     let missing_index = event("contentBlockDelta", json!({"delta": {"text": "x"}}));
     assert!(decode(&[missing_index]).is_err());
 }
+
+#[test]
+fn frames_before_a_broken_one_are_delivered_then_the_error() {
+    let good = [
+        event("messageStart", json!({"role": "assistant"})),
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "Hi"}}),
+        ),
+    ]
+    .concat();
+    // A frame whose message checksum is wrong.
+    let mut broken = event("contentBlockStop", json!({"contentBlockIndex": 0}));
+    let last = broken.len() - 1;
+    broken[last] ^= 0xFF;
+    crate::testing::check_events_before_a_framing_error(
+        || crate::Protocol::Bedrock.stream_decoder(),
+        &good,
+        &broken,
+    );
+}

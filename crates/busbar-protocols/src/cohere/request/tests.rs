@@ -353,3 +353,10 @@ fn a_named_tool_is_required_with_only_that_tool_offered() {
     assert_eq!(body["tools"].as_array().unwrap().len(), 2);
     assert_eq!(dropped, vec!["tool_choice"]);
 }
+
+#[test]
+fn a_plain_user_turn_round_trips() {
+    let request = Request::new("m", vec![Message::text(Role::User, "hi")]);
+    let encoded = encode(&request, &RequestOptions::new("m"));
+    assert_eq!(super::decode(&encoded.body).unwrap(), request);
+}

@@ -389,3 +389,30 @@ fn an_unfinished_stream_gets_no_done_marker() {
     let out = encode(&[start("c"), block(0, BlockStart::Text)]);
     assert!(!out.contains("[DONE]"));
 }
+
+#[test]
+fn events_before_a_broken_line_are_delivered_then_the_error() {
+    crate::testing::check_events_before_a_framing_error(
+        || crate::Protocol::Cohere.stream_decoder(),
+        "event: message-start\ndata: {\"id\":\"a\",\"type\":\"message-start\",\"delta\":{\"message\":{\"role\":\"assistant\"}}}\n\n".as_bytes(),
+        crate::testing::BROKEN_SSE_LINE,
+    );
+}
+
+#[test]
+fn a_reply_without_blocks_streams_and_decodes() {
+    let response = busbar_ir::Response::new("r", "", vec![]);
+    let mut encoder = Encoder::new(&ReplyOptions::new(0));
+    let mut bytes = Vec::new();
+    for event in response.to_events() {
+        encoder.encode(&event, &mut bytes);
+    }
+    encoder.finish(&mut bytes);
+    let mut decoder = Decoder::new();
+    let mut events = Vec::new();
+    decoder.feed(&bytes, &mut events).unwrap();
+    decoder.finish(&mut events).unwrap();
+    let mut expected = response;
+    expected.stop_reason = Some(StopReason::EndTurn);
+    assert_eq!(events, expected.to_events());
+}

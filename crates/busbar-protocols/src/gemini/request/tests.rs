@@ -27,3 +27,24 @@ fn signed(mut block: ContentBlock, sig: &str) -> ContentBlock {
     }
     block
 }
+
+#[test]
+fn turns_of_one_role_merge_on_the_way_out() {
+    use busbar_ir::{Message, Role};
+    let request = Request::new(
+        "m",
+        vec![
+            Message::text(Role::User, "a"),
+            Message::text(Role::User, "b"),
+        ],
+    );
+    let encoded = encode(&request, &RequestOptions::new("m"));
+    let decoded = super::decode(&encoded.body).unwrap();
+    assert_eq!(
+        decoded.messages,
+        vec![Message::new(
+            Role::User,
+            vec![ContentBlock::text("a"), ContentBlock::text("b")]
+        )]
+    );
+}

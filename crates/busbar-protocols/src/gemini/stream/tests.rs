@@ -344,3 +344,21 @@ fn a_signature_after_text_rides_on_an_empty_text_part() {
     let decoded = decode(text.as_bytes()).unwrap();
     assert_eq!(&decoded[1..7], &events[1..7]);
 }
+
+#[test]
+fn events_before_a_broken_line_are_delivered_then_the_error() {
+    crate::testing::check_events_before_a_framing_error(
+        || crate::Protocol::Gemini.stream_decoder(),
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}],\"role\":\"model\"},\"index\":0}],\"modelVersion\":\"m\"}\n\n".as_bytes(),
+        crate::testing::BROKEN_SSE_LINE,
+    );
+}
+
+#[test]
+fn elements_before_a_broken_one_are_delivered_then_the_error() {
+    crate::testing::check_events_before_a_framing_error(
+        || crate::Protocol::Gemini.stream_decoder(),
+        b"[{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hi\"}],\"role\":\"model\"},\"index\":0}]}",
+        b",x",
+    );
+}

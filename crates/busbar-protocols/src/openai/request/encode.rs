@@ -14,8 +14,11 @@ use serde::Serialize;
 use crate::names::push_once;
 use crate::{Encoded, RequestOptions};
 
-/// Encodes `request` for an OpenAI-compatible upstream serving `options.model`.
-pub(super) fn encode(request: &Request, options: &RequestOptions) -> Encoded {
+/// Encodes `request` for an OpenAI-compatible upstream, sending
+/// `options.model`. [`Encoded::dropped`] names what Chat Completions cannot
+/// express: `thinking` blocks and budget-only reasoning, `top_k`,
+/// `tool_result.image`, `tool_result.is_error`.
+pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     let mut dropped = Vec::new();
     let has_tools = !request.tools.is_empty();
     let body = Body {

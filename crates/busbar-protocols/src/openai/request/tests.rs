@@ -1,10 +1,8 @@
 //! Tests of the request mapping: the round trip, decoding, encoding.
 
-use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
-use crate::testing;
 
 #[test]
 fn unsupported_fields_names_what_the_ir_cannot_carry() {
@@ -37,23 +35,6 @@ fn unsupported_fields_names_what_the_ir_cannot_carry() {
         "logit_bias": {}, "modalities": ["text"], "audio": null, "store": false});
     assert!(unsupported_fields(&harmless).is_empty());
     assert!(unsupported_fields(&json!("not an object")).is_empty());
-}
-
-/// A request as it comes back through Chat Completions: the model is the
-/// upstream one, and streaming always asks for usage.
-fn through_openai(mut request: Request) -> Request {
-    request.stream_usage = request.stream;
-    request
-}
-
-proptest! {
-    #[test]
-    fn decode_of_encode_is_the_identity(request in testing::request(&super::super::capabilities())) {
-        let encoded = encode(&request, &RequestOptions::new(request.model.clone()));
-        prop_assert!(encoded.dropped.is_empty(), "{:?}", encoded.dropped);
-        let decoded = decode(&encoded.body).unwrap();
-        prop_assert_eq!(decoded, through_openai(request));
-    }
 }
 
 /// Ingress: what clients send, current and legacy.

@@ -20,8 +20,12 @@ use crate::{Encoded, RequestOptions};
 /// in the deprecated `user` instead.
 const MAX_SAFETY_IDENTIFIER: usize = 64;
 
-/// Encodes `request` for a Responses upstream serving `options.model`.
-pub(super) fn encode(request: &Request, options: &RequestOptions) -> Encoded {
+/// Encodes `request` for a Responses upstream, sending `options.model`.
+/// [`Encoded::dropped`] names what Responses cannot express: `stop`
+/// sequences, `top_k`, `seed`, penalties, thinking that did not come from
+/// Responses (see the [module docs](crate::responses)), budget-only reasoning,
+/// `tool_result.is_error`.
+pub fn encode(request: &Request, options: &RequestOptions) -> Encoded {
     let mut dropped = Vec::new();
     let has_tools = !request.tools.is_empty();
     let (safety_identifier, user) = match request.user.as_deref() {

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::*;
-use crate::testing;
+use crate::{Encoded, RequestOptions};
 
 #[test]
 fn unsupported_fields_names_what_a_translation_cannot_honour() {
@@ -49,69 +49,6 @@ fn unsupported_fields_names_what_a_translation_cannot_honour() {
         "tool_choice": {"type": "function", "name": "f"}});
     assert!(unsupported_fields(&harmless).is_empty());
     assert!(unsupported_fields(&json!("not an object")).is_empty());
-}
-
-/// What a generated request must look like for Responses to carry it: no
-/// stop sequences (Responses has none) and thinking only as it comes from
-/// Responses, signed with its item id.
-fn expressible(mut request: Request) -> Request {
-    request.stop_sequences.clear();
-    let mut item = 0;
-    for message in &mut request.messages {
-        for block in &mut message.content {
-            if let ContentBlock::Thinking {
-                signature: Some(signature),
-                ..
-            } = block
-            {
-                *signature = format!("responses:rs_{item}:{signature}");
-                item += 1;
-            }
-        }
-    }
-    request
-}
-
-/// The request as it comes back through Responses: tools without a
-/// `strict` flag are sent non-strict, images always name a detail, and no
-/// usage switch exists (usage is always streamed).
-fn through_responses(mut request: Request) -> Request {
-    request.stream_usage = false;
-    // The system prompt is one `instructions` string.
-    if let Some(text) = request.system_text() {
-        let len = request.system_prompt().len();
-        request
-            .messages
-            .splice(..len, [Message::text(Role::System, text)]);
-    }
-    for tool in &mut request.tools {
-        tool.strict.get_or_insert(false);
-    }
-    for message in &mut request.messages {
-        for block in &mut message.content {
-            if let ContentBlock::Image { detail, .. } = block {
-                detail.get_or_insert_with(|| "auto".to_owned());
-            }
-        }
-    }
-    request
-}
-
-fn caps() -> testing::Capabilities {
-    testing::Capabilities {
-        redacted_thinking: false,
-        ..super::super::capabilities()
-    }
-}
-
-proptest! {
-    #[test]
-    fn decode_of_encode_is_the_identity(request in testing::request(&caps()).prop_map(expressible)) {
-        let encoded = encode(&request, &RequestOptions::new(request.model.clone()));
-        prop_assert!(encoded.dropped.is_empty(), "{:?}", encoded.dropped);
-        let decoded = decode(&encoded.body).unwrap();
-        prop_assert_eq!(decoded, through_responses(request));
-    }
 }
 
 fn field_of(result: Result<Request, DecodeError>) -> String {

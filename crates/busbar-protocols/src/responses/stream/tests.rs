@@ -9,8 +9,6 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use super::*;
-use crate::responses::response::tests::through_responses;
-use crate::testing;
 use crate::{DecodeError, ReplyOptions, StreamDecoder, StreamEncoder};
 
 fn decode_pieces(pieces: &[&[u8]]) -> Result<Vec<StreamEvent>, DecodeError> {
@@ -472,24 +470,6 @@ fn errors_become_a_failed_response() {
     assert!(out.contains("event: response.failed\n"), "{out}");
 }
 
-proptest! {
-    #[test]
-    fn stream_round_trip_is_split_independent_and_matches_the_reply(
-        response in testing::response(&crate::responses::capabilities()),
-        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
-    ) {
-        let bytes = encode(&response.to_events());
-        let whole = decode_pieces(&[bytes.as_bytes()]).unwrap();
-        let pieces = testing::split(bytes.as_bytes(), &cuts);
-        prop_assert_eq!(&decode_pieces(&pieces).unwrap(), &whole);
-        let streamed = accumulate(&whole).unwrap();
-        prop_assert_eq!(&streamed, &through_responses(response.clone()));
-        // The stream says what the complete reply says.
-        let body = crate::responses::response::encode(&response, 0, &[]).body;
-        prop_assert_eq!(crate::responses::response::decode(&body).unwrap(), streamed);
-    }
-}
-
 /// An event of a known type with arbitrary, possibly inconsistent fields.
 fn arbitrary_event() -> impl Strategy<Value = Value> {
     let kinds = prop::sample::select(vec![
@@ -605,4 +585,13 @@ proptest! {
             prop_assert_eq!(&data["sequence_number"], &json!(i));
         }
     }
+}
+
+#[test]
+fn events_before_a_broken_line_are_delivered_then_the_error() {
+    crate::testing::check_events_before_a_framing_error(
+        || crate::Protocol::Responses.stream_decoder(),
+        "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,\"response\":{\"id\":\"resp_1\",\"object\":\"response\",\"created_at\":1,\"status\":\"in_progress\",\"model\":\"m\",\"output\":[]}}\n\n".as_bytes(),
+        crate::testing::BROKEN_SSE_LINE,
+    );
 }
