@@ -47,9 +47,7 @@ pub(crate) fn budget_refused(result: Result<busbar_governance::Admission, Refusa
 }
 
 pub(crate) async fn admin_lifecycle(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let created = h
         .create(json!({"name": "team-a", "allowed_pools": ["pool"], "max_budget_cents": 100, "metadata": {"owner": "ana"}}))
         .await;
@@ -141,9 +139,7 @@ pub(crate) async fn admin_lifecycle(backend: Backend) {
 }
 
 pub(crate) async fn checks_run_in_contract_order(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h
         .create(
             json!({"name": "k", "allowed_pools": ["pool"], "max_budget_cents": 0, "rpm_limit": 1}),
@@ -185,9 +181,7 @@ pub(crate) async fn checks_run_in_contract_order(backend: Backend) {
 }
 
 pub(crate) async fn daily_budget_rolls_over_at_utc_midnight(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h
         .create(json!({"name": "k", "max_budget_cents": 2, "budget_period": "daily"}))
         .await;
@@ -223,9 +217,7 @@ pub(crate) async fn daily_budget_rolls_over_at_utc_midnight(backend: Backend) {
 }
 
 pub(crate) async fn monthly_budget_rolls_over_on_the_first(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h
         .create(json!({"name": "k", "max_budget_cents": 1, "budget_period": "monthly"}))
         .await;
@@ -262,9 +254,7 @@ pub(crate) async fn monthly_budget_rolls_over_on_the_first(backend: Backend) {
 }
 
 pub(crate) async fn rpm_is_a_sliding_minute(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h.create(json!({"name": "k", "rpm_limit": 2})).await;
     let t0 = start();
     let at = |secs: u64, ms: u64| {
@@ -307,9 +297,7 @@ pub(crate) async fn rpm_is_a_sliding_minute(backend: Backend) {
 }
 
 pub(crate) async fn tpm_counts_settled_tokens(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h.create(json!({"name": "k", "tpm_limit": 1000})).await;
     let t0 = start();
     h.ask(&key.secret, 0)
@@ -353,9 +341,7 @@ pub(crate) async fn tpm_counts_settled_tokens(backend: Backend) {
 }
 
 pub(crate) async fn sealed_secrets_recover_for_sigv4(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h.create(json!({"name": "bedrock"})).await;
     let recovered = h
         .governor
