@@ -10,6 +10,18 @@ fmt:
 clippy:
     cargo clippy --workspace --all-targets -- -D warnings
 
+# The binary built without its `demo` feature: no busbar-testkit in it, and `busbar demo` refused.
+no-demo:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo clippy --no-default-features --bin busbar -- -D warnings
+    tree=$(cargo tree --no-default-features -e normal -p busbar)
+    if grep busbar-testkit <<<"$tree"; then
+        echo "busbar-testkit is a normal dependency of busbar without the demo feature" >&2
+        exit 1
+    fi
+    cargo test --no-default-features --test e2e startup
+
 # Drive the gateway with the vendors' official Python SDKs.
 sdk:
     tests/sdk/run.sh

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Runs the governance tests against a real PostgreSQL: installs Debian's
 # server if needed, starts a throwaway cluster on 127.0.0.1, runs
-# `cargo test -p busbar-governance` with the PostgreSQL tests required (two
-# "replicas" sharing one budget and one rate limit included), then the
-# governance end-to-end tests (two busbar processes on the one database), and
-# stops the cluster whatever happened.
+# `cargo test -p busbar-governance` with its `#[ignore]`d PostgreSQL tests
+# included (two "replicas" sharing one budget and one rate limit among
+# them), then the governance end-to-end tests, also with the ignored ones (two
+# busbar processes on the one database), and stops the cluster whatever
+# happened.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,10 +35,6 @@ as_pg "$pgbin/initdb -D $pgdir/data -U postgres --auth=trust -E UTF8" >/dev/null
 as_pg "$pgbin/pg_ctl -D $pgdir/data -l $pgdir/server.log -w start -o '-c listen_addresses=127.0.0.1 -p $port -k $pgdir -c max_connections=300'" >/dev/null
 as_pg "$pgbin/psql -h 127.0.0.1 -p $port -U postgres -q -c 'CREATE DATABASE busbar_test'"
 
-BUSBAR_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/busbar_test" \
-BUSBAR_REQUIRE_POSTGRES=1 \
-    cargo test -p busbar-governance
-
-BUSBAR_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/busbar_test" \
-BUSBAR_REQUIRE_POSTGRES=1 \
-    cargo test --test e2e governance
+export BUSBAR_TEST_POSTGRES="postgres://postgres@127.0.0.1:$port/busbar_test"
+cargo test -p busbar-governance -- --include-ignored
+cargo test --test e2e governance -- --include-ignored

@@ -3,26 +3,55 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-pub(crate) const HELP: &str = "\
+/// The help text, with the lines about `demo` filled in or left out.
+macro_rules! help {
+    ($demo_usage:literal, $demo_options:literal) => {
+        concat!(
+            "\
 busbar — a self-hosted LLM gateway that speaks six wire protocols
 
 USAGE:
     busbar [--providers PATH] [--config PATH]     serve
     busbar check [--providers PATH] [--config PATH]
                                                   validate both files, list every error
-    busbar demo [--listen ADDR]                   serve an embedded config backed by
-                                                  in-process mock providers (no key, no network)
-
+",
+            $demo_usage,
+            "
 OPTIONS:
     --providers PATH   provider catalog   [env BUSBAR_PROVIDERS, default /etc/busbar/providers.yaml]
     --config PATH      deployment config  [env BUSBAR_CONFIG, default /etc/busbar/config.yaml]
-    --listen ADDR      demo listen address [default 127.0.0.1:8080]
-    -h, --help         print this help
+",
+            $demo_options,
+            "    -h, --help         print this help
     -V, --version      print the version
 
 ENVIRONMENT:
     RUST_LOG           log filter (default: info)
-";
+"
+        )
+    };
+}
+
+/// `busbar --help`.
+#[cfg(feature = "demo")]
+pub(crate) const HELP: &str = help!(
+    "    busbar demo [--listen ADDR]                   serve an embedded config backed by
+                                                  in-process mock providers (no key, no network)
+",
+    "    --listen ADDR      demo listen address [default 127.0.0.1:8080]
+"
+);
+
+/// `busbar --help` in a build without the `demo` feature, which does not
+/// offer what it cannot run.
+#[cfg(not(feature = "demo"))]
+pub(crate) const HELP: &str = help!("", "");
+
+/// What `busbar demo` says in a build without the `demo` feature.
+#[cfg(not(feature = "demo"))]
+pub(crate) const NO_DEMO: &str = "this build has no demo: it was built without the `demo` \
+     feature (--no-default-features); a default build has one: `cargo build --release`, or \
+     `cargo run --release -- demo`";
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -155,5 +184,12 @@ mod tests {
         assert!(run(&["--bogus"]).is_err());
         assert!(run(&["--config"]).is_err());
         assert!(run(&["demo", "--config", "x"]).is_err());
+    }
+
+    #[test]
+    fn help_offers_the_demo_only_in_a_build_that_has_one() {
+        assert_eq!(HELP.contains("busbar demo"), cfg!(feature = "demo"));
+        assert_eq!(HELP.contains("--listen"), cfg!(feature = "demo"));
+        assert!(HELP.contains("busbar check") && HELP.contains("RUST_LOG"));
     }
 }

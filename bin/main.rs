@@ -1,8 +1,10 @@
 //! The `busbar` binary: parse arguments, load, run, map to an exit code.
 
 mod cli;
+#[cfg(feature = "demo")]
 mod demo;
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use busbar_server::{Server, State};
@@ -57,30 +59,47 @@ fn main() -> ExitCode {
             run(|| async move {
                 Ok(Prepared {
                     config: loaded.config,
-                    demo: None,
+                    keep_alive: (),
+                    announce: |_| {},
                     reload_from: Some(paths),
                 })
             })
         }
-        Command::Demo { listen } => {
-            init_logging();
-            run(|| async move {
-                let demo = demo::start(listen).await?;
-                Ok(Prepared {
-                    config: demo.config.clone(),
-                    demo: Some(demo),
-                    reload_from: None,
-                })
-            })
-        }
+        Command::Demo { listen } => serve_demo(listen),
     }
 }
 
-/// What to serve: a configuration, and for `demo` the mock upstreams it
-/// points at, which must live as long as the server.
-struct Prepared {
+/// `busbar demo`: the embedded configuration over in-process mock upstreams.
+#[cfg(feature = "demo")]
+fn serve_demo(listen: String) -> ExitCode {
+    init_logging();
+    run(|| async move {
+        let demo = demo::start(listen).await?;
+        Ok(Prepared {
+            config: demo.config.clone(),
+            keep_alive: demo,
+            announce: demo::announce,
+            reload_from: None,
+        })
+    })
+}
+
+/// A build without the `demo` feature has no mock upstream to serve: a
+/// usage error, like any command this binary does not have.
+#[cfg(not(feature = "demo"))]
+fn serve_demo(_listen: String) -> ExitCode {
+    eprintln!("busbar: {}", cli::NO_DEMO);
+    ExitCode::from(2)
+}
+
+/// What to serve: a configuration, and what must live as long as the
+/// server (for `demo`, the mock upstreams the configuration points at).
+struct Prepared<K> {
     config: busbar_config::Config,
-    demo: Option<demo::Demo>,
+    keep_alive: K,
+    /// Told the address once the server listens (the demo prints requests
+    /// to try).
+    announce: fn(SocketAddr),
     /// The files SIGHUP re-reads; `None` for the embedded demo.
     reload_from: Option<cli::Paths>,
 }
@@ -88,10 +107,10 @@ struct Prepared {
 /// Builds the runtime, obtains a configuration from `prepare` (inside the
 /// runtime, so the demo can start its mock upstreams there), and serves it
 /// until SIGINT or SIGTERM.
-fn run<F, Fut>(prepare: F) -> ExitCode
+fn run<F, Fut, K>(prepare: F) -> ExitCode
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<Prepared, String>>,
+    Fut: std::future::Future<Output = Result<Prepared<K>, String>>,
 {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,7 +125,8 @@ where
     runtime.block_on(async move {
         let Prepared {
             config,
-            demo,
+            keep_alive,
+            announce,
             reload_from,
         } = match prepare().await {
             Ok(prepared) => prepared,
@@ -129,12 +149,10 @@ where
             }
         };
         tracing::info!(addr = %server.local_addr(), "busbar listening");
-        if demo.is_some() {
-            demo::announce(server.local_addr());
-        }
+        announce(server.local_addr());
         reload_on_hangup(server.reloader(), reload_from);
         server.run(shutdown_signal()).await;
-        drop(demo);
+        drop(keep_alive);
         ExitCode::SUCCESS
     })
 }

@@ -11,7 +11,7 @@
 //! * `shapes` — each ingress protocol's refusal shapes;
 //! * `crash` — `kill -9` in the middle of a load: nothing double counted;
 //! * `replicas` — two processes sharing one PostgreSQL budget and RPM
-//!   window (skipped without `BUSBAR_TEST_POSTGRES`);
+//!   window (`#[ignore]`d: they need `BUSBAR_TEST_POSTGRES`);
 //! * `sigv4` — Bedrock clients signing with a virtual key.
 
 mod admin;

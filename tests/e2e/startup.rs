@@ -1,8 +1,6 @@
 //! The process: command line, `busbar check`, start-up failures, the
 //! listening log line, and `busbar demo`.
 
-use serde_json::json;
-
 use crate::support::{
     config_yaml, key_env, providers_yaml, run_busbar, Busbar, Client, Gateway, TempDir,
     ANTHROPIC_KEY_ENV, DEFAULT_MODELS,
@@ -48,14 +46,34 @@ fn help_exits_zero_and_names_the_commands() {
     for flag in ["--help", "-h"] {
         let out = run_busbar(&[flag], &[]);
         assert_eq!(out.code(), Some(0), "{flag}: {}", out.stderr);
-        for word in ["--providers", "--config", "check", "demo"] {
+        for word in ["--providers", "--config", "check"] {
             assert!(
                 out.stdout.contains(word),
                 "{flag} does not mention {word}:\n{}",
                 out.stdout
             );
         }
+        assert_eq!(
+            out.stdout.contains("busbar demo"),
+            cfg!(feature = "demo"),
+            "{flag} offers `demo` only in a build with the demo feature:\n{}",
+            out.stdout
+        );
     }
+}
+
+/// Built with `--no-default-features`, the binary has no mock upstream:
+/// `demo` is a usage error that says how to get a build with one.
+#[cfg(not(feature = "demo"))]
+#[test]
+fn a_build_without_the_demo_feature_refuses_demo() {
+    let out = run_busbar(&["demo"], &[]);
+    assert_eq!(out.code(), Some(2), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("without the `demo` feature") && out.stderr.contains("cargo build"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -253,8 +271,11 @@ async fn environment_variables_name_the_files_when_no_flag_does() {
     assert_eq!(reply.text(), "ok");
 }
 
+#[cfg(feature = "demo")]
 #[tokio::test]
 async fn demo_serves_translated_chat_completions_without_keys() {
+    use serde_json::json;
+
     let busbar = tokio::task::spawn_blocking(|| {
         Busbar::serve(
             &["demo".into(), "--listen".into(), "127.0.0.1:0".into()],

@@ -75,10 +75,11 @@
 //!
 //! # Running the PostgreSQL tests
 //!
-//! They read `BUSBAR_TEST_POSTGRES` (a URL to a database they may create
-//! tables in) and, when it is unset, print that they were skipped — or fail,
-//! if `BUSBAR_REQUIRE_POSTGRES=1`. The crate's `README.md` has the commands
-//! that start a throwaway cluster on 127.0.0.1.
+//! They are `#[ignore]`d, so a plain `cargo test` reports them as ignored.
+//! Run with `-- --include-ignored`, they read `BUSBAR_TEST_POSTGRES` (a URL
+//! to a database they may create tables in) and fail when it is unset. The
+//! crate's `README.md` has the commands that start a throwaway cluster on
+//! 127.0.0.1; `.ci/postgres.sh` does all of it.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

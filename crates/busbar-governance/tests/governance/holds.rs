@@ -11,9 +11,7 @@ use busbar_governance::{Outcome, Pricing};
 
 pub(crate) async fn reservations_settle_to_real_usage(backend: Backend) {
     let pricing = Pricing::new(1.0, 10.0).expect("valid");
-    let Some(h) = Harness::open(backend, pricing).await else {
-        return;
-    };
+    let h = Harness::open(backend, pricing).await;
     let key = h
         .create(json!({"name": "k", "max_budget_cents": 100}))
         .await;
@@ -64,9 +62,7 @@ pub(crate) async fn reservations_settle_to_real_usage(backend: Backend) {
 }
 
 pub(crate) async fn unsettled_reservations_lapse(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h.create(json!({"name": "k", "max_budget_cents": 1})).await;
     // A crash: the admission is never settled and never dropped.
     std::mem::forget(h.ask(&key.secret, 0).await.expect("admitted"));
@@ -90,9 +86,7 @@ pub(crate) async fn unsettled_reservations_lapse(backend: Backend) {
 }
 
 pub(crate) async fn dropped_admissions_are_released(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h.create(json!({"name": "k", "max_budget_cents": 1})).await;
     drop(h.ask(&key.secret, 0).await.expect("admitted"));
     let mut admitted = None;
@@ -117,9 +111,7 @@ pub(crate) async fn dropped_admissions_are_released(backend: Backend) {
 }
 
 pub(crate) async fn renewal_keeps_a_long_stream_held(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h.create(json!({"name": "k", "max_budget_cents": 1})).await;
     let stream = h.ask(&key.secret, 0).await.expect("admitted");
     h.clock.advance(Duration::from_secs(480));

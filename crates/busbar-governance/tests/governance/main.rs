@@ -5,24 +5,31 @@
 //! - `race`: exactness under concurrency, also run on every backend;
 //! - `sqlite`: the SQLite runs plus threads on one file, the file revealing
 //!   no key, `kill -9`, fail-open/closed, and opening from configuration;
-//! - `postgres`: the PostgreSQL runs plus two replicas on one database
-//!   (skipped unless `BUSBAR_TEST_POSTGRES` is set);
+//! - `postgres`: the PostgreSQL runs plus two replicas on one database,
+//!   `#[ignore]`d: run them with `BUSBAR_TEST_POSTGRES` set and
+//!   `-- --include-ignored` (`.ci/postgres.sh` does);
 //! - `support`: fresh stores and the manual clock.
 
-/// Runs the named `suite`/`race` functions as tests on one backend.
+/// Runs the named `suite`/`race` functions as tests on one backend, each
+/// with the attributes in the leading brackets (PostgreSQL's `#[ignore]`).
+/// The brackets travel as one token tree, so every test gets them all.
 macro_rules! suite {
-    ($backend:expr; $($module:ident :: $name:ident),* $(,)?) => {$(
+    (@test [$(#[$attr:meta])*] $backend:expr; $module:ident :: $name:ident) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])*
         async fn $name() {
             crate::$module::$name($backend).await;
         }
+    };
+    ($attrs:tt $backend:expr; $($module:ident :: $name:ident),* $(,)?) => {$(
+        suite!(@test $attrs $backend; $module::$name);
     )*};
 }
 
-/// The suite every backend runs.
+/// The suite every backend runs, with the attributes in the brackets.
 macro_rules! full_suite {
-    ($backend:expr) => {
-        suite!($backend;
+    ($attrs:tt $backend:expr) => {
+        suite!($attrs $backend;
             suite::admin_lifecycle,
             suite::identify_admits_nothing_and_follows_changes,
             suite::checks_run_in_contract_order,

@@ -1,8 +1,10 @@
 //! PostgreSQL: the shared suite, plus two replicas racing on one database.
 //!
-//! Every test here but the first needs `BUSBAR_TEST_POSTGRES`; without it
-//! each prints a "skipped" line (or fails, with `BUSBAR_REQUIRE_POSTGRES=1`).
-//! Each test works in a schema of its own, so they run in parallel.
+//! Every test here but `an_unreachable_database_is_unavailable` needs a
+//! database: they are `#[ignore]`d, so a plain `cargo test` lists them as
+//! ignored, and run with `-- --ignored` (or `--include-ignored`) and
+//! `BUSBAR_TEST_POSTGRES` set; without it each fails at once. Each test works
+//! in a schema of its own, so they run in parallel.
 
 use std::sync::Arc;
 
@@ -16,7 +18,10 @@ use busbar_governance::store::postgres::{PostgresOptions, PostgresStore};
 use busbar_governance::store::Store;
 use busbar_governance::{Cents, Governor, ManualClock, Outcome, Pricing, Refusal, StoreError};
 
-full_suite!(Backend::Postgres);
+full_suite!(
+    [#[ignore = "needs PostgreSQL: BUSBAR_TEST_POSTGRES=postgres://… cargo test -- --ignored"]]
+    Backend::Postgres
+);
 
 /// Runs without a database: nothing listens on port 1.
 #[tokio::test]
@@ -37,10 +42,10 @@ async fn an_unreachable_database_is_unavailable() {
 /// A second "replica": its own store (own connection pool) and governor on
 /// the first harness's schema.
 async fn replica(h: &Harness) -> Governor {
-    let (Some(url), crate::support::Place::Schema(schema)) = (postgres_url(), &h.place) else {
+    let crate::support::Place::Schema(schema) = &h.place else {
         panic!("a PostgreSQL harness");
     };
-    let store: Arc<dyn Store> = Arc::new(postgres_store(&url, schema).await);
+    let store: Arc<dyn Store> = Arc::new(postgres_store(&postgres_url(), schema).await);
     governor_on(
         store,
         Pricing::default(),
@@ -52,10 +57,9 @@ async fn replica(h: &Harness) -> Governor {
 /// Two processes' worth of governors on one database, 200 requests split
 /// between them against a 50-cent budget: exactly 50 pass in total.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: BUSBAR_TEST_POSTGRES=postgres://… cargo test -- --ignored"]
 async fn two_replicas_share_one_budget_exactly() {
-    let Some(h) = Harness::open(Backend::Postgres, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(Backend::Postgres, Pricing::default()).await;
     let key = h
         .create(json!({"name": "shared", "max_budget_cents": 50}))
         .await;
@@ -76,10 +80,9 @@ async fn two_replicas_share_one_budget_exactly() {
 
 /// The same with `rpm_limit: 30`: 30 in total, not 30 per replica.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs PostgreSQL: BUSBAR_TEST_POSTGRES=postgres://… cargo test -- --ignored"]
 async fn two_replicas_share_one_rpm_window_exactly() {
-    let Some(h) = Harness::open(Backend::Postgres, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(Backend::Postgres, Pricing::default()).await;
     let key = h.create(json!({"name": "shared", "rpm_limit": 30})).await;
     let other = replica(&h).await;
     let tally = race(&[h.governor.clone(), other], &key.secret, 100).await;
@@ -90,10 +93,9 @@ async fn two_replicas_share_one_rpm_window_exactly() {
 
 /// A patch made through one replica is what the other admits by.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: BUSBAR_TEST_POSTGRES=postgres://… cargo test -- --ignored"]
 async fn replicas_see_each_others_admin_changes() {
-    let Some(h) = Harness::open(Backend::Postgres, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(Backend::Postgres, Pricing::default()).await;
     let key = h.create(json!({"name": "k"})).await;
     let other = replica(&h).await;
     other
@@ -129,8 +131,9 @@ async fn replicas_see_each_others_admin_changes() {
 /// `Governor::open` with `store:` set goes to PostgreSQL and creates the
 /// schema itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: BUSBAR_TEST_POSTGRES=postgres://… cargo test -- --ignored"]
 async fn governor_opens_postgres_from_config() {
-    let Some(url) = postgres_url() else { return };
+    let url = postgres_url();
     let schema = fresh_schema(&url).await;
     let separator = if url.contains('?') { '&' } else { '?' };
     let mut config = busbar_config::Governance::default();

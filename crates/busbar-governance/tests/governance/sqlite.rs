@@ -18,7 +18,7 @@ use busbar_governance::{
     OpenError, Pricing, Refusal, StoreError, Timestamp,
 };
 
-full_suite!(Backend::Sqlite);
+full_suite!([] Backend::Sqlite);
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

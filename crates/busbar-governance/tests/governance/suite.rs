@@ -44,9 +44,7 @@ pub(crate) fn budget_refused(result: Result<busbar_governance::Admission, Refusa
 }
 
 pub(crate) async fn admin_lifecycle(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let created = h
         .create(json!({"name": "team-a", "allowed_pools": ["pool"], "max_budget_cents": 100, "metadata": {"owner": "ana"}}))
         .await;
@@ -207,9 +205,7 @@ pub(crate) async fn identify_admits_nothing_and_follows_changes(backend: Backend
 }
 
 pub(crate) async fn checks_run_in_contract_order(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h
         .create(
             json!({"name": "k", "allowed_pools": ["pool"], "max_budget_cents": 0, "rpm_limit": 1}),
@@ -248,9 +244,7 @@ pub(crate) async fn checks_run_in_contract_order(backend: Backend) {
 }
 
 pub(crate) async fn daily_budget_rolls_over_at_utc_midnight(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h
         .create(json!({"name": "k", "max_budget_cents": 2, "budget_period": "daily"}))
         .await;
@@ -286,9 +280,7 @@ pub(crate) async fn daily_budget_rolls_over_at_utc_midnight(backend: Backend) {
 }
 
 pub(crate) async fn monthly_budget_rolls_over_on_the_first(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h
         .create(json!({"name": "k", "max_budget_cents": 1, "budget_period": "monthly"}))
         .await;
@@ -325,9 +317,7 @@ pub(crate) async fn monthly_budget_rolls_over_on_the_first(backend: Backend) {
 }
 
 pub(crate) async fn rpm_is_a_sliding_minute(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h.create(json!({"name": "k", "rpm_limit": 2})).await;
     let t0 = start();
     let at = |secs: u64, ms: u64| {
@@ -370,9 +360,7 @@ pub(crate) async fn rpm_is_a_sliding_minute(backend: Backend) {
 }
 
 pub(crate) async fn tpm_counts_settled_tokens(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h.create(json!({"name": "k", "tpm_limit": 1000})).await;
     let t0 = start();
     h.ask(&key.secret, 0)
@@ -416,9 +404,7 @@ pub(crate) async fn tpm_counts_settled_tokens(backend: Backend) {
 }
 
 pub(crate) async fn sealed_secrets_recover_for_sigv4(backend: Backend) {
-    let Some(h) = Harness::open(backend, Pricing::default()).await else {
-        return;
-    };
+    let h = Harness::open(backend, Pricing::default()).await;
     let key = h.create(json!({"name": "bedrock"})).await;
     let recovered = h
         .governor
