@@ -81,6 +81,12 @@ async fn proxied(
         Ok(proof) => proof,
         Err(error) => return error.into_response(protocol),
     };
+    // Everything the headers can prove is checked before the body is read:
+    // a caller who will be refused costs no body.
+    let proof = match auth::precheck(state, proof).await {
+        Ok(proof) => proof,
+        Err(error) => return error.into_response(protocol),
+    };
     let (parts, body) = request.into_parts();
     let declared = parts
         .headers

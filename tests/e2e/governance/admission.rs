@@ -290,3 +290,77 @@ async fn a_key_pays_for_the_tokens_of_every_kind_of_reply() {
     let per_reply = expected / 2;
     assert_eq!(usage["tokens"], expected + streams * per_reply, "{usage}");
 }
+
+/// Sends a request's headers announcing a large body, and no body: the
+/// answer must come without it.
+async fn headers_only(governed: &Governed, path: &str, headers: &[(&str, &str)]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = governed.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 30000000\r\n"
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("write headers");
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered while the body was still unsent")
+        .expect("read");
+    String::from_utf8_lossy(&answer[..read]).into_owned()
+}
+
+#[tokio::test]
+async fn a_refused_key_is_answered_before_its_body_is_read() {
+    let governed = Governed::start("", "").await;
+    let unknown = "Bearer sk-bb-0123456789abcdef0123456789abcdef";
+    let answer = headers_only(
+        &governed,
+        "/v1/chat/completions",
+        &[("authorization", unknown)],
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let answer = headers_only(
+        &governed,
+        "/v1/messages",
+        &[("x-api-key", "sk-bb-0123456789abcdef0123456789abcdef")],
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // A suspended key too.
+    let (id, secret) = governed.create_key(json!({"name": "paused"})).await;
+    let suspend = json!({"enabled": false});
+    let reply = governed
+        .admin("PATCH", &format!("/admin/keys/{id}"), Some(&suspend))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let bearer = format!("Bearer {secret}");
+    let answer = headers_only(
+        &governed,
+        "/v1/chat/completions",
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    // A SigV4 signature by a key id that names no key, and one out of date.
+    let date = "20000101T000000Z";
+    let forged = "AWS4-HMAC-SHA256 Credential=vk_0123456789abcdef/20000101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=00";
+    let answer = headers_only(
+        &governed,
+        "/model/claude/converse",
+        &[("authorization", forged), ("x-amz-date", date)],
+    )
+    .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 4"),
+        "refused before the body: {answer}"
+    );
+    assert!(governed.mock.received().is_empty());
+}

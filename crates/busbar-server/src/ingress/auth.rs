@@ -84,6 +84,53 @@ pub(crate) enum Proof {
     Key(String),
     /// A Bedrock client's SigV4 signature, checked once the body is in.
     Signed(Presented),
+    /// A SigV4 signature made with a virtual key, whose secret was recovered
+    /// (the key exists) before the body was read.
+    SignedWithKey {
+        /// The signature.
+        presented: Presented,
+        /// The virtual key's secret, which signed it.
+        secret: String,
+    },
+}
+
+/// Checks everything about a proof that needs no body, so that a request
+/// that will be refused is refused before its body is read: a virtual key
+/// must name an enabled key, a signature must be in date and scoped to the
+/// protocol's service, and under governance its key id must name a key.
+/// Only a signature's match against the body waits for [`verify`].
+pub(crate) async fn precheck(state: &State, proof: Proof) -> Result<Proof, GatewayError> {
+    match proof {
+        Proof::Admitted(_) | Proof::SignedWithKey { .. } => Ok(proof),
+        Proof::Key(secret) => {
+            if let Some(governance) = state.governance()? {
+                governance.identify(&secret).await?;
+            }
+            Ok(Proof::Key(secret))
+        }
+        Proof::Signed(presented) => {
+            presented.check_scope(SystemTime::now())?;
+            let Some(governance) = state.governance()? else {
+                return Ok(Proof::Signed(presented));
+            };
+            // The access key id is the virtual key's id; its sealed copy is
+            // the secret the client signed with.
+            match governance
+                .governor()
+                .recover_secret(&presented.access_key_id)
+                .await
+            {
+                Ok(Some(secret)) => Ok(Proof::SignedWithKey {
+                    presented,
+                    secret: secret.expose().to_owned(),
+                }),
+                Ok(None) => Err(refused(Refusal::UnknownKey)),
+                Err(error) => Err(refused(Refusal::StoreUnavailable {
+                    reason: error.to_string(),
+                })),
+            }
+        }
+    }
 }
 
 /// A request's proof, checked.
@@ -173,30 +220,19 @@ pub(crate) async fn verify(
                 virtual_key: Some(secret),
             })
         }
+        Proof::SignedWithKey { presented, secret } => {
+            presented.verify(&secret, parts, body, SystemTime::now())?;
+            return Ok(Verified {
+                client_credential: None,
+                virtual_key: Some(secret),
+            });
+        }
         Proof::Signed(presented) => presented,
     };
     let now = SystemTime::now();
-    if let Some(governance) = state.governance()? {
-        // The access key id is the virtual key's id; its sealed copy is
-        // the secret the client signed with.
-        let secret = match governance
-            .governor()
-            .recover_secret(&presented.access_key_id)
-            .await
-        {
-            Ok(Some(secret)) => secret,
-            Ok(None) => return Err(refused(Refusal::UnknownKey)),
-            Err(error) => {
-                return Err(refused(Refusal::StoreUnavailable {
-                    reason: error.to_string(),
-                }))
-            }
-        };
-        presented.verify(secret.expose(), parts, body, now)?;
-        return Ok(Verified {
-            client_credential: None,
-            virtual_key: Some(secret.expose().to_owned()),
-        });
+    if state.governance()?.is_some() {
+        // Governed signatures were resolved to their key by `precheck`.
+        return Err(refused(Refusal::UnknownKey));
     }
     let ClientAuth::Tokens(tokens) = &state.auth else {
         return Err(GatewayError::Unauthorized);

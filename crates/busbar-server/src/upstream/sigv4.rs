@@ -197,13 +197,11 @@ impl Presented {
 
     /// Checks the signature of the request `parts` with `body`, made with
     /// `secret` as the secret access key, as of `now`.
-    pub(crate) fn verify(
-        &self,
-        secret: &str,
-        parts: &http::request::Parts,
-        body: &[u8],
-        now: SystemTime,
-    ) -> Result<(), Rejected> {
+    /// Checks what the headers alone can show: the date is within five
+    /// minutes of `now` and the credential is scoped to the protocol's
+    /// service. Done before the body is read, so a stale or misdirected
+    /// signature costs no body.
+    pub(crate) fn check_scope(&self, now: SystemTime) -> Result<(), Rejected> {
         let skew = now
             .duration_since(self.signed_at)
             .or_else(|_| self.signed_at.duration_since(now))
@@ -219,6 +217,19 @@ impl Presented {
                 self.expected_service
             )));
         }
+        Ok(())
+    }
+
+    /// Checks the signature over the request and its `body`, with `secret`
+    /// (after [`check_scope`](Self::check_scope), which it repeats).
+    pub(crate) fn verify(
+        &self,
+        secret: &str,
+        parts: &http::request::Parts,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<(), Rejected> {
+        self.check_scope(now)?;
         let expected = self.expected_signature(secret, parts, body);
         let matches = expected.as_deref().is_some_and(|expected| {
             constant_time_eq(expected.as_bytes(), self.signature.as_bytes())
