@@ -47,6 +47,74 @@ async fn healthz_answers_ok() {
     );
 }
 
+/// Sends `request` as it is and reads the whole answer (the server closes
+/// after it: every request here says `connection: close` or is refused).
+async fn raw(gateway: &Gateway, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = gateway.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .expect("answered and closed")
+        .expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn head_is_answered_wherever_get_is() {
+    let gateway = Gateway::start().await;
+    for path in ["/healthz", "/stats", "/v1/models", "/v1beta/models"] {
+        let answer = raw(
+            &gateway,
+            &format!("HEAD {path} HTTP/1.1\r\nhost: busbar\r\nconnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+        let (_, body) = answer.split_once("\r\n\r\n").expect("a blank line");
+        assert!(body.is_empty(), "{path}: HEAD has no body: {body:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_http11_request_needs_exactly_one_host() {
+    let gateway = Gateway::start().await;
+    let none = raw(
+        &gateway,
+        "GET /healthz HTTP/1.1\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(none.starts_with("HTTP/1.1 400"), "{none}");
+    let two = raw(
+        &gateway,
+        "GET /healthz HTTP/1.1\r\nhost: a\r\nhost: b\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(two.starts_with("HTTP/1.1 400"), "{two}");
+    let body = chat("gpt").to_string();
+    let anthropic = raw(
+        &gateway,
+        &format!(
+            "POST /v1/messages HTTP/1.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert!(anthropic.starts_with("HTTP/1.1 400"), "{anthropic}");
+    assert!(
+        anthropic.contains("invalid_request_error"),
+        "in the route's own shape: {anthropic}"
+    );
+    // HTTP/1.0 has no Host requirement.
+    let old = raw(&gateway, "GET /healthz HTTP/1.0\r\n\r\n").await;
+    assert!(
+        old.starts_with("HTTP/1.0 200") || old.starts_with("HTTP/1.1 200"),
+        "{old}"
+    );
+    assert!(gateway.received().is_empty());
+}
+
 #[tokio::test]
 async fn stats_lists_pools_and_lanes_with_every_field() {
     let gateway = Setup::new().extra(POOL).start().await;

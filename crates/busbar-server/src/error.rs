@@ -33,6 +33,9 @@ pub enum GatewayError {
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// An HTTP/1.1 request without exactly one `Host` header.
+    #[error("an HTTP/1.1 request must carry exactly one Host header")]
+    BadHost,
     /// Nothing is served at this path.
     #[error("no route for {0}")]
     NoRoute(String),
@@ -101,6 +104,7 @@ impl GatewayError {
                 ApiError::new(ErrorKind::InvalidRequest, message).with_status(405)
             }
             Self::NoRoute(_) => ApiError::new(ErrorKind::NotFound, message),
+            Self::BadHost => ApiError::new(ErrorKind::InvalidRequest, message),
             Self::AtCapacity(_) => ApiError::new(ErrorKind::RateLimit, message),
             Self::BudgetExhausted(_) | Self::NoUsableLane { .. } => {
                 ApiError::new(ErrorKind::Unavailable, message)

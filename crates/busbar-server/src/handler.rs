@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use busbar_protocols::Protocol;
-use http::{header, HeaderMap, HeaderValue, Request, Response};
+use http::{header, HeaderMap, HeaderValue, Request, Response, Version};
 use hyper::body::Incoming;
 
 use crate::error::GatewayError;
@@ -26,6 +26,15 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
         request.uri().path(),
         request.uri().query(),
     );
+    // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request
+    // without a Host header or with more than one.
+    if request.version() == Version::HTTP_11
+        && request.headers().get_all(header::HOST).iter().count() != 1
+    {
+        let mut response = GatewayError::BadHost.into_response(route.protocol());
+        response.headers_mut().insert("x-request-id", request_id);
+        return response;
+    }
     let mut response = match route {
         Route::Healthz => stats::healthz(state),
         Route::Stats => match caller(state, &request).await {

@@ -123,7 +123,7 @@ async fn the_admin_token_is_required_as_bearer_or_x_admin_token() {
     // A wrong method on a real path says which ones exist.
     let reply = governed.admin("PUT", "/admin/keys", None).await;
     assert_eq!(reply.status, 405);
-    assert_eq!(reply.header("allow"), Some("GET, POST"));
+    assert_eq!(reply.header("allow"), Some("GET, HEAD, POST"));
 }
 
 #[tokio::test]

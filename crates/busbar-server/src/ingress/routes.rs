@@ -30,6 +30,18 @@ pub(crate) enum Route {
     NotFound,
 }
 
+impl Route {
+    /// The protocol whose shape an error on this route takes: the model
+    /// route's, else OpenAI's (Busbar's own routes answer in it).
+    pub(crate) fn protocol(&self) -> Protocol {
+        match self {
+            Route::Proxy(ingress) | Route::Count(ingress) => ingress.protocol,
+            Route::MethodNotAllowed { protocol } | Route::Models(protocol) => *protocol,
+            _ => Protocol::OpenAi,
+        }
+    }
+}
+
 /// What an admin API path names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AdminPath {
@@ -52,7 +64,8 @@ pub(crate) type Ingress = IngressRoute;
 /// and a path a protocol takes only as a fallback is its when no other
 /// claims it.
 pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
-    let get = method == Method::GET;
+    // HEAD is answered wherever GET is (hyper sends the headers only).
+    let get = method == Method::GET || method == Method::HEAD;
     match path {
         "/healthz" if get => return Route::Healthz,
         "/stats" if get => return Route::Stats,
@@ -290,6 +303,11 @@ mod tests {
     #[test]
     fn ops_routes_are_get_only() {
         assert_eq!(route(&Method::GET, "/healthz", None), Route::Healthz);
+        assert_eq!(route(&Method::HEAD, "/healthz", None), Route::Healthz);
+        assert_eq!(
+            route(&Method::HEAD, "/v1/models", None),
+            Route::Models(Protocol::OpenAi)
+        );
         assert_eq!(route(&Method::POST, "/healthz", None), Route::NotFound);
         assert_eq!(route(&Method::GET, "/stats", None), Route::Stats);
         assert_eq!(route(&Method::GET, "/metrics", None), Route::Metrics);

@@ -49,7 +49,11 @@ pub(crate) async fn handle(
             .unwrap_or(AdminError::Unauthorized);
         return error::admin_response(&error);
     }
-    let method = request.method().clone();
+    // HEAD is answered as GET is (hyper sends the headers only).
+    let method = match request.method() {
+        &Method::HEAD => Method::GET,
+        method => method.clone(),
+    };
     let result = match (&path, &method) {
         (AdminPath::Keys, &Method::POST) => create(governance, request).await,
         (AdminPath::Keys, &Method::GET) => governance
@@ -75,9 +79,9 @@ pub(crate) async fn handle(
             .map(|usage| ok(StatusCode::OK, &usage)),
         _ => {
             let allow = match path {
-                AdminPath::Keys => "GET, POST",
-                AdminPath::Key(_) => "GET, PATCH, DELETE",
-                AdminPath::Usage(_) => "GET",
+                AdminPath::Keys => "GET, HEAD, POST",
+                AdminPath::Key(_) => "GET, HEAD, PATCH, DELETE",
+                AdminPath::Usage(_) => "GET, HEAD",
             };
             return error::admin_method_not_allowed(allow);
         }
