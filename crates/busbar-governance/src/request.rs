@@ -218,7 +218,11 @@ fn metadata(value: &Value) -> Result<Map<String, Value>, AdminError> {
 }
 
 fn pools(value: &Value) -> Result<Vec<String>, AdminError> {
-    let bad = || AdminError::invalid("allowed_pools must be an array of pool or model names");
+    let bad = || {
+        AdminError::invalid(format!(
+            "allowed_pools must be an array of at most {MAX_POOLS} non-empty pool or model names"
+        ))
+    };
     let items = value
         .as_array()
         .filter(|a| a.len() <= MAX_POOLS)
@@ -236,12 +240,22 @@ fn pools(value: &Value) -> Result<Vec<String>, AdminError> {
     Ok(names)
 }
 
+/// A budget in cents, kept to the micro-cent (a millionth of a cent): a
+/// finer figure is rounded to the nearest, and a positive budget that would
+/// round to nothing is refused rather than silently becoming 0.
 fn budget(value: &Value) -> Result<Cents, AdminError> {
-    value.as_f64().and_then(Cents::from_f64).ok_or_else(|| {
+    let refused = || {
         AdminError::invalid(format!(
-            "max_budget_cents must be a number from 0 to {MAX_CENTS:e}"
+            "max_budget_cents must be 0 or a number from 0.000001 (budgets are kept to a \
+             millionth of a cent) to {MAX_CENTS:e}"
         ))
-    })
+    };
+    let cents = value.as_f64().ok_or_else(refused)?;
+    let kept = Cents::from_f64(cents).ok_or_else(refused)?;
+    if cents > 0.0 && kept.micros() == 0 {
+        return Err(refused());
+    }
+    Ok(kept)
 }
 
 fn period(value: &Value) -> Result<BudgetPeriod, AdminError> {

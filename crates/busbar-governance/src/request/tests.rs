@@ -121,6 +121,15 @@ fn each_invalid_field_is_named() {
             "max_budget_cents must be",
         ),
         (
+            json!({"name": "a", "max_budget_cents": 0.0000001}),
+            "kept to a millionth of a cent",
+        ),
+        (
+            json!({"name": "a", "allowed_pools": vec!["p"; 1025]}),
+            "at most 1024",
+        ),
+        (json!({"name": "x".repeat(257)}), "at most 256 characters"),
+        (
             json!({"name": "a", "budget_period": "weekly"}),
             "budget_period must be",
         ),
@@ -152,6 +161,11 @@ fn each_invalid_field_is_named() {
         let got = message(create(body.clone()));
         assert!(got.contains(expected), "{body}: {got}");
     }
+    // Finer than a micro-cent rounds to the nearest; the smallest is kept.
+    let smallest = create(json!({"name": "a", "max_budget_cents": 0.000001})).expect("valid");
+    assert_eq!(smallest.max_budget.map(Cents::micros), Some(1));
+    let rounded = create(json!({"name": "a", "max_budget_cents": 1.0000004})).expect("valid");
+    assert_eq!(rounded.max_budget.map(Cents::micros), Some(1_000_000));
     let broken = message(NewKey::from_json(b"{\"name\": "));
     assert!(broken.starts_with("the body is not valid JSON"), "{broken}");
 }
