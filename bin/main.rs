@@ -3,6 +3,7 @@
 mod cli;
 #[cfg(feature = "demo")]
 mod demo;
+mod logging;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -200,6 +201,8 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(false)
+        .with_writer(logging::EscapedStdout)
         .init();
 }
 

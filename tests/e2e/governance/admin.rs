@@ -238,3 +238,32 @@ async fn without_governance_the_admin_routes_do_not_exist() {
         assert_eq!(reply.status, 404, "{method} {path}: {}", reply.text());
     }
 }
+
+#[tokio::test]
+async fn a_key_name_cannot_forge_a_log_line() {
+    let governed = Governed::start("", "").await;
+    let name = "ok\r\nFORGED governance line\u{0}\u{1b}[31m";
+    let (id, _) = governed.create_key(json!({"name": name})).await;
+    // The log is read from the child's output as it comes: wait for the line.
+    let mut log = governed.log();
+    for _ in 0..100 {
+        if log.contains(&id) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        log = governed.log();
+    }
+    assert!(log.contains(&id), "the creation is logged: {log}");
+    assert!(
+        !log.lines().any(|line| line.starts_with("FORGED")),
+        "a client's CR/LF started a line: {log}"
+    );
+    assert!(
+        log.contains("\\r\\nFORGED governance line\\u{0}\\u{1b}[31m"),
+        "{log}"
+    );
+    assert!(
+        !log.contains('\u{1b}'),
+        "no raw escape reaches the log: {log}"
+    );
+}
