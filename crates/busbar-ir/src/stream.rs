@@ -12,7 +12,8 @@ use crate::usage::Usage;
 /// `BlockStart`, any number of `BlockDelta`s and `BlockStop`, then one
 /// `MessageDelta` carrying the stop reason and final usage, then
 /// `MessageStop`. Blocks are numbered from 0 in the order they start, and at
-/// most one block is open at a time. An `Error` may arrive at any point and
+/// most one block is open at a time, and a block's deltas are of its own
+/// kind (see [`BlockStart`]). An `Error` may arrive at any point and
 /// ends the stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -38,8 +38,8 @@ pub struct Decoder {
     done: bool,
     /// Cumulative usage in Anthropic's terms (input excluding cache).
     usage: WireUsage,
-    /// The vendor index and IR index of the open block.
-    open: Option<(u64, usize)>,
+    /// The vendor index, IR index and kind of the open block.
+    open: Option<(u64, usize, Kind)>,
     next_index: usize,
     stop_reason: Option<String>,
     stop_sequence: Option<String>,
@@ -91,25 +91,34 @@ impl Decoder {
                 content_block,
             } => self.start_block(index, content_block, out)?,
             WireEvent::ContentBlockDelta { index, delta } => {
-                let Some((open, ir)) = self.open else {
+                let Some((open, ir, kind)) = self.open else {
                     return Ok(());
                 };
-                let delta = match delta {
+                let delta = match (kind, delta) {
                     _ if open != index => return Ok(()),
-                    WireDelta::TextDelta { text } => BlockDelta::Text(text),
-                    WireDelta::InputJsonDelta { partial_json } => {
+                    (_, WireDelta::Other) => return Ok(()),
+                    (Kind::Text, WireDelta::TextDelta { text }) => BlockDelta::Text(text),
+                    (Kind::ToolUse, WireDelta::InputJsonDelta { partial_json }) => {
                         BlockDelta::ToolArguments(partial_json)
                     }
-                    WireDelta::ThinkingDelta { thinking } => BlockDelta::Thinking(thinking),
-                    WireDelta::SignatureDelta { signature } => {
+                    (Kind::Thinking, WireDelta::ThinkingDelta { thinking }) => {
+                        BlockDelta::Thinking(thinking)
+                    }
+                    (Kind::Thinking, WireDelta::SignatureDelta { signature }) => {
                         BlockDelta::ThinkingSignature(signature)
                     }
-                    WireDelta::Other => return Ok(()),
+                    (kind, delta) => {
+                        return Err(DecodeError::Stream(format!(
+                            "a {} arrived in a {} block",
+                            delta.wire_name(),
+                            kind.wire_name()
+                        )))
+                    }
                 };
                 out.push(StreamEvent::BlockDelta { index: ir, delta });
             }
             WireEvent::ContentBlockStop { index } => {
-                if self.open.is_some_and(|(open, _)| open == index) {
+                if self.open.is_some_and(|(open, _, _)| open == index) {
                     self.close_block(out);
                 }
             }
@@ -140,10 +149,12 @@ impl Decoder {
         out: &mut Vec<StreamEvent>,
     ) -> Result<(), DecodeError> {
         self.close_block(out);
-        let (start, initial) = match block {
-            WireStartBlock::Text { text } => {
-                (BlockStart::Text, [Some(BlockDelta::Text(text)), None])
-            }
+        let (kind, start, initial) = match block {
+            WireStartBlock::Text { text } => (
+                Kind::Text,
+                BlockStart::Text,
+                [Some(BlockDelta::Text(text)), None],
+            ),
             WireStartBlock::ToolUse { id, name, input } => {
                 let input = match input {
                     Some(Value::Object(map)) if map.is_empty() => None,
@@ -155,26 +166,29 @@ impl Decoder {
                     name,
                     signature: None,
                 };
-                (start, [input, None])
+                (Kind::ToolUse, start, [input, None])
             }
             WireStartBlock::Thinking {
                 thinking,
                 signature,
             } => (
+                Kind::Thinking,
                 BlockStart::Thinking,
                 [
                     Some(BlockDelta::Thinking(thinking)),
                     Some(BlockDelta::ThinkingSignature(signature)),
                 ],
             ),
-            WireStartBlock::RedactedThinking { data } => {
-                (BlockStart::RedactedThinking { data }, [None, None])
-            }
+            WireStartBlock::RedactedThinking { data } => (
+                Kind::RedactedThinking,
+                BlockStart::RedactedThinking { data },
+                [None, None],
+            ),
             WireStartBlock::Other => return Ok(()),
         };
         let ir = self.next_index;
         self.next_index += 1;
-        self.open = Some((index, ir));
+        self.open = Some((index, ir, kind));
         out.push(StreamEvent::BlockStart {
             index: ir,
             block: start,
@@ -188,7 +202,7 @@ impl Decoder {
     }
 
     fn close_block(&mut self, out: &mut Vec<StreamEvent>) {
-        if let Some((_, index)) = self.open.take() {
+        if let Some((_, index, _)) = self.open.take() {
             out.push(StreamEvent::BlockStop { index });
         }
     }
@@ -337,6 +351,38 @@ enum WireDelta {
     /// `citations_delta`, and delta types newer than this code.
     #[serde(other)]
     Other,
+}
+
+impl WireDelta {
+    fn wire_name(&self) -> &'static str {
+        match self {
+            Self::TextDelta { .. } => "text_delta",
+            Self::InputJsonDelta { .. } => "input_json_delta",
+            Self::ThinkingDelta { .. } => "thinking_delta",
+            Self::SignatureDelta { .. } => "signature_delta",
+            Self::Other => "delta",
+        }
+    }
+}
+
+/// The kind of the open block, which decides the deltas it may receive.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text,
+    ToolUse,
+    Thinking,
+    RedactedThinking,
+}
+
+impl Kind {
+    fn wire_name(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::ToolUse => "tool_use",
+            Self::Thinking => "thinking",
+            Self::RedactedThinking => "redacted_thinking",
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -192,6 +192,20 @@ fn broken_streams_are_errors_not_panics() {
 }
 
 #[test]
+fn a_delta_of_another_kind_than_its_block_is_a_broken_stream() {
+    // Found by the anthropic_stream fuzz target: text inside a tool call
+    // has no place in formats that stream calls apart from text.
+    let mixed = format!(
+        "{START}event: content_block_start\ndata: {{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"f\",\"input\":{{}}}}}}\n\n\
+         event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":\"x\"}}}}\n\n"
+    );
+    let Err(DecodeError::Stream(message)) = decode_all(mixed.as_bytes()) else {
+        panic!("a text_delta in a tool_use block was accepted");
+    };
+    assert_eq!(message, "a text_delta arrived in a tool_use block");
+}
+
+#[test]
 fn encoder_writes_the_frames_the_sdk_expects() {
     let mut final_usage = Usage::new(120, 30);
     final_usage.cache_read_tokens = Some(100);
