@@ -215,3 +215,71 @@ async fn failed_upstream_calls_do_not_consume_max_requests() {
         "budget_exhausted"
     );
 }
+
+/// The value of an unlabelled gauge in `/metrics` (0 when absent).
+async fn gauge(gateway: &Gateway, name: &str) -> f64 {
+    let text = gateway.get("/metrics", &[]).await.text();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Polls until `name` satisfies `done` (at most 10 s).
+async fn wait_for_gauge(gateway: &Gateway, name: &str, done: impl Fn(f64) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let value = gauge(gateway, name).await;
+        if done(value) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} stayed at {value}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn request_bodies_held_together_are_bounded_and_the_excess_gets_503() {
+    use tokio::io::AsyncWriteExt;
+    const HELD: &str = "busbar_request_body_bytes_buffered";
+    let gateway = Setup::new()
+        .extra("limits: {max_body_bytes: 100000, max_buffered_body_bytes: 150000}")
+        .start()
+        .await;
+    // A body that is 90 KB in and never finishes holds its bytes.
+    let addr = gateway.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n"
+    );
+    slow.write_all(head.as_bytes()).await.expect("write");
+    slow.write_all(&[b' '; 90_000]).await.expect("write");
+    wait_for_gauge(&gateway, HELD, |held| held >= 90_000.0).await;
+
+    // 70 KB more would pass 150 KB: refused at once, in each caller's shape.
+    let padding = "x".repeat(70_000);
+    let big_chat = json!({"model": "gpt", "messages": [{"role": "user", "content": padding}]});
+    let refused = gateway.post_json("/v1/chat/completions", &big_chat).await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    openai_error(&refused);
+    let big_messages = json!({"model": "claude", "max_tokens": 20, "messages": [{"role": "user", "content": padding}]});
+    let refused = gateway.post_json("/v1/messages", &big_messages).await;
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    anthropic_error(&refused);
+    // A small body still fits beside the held one.
+    assert_eq!(
+        gateway
+            .post_json("/v1/chat/completions", &chat("gpt"))
+            .await
+            .status,
+        200
+    );
+
+    // The held bytes are given back when that client goes.
+    drop(slow);
+    wait_for_gauge(&gateway, HELD, |held| held == 0.0).await;
+    let served = gateway.post_json("/v1/chat/completions", &big_chat).await;
+    assert_eq!(served.status, 200, "{}", served.text());
+}

@@ -167,6 +167,10 @@ impl Default for Governance {
 pub struct Limits {
     /// The largest request body accepted (`max_body_bytes`, default 32 MiB).
     pub max_body_bytes: u64,
+    /// Request-body bytes buffered across all requests at once
+    /// (`max_buffered_body_bytes`, default 512 MiB); a request that would
+    /// go past it is refused with 503.
+    pub max_buffered_body_bytes: u64,
     /// Upstream TCP + TLS connect (`connect_timeout_secs`, default 10).
     pub connect_timeout: Duration,
     /// From sending the request to the upstream's first response byte
@@ -184,6 +188,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_body_bytes: 32 * 1024 * 1024,
+            max_buffered_body_bytes: 512 * 1024 * 1024,
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(120),

@@ -17,7 +17,7 @@ use crate::catalog::{self, Catalog};
 use crate::env::{self, Env};
 use crate::error::{ConfigError, ConfigErrors};
 use crate::model::{AuthMode, Config, Limits, Observability, Tls};
-use crate::walk::{Fields, Walker};
+use crate::walk::{join, Fields, Walker};
 use crate::yaml::{self, Node};
 use crate::Loaded;
 
@@ -210,6 +210,7 @@ fn limits(w: &mut Walker, top: &Fields<'_>) -> Limits {
         node,
         &[
             "max_body_bytes",
+            "max_buffered_body_bytes",
             "connect_timeout_secs",
             "first_byte_timeout_secs",
             "idle_timeout_secs",
@@ -221,6 +222,18 @@ fn limits(w: &mut Walker, top: &Fields<'_>) -> Limits {
     let secs = Duration::from_secs;
     if let Some(v) = f.at_least(w, "max_body_bytes", 1) {
         limits.max_body_bytes = v;
+    }
+    if let Some(v) = f.at_least(w, "max_buffered_body_bytes", 1) {
+        limits.max_buffered_body_bytes = v;
+    }
+    if limits.max_buffered_body_bytes < limits.max_body_bytes {
+        w.error(
+            &join(&path, "max_buffered_body_bytes"),
+            format!(
+                "must be at least max_body_bytes ({}), or a body of the largest allowed size could never be read",
+                limits.max_body_bytes
+            ),
+        );
     }
     if let Some(v) = f.at_least(w, "connect_timeout_secs", 1) {
         limits.connect_timeout = secs(v);

@@ -21,6 +21,10 @@ pub enum GatewayError {
         /// The configured limit.
         limit: u64,
     },
+    /// Request bodies in flight together already hold
+    /// `limits.max_buffered_body_bytes`.
+    #[error("the gateway is holding as many request bodies as it may; retry shortly")]
+    BodiesOverBudget,
     /// The request names no model.
     #[error("the request names no model")]
     MissingModel,
@@ -93,6 +97,7 @@ impl GatewayError {
                 }
             }
             Self::BodyTooLarge { .. } => ApiError::new(ErrorKind::RequestTooLarge, message),
+            Self::BodiesOverBudget => ApiError::new(ErrorKind::Unavailable, message),
             Self::MissingModel => {
                 ApiError::new(ErrorKind::InvalidRequest, message).with_param("model")
             }
@@ -130,7 +135,7 @@ impl GatewayError {
     /// What a client should wait before retrying, when that is known.
     fn retry_after(&self) -> Option<HeaderValue> {
         match self {
-            Self::AtCapacity(_) => Some(HeaderValue::from_static("1")),
+            Self::AtCapacity(_) | Self::BodiesOverBudget => Some(HeaderValue::from_static("1")),
             Self::NoUsableLane {
                 retry_after: Some(wait),
                 ..

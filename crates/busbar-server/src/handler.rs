@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use crate::error::GatewayError;
 use crate::ingress::auth::{self, caller};
 use crate::ingress::routes::{self, Ingress, Route};
-use crate::ingress::{read_request_body, Inbound};
+use crate::ingress::{read_request_body, BodyLimits, Inbound};
 use crate::ops::{admin, stats};
 use crate::proxy;
 use crate::reply::Body;
@@ -106,8 +106,13 @@ async fn proxied(
     let result = if declared.is_some_and(|length| length > limit) {
         Err(GatewayError::BodyTooLarge { limit })
     } else {
-        match read_request_body(body, limit).await {
-            Ok(body) => match auth::verify(state, proof, &parts, &body).await {
+        let limits = BodyLimits {
+            per_request: limit,
+            buffered: state.limits.max_buffered_body_bytes,
+            budget: &state.bodies,
+        };
+        match read_request_body(body, limits).await {
+            Ok((body, buffered)) => match auth::verify(state, proof, &parts, &body).await {
                 Ok(verified) => {
                     let inbound = Inbound {
                         ingress,
@@ -116,6 +121,7 @@ async fn proxied(
                         client_credential: verified.client_credential,
                         virtual_key: verified.virtual_key,
                         request_id,
+                        _buffered: buffered,
                     };
                     match work {
                         Work::Generate => proxy::proxy(state, inbound, &mut pool).await,

@@ -2,6 +2,7 @@
 
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub struct State {
     /// The open governor when governance is on; `None` until it is opened
     /// (requests are then refused, never let through).
     pub(crate) governor: Option<Arc<Governance>>,
+    /// Request-body bytes held across all requests; kept across reloads.
+    pub(crate) bodies: BodyBudget,
 }
 
 /// How clients are authenticated.
@@ -76,6 +79,7 @@ impl ClientAuth {
 /// Time and size limits.
 pub(crate) struct Limits {
     pub(crate) max_body_bytes: u64,
+    pub(crate) max_buffered_body_bytes: u64,
     pub(crate) first_byte_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
@@ -211,6 +215,7 @@ impl State {
         };
         let limits = Limits {
             max_body_bytes: config.limits.max_body_bytes,
+            max_buffered_body_bytes: config.limits.max_buffered_body_bytes,
             first_byte_timeout: config.limits.first_byte_timeout,
             idle_timeout: config.limits.idle_timeout,
             shutdown_grace: config.limits.shutdown_grace,
@@ -235,6 +240,9 @@ impl State {
             metrics,
             governance_settings: config.governance.clone(),
             governor: governor.filter(|_| config.governance.enabled),
+            bodies: previous
+                .map(|previous| previous.bodies.clone())
+                .unwrap_or_default(),
         })
     }
 
@@ -334,5 +342,63 @@ impl State {
             .as_ref()
             .filter(|governance| governance.config() == settings)
             .map(|governance| Some(Arc::clone(governance)))
+    }
+}
+
+/// The request-body bytes buffered across every request at once, against
+/// `limits.max_buffered_body_bytes`. One count lives for the whole process:
+/// a reload changes the limit, never the bytes already held.
+#[derive(Clone, Default)]
+pub(crate) struct BodyBudget {
+    held: Arc<AtomicU64>,
+}
+
+impl BodyBudget {
+    /// An empty share for one request.
+    pub(crate) fn share(&self) -> BufferedBody {
+        BufferedBody {
+            budget: self.clone(),
+            bytes: 0,
+        }
+    }
+
+    /// Takes `bytes` more for `share`, unless that would pass `limit`.
+    pub(crate) fn take(&self, share: &mut BufferedBody, bytes: u64, limit: u64) -> bool {
+        let taken = self
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(bytes).filter(|total| *total <= limit)
+            })
+            .is_ok();
+        if taken {
+            share.bytes += bytes;
+            metrics::gauge!(BUFFERED_GAUGE).increment(bytes as f64);
+        }
+        taken
+    }
+}
+
+/// The gauge of request-body bytes held, in `/metrics`.
+const BUFFERED_GAUGE: &str = "busbar_request_body_bytes_buffered";
+
+/// One request's share of the [`BodyBudget`]; dropping it gives it back.
+pub(crate) struct BufferedBody {
+    budget: BodyBudget,
+    bytes: u64,
+}
+
+impl BufferedBody {
+    /// Bytes this request holds.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl Drop for BufferedBody {
+    fn drop(&mut self) {
+        if self.bytes > 0 {
+            self.budget.held.fetch_sub(self.bytes, Ordering::AcqRel);
+            metrics::gauge!(BUFFERED_GAUGE).decrement(self.bytes as f64);
+        }
     }
 }

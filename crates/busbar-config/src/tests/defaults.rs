@@ -77,6 +77,7 @@ fn default_values_match_the_contract() {
     );
     let limits = Limits::default();
     assert_eq!(limits.max_body_bytes, 33_554_432);
+    assert_eq!(limits.max_buffered_body_bytes, 536_870_912);
     assert_eq!(
         (
             limits.connect_timeout,
@@ -384,6 +385,7 @@ governance:
   fail_open: false
 limits:
   max_body_bytes: 33554432
+  max_buffered_body_bytes: 536870912
   connect_timeout_secs: 10
   first_byte_timeout_secs: 120
   idle_timeout_secs: 120

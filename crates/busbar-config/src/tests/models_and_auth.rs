@@ -336,6 +336,22 @@ fn limits_are_checked() {
 }
 
 #[test]
+fn buffered_bodies_must_hold_at_least_one_largest_body() {
+    let limits = load(&minimal_with(
+        "limits: {max_buffered_body_bytes: 40000000}\n",
+    ))
+    .config
+    .limits;
+    assert_eq!(limits.max_buffered_body_bytes, 40_000_000);
+    assert_eq!(
+        errors(&minimal_with(
+            "limits: {max_body_bytes: 2000, max_buffered_body_bytes: 1000}\n"
+        )),
+        ["config.yaml: limits.max_buffered_body_bytes: must be at least max_body_bytes (2000), or a body of the largest allowed size could never be read"]
+    );
+}
+
+#[test]
 fn observability_urls_are_checked() {
     let obs = load(&minimal_with(
         "observability: {otlp_endpoint: 'http://otel:4318', request_log_webhook_url: 'https://logs.example.com/hook'}\n",

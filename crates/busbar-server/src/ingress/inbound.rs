@@ -1,13 +1,14 @@
 //! A proxied request as it came in, its body read within the limit.
 
 use busbar_protocols::Protocol;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::routes::Ingress;
 use crate::error::GatewayError;
+use crate::state::{BodyBudget, BufferedBody};
 use crate::upstream::FromClient;
 
 /// The request as it came in.
@@ -23,6 +24,9 @@ pub(crate) struct Inbound {
     /// This request's `x-request-id`, which also names replies whose
     /// upstream format gives them no id.
     pub(crate) request_id: HeaderValue,
+    /// The body's share of the buffered-bytes budget, given back when the
+    /// request ends.
+    pub(crate) _buffered: BufferedBody,
 }
 
 impl Inbound {
@@ -44,18 +48,58 @@ impl Inbound {
     }
 }
 
-/// Reads a client's request body, refusing more than `limit` bytes.
-pub(crate) async fn read_request_body(body: Incoming, limit: u64) -> Result<Bytes, GatewayError> {
-    let limited = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(GatewayError::BodyTooLarge { limit })
-        }
-        Err(error) => Err(GatewayError::InvalidBody(
-            busbar_protocols::DecodeError::Stream(format!(
+/// What bounds the reading of one request body.
+pub(crate) struct BodyLimits<'a> {
+    /// The largest body one request may send.
+    pub(crate) per_request: u64,
+    /// The bytes all requests together may hold, and what they hold now.
+    pub(crate) buffered: u64,
+    pub(crate) budget: &'a BodyBudget,
+}
+
+/// Reads a client's request body, refusing more than `limits.per_request`
+/// bytes, and more than the process may buffer across all requests at once.
+/// Each chunk is counted as it arrives, so an over-budget body is refused
+/// before it is held.
+pub(crate) async fn read_request_body(
+    mut body: Incoming,
+    limits: BodyLimits<'_>,
+) -> Result<(Bytes, BufferedBody), GatewayError> {
+    let mut share = limits.budget.share();
+    let mut first: Option<Bytes> = None;
+    let mut rest = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
+            GatewayError::InvalidBody(busbar_protocols::DecodeError::Stream(format!(
                 "could not read the request body: {error}"
-            )),
-        )),
+            )))
+        })?;
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        let size = chunk.len() as u64;
+        if share.bytes() + size > limits.per_request {
+            return Err(GatewayError::BodyTooLarge {
+                limit: limits.per_request,
+            });
+        }
+        if !limits.budget.take(&mut share, size, limits.buffered) {
+            return Err(GatewayError::BodiesOverBudget);
+        }
+        // A body that arrives in one chunk (most do) is kept without a copy.
+        match first.take() {
+            None if rest.is_empty() => first = Some(chunk),
+            previous => {
+                if let Some(previous) = previous {
+                    rest.extend_from_slice(&previous);
+                }
+                rest.extend_from_slice(&chunk);
+            }
+        }
     }
+    let body = match first {
+        Some(whole) => whole,
+        None => rest.freeze(),
+    };
+    Ok((body, share))
 }
