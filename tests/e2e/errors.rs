@@ -314,7 +314,7 @@ async fn a_translated_stream_cut_short_ends_with_an_in_stream_error() {
 }
 
 /// Cuts a relayed stream of each protocol with `cut`: the client must not
-/// see a complete-looking stream, but an in-stream error or a broken body.
+/// see a complete-looking stream, but an in-stream error and a clean end.
 async fn assert_relayed_cut_is_not_a_clean_end(cut: Fault) {
     let gateway = Gateway::start().await;
     gateway.mock.push_fault(FaultRule::new(cut.clone()));
@@ -327,8 +327,8 @@ async fn assert_relayed_cut_is_not_a_clean_end(cut: Fault) {
         reply.text()
     );
     assert!(
-        reply.transport_error.is_some() || openai_stream_error(&reply).is_some(),
-        "{cut:?}: the OpenAI relay ended cleanly without [DONE]: {}",
+        reply.transport_error.is_none() && openai_stream_error(&reply).is_some(),
+        "{cut:?}: the OpenAI relay ended without [DONE] and without an error event: {}",
         reply.text()
     );
 
@@ -342,8 +342,8 @@ async fn assert_relayed_cut_is_not_a_clean_end(cut: Fault) {
         reply.text()
     );
     assert!(
-        reply.transport_error.is_some() || anthropic_stream_error(&reply).is_some(),
-        "{cut:?}: the Anthropic relay ended cleanly without message_stop: {}",
+        reply.transport_error.is_none() && anthropic_stream_error(&reply).is_some(),
+        "{cut:?}: the Anthropic relay ended without message_stop and without an error event: {}",
         reply.text()
     );
     gateway.assert_still_serving().await;

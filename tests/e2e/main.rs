@@ -43,6 +43,7 @@ mod load;
 mod ops;
 mod relay;
 mod startup;
+mod stream_endings;
 mod streaming;
 mod translate_anthropic_to_openai;
 mod translate_openai_to_anthropic;

@@ -6,9 +6,11 @@
 //! so nothing here knows routes, state or errors.
 
 mod body;
+mod cutoff;
 mod guard;
 mod meter;
 
 pub use body::{Body, BodyError};
+pub(crate) use cutoff::Cutoff;
 pub(crate) use guard::Guard;
 pub(crate) use meter::{store_error, Meter};

@@ -20,6 +20,10 @@ use crate::handler;
 use crate::state::State;
 use crate::StartError;
 
+/// How long streams cut at the end of the shutdown grace have to write
+/// their closing error event before their connections are closed.
+const CUTOFF_FLUSH: Duration = Duration::from_secs(1);
+
 /// A bound, ready-to-run Busbar server.
 pub struct Server {
     listener: TcpListener,
@@ -183,9 +187,26 @@ impl Server {
             grace_secs = grace.as_secs(),
             "shutting down: draining in-flight requests"
         );
+        let drained = graceful.shutdown();
+        tokio::pin!(drained);
         tokio::select! {
-            () = graceful.shutdown() => tracing::info!("all connections drained"),
-            () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing remaining connections"),
+            () = &mut drained => {
+                tracing::info!("all connections drained");
+                return;
+            }
+            () = tokio::time::sleep(grace) => {}
+        }
+        // Streams still open end with their format's error event and a
+        // clean end of body; they get a moment to write it.
+        state.load().cutoff.cut();
+        if grace.is_zero()
+            || tokio::time::timeout(CUTOFF_FLUSH, &mut drained)
+                .await
+                .is_err()
+        {
+            tracing::warn!("grace period over; closing remaining connections");
+        } else {
+            tracing::info!("grace period over; open streams were ended with an error event");
         }
     }
 }

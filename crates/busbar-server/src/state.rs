@@ -15,6 +15,7 @@ use busbar_routing::{
 
 use crate::error::{GatewayError, StartError};
 use crate::governance::{refused, Governance};
+use crate::reply::Cutoff;
 use crate::telemetry::MetricsSlot;
 use crate::upstream::sigv4::constant_time_eq;
 use crate::upstream::{build_client, Target, UpstreamClient};
@@ -38,6 +39,8 @@ pub struct State {
     pub(crate) governor: Option<Arc<Governance>>,
     /// Request-body bytes held across all requests; kept across reloads.
     pub(crate) bodies: BodyBudget,
+    /// Fired when the shutdown grace ends; kept across reloads.
+    pub(crate) cutoff: Cutoff,
 }
 
 /// How clients are authenticated.
@@ -242,6 +245,9 @@ impl State {
             governor: governor.filter(|_| config.governance.enabled),
             bodies: previous
                 .map(|previous| previous.bodies.clone())
+                .unwrap_or_default(),
+            cutoff: previous
+                .map(|previous| previous.cutoff.clone())
                 .unwrap_or_default(),
         })
     }

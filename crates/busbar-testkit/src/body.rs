@@ -69,12 +69,14 @@ pub(crate) enum Cut {
     Error(usize, Bytes),
     /// After this many events go quiet this long, then carry on.
     Stall(usize, Duration),
+    /// A complete reply: send this many bytes of it, then drop the connection.
+    AbortReply(usize),
 }
 
 impl Cut {
     fn at(&self) -> Option<usize> {
         match self {
-            Self::None => None,
+            Self::None | Self::AbortReply(_) => None,
             Self::Truncate(at) | Self::Abort(at) | Self::Error(at, _) | Self::Stall(at, _) => {
                 Some(*at)
             }
@@ -110,7 +112,7 @@ async fn produce(
     for (index, event) in events.into_iter().enumerate() {
         if cut_at == Some(index) {
             match &cut {
-                Cut::None => {}
+                Cut::None | Cut::AbortReply(_) => {}
                 Cut::Truncate(_) => return,
                 Cut::Abort(_) => {
                     let error = io::Error::new(

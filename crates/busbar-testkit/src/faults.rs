@@ -181,6 +181,12 @@ pub enum Fault {
         /// The error the event carries.
         error: VendorError,
     },
+    /// Complete replies only: send the headers (with the whole body's `Content-Length`) and
+    /// this many bytes of the body, then drop the connection.
+    AbortReply {
+        /// Body bytes sent before the abort.
+        after_bytes: usize,
+    },
     /// Streams only: pause after this many events, then carry on (for idle timeouts).
     StallStream {
         /// Events sent before the pause.
@@ -196,6 +202,15 @@ impl Fault {
         let mut error = VendorError::new(ErrorKind::RateLimited);
         error.retry_after = retry_after;
         Self::Error(error)
+    }
+
+    /// A `200 OK` with `body` as `application/json`, whatever was asked: for a streamed
+    /// request, the complete reply some servers send instead of a stream.
+    pub fn json_reply(body: impl Into<Bytes>) -> Self {
+        let mut reply = VendorError::new(ErrorKind::ServerError);
+        reply.status = Some(200);
+        reply.raw_body = Some(body.into());
+        Self::Error(reply)
     }
 
     /// 500 in the vendor's shape.
@@ -228,6 +243,12 @@ impl Fault {
                 | Self::StreamError { .. }
                 | Self::StallStream { .. }
         )
+    }
+
+    /// Whether the fault only makes sense on a complete reply; such faults skip streamed
+    /// requests.
+    pub fn is_complete_only(&self) -> bool {
+        matches!(self, Self::AbortReply { .. })
     }
 }
 
@@ -276,6 +297,7 @@ impl FaultRule {
 
     fn matches(&self, request: &RequestFacts<'_>) -> bool {
         (!self.fault.is_stream_only() || request.stream)
+            && (!self.fault.is_complete_only() || !request.stream)
             && self
                 .path_suffix
                 .as_deref()

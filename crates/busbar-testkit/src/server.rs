@@ -362,6 +362,7 @@ async fn handle(
             after_events,
             pause,
         }) => cut = Cut::Stall(after_events, pause),
+        Some(Fault::AbortReply { after_bytes }) => cut = Cut::AbortReply(after_bytes),
     }
     let outcome = match format {
         Some(format) => format.handle(&shared, &request),
@@ -384,9 +385,16 @@ fn respond(
             mut headers,
             body,
         } => {
-            let body = match first_byte_delay {
-                None => MockBody::full(body),
-                Some(delay) => {
+            let body = match (first_byte_delay, cut) {
+                (_, Cut::AbortReply(after_bytes)) => {
+                    // The whole length is promised; only the first bytes come.
+                    headers.push((CONTENT_LENGTH, HeaderValue::from(body.len())));
+                    let at = after_bytes.min(body.len());
+                    let pieces = vec![body.slice(..at), body.slice(at..)];
+                    body::streamed(pieces, first_byte_delay, Duration::ZERO, Cut::Abort(1))
+                }
+                (None, _) => MockBody::full(body),
+                (Some(delay), _) => {
                     headers.push((CONTENT_LENGTH, HeaderValue::from(body.len())));
                     body::streamed(vec![body], Some(delay), Duration::ZERO, Cut::None)
                 }

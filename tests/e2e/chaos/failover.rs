@@ -444,3 +444,26 @@ async fn a_stream_that_opens_with_an_error_event_fails_over() {
     assert_eq!(openai_stream_text(&reply), format!("Echo: {PROMPT}"));
     assert_eq!(upstream_models(&gateway), ["a", "b", "b", "a", "b"]);
 }
+
+#[tokio::test]
+async fn a_relayed_reply_that_breaks_off_fails_over_and_is_never_sent_cut_short() {
+    let gateway = gateway(POOL_AB).await;
+    gateway
+        .mock
+        .set_fault(FaultRule::new(Fault::AbortReply { after_bytes: 40 }).model("a"));
+    // `a` speaks the client's protocol, so its reply would be relayed: it
+    // breaks off after 40 bytes, and `b` serves the request whole.
+    let reply = ask_openai(&gateway, "p").await;
+    assert_openai_answer(&reply);
+    assert_eq!(served(&reply), "b");
+    let a = lane(&gateway, "a").await;
+    assert_eq!((a.ok, a.err), (0, 1), "{a:?}");
+
+    // With no other lane the client gets a 502, not a truncated 200.
+    let reply = ask_openai(&gateway, "a").await;
+    let error = assert_openai_error(&reply, 502);
+    assert!(
+        error["message"].as_str().unwrap().contains("broke off"),
+        "{error}"
+    );
+}

@@ -158,17 +158,15 @@ pub(super) async fn run(
     // Gemini upstream, which Busbar always asks for Server-Sent Events.
     let relay_reply = same_protocol && !inbound.ingress.json_array;
     let mut reply = if !call.stream {
-        if relay_reply && guard.is_metered() {
+        if relay_reply {
             relay_complete(call, target, parts, upstream_body, guard).await?
-        } else if relay_reply {
-            let body = Body::relay(upstream_body, guard, state.limits.idle_timeout, None, None);
-            let mut reply = Response::new(body);
-            *reply.status_mut() = parts.status;
-            copy_end_to_end_headers(&parts.headers, reply.headers_mut());
-            reply
         } else {
             translate_complete(call, target, upstream_body, guard).await?
         }
+    } else if is_json(&parts.headers) {
+        // A streamed request answered with a complete reply: the client
+        // still gets the stream it asked for.
+        stream_from_complete(call, target, upstream_body, guard).await?
     } else {
         let (upstream_body, first, guard) = first_data(call, target, upstream_body, guard).await?;
         if relay_reply {
@@ -183,12 +181,15 @@ pub(super) async fn run(
                 upstream_body,
                 guard,
                 state.limits.idle_timeout,
-                Some(protocol),
-                Some(first),
+                protocol,
+                first,
+                state.cutoff.clone(),
             );
             let mut reply = Response::new(body);
             *reply.status_mut() = parts.status;
             copy_end_to_end_headers(&parts.headers, reply.headers_mut());
+            // The body may end with an error event the upstream did not send.
+            reply.headers_mut().remove(header::CONTENT_LENGTH);
             reply
         } else {
             translate_stream(call, target, upstream_body, first, guard)?
@@ -279,6 +280,7 @@ fn translate_stream(
         target.model_id.clone(),
         inbound.fallback_reply_id(),
         pending,
+        call.state.cutoff.clone(),
     );
     let mut reply = Response::new(body);
     let headers = reply.headers_mut();
@@ -320,9 +322,10 @@ fn opening_error(target: &Target, events: &[StreamEvent]) -> Option<(FailureClas
     })
 }
 
-/// Relays a complete reply whose usage governance needs: read whole (a
-/// reply that breaks off before its end can still fail over), its usage
-/// decoded, settled, then sent as the upstream wrote it.
+/// Relays a complete reply of the client's own protocol: read whole, so a
+/// reply that breaks off before its end fails over (or becomes a 502)
+/// instead of reaching the client cut short; its usage decoded and settled
+/// when governance meters it; then sent as the upstream wrote it.
 async fn relay_complete(
     call: &Call<'_>,
     target: &Target,
@@ -330,18 +333,21 @@ async fn relay_complete(
     upstream_body: Incoming,
     guard: Guard,
 ) -> Result<Response<Body>, Box<Failure>> {
-    let idle = call.state.limits.idle_timeout;
-    let bytes = match read_limited(upstream_body, MAX_UPSTREAM_BODY, idle).await {
+    let bytes = match read_reply(call, target, upstream_body).await {
         Ok(bytes) => bytes,
-        Err(error) => return Err(recalled(guard, FailureClass::Network, error)),
+        Err((class, error)) => return Err(recalled(guard, class, error)),
     };
-    // A body the decoder cannot read is still the upstream's success; only
-    // its tokens go uncounted.
-    let usage = target
-        .protocol
-        .decode_response(&bytes)
-        .map(|response| response.usage)
-        .unwrap_or_default();
+    let usage = if guard.is_metered() {
+        // A body the decoder cannot read is still the upstream's success;
+        // only its tokens go uncounted.
+        target
+            .protocol
+            .decode_response(&bytes)
+            .map(|response| response.usage)
+            .unwrap_or_default()
+    } else {
+        busbar_ir::Usage::default()
+    };
     guard.complete_with(&usage).await;
     let mut reply = Response::new(Body::full(bytes));
     *reply.status_mut() = parts.status;
@@ -357,10 +363,9 @@ async fn translate_complete(
     guard: Guard,
 ) -> Result<Response<Body>, Box<Failure>> {
     let inbound = call.inbound;
-    let idle = call.state.limits.idle_timeout;
-    let bytes = match read_limited(upstream_body, MAX_UPSTREAM_BODY, idle).await {
+    let bytes = match read_reply(call, target, upstream_body).await {
         Ok(bytes) => bytes,
-        Err(error) => return Err(recalled(guard, FailureClass::Network, error)),
+        Err((class, error)) => return Err(recalled(guard, class, error)),
     };
     let mut decoded = match target.protocol.decode_response(&bytes) {
         Ok(response) => response,
@@ -385,6 +390,137 @@ async fn translate_complete(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
+    Ok(reply)
+}
+
+/// Reads a complete upstream reply whole, within [`MAX_UPSTREAM_BODY`] and
+/// the idle timeout; a reply that breaks off, stalls or is too large is a
+/// failure of the lane, with the class it has for routing.
+async fn read_reply(
+    call: &Call<'_>,
+    target: &Target,
+    body: Incoming,
+) -> Result<Bytes, (FailureClass, GatewayError)> {
+    let idle = call.state.limits.idle_timeout;
+    read_limited(body, MAX_UPSTREAM_BODY, idle)
+        .await
+        .map_err(|error| {
+            let lane = target.lane_name_str();
+            match error {
+                GatewayError::Timeout(_) => (
+                    FailureClass::Timeout,
+                    GatewayError::Timeout(format!(
+                        "the reply from `{lane}` did not arrive whole within {} s",
+                        idle.as_secs()
+                    )),
+                ),
+                error => (
+                    FailureClass::Network,
+                    GatewayError::BadUpstreamReply(format!(
+                        "the reply from `{lane}` broke off: {error}"
+                    )),
+                ),
+            }
+        })
+}
+
+/// Whether an upstream reply is a JSON document rather than a stream.
+fn is_json(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media| {
+            let media = media.trim();
+            media.eq_ignore_ascii_case("application/json")
+                || media.len() > 5 && media[media.len() - 5..].eq_ignore_ascii_case("+json")
+        })
+}
+
+/// Turns a complete JSON reply to a streamed request into the stream the
+/// client asked for. The body is read as the upstream format's complete
+/// reply or, failing that, as its stream (Gemini may send a stream as one
+/// JSON array); a body that is neither is a failure of the lane.
+async fn stream_from_complete(
+    call: &Call<'_>,
+    target: &Target,
+    upstream_body: Incoming,
+    guard: Guard,
+) -> Result<Response<Body>, Box<Failure>> {
+    let inbound = call.inbound;
+    let bytes = match read_reply(call, target, upstream_body).await {
+        Ok(bytes) => bytes,
+        Err((class, error)) => return Err(recalled(guard, class, error)),
+    };
+    // Decoders read leniently; a "reply" with neither content nor a stop
+    // reason is some other JSON.
+    let complete = target
+        .protocol
+        .decode_response(&bytes)
+        .and_then(|response| {
+            if response.content.is_empty() && response.stop_reason.is_none() {
+                Err(busbar_protocols::DecodeError::Stream(
+                    "it has neither content nor a stop reason".into(),
+                ))
+            } else {
+                Ok(response)
+            }
+        });
+    let mut events = match complete {
+        Ok(response) => response.to_events(),
+        Err(error) => {
+            let mut events = Vec::new();
+            let mut decoder = target.protocol.stream_decoder();
+            let read = decoder
+                .feed(&bytes, &mut events)
+                .and_then(|()| decoder.finish(&mut events));
+            if read.is_err() || !events.iter().any(|e| matches!(e, StreamEvent::MessageStop)) {
+                let error = GatewayError::BadUpstreamReply(format!(
+                    "`{}` answered a streamed request with JSON that is not a reply: {error}",
+                    target.lane_name_str()
+                ));
+                return Err(recalled(guard, FailureClass::ServerError, error));
+            }
+            events
+        }
+    };
+    if let Some((class, error)) = opening_error(target, &events) {
+        return Err(recalled(guard, class, error));
+    }
+    let usage = events
+        .iter()
+        .rev()
+        .find_map(|event| match event {
+            StreamEvent::MessageDelta {
+                usage: Some(usage), ..
+            } => Some(*usage),
+            _ => None,
+        })
+        .unwrap_or_default();
+    guard.complete_with(&usage).await;
+    let options = reply_options(call, target);
+    let protocol = inbound.protocol();
+    let mut encoder = protocol.stream_encoder(&options);
+    let mut out = Vec::new();
+    for event in &mut events {
+        if let StreamEvent::MessageStart { id, model, .. } = event {
+            if model.is_empty() {
+                model.clone_from(&target.model_id);
+            }
+            if id.is_empty() {
+                *id = inbound.fallback_reply_id();
+            }
+        }
+        encoder.encode(event, &mut out);
+    }
+    encoder.finish(&mut out);
+    let mut reply = Response::new(Body::full(out));
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(protocol.stream_content_type(&options)),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(reply)
 }
 

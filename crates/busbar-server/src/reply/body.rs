@@ -4,7 +4,8 @@
 //! returns the same type and nothing is boxed:
 //!
 //! * `Full` — bytes Busbar built (errors, translated complete replies);
-//! * `Relay` — an upstream body passed through frame by frame (same protocol);
+//! * `Relay` — an upstream stream passed through frame by frame (same
+//!   protocol);
 //! * `Translated` — an upstream stream decoded into IR events and re-encoded
 //!   in the client's protocol as each frame arrives.
 //!
@@ -28,6 +29,7 @@ use tokio::time::{Instant, Sleep};
 
 use busbar_routing::FailureClass;
 
+use super::cutoff::{Cutoff, CutoffWatch};
 use super::guard::Guard;
 
 /// The error a body reports to hyper, which then aborts the connection.
@@ -40,7 +42,7 @@ pub struct Body {
 
 enum Kind {
     Full(Option<Bytes>),
-    Relay(Relay),
+    Relay(Box<Relay>),
     Translated(Box<Translated>),
 }
 
@@ -60,9 +62,11 @@ impl Body {
         }
     }
 
-    /// Relays an upstream body untouched. For a stream, `protocol` names
-    /// its format, so a stream that stops before its terminal event ends with
-    /// that format's in-stream error rather than a clean, misleading end.
+    /// Relays an upstream stream of `protocol` untouched. Every ending that
+    /// is not the upstream's own terminal event — a cut, a broken body, an
+    /// idle upstream, the end of the shutdown grace — ends with that
+    /// format's in-stream error and a clean end of the body, never a silent
+    /// or torn one.
     ///
     /// `first` is the upstream's first data, already read to make sure the
     /// stream really started; it is sent before anything else.
@@ -70,16 +74,15 @@ impl Body {
         upstream: Incoming,
         guard: Guard,
         idle: Duration,
-        stream: Option<Protocol>,
-        first: Option<Bytes>,
+        protocol: Protocol,
+        first: Bytes,
+        cutoff: Cutoff,
     ) -> Self {
-        let mut end = stream.map(|protocol| (protocol, EndWatch::new(protocol)));
-        if let (Some((_, watch)), Some(first)) = (&mut end, &first) {
-            watch.feed(first);
-        }
+        let mut watch = EndWatch::new(protocol);
+        watch.feed(&first);
         // Governance needs the tokens: a relayed stream is decoded on the
         // side, its bytes still going out untouched.
-        let usage = stream.filter(|_| guard.is_metered()).map(|protocol| {
+        let usage = guard.is_metered().then(|| {
             Box::new(UsageTap {
                 decoder: protocol.stream_decoder(),
                 events: Vec::new(),
@@ -89,16 +92,17 @@ impl Body {
             upstream,
             guard,
             idle: IdleTimer::new(idle),
-            end,
-            first,
+            protocol,
+            watch,
+            first: None,
             usage,
+            cutoff: cutoff.watch(),
             done: false,
         };
-        if let Some(first) = relay.first.clone() {
-            relay.tap(&first);
-        }
+        relay.tap(&first);
+        relay.first = Some(first);
         Self {
-            kind: Kind::Relay(relay),
+            kind: Kind::Relay(Box::new(relay)),
         }
     }
 
@@ -115,6 +119,7 @@ impl Body {
         model: String,
         id: String,
         pending: Vec<StreamEvent>,
+        cutoff: Cutoff,
     ) -> Self {
         Self {
             kind: Kind::Translated(Box::new(Translated {
@@ -125,6 +130,7 @@ impl Body {
                 events: pending,
                 out: Vec::new(),
                 idle: IdleTimer::new(idle),
+                cutoff: cutoff.watch(),
                 model,
                 id,
             })),
@@ -150,7 +156,7 @@ impl HttpBody for Body {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Full(bytes) => bytes.is_none(),
-            Kind::Relay(relay) => relay.upstream.is_end_stream(),
+            Kind::Relay(relay) => relay.done,
             Kind::Translated(translated) => {
                 translated.upstream.is_none() && translated.out.is_empty()
             }
@@ -161,8 +167,7 @@ impl HttpBody for Body {
         match &self.kind {
             Kind::Full(Some(bytes)) => SizeHint::with_exact(bytes.len() as u64),
             Kind::Full(None) => SizeHint::with_exact(0),
-            Kind::Relay(relay) => relay.upstream.size_hint(),
-            Kind::Translated(_) => SizeHint::default(),
+            Kind::Relay(_) | Kind::Translated(_) => SizeHint::default(),
         }
     }
 }
@@ -194,12 +199,15 @@ struct Relay {
     upstream: Incoming,
     guard: Guard,
     idle: IdleTimer,
-    /// For streams: the format and the watch for its terminal event.
-    end: Option<(Protocol, EndWatch)>,
+    /// The stream's format, and the watch for its terminal event.
+    protocol: Protocol,
+    watch: EndWatch,
     /// Data read ahead of the body, sent first.
     first: Option<Bytes>,
     /// For metered streams: what reads the usage out of the relayed bytes.
     usage: Option<Box<UsageTap>>,
+    /// Fires when the shutdown grace is over.
+    cutoff: CutoffWatch,
     done: bool,
 }
 
@@ -236,72 +244,86 @@ impl Relay {
         if let Some(first) = self.first.take() {
             return Poll::Ready(Some(Ok(Frame::data(first))));
         }
+        if self.cutoff.poll_cut(cx) {
+            return self.fail(FailureClass::Network, shutting_down());
+        }
         match Pin::new(&mut self.upstream).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 self.idle.reset();
-                if let (Some((_, watch)), Some(data)) = (&mut self.end, frame.data_ref()) {
-                    watch.feed(data);
-                }
-                if let Some(data) = frame.data_ref().filter(|_| self.usage.is_some()) {
-                    let data = data.clone();
-                    self.tap(&data);
+                if let Some(data) = frame.data_ref() {
+                    self.watch.feed(data);
+                    if self.usage.is_some() {
+                        let data = data.clone();
+                        self.tap(&data);
+                    }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(error))) => {
-                self.guard.body_failed(FailureClass::Network);
-                match &self.end {
-                    // A stream client gets its protocol's error event and a
-                    // clean end rather than a connection torn mid-chunk.
-                    Some((protocol, _)) => {
-                        self.done = true;
-                        Poll::Ready(Some(Ok(Frame::data(truncation_error(*protocol)))))
-                    }
-                    None => Poll::Ready(Some(Err(error.into()))),
-                }
-            }
+            Poll::Ready(Some(Err(error))) => self.fail(
+                FailureClass::Network,
+                ApiError::new(
+                    ErrorKind::BadGateway,
+                    format!("upstream stream failed: {error}"),
+                ),
+            ),
+            Poll::Ready(None) if !self.watch.is_complete() => self.fail(
+                FailureClass::Network,
+                ApiError::new(
+                    ErrorKind::BadGateway,
+                    "upstream stream ended before its final event",
+                ),
+            ),
             Poll::Ready(None) => {
                 self.done = true;
-                match &self.end {
-                    Some((protocol, watch)) if !watch.is_complete() => {
-                        self.guard.body_failed(FailureClass::Network);
-                        Poll::Ready(Some(Ok(Frame::data(truncation_error(*protocol)))))
-                    }
-                    _ => {
-                        if let Some(mut tap) = self.usage.take() {
-                            // The last event may wait for the end of input.
-                            if tap.decoder.finish(&mut tap.events).is_ok() {
-                                tap.events.iter().for_each(|e| self.guard.observe(e));
-                            }
-                        }
-                        self.guard.body_complete();
-                        Poll::Ready(None)
+                if let Some(mut tap) = self.usage.take() {
+                    // The last event may wait for the end of input.
+                    if tap.decoder.finish(&mut tap.events).is_ok() {
+                        tap.events.iter().for_each(|e| self.guard.observe(e));
                     }
                 }
+                self.guard.body_complete();
+                Poll::Ready(None)
             }
             Poll::Pending => {
                 if self.idle.poll_expired(cx) {
-                    self.guard.body_failed(FailureClass::Timeout);
-                    return Poll::Ready(Some(Err("upstream went idle mid-body".into())));
+                    return self.fail(
+                        FailureClass::Timeout,
+                        ApiError::new(ErrorKind::Timeout, "upstream stream went idle"),
+                    );
                 }
                 Poll::Pending
             }
         }
     }
+
+    /// Ends the stream early: the lane takes a failure of `class`, and the
+    /// client gets `error` as its format's in-stream error, then a clean end.
+    fn fail(
+        &mut self,
+        class: FailureClass,
+        error: ApiError,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        self.done = true;
+        self.guard.body_failed(class);
+        Poll::Ready(Some(Ok(Frame::data(end_with_error(self.protocol, error)))))
+    }
 }
 
-/// The in-stream error a relayed stream ends with when the upstream stopped
-/// before its format's terminal event.
-fn truncation_error(protocol: Protocol) -> Bytes {
-    let error = ApiError::new(
-        ErrorKind::BadGateway,
-        "upstream stream ended before its final event",
-    );
+/// `error` as `protocol`'s in-stream error event, and its end of stream.
+fn end_with_error(protocol: Protocol, error: ApiError) -> Bytes {
     let mut out = Vec::new();
     let mut encoder = protocol.stream_encoder(&ReplyOptions::new(0));
     encoder.encode(&StreamEvent::Error(error), &mut out);
     encoder.finish(&mut out);
     Bytes::from(out)
+}
+
+/// The error a stream still open when the shutdown grace ends closes with.
+fn shutting_down() -> ApiError {
+    ApiError::new(
+        ErrorKind::Unavailable,
+        "the gateway is shutting down; the stream was cut short",
+    )
 }
 
 struct Translated {
@@ -312,6 +334,8 @@ struct Translated {
     events: Vec<StreamEvent>,
     out: Vec<u8>,
     idle: IdleTimer,
+    /// Fires when the shutdown grace is over.
+    cutoff: CutoffWatch,
     /// Fill-ins for a reply whose upstream format names no model or id.
     model: String,
     id: String,
@@ -334,6 +358,10 @@ impl Translated {
                 // Finished: flush what the last step produced, then end.
                 return Poll::Ready(self.take_out().map(Ok));
             };
+            if self.cutoff.poll_cut(cx) {
+                self.fail(shutting_down());
+                continue;
+            }
             match Pin::new(upstream).poll_frame(cx) {
                 Poll::Pending => {
                     if !self.idle.poll_expired(cx) {
