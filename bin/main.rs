@@ -195,9 +195,25 @@ fn reload_on_hangup(reloader: busbar_server::Reloader, paths: Option<cli::Paths>
     let _ = (reloader, paths);
 }
 
+/// Libraries whose debug and trace lines print what they sign or send —
+/// headers with credentials among them — held at `info` whatever
+/// `RUST_LOG` asks, so no log level shows a credential.
+const CREDENTIAL_BEARING_TARGETS: [&str; 3] = [
+    "aws_sigv4",
+    "aws_smithy_runtime_api",
+    "aws_credential_types",
+];
+
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for target in CREDENTIAL_BEARING_TARGETS {
+        filter = filter.add_directive(
+            format!("{target}=info")
+                .parse()
+                .expect("a target name and a level are a valid directive"),
+        );
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)

@@ -507,3 +507,97 @@ async fn sighup_swaps_in_a_valid_config_and_keeps_the_old_one_on_errors() {
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
 }
+
+/// Every credential a request can carry or Busbar can send, at `trace`:
+/// none may appear in any log line, whatever the mode or route.
+#[tokio::test]
+async fn no_credential_reaches_the_log_even_at_trace() {
+    const CLIENT_TOKEN: &str = "tok-trace-client-secret-0451";
+    const WRONG_TOKEN: &str = "tok-trace-wrong-secret-0452";
+    const OWN_KEY: &str = "own-trace-caller-key-0453";
+    let models = format!(
+        "{DEFAULT_MODELS}
+  gem:
+    provider: mock-gemini
+    max_concurrent: 8
+  rock:
+    provider: mock-bedrock
+    max_concurrent: 8
+    upstream_model: rock.up-v1:0
+"
+    );
+    let token_mode = format!("auth:\n  mode: token\n  client_tokens:\n    - {CLIENT_TOKEN}\n");
+    let gateway = Setup::new()
+        .every_protocol()
+        .models(&models)
+        .extra(&token_mode)
+        .env("RUST_LOG", "trace")
+        .start()
+        .await;
+    let bearer = format!("Bearer {CLIENT_TOKEN}");
+    let wrong = format!("Bearer {WRONG_TOKEN}");
+    for (path, body) in [
+        ("/v1/chat/completions", chat("gpt")),
+        ("/v1/chat/completions", chat("claude")),
+        ("/v1/chat/completions", chat("gem")),
+        ("/v1/chat/completions", chat("rock")),
+        ("/claude/v1/messages", messages()),
+    ] {
+        let reply = gateway
+            .post(path, body.to_string(), &[("authorization", &bearer)])
+            .await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        let reply = gateway
+            .post(path, body.to_string(), &[("authorization", &wrong)])
+            .await;
+        assert_eq!(reply.status, 401, "{path}: {}", reply.text());
+    }
+    let reply = gateway
+        .post(
+            "/claude/v1/messages",
+            messages().to_string(),
+            &[("x-api-key", CLIENT_TOKEN)],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = gateway
+        .post(
+            "/v1beta/models/gem:generateContent",
+            json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}).to_string(),
+            &[("x-goog-api-key", CLIENT_TOKEN)],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    let passthrough = Setup::new()
+        .extra("auth:\n  mode: passthrough")
+        .env("RUST_LOG", "trace")
+        .start()
+        .await;
+    let reply = passthrough
+        .post(
+            "/v1/chat/completions",
+            chat("gpt").to_string(),
+            &[("authorization", &format!("Bearer {OWN_KEY}"))],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    let log = format!("{}{}", gateway.busbar.log(), passthrough.busbar.log());
+    assert!(
+        log.lines().count() > 20,
+        "trace logging is not on; the test would prove nothing:\n{log}"
+    );
+    for secret in [
+        CLIENT_TOKEN,
+        WRONG_TOKEN,
+        OWN_KEY,
+        crate::support::OPENAI_KEY,
+        crate::support::ANTHROPIC_KEY,
+        "e2e-secret-access-key",
+    ] {
+        if let Some(line) = log.lines().find(|line| line.contains(secret)) {
+            panic!("a credential reached the log: {line}");
+        }
+    }
+}

@@ -191,6 +191,7 @@ pub(crate) struct Setup {
     extra: String,
     mock: MockOptions,
     prefix: String,
+    env: Vec<(String, String)>,
 }
 
 impl Setup {
@@ -201,6 +202,7 @@ impl Setup {
             extra: String::new(),
             mock: MockOptions::default(),
             prefix: String::new(),
+            env: Vec::new(),
         }
     }
 
@@ -230,6 +232,12 @@ impl Setup {
         self
     }
 
+    /// Sets an environment variable for busbar (besides the provider keys).
+    pub(crate) fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
     /// A path prefix for both providers' `base_url`.
     pub(crate) fn base_url_prefix(mut self, prefix: &str) -> Self {
         prefix.clone_into(&mut self.prefix);
@@ -256,7 +264,9 @@ impl Setup {
             "--config".into(),
             config.display().to_string(),
         ];
-        let busbar = tokio::task::spawn_blocking(move || Busbar::serve(&args, &key_env()))
+        let mut env = key_env();
+        env.extend(self.env);
+        let busbar = tokio::task::spawn_blocking(move || Busbar::serve(&args, &env))
             .await
             .expect("the start-up thread does not panic");
         let base = format!("http://{}", busbar.addr());

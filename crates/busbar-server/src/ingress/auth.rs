@@ -196,7 +196,13 @@ pub(crate) fn proof<B>(
         };
     }
     state.auth.check(credential.token())?;
-    Ok(Proof::Admitted(credential.into_token()))
+    // Only a passthrough caller's credential goes on: a client token is
+    // Busbar's, never an upstream's.
+    let own = match state.auth {
+        ClientAuth::Passthrough => credential.into_token(),
+        ClientAuth::Open | ClientAuth::Tokens(_) => None,
+    };
+    Ok(Proof::Admitted(own))
 }
 
 /// Checks a proof that needs the body (a signature) and says what the

@@ -204,6 +204,9 @@ impl Target {
             Some((name, value)) => {
                 headers.insert(name.clone(), value.clone());
             }
+            // A lane that signs with its own AWS keys sends no caller
+            // credential: the signature is the credential.
+            None if self.sigv4.is_some() => {}
             None => {
                 if let Some(token) = client.and_then(|client| client.credential) {
                     let (name, value) = credential_header(self.protocol, self.scheme, token)
