@@ -364,3 +364,95 @@ async fn a_refused_key_is_answered_before_its_body_is_read() {
     );
     assert!(governed.mock.received().is_empty());
 }
+
+/// The gateway's resident memory, from `/proc` (Linux).
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmRSS line");
+    kib * 1024
+}
+
+/// Sends a request with a large body by a caller who will be refused, on a
+/// connection of its own left open: all of the body but its last MiB, so a
+/// gateway that reads bodies before checking credentials holds the rest.
+async fn refused_upload(
+    addr: String,
+    path: &'static str,
+    credential: (&'static str, &'static str),
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    const BODY: usize = 16 * 1024 * 1024;
+    let mut stream = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {BODY}\r\n{}: {}\r\n\r\n",
+        credential.0, credential.1
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("write headers");
+    let chunk = vec![b' '; 1024 * 1024];
+    for _ in 1..BODY / chunk.len() {
+        // Refused callers are not read: the writes stall or fail, which is
+        // the point.
+        match tokio::time::timeout(
+            std::time::Duration::from_millis(300),
+            stream.write_all(&chunk),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            _ => break,
+        }
+    }
+    stream
+}
+
+#[tokio::test]
+async fn refused_callers_cannot_fill_the_gateways_memory_with_bodies() {
+    let governed = Governed::start("", "").await;
+    let pid = governed.busbar.as_ref().expect("running").pid();
+    let addr = governed.base.trim_start_matches("http://").to_owned();
+    let before = resident_bytes(pid);
+    let unknown = (
+        "authorization",
+        "Bearer sk-bb-0123456789abcdef0123456789abcdef",
+    );
+    let forged = (
+        "authorization",
+        "AWS4-HMAC-SHA256 Credential=vk_0123456789abcdef/20000101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=00",
+    );
+    let mut uploads = Vec::new();
+    for _ in 0..6 {
+        uploads.push(tokio::spawn(refused_upload(
+            addr.clone(),
+            "/v1/chat/completions",
+            unknown,
+        )));
+        uploads.push(tokio::spawn(refused_upload(
+            addr.clone(),
+            "/model/claude/converse",
+            forged,
+        )));
+    }
+    let mut open = Vec::new();
+    for upload in uploads {
+        open.push(upload.await.expect("the upload task does not panic"));
+    }
+    let after = resident_bytes(pid);
+    // Twelve 16 MiB bodies would be 192 MiB; refused before reading, they
+    // cost next to nothing.
+    let grown = after.saturating_sub(before);
+    assert!(
+        grown < 48 * 1024 * 1024,
+        "resident memory grew by {} MiB",
+        grown / (1024 * 1024)
+    );
+    drop(open);
+}
