@@ -337,6 +337,80 @@ pub(crate) struct FaultBook {
 struct Book {
     queue: VecDeque<FaultRule>,
     sticky: Option<FaultRule>,
+    chaos: Option<Chaos>,
+}
+
+/// Faults drawn at random for requests no scripted rule claims (soak tests).
+#[derive(Debug, Clone)]
+pub struct Chaos {
+    /// Out of every million requests, how many get a fault.
+    per_million: u64,
+    faults: Vec<Fault>,
+    /// A xorshift generator: reproducible from the seed, no dependency.
+    state: u64,
+}
+
+impl Chaos {
+    /// Faults a share `rate` (0 to 1) of requests, each with one of `faults` picked at random
+    /// among those that fit the request (stream faults for streams, reply faults for the rest).
+    /// The same `seed` gives the same draws.
+    pub fn new(rate: f64, faults: Vec<Fault>, seed: u64) -> Self {
+        Self {
+            per_million: (rate.clamp(0.0, 1.0) * 1_000_000.0) as u64,
+            faults,
+            state: seed.max(1),
+        }
+    }
+
+    /// A mix of every kind of failure an upstream shows: error statuses, resets, slow
+    /// headers, replies and streams cut short, in-stream errors, and streams that stall for
+    /// `stall` (set it above the gateway's idle timeout to exercise that too).
+    pub fn mix(rate: f64, stall: Duration, seed: u64) -> Self {
+        let faults = vec![
+            Fault::server_error(),
+            Fault::rate_limited(Some(1)),
+            Fault::overloaded(),
+            Fault::Reset,
+            Fault::DelayHeaders(Duration::from_millis(200)),
+            Fault::AbortReply { after_bytes: 30 },
+            Fault::TruncateStream { after_events: 3 },
+            Fault::AbortStream { after_events: 3 },
+            Fault::StreamError {
+                after_events: 2,
+                error: VendorError::new(ErrorKind::ServerError),
+            },
+            Fault::StallStream {
+                after_events: 2,
+                pause: stall,
+            },
+        ];
+        Self::new(rate, faults, seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.state;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.state = x;
+        x
+    }
+
+    fn draw(&mut self, request: &RequestFacts<'_>) -> Option<Fault> {
+        if self.next() % 1_000_000 >= self.per_million {
+            return None;
+        }
+        let fits = |fault: &&Fault| {
+            (!fault.is_stream_only() || request.stream)
+                && (!fault.is_complete_only() || !request.stream)
+        };
+        let count = self.faults.iter().filter(fits).count() as u64;
+        if count == 0 {
+            return None;
+        }
+        let pick = (self.next() % count) as usize;
+        self.faults.iter().filter(fits).nth(pick).cloned()
+    }
 }
 
 impl FaultBook {
@@ -350,6 +424,10 @@ impl FaultBook {
 
     pub(crate) fn clear(&self) {
         self.update(|book| *book = Book::default());
+    }
+
+    pub(crate) fn set_chaos(&self, chaos: Option<Chaos>) {
+        self.update(|book| book.chaos = chaos);
     }
 
     pub(crate) fn pending(&self) -> usize {
@@ -369,17 +447,17 @@ impl FaultBook {
             if let Some(at) = book.queue.iter().position(|rule| rule.matches(request)) {
                 return book.queue.remove(at).map(|rule| rule.fault);
             }
-            book.sticky
-                .as_ref()
-                .filter(|rule| rule.matches(request))
-                .map(|rule| rule.fault.clone())
+            if let Some(rule) = book.sticky.as_ref().filter(|rule| rule.matches(request)) {
+                return Some(rule.fault.clone());
+            }
+            book.chaos.as_mut().and_then(|chaos| chaos.draw(request))
         })
     }
 
     fn update<T>(&self, change: impl FnOnce(&mut Book) -> T) -> T {
         let mut book = self.book.lock().unwrap_or_else(PoisonError::into_inner);
         let out = change(&mut book);
-        let armed = !book.queue.is_empty() || book.sticky.is_some();
+        let armed = !book.queue.is_empty() || book.sticky.is_some() || book.chaos.is_some();
         self.armed.store(armed, Ordering::Release);
         out
     }
@@ -415,6 +493,25 @@ mod tests {
         assert_eq!(book.take(&facts("/v1/chat/completions", None, false)), None);
         book.clear();
         assert_eq!(book.take(&b), None);
+    }
+
+    #[test]
+    fn chaos_faults_its_share_with_faults_that_fit() {
+        let chat = facts("/v1/chat/completions", None, false);
+        let streamed = facts("/v1/chat/completions", None, true);
+        let book = FaultBook::default();
+        book.set_chaos(Some(Chaos::mix(1.0, Duration::from_millis(5), 7)));
+        for _ in 0..200 {
+            let fault = book.take(&chat).expect("a rate of 1 faults every request");
+            assert!(!fault.is_stream_only(), "{fault:?}");
+            let fault = book.take(&streamed).expect("a rate of 1 faults every request");
+            assert!(!fault.is_complete_only(), "{fault:?}");
+        }
+        book.set_chaos(Some(Chaos::mix(0.25, Duration::from_millis(5), 7)));
+        let faulted = (0..4000).filter(|_| book.take(&chat).is_some()).count();
+        assert!((800..1200).contains(&faulted), "{faulted} of 4000");
+        book.set_chaos(None);
+        assert!(book.take(&chat).is_none());
     }
 
     #[test]

@@ -113,7 +113,7 @@ mod server;
 pub mod sse;
 
 pub use behaviour::{PANGRAM, STRING_ARGUMENT, THINKING_SIGNATURE, THINKING_TEXT};
-pub use faults::{ErrorKind, Fault, FaultRule, VendorError};
+pub use faults::{Chaos, ErrorKind, Fault, FaultRule, VendorError};
 pub use format::Format;
 pub use options::MockOptions;
 pub use record::RecordedRequest;

@@ -21,7 +21,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::body::{self, Cut, MockBody};
 use crate::cache::PromptCache;
-use crate::faults::{Fault, FaultBook, FaultRule, RequestFacts};
+use crate::faults::{Chaos, Fault, FaultBook, FaultRule, RequestFacts};
 use crate::format::{Format, Outcome, Request as Received};
 use crate::options::{AwsCredentials, MockOptions};
 use crate::record::{RecordedRequest, Recorder};
@@ -194,7 +194,12 @@ impl MockUpstream {
         self.shared.faults.set_sticky(Some(rule.into()));
     }
 
-    /// Removes the queued faults and the sticky one.
+    /// Draws faults at random for requests no queued or sticky fault claims; `None` stops.
+    pub fn set_chaos(&self, chaos: Option<Chaos>) {
+        self.shared.faults.set_chaos(chaos);
+    }
+
+    /// Removes the queued faults, the sticky one and any chaos.
     pub fn clear_faults(&self) {
         self.shared.faults.clear();
     }

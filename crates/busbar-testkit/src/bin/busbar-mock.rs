@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use busbar_testkit::{MockOptions, MockUpstream};
+use busbar_testkit::{Chaos, MockOptions, MockUpstream};
 
 const HELP: &str = "\
 busbar-mock — a mock LLM upstream (all six wire formats) for Busbar's benchmarks
@@ -25,6 +25,11 @@ OPTIONS:
     --aws-credentials ID:SECRET
                              check Bedrock SigV4 signatures  [default: any well-formed one]
     --lenient-gemini         accept Gemini function calls without thought signatures
+    --chaos RATE             fault a share RATE (0 to 1) of requests at random: error
+                             statuses, resets, slow headers, cut replies and streams,
+                             in-stream errors, stalls                [default 0]
+    --chaos-stall-ms N       how long a stalled stream pauses       [default 1500]
+    --chaos-seed N           the draws' seed, for a repeatable run  [default 1]
     --record                 keep every request (grows without bound; not for load)
     -h, --help               print this help
 
@@ -42,6 +47,9 @@ struct Args {
     aws_credentials: Option<(String, String)>,
     lenient_gemini: bool,
     record: bool,
+    chaos: f64,
+    chaos_stall: Duration,
+    chaos_seed: u64,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +84,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.chaos > 0.0 {
+        upstream.set_chaos(Some(Chaos::mix(args.chaos, args.chaos_stall, args.chaos_seed)));
+    }
     println!("busbar-mock listening on {}", upstream.base_url());
     // The server runs on its own thread; this one only keeps the handle alive. SIGTERM and
     // SIGINT end the process with their default action, which is all a benchmark needs.
@@ -95,6 +106,9 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
         aws_credentials: None,
         lenient_gemini: false,
         record: false,
+        chaos: 0.0,
+        chaos_stall: Duration::from_millis(1500),
+        chaos_seed: 1,
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -135,6 +149,18 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>, String>
             }
             "--lenient-gemini" => parsed.lenient_gemini = true,
             "--record" => parsed.record = true,
+            "--chaos" => {
+                let text = value()?;
+                parsed.chaos = text
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|rate| (0.0..=1.0).contains(rate))
+                    .ok_or_else(|| format!("--chaos wants a share from 0 to 1, got `{text}`"))?;
+            }
+            "--chaos-stall-ms" => {
+                parsed.chaos_stall = Duration::from_millis(number(&flag, &value()?)? as u64);
+            }
+            "--chaos-seed" => parsed.chaos_seed = number(&flag, &value()?)? as u64,
             _ => return Err(format!("unexpected argument `{arg}`")),
         }
     }
@@ -194,6 +220,8 @@ mod tests {
         assert!(parse_strs(&["--threads", "-1"]).is_err());
         assert!(parse_strs(&["--bogus"]).is_err());
         assert!(parse_strs(&["--aws-credentials", "no-colon"]).is_err());
+        assert!(parse_strs(&["--chaos", "1.5"]).is_err());
+        assert!(parse_strs(&["--chaos", "lots"]).is_err());
         assert!(parse_strs(&["--help"]).unwrap().is_none());
     }
 }
