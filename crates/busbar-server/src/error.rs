@@ -21,6 +21,12 @@ pub enum GatewayError {
         /// The configured limit.
         limit: u64,
     },
+    /// The client stopped sending its body for `limits.body_read_timeout_secs`.
+    #[error("no request body bytes arrived for {} s", .after.as_secs())]
+    BodyStalled {
+        /// The configured timeout.
+        after: std::time::Duration,
+    },
     /// The request names no model.
     #[error("the request names no model")]
     MissingModel,
@@ -93,6 +99,7 @@ impl GatewayError {
                 }
             }
             Self::BodyTooLarge { .. } => ApiError::new(ErrorKind::RequestTooLarge, message),
+            Self::BodyStalled { .. } => ApiError::new(ErrorKind::Timeout, message).with_status(408),
             Self::MissingModel => {
                 ApiError::new(ErrorKind::InvalidRequest, message).with_param("model")
             }

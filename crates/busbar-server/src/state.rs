@@ -76,6 +76,8 @@ impl ClientAuth {
 /// Time and size limits.
 pub(crate) struct Limits {
     pub(crate) max_body_bytes: u64,
+    /// Longest silence while a client sends a request body.
+    pub(crate) body_read_timeout: Duration,
     pub(crate) first_byte_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
@@ -211,6 +213,7 @@ impl State {
         };
         let limits = Limits {
             max_body_bytes: config.limits.max_body_bytes,
+            body_read_timeout: config.limits.body_read_timeout,
             first_byte_timeout: config.limits.first_byte_timeout,
             idle_timeout: config.limits.idle_timeout,
             shutdown_grace: config.limits.shutdown_grace,
