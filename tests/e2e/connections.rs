@@ -1,7 +1,9 @@
 //! Client connection bounds (`limits`): a client that stalls or idles is
 //! closed, a stalled body is answered 408, the caps on open connections
-//! refuse the connection over them and no other, and HTTP/2 connections
-//! carry the configured stream limit.
+//! refuse the connection over them and no other, HTTP/2 connections carry
+//! the configured stream limit, and running out of file descriptors makes
+//! the accept loop back off instead of spinning (that test lowers busbar's
+//! limit with util-linux's `prlimit`).
 //!
 //! Everything here talks raw TCP, so what the server writes and when it
 //! closes is seen exactly. Timeouts are configured at 1 s; each wait allows
@@ -431,4 +433,51 @@ async fn a_silent_http2_prior_knowledge_connection_is_closed_after_the_header_re
         frames.iter().any(|(kind, _)| *kind == SETTINGS),
         "the server spoke HTTP/2: {frames:?}"
     );
+}
+
+#[tokio::test]
+async fn out_of_file_descriptors_accept_backs_off_and_warns_at_most_once_a_second() {
+    let gateway = gateway("max_connections: 1000").await;
+    let pid = gateway.busbar.pid();
+    // Leave busbar a handful of descriptors more than it holds now.
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("busbar's descriptors")
+        .count();
+    let limit = format!("--nofile={}:", open + 4);
+    let lowered = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &limit])
+        .status()
+        .expect("run prlimit");
+    assert!(lowered.success(), "prlimit {limit} failed");
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(connect(&gateway).await);
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let log = gateway.busbar.log();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("accept failed"))
+        .collect();
+    assert!(
+        (1..=4).contains(&warnings.len()),
+        "one warning a second, not one per failure: {warnings:#?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|line| line.contains("Too many open files")),
+        "{warnings:#?}"
+    );
+    // Descriptors come back as connections close, and busbar serves again.
+    drop(held);
+    let deadline = Instant::now() + CLOSE_WITHIN;
+    loop {
+        let mut next = connect(&gateway).await;
+        if healthz_or_refused(&mut next).await {
+            break;
+        }
+        assert!(Instant::now() < deadline, "busbar did not recover");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -40,7 +40,7 @@ impl AcceptErrors {
             tracing::warn!(
                 %error,
                 suppressed = self.suppressed,
-                "accept failed; pausing before the next (suppressed: like failures since the last report)"
+                "accept failed; backing off (suppressed: failures since the last warning)"
             );
             self.last_report = Some(now);
             self.suppressed = 0;
