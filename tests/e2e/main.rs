@@ -18,6 +18,8 @@
 //!   lane's counting endpoint, or estimated;
 //! * `errors` — bad requests, upstream failures, broken streams;
 //! * `limits` — `max_concurrent`, `max_requests`;
+//! * `connections` — client connection bounds: head, body and idle
+//!   timeouts, connection caps, HTTP/2 settings;
 //! * `ops` — `/healthz`, `/stats`, `/metrics`, headers, client auth,
 //!   graceful shutdown;
 //! * `chaos` — upstream faults of every kind: failover, breakers, `/healthz`,
@@ -35,6 +37,7 @@ mod support;
 
 mod agent_shapes;
 mod chaos;
+mod connections;
 mod count_tokens;
 mod errors;
 mod governance;

@@ -34,7 +34,7 @@ pub struct Config {
     pub pools: BTreeMap<String, Pool>,
     /// Virtual keys, budgets and rate limits.
     pub governance: Governance,
-    /// Request size and upstream timeouts.
+    /// Request size, upstream timeouts and client connection bounds.
     pub limits: Limits,
     /// Telemetry export.
     pub observability: Observability,
@@ -161,7 +161,10 @@ impl Default for Governance {
     }
 }
 
-/// Request size and timeouts.
+/// Request size, upstream timeouts, and the bounds on client connections.
+///
+/// The connection bounds are read once, when the listener starts; a reload
+/// does not change them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -182,6 +185,33 @@ pub struct Limits {
     /// How long shutdown waits for in-flight requests (`shutdown_grace_secs`,
     /// default 30; 0 exits at once).
     pub shutdown_grace: Duration,
+    /// How long a client has to deliver a request's head
+    /// (`header_read_timeout_secs`, default 30): a new connection from its
+    /// accept (TLS handshake included), and an HTTP/1 connection again after
+    /// each response, so it also bounds HTTP/1 keep-alive idleness.
+    pub header_read_timeout: Duration,
+    /// Longest silence while a client sends a request body
+    /// (`body_read_timeout_secs`, default 30); the request is answered 408.
+    pub body_read_timeout: Duration,
+    /// How long a client connection may stay open with no request in flight
+    /// (`keepalive_idle_secs`, default 60).
+    pub keepalive_idle: Duration,
+    /// Concurrent streams allowed on one HTTP/2 connection
+    /// (`http2_max_streams`, default 100).
+    pub http2_max_streams: u32,
+    /// How often an HTTP/2 connection that has been quiet is pinged
+    /// (`http2_keepalive_interval_secs`, default 20).
+    pub http2_keepalive_interval: Duration,
+    /// How long a ping may go unanswered before the connection is closed
+    /// (`http2_keepalive_timeout_secs`, default 20).
+    pub http2_keepalive_timeout: Duration,
+    /// Open client connections, all clients together (`max_connections`);
+    /// `None` (`auto`, the default) lets the server derive it from the
+    /// process's open-file limit.
+    pub max_connections: Option<u32>,
+    /// Open client connections from one IP address
+    /// (`max_connections_per_ip`, default 256).
+    pub max_connections_per_ip: u32,
 }
 
 impl Default for Limits {
@@ -193,6 +223,14 @@ impl Default for Limits {
             first_byte_timeout: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(120),
             shutdown_grace: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
+            keepalive_idle: Duration::from_secs(60),
+            http2_max_streams: 100,
+            http2_keepalive_interval: Duration::from_secs(20),
+            http2_keepalive_timeout: Duration::from_secs(20),
+            max_connections: None,
+            max_connections_per_ip: 256,
         }
     }
 }

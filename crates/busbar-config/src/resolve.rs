@@ -215,6 +215,14 @@ fn limits(w: &mut Walker, top: &Fields<'_>) -> Limits {
             "first_byte_timeout_secs",
             "idle_timeout_secs",
             "shutdown_grace_secs",
+            "header_read_timeout_secs",
+            "body_read_timeout_secs",
+            "keepalive_idle_secs",
+            "http2_max_streams",
+            "http2_keepalive_interval_secs",
+            "http2_keepalive_timeout_secs",
+            "max_connections",
+            "max_connections_per_ip",
         ],
     ) else {
         return limits;
@@ -246,6 +254,34 @@ fn limits(w: &mut Walker, top: &Fields<'_>) -> Limits {
     }
     if let Some(v) = f.at_least(w, "shutdown_grace_secs", 0) {
         limits.shutdown_grace = secs(v);
+    }
+    if let Some(v) = f.at_least(w, "header_read_timeout_secs", 1) {
+        limits.header_read_timeout = secs(v);
+    }
+    if let Some(v) = f.at_least(w, "body_read_timeout_secs", 1) {
+        limits.body_read_timeout = secs(v);
+    }
+    if let Some(v) = f.at_least(w, "keepalive_idle_secs", 1) {
+        limits.keepalive_idle = secs(v);
+    }
+    if let Some(v) = f.at_least(w, "http2_max_streams", 1) {
+        limits.http2_max_streams = v;
+    }
+    if let Some(v) = f.at_least(w, "http2_keepalive_interval_secs", 1) {
+        limits.http2_keepalive_interval = secs(v);
+    }
+    if let Some(v) = f.at_least(w, "http2_keepalive_timeout_secs", 1) {
+        limits.http2_keepalive_timeout = secs(v);
+    }
+    match f.get("max_connections") {
+        // `auto`: the server derives it from its open-file limit.
+        Some((_, Node::Str(word))) if word == "auto" => {}
+        Some((path, Node::Str(_))) => w.error(&path, "expected a whole number >= 1 or `auto`"),
+        Some(_) => limits.max_connections = f.at_least(w, "max_connections", 1),
+        None => {}
+    }
+    if let Some(v) = f.at_least(w, "max_connections_per_ip", 1) {
+        limits.max_connections_per_ip = v;
     }
     limits
 }

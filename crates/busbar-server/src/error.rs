@@ -25,6 +25,12 @@ pub enum GatewayError {
     /// `limits.max_buffered_body_bytes`.
     #[error("the gateway is holding as many request bodies as it may; retry shortly")]
     BodiesOverBudget,
+    /// The client stopped sending its body for `limits.body_read_timeout_secs`.
+    #[error("no request body bytes arrived for {} s", .after.as_secs())]
+    BodyStalled {
+        /// The configured timeout.
+        after: std::time::Duration,
+    },
     /// The request names no model.
     #[error("the request names no model")]
     MissingModel,
@@ -98,6 +104,7 @@ impl GatewayError {
             }
             Self::BodyTooLarge { .. } => ApiError::new(ErrorKind::RequestTooLarge, message),
             Self::BodiesOverBudget => ApiError::new(ErrorKind::Unavailable, message),
+            Self::BodyStalled { .. } => ApiError::new(ErrorKind::Timeout, message).with_status(408),
             Self::MissingModel => {
                 ApiError::new(ErrorKind::InvalidRequest, message).with_param("model")
             }

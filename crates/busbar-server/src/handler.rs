@@ -86,6 +86,7 @@ async fn proxied(
 ) -> Response<Body> {
     let protocol = ingress.protocol;
     let started = Instant::now();
+    let http1 = request.version() < Version::HTTP_2;
     let proof = match auth::proof(state, &request, protocol) {
         Ok(proof) => proof,
         Err(error) => return error.into_response(protocol),
@@ -108,6 +109,7 @@ async fn proxied(
     } else {
         let limits = BodyLimits {
             per_request: limit,
+            stall: state.limits.body_read_timeout,
             buffered: state.limits.max_buffered_body_bytes,
             budget: &state.bodies,
         };
@@ -133,6 +135,9 @@ async fn proxied(
             Err(error) => Err(error),
         }
     };
+    // A stalled body is abandoned half-read: the connection cannot carry
+    // another request, and the client is told so.
+    let close = matches!(result, Err(GatewayError::BodyStalled { .. }));
     if work == Work::Count {
         // Counts are not generation requests: they have their own counter.
         let source = match &result {
@@ -156,7 +161,8 @@ async fn proxied(
             "source" => source
         )
         .increment(1);
-        return result.unwrap_or_else(|error| error.into_response(protocol));
+        let response = result.unwrap_or_else(|error| error.into_response(protocol));
+        return closing(response, close && http1);
     }
     let (response, outcome) = match result {
         Ok(response) => (response, "success"),
@@ -182,6 +188,17 @@ async fn proxied(
         "pool" => pool.to_owned()
     )
     .record(started.elapsed().as_secs_f64());
+    closing(response, close && http1)
+}
+
+/// `response`, with `Connection: close` when `close` (HTTP/1 only: HTTP/2
+/// forbids the header and ends just the stream).
+fn closing(mut response: Response<Body>, close: bool) -> Response<Body> {
+    if close {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 

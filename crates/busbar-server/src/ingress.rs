@@ -7,4 +7,4 @@ mod inbound;
 pub(crate) mod peek;
 pub(crate) mod routes;
 
-pub(crate) use inbound::{read_request_body, BodyLimits, Inbound};
+pub(crate) use inbound::{collect_within, read_request_body, BodyLimits, BodyReadError, Inbound};

@@ -1,6 +1,10 @@
-//! The listening socket, the connection loop and graceful shutdown.
+//! The listening socket, the accept loop with its connection caps, and
+//! graceful shutdown.
 
-use std::convert::Infallible;
+mod accept;
+mod admission;
+mod connection;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,17 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::handler;
-use crate::state::State;
+use crate::state::{ConnectionBounds, State};
 use crate::StartError;
+use accept::AcceptErrors;
+use admission::Admission;
+use connection::Connection;
 
 /// How long streams cut at the end of the shutdown grace have to write
 /// their closing error event before their connections are closed.
@@ -58,6 +60,11 @@ impl Reloader {
             tracing::warn!(
                 listen = %config.listen,
                 "a changed listen address takes effect only after a restart"
+            );
+        }
+        if ConnectionBounds::new(&config.limits) != current.limits.connections {
+            tracing::warn!(
+                "changed connection bounds (header_read_timeout_secs … max_connections_per_ip) take effect only after a restart"
             );
         }
         if let Some(governor) = current.governor_for(&config.governance) {
@@ -146,40 +153,55 @@ impl Server {
             state,
             reloads: _,
         } = self;
-        let grace = state.load().limits.shutdown_grace;
+        let (grace, bounds) = {
+            let current = state.load();
+            (current.limits.shutdown_grace, current.limits.connections)
+        };
         let prober = tokio::spawn(crate::ops::health::run(state.clone()));
-        let graceful = GracefulShutdown::new();
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(Duration::from_secs(30))
-            .keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
-        let builder = Arc::new(builder);
+        let builder = Arc::new(connection::builder(&bounds));
+        let admission = Admission::new(bounds.max_connections, bounds.max_connections_per_ip);
+        tracing::info!(
+            max_connections = admission.max_total(),
+            max_connections_per_ip = bounds.max_connections_per_ip,
+            "client connection caps"
+        );
+        let (stopping, stop) = watch::channel(false);
+        let mut accept_errors = AcceptErrors::default();
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
-                        // Out of file descriptors and the like: back off
-                        // briefly rather than spin.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
+                        let pause = accept_errors.failed(&error, std::time::Instant::now());
+                        tokio::select! {
+                            () = tokio::time::sleep(pause) => continue,
+                            () = &mut shutdown => break,
+                        }
                     }
                 },
                 () = &mut shutdown => break,
             };
+            accept_errors.succeeded();
+            let admitted = match admission.admit(peer.ip()) {
+                Ok(admitted) => admitted,
+                Err(over) => {
+                    admission::refuse(stream, over, tls.is_none());
+                    continue;
+                }
+            };
             let _ = stream.set_nodelay(true);
-            let state = state.clone();
-            let builder = builder.clone();
-            let watcher = graceful.watcher();
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                serve_connection(stream, peer, tls, state, builder, watcher).await;
-            });
+            let connection = Connection {
+                stream,
+                peer,
+                tls: tls.clone(),
+                state: state.clone(),
+                builder: builder.clone(),
+                bounds,
+                shutdown: stop.clone(),
+                admitted,
+            };
+            tokio::spawn(connection.serve());
         }
         drop(listener);
         prober.abort();
@@ -187,7 +209,8 @@ impl Server {
             grace_secs = grace.as_secs(),
             "shutting down: draining in-flight requests"
         );
-        let drained = graceful.shutdown();
+        let _ = stopping.send(true);
+        let drained = admission.all_closed();
         tokio::pin!(drained);
         tokio::select! {
             () = &mut drained => {
@@ -208,39 +231,5 @@ impl Server {
         } else {
             tracing::info!("grace period over; open streams were ended with an error event");
         }
-    }
-}
-
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    tls: Option<TlsAcceptor>,
-    state: Arc<ArcSwap<State>>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    watcher: hyper_util::server::graceful::Watcher,
-) {
-    let service = service_fn(move |request: hyper::Request<Incoming>| {
-        // Each request runs on the configuration current when it arrived.
-        let state = state.load_full();
-        async move { Ok::<_, Infallible>(handler::handle(&state, request).await) }
-    });
-    let result = match tls {
-        None => {
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            watcher.watch(connection.into_owned()).await
-        }
-        Some(acceptor) => match acceptor.accept(stream).await {
-            Ok(stream) => {
-                let connection = builder.serve_connection(TokioIo::new(stream), service);
-                watcher.watch(connection.into_owned()).await
-            }
-            Err(error) => {
-                tracing::debug!(%peer, %error, "TLS handshake failed");
-                return;
-            }
-        },
-    };
-    if let Err(error) = result {
-        tracing::debug!(%peer, %error, "connection ended with an error");
     }
 }

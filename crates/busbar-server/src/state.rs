@@ -83,9 +83,39 @@ impl ClientAuth {
 pub(crate) struct Limits {
     pub(crate) max_body_bytes: u64,
     pub(crate) max_buffered_body_bytes: u64,
+    /// Longest silence while a client sends a request body.
+    pub(crate) body_read_timeout: Duration,
     pub(crate) first_byte_timeout: Duration,
     pub(crate) idle_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
+    /// The bounds on client connections; the listener reads them once.
+    pub(crate) connections: ConnectionBounds,
+}
+
+/// The bounds on every client connection, fixed when the listener starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConnectionBounds {
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) keepalive_idle: Duration,
+    pub(crate) http2_max_streams: u32,
+    pub(crate) http2_keepalive_interval: Duration,
+    pub(crate) http2_keepalive_timeout: Duration,
+    pub(crate) max_connections: Option<u32>,
+    pub(crate) max_connections_per_ip: u32,
+}
+
+impl ConnectionBounds {
+    pub(crate) fn new(limits: &busbar_config::Limits) -> Self {
+        Self {
+            header_read_timeout: limits.header_read_timeout,
+            keepalive_idle: limits.keepalive_idle,
+            http2_max_streams: limits.http2_max_streams,
+            http2_keepalive_interval: limits.http2_keepalive_interval,
+            http2_keepalive_timeout: limits.http2_keepalive_timeout,
+            max_connections: limits.max_connections,
+            max_connections_per_ip: limits.max_connections_per_ip,
+        }
+    }
 }
 
 impl State {
@@ -219,9 +249,11 @@ impl State {
         let limits = Limits {
             max_body_bytes: config.limits.max_body_bytes,
             max_buffered_body_bytes: config.limits.max_buffered_body_bytes,
+            body_read_timeout: config.limits.body_read_timeout,
             first_byte_timeout: config.limits.first_byte_timeout,
             idle_timeout: config.limits.idle_timeout,
             shutdown_grace: config.limits.shutdown_grace,
+            connections: ConnectionBounds::new(&config.limits),
         };
         Ok(Self {
             listen: config.listen.clone(),

@@ -504,7 +504,9 @@ mod tests {
         for _ in 0..200 {
             let fault = book.take(&chat).expect("a rate of 1 faults every request");
             assert!(!fault.is_stream_only(), "{fault:?}");
-            let fault = book.take(&streamed).expect("a rate of 1 faults every request");
+            let fault = book
+                .take(&streamed)
+                .expect("a rate of 1 faults every request");
             assert!(!fault.is_complete_only(), "{fault:?}");
         }
         book.set_chaos(Some(Chaos::mix(0.25, Duration::from_millis(5), 7)));

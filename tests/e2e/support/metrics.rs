@@ -34,6 +34,11 @@ impl Metrics {
         }
     }
 
+    /// A page already fetched.
+    pub(crate) fn from_text(text: String) -> Self {
+        Self { text }
+    }
+
     /// The current page.
     pub(crate) async fn read(gateway: &Gateway) -> Self {
         let reply = gateway.get("/metrics", &[]).await;

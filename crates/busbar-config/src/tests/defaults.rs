@@ -87,6 +87,24 @@ fn default_values_match_the_contract() {
         ),
         (secs(10), secs(120), secs(120), secs(30))
     );
+    assert_eq!(
+        (
+            limits.header_read_timeout,
+            limits.body_read_timeout,
+            limits.keepalive_idle,
+            limits.http2_keepalive_interval,
+            limits.http2_keepalive_timeout
+        ),
+        (secs(30), secs(30), secs(60), secs(20), secs(20))
+    );
+    assert_eq!(
+        (
+            limits.http2_max_streams,
+            limits.max_connections,
+            limits.max_connections_per_ip
+        ),
+        (100, None, 256)
+    );
     let g = Governance::default();
     assert!(!g.enabled && !g.fail_open);
     assert_eq!(g.db_path, PathBuf::from("busbar-governance.db"));
@@ -390,6 +408,14 @@ limits:
   first_byte_timeout_secs: 120
   idle_timeout_secs: 120
   shutdown_grace_secs: 30
+  header_read_timeout_secs: 30
+  body_read_timeout_secs: 30
+  keepalive_idle_secs: 60
+  http2_max_streams: 100
+  http2_keepalive_interval_secs: 20
+  http2_keepalive_timeout_secs: 20
+  max_connections: auto
+  max_connections_per_ip: 256
 observability: {}
 ",
     );

@@ -352,6 +352,39 @@ fn buffered_bodies_must_hold_at_least_one_largest_body() {
 }
 
 #[test]
+fn connection_bounds_are_checked() {
+    let limits = load(&minimal_with(
+        "limits: {header_read_timeout_secs: 2, body_read_timeout_secs: 3, keepalive_idle_secs: 4, http2_max_streams: 8, http2_keepalive_interval_secs: 5, http2_keepalive_timeout_secs: 6, max_connections: 500, max_connections_per_ip: 9}\n",
+    ))
+    .config
+    .limits;
+    assert_eq!(limits.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(limits.body_read_timeout, Duration::from_secs(3));
+    assert_eq!(limits.keepalive_idle, Duration::from_secs(4));
+    assert_eq!(limits.http2_max_streams, 8);
+    assert_eq!(limits.http2_keepalive_interval, Duration::from_secs(5));
+    assert_eq!(limits.http2_keepalive_timeout, Duration::from_secs(6));
+    assert_eq!(limits.max_connections, Some(500));
+    assert_eq!(limits.max_connections_per_ip, 9);
+    let auto = load(&minimal_with("limits: {max_connections: auto}\n"));
+    assert_eq!(auto.config.limits.max_connections, None);
+    assert_eq!(
+        errors(&minimal_with(
+            "limits: {header_read_timeout_secs: 0, body_read_timeout_secs: 0, keepalive_idle_secs: 0, http2_max_streams: 0, max_connections: many, max_connections_per_ip: 0, keepalive_idle_sec: 5}\n"
+        )),
+        [
+            "config.yaml: limits.keepalive_idle_sec: unknown field; did you mean `keepalive_idle_secs`?",
+            "config.yaml: limits.header_read_timeout_secs: must be >= 1",
+            "config.yaml: limits.body_read_timeout_secs: must be >= 1",
+            "config.yaml: limits.keepalive_idle_secs: must be >= 1",
+            "config.yaml: limits.http2_max_streams: must be >= 1",
+            "config.yaml: limits.max_connections: expected a whole number >= 1 or `auto`",
+            "config.yaml: limits.max_connections_per_ip: must be >= 1",
+        ]
+    );
+}
+
+#[test]
 fn observability_urls_are_checked() {
     let obs = load(&minimal_with(
         "observability: {otlp_endpoint: 'http://otel:4318', request_log_webhook_url: 'https://logs.example.com/hook'}\n",

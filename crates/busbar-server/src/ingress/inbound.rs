@@ -1,6 +1,9 @@
-//! A proxied request as it came in, its body read within the limit.
+//! A proxied request as it came in, its body read within the size limit
+//! and the stall timeout.
 
 use busbar_protocols::Protocol;
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue};
 use http_body_util::BodyExt;
@@ -52,15 +55,18 @@ impl Inbound {
 pub(crate) struct BodyLimits<'a> {
     /// The largest body one request may send.
     pub(crate) per_request: u64,
+    /// The longest silence between two pieces of the body.
+    pub(crate) stall: Duration,
     /// The bytes all requests together may hold, and what they hold now.
     pub(crate) buffered: u64,
     pub(crate) budget: &'a BodyBudget,
 }
 
 /// Reads a client's request body, refusing more than `limits.per_request`
-/// bytes, and more than the process may buffer across all requests at once.
-/// Each chunk is counted as it arrives, so an over-budget body is refused
-/// before it is held.
+/// bytes and more than the process may buffer across all requests at once,
+/// and giving up when no bytes arrive for `limits.stall`. Each chunk is
+/// counted as it arrives, so an over-budget body is refused before it is
+/// held.
 pub(crate) async fn read_request_body(
     mut body: Incoming,
     limits: BodyLimits<'_>,
@@ -68,12 +74,24 @@ pub(crate) async fn read_request_body(
     let mut share = limits.budget.share();
     let mut first: Option<Bytes> = None;
     let mut rest = BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|error| {
-            GatewayError::InvalidBody(busbar_protocols::DecodeError::Stream(format!(
-                "could not read the request body: {error}"
-            )))
-        })?;
+    loop {
+        let frame = match tokio::time::timeout(limits.stall, body.frame()).await {
+            Err(_) => {
+                return Err(GatewayError::BodyStalled {
+                    after: limits.stall,
+                })
+            }
+            Ok(None) => break,
+            Ok(Some(Err(error))) => {
+                return Err(GatewayError::InvalidBody(
+                    busbar_protocols::DecodeError::Stream(format!(
+                        "could not read the request body: {error}"
+                    )),
+                ))
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        // Trailers carry nothing Busbar reads.
         let Ok(chunk) = frame.into_data() else {
             continue;
         };
@@ -102,4 +120,45 @@ pub(crate) async fn read_request_body(
         None => rest.freeze(),
     };
     Ok((body, share))
+}
+
+/// Why a client's body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyReadError {
+    /// More bytes than allowed.
+    #[error("the body is larger than allowed")]
+    TooLarge,
+    /// No bytes arrived for the stall timeout.
+    #[error("the body stalled")]
+    Stalled,
+    /// The connection failed or the framing was broken.
+    #[error("{0}")]
+    Broken(hyper::Error),
+}
+
+/// Collects `body` up to `limit` bytes, each frame due within `stall` of the
+/// one before: the timeout bounds silence, not the whole upload, so a large
+/// body on a slow but steady link still arrives.
+pub(crate) async fn collect_within(
+    body: Incoming,
+    limit: usize,
+    stall: Duration,
+) -> Result<Bytes, BodyReadError> {
+    let mut body = body;
+    let mut collected = BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(stall, body.frame()).await {
+            Err(_) => return Err(BodyReadError::Stalled),
+            Ok(None) => return Ok(collected.freeze()),
+            Ok(Some(Err(error))) => return Err(BodyReadError::Broken(error)),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        // Trailers carry nothing Busbar reads.
+        if let Ok(data) = frame.into_data() {
+            if data.len() > limit - collected.len() {
+                return Err(BodyReadError::TooLarge);
+            }
+            collected.extend_from_slice(&data);
+        }
+    }
 }

@@ -7,11 +7,12 @@
 //! governance off the routes do not exist (404), so a probe cannot tell an
 //! ungoverned Busbar from one without the API.
 
+use std::time::Duration;
+
 use busbar_governance::{AdminError, KeyPatch, NewKey};
 use busbar_protocols::Protocol;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
 
@@ -19,6 +20,7 @@ use crate::error::{self, GatewayError};
 use crate::governance::Governance;
 use crate::ingress::auth::bearer;
 use crate::ingress::routes::AdminPath;
+use crate::ingress::{collect_within, BodyReadError};
 use crate::reply::Body;
 use crate::state::State;
 
@@ -49,13 +51,14 @@ pub(crate) async fn handle(
             .unwrap_or(AdminError::Unauthorized);
         return error::admin_response(&error);
     }
+    let stall = state.limits.body_read_timeout;
     // HEAD is answered as GET is (hyper sends the headers only).
     let method = match request.method() {
         &Method::HEAD => Method::GET,
         method => method.clone(),
     };
     let result = match (&path, &method) {
-        (AdminPath::Keys, &Method::POST) => create(governance, request).await,
+        (AdminPath::Keys, &Method::POST) => create(governance, request, stall).await,
         (AdminPath::Keys, &Method::GET) => governance
             .governor()
             .list_keys()
@@ -66,7 +69,7 @@ pub(crate) async fn handle(
             .get_key(id)
             .await
             .map(|key| ok(StatusCode::OK, &key)),
-        (AdminPath::Key(id), &Method::PATCH) => patch(governance, id, request).await,
+        (AdminPath::Key(id), &Method::PATCH) => patch(governance, id, request, stall).await,
         (AdminPath::Key(id), &Method::DELETE) => governance
             .governor()
             .delete_key(id)
@@ -92,8 +95,9 @@ pub(crate) async fn handle(
 async fn create(
     governance: &Governance,
     request: Request<Incoming>,
+    stall: Duration,
 ) -> Result<Response<Body>, AdminError> {
-    let body = read(request).await?;
+    let body = read(request, stall).await?;
     let spec = NewKey::from_json(&body)?;
     let created = governance.governor().create_key(spec).await?;
     tracing::info!(key_id = %created.key.id, name = %created.key.name, "virtual key created");
@@ -104,23 +108,25 @@ async fn patch(
     governance: &Governance,
     id: &str,
     request: Request<Incoming>,
+    stall: Duration,
 ) -> Result<Response<Body>, AdminError> {
-    let body = read(request).await?;
+    let body = read(request, stall).await?;
     let patch = KeyPatch::from_json(&body)?;
     let key = governance.governor().update_key(id, &patch).await?;
     Ok(ok(StatusCode::OK, &key))
 }
 
-async fn read(request: Request<Incoming>) -> Result<Bytes, AdminError> {
-    match Limited::new(request.into_body(), MAX_ADMIN_BODY)
-        .collect()
-        .await
-    {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(AdminError::Invalid(
-            format!("the body is larger than {MAX_ADMIN_BODY} bytes"),
-        )),
-        Err(error) => Err(AdminError::Invalid(format!(
+async fn read(request: Request<Incoming>, stall: Duration) -> Result<Bytes, AdminError> {
+    match collect_within(request.into_body(), MAX_ADMIN_BODY, stall).await {
+        Ok(bytes) => Ok(bytes),
+        Err(BodyReadError::TooLarge) => Err(AdminError::Invalid(format!(
+            "the body is larger than {MAX_ADMIN_BODY} bytes"
+        ))),
+        Err(BodyReadError::Stalled) => Err(AdminError::Invalid(format!(
+            "no body bytes arrived for {} s",
+            stall.as_secs()
+        ))),
+        Err(BodyReadError::Broken(error)) => Err(AdminError::Invalid(format!(
             "could not read the body: {error}"
         ))),
     }

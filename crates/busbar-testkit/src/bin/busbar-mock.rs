@@ -85,7 +85,11 @@ fn main() -> ExitCode {
         }
     };
     if args.chaos > 0.0 {
-        upstream.set_chaos(Some(Chaos::mix(args.chaos, args.chaos_stall, args.chaos_seed)));
+        upstream.set_chaos(Some(Chaos::mix(
+            args.chaos,
+            args.chaos_stall,
+            args.chaos_seed,
+        )));
     }
     println!("busbar-mock listening on {}", upstream.base_url());
     // The server runs on its own thread; this one only keeps the handle alive. SIGTERM and
