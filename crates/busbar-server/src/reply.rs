@@ -6,9 +6,11 @@
 //! so nothing here knows routes, state or errors.
 
 mod body;
+mod drain;
 mod guard;
 mod meter;
 
 pub use body::{Body, BodyError};
+pub(crate) use drain::StreamLimits;
 pub(crate) use guard::Guard;
 pub(crate) use meter::{store_error, Meter};

@@ -10,7 +10,9 @@
 //!
 //! The lane's [`Guard`] travels inside the body, so the concurrency slot is
 //! held until the client has the last byte, and dropping the body (a client
-//! that went away) drops the upstream connection at once.
+//! that went away) drops the upstream connection at once, unless the body is
+//! a metered stream: then the rest is read in the background for its usage
+//! (see `drain`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +30,7 @@ use tokio::time::{Instant, Sleep};
 
 use busbar_routing::FailureClass;
 
+use super::drain::{self, Rest, StreamLimits};
 use super::guard::Guard;
 
 /// The error a body reports to hyper, which then aborts the connection.
@@ -69,7 +72,7 @@ impl Body {
     pub(crate) fn relay(
         upstream: Incoming,
         guard: Guard,
-        idle: Duration,
+        limits: StreamLimits,
         stream: Option<Protocol>,
         first: Option<Bytes>,
     ) -> Self {
@@ -83,12 +86,13 @@ impl Body {
             Box::new(UsageTap {
                 decoder: protocol.stream_decoder(),
                 events: Vec::new(),
+                drain_bytes: limits.drain_bytes,
             })
         });
         let mut relay = Relay {
             upstream,
             guard,
-            idle: IdleTimer::new(idle),
+            idle: IdleTimer::new(limits.idle),
             end,
             first,
             usage,
@@ -111,7 +115,7 @@ impl Body {
         decoder: Box<dyn StreamDecoder>,
         encoder: Box<dyn StreamEncoder>,
         guard: Guard,
-        idle: Duration,
+        limits: StreamLimits,
         model: String,
         id: String,
         pending: Vec<StreamEvent>,
@@ -124,10 +128,21 @@ impl Body {
                 guard,
                 events: pending,
                 out: Vec::new(),
-                idle: IdleTimer::new(idle),
+                idle: IdleTimer::new(limits.idle),
+                limits,
                 model,
                 id,
             })),
+        }
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.kind, Kind::Full(None)) {
+            Kind::Relay(relay) => relay.abandon(),
+            Kind::Translated(translated) => translated.abandon(),
+            Kind::Full(_) => {}
         }
     }
 }
@@ -207,6 +222,29 @@ struct Relay {
 struct UsageTap {
     decoder: Box<dyn StreamDecoder>,
     events: Vec<StreamEvent>,
+    /// How much is read on for usage once the client has gone.
+    drain_bytes: u64,
+}
+
+impl UsageTap {
+    /// Decodes `data` and shows the guard its events; `false` when the bytes
+    /// do not decode.
+    fn feed(&mut self, data: &[u8], guard: &mut Guard) -> bool {
+        if self.decoder.feed(data, &mut self.events).is_err() {
+            return false;
+        }
+        for event in self.events.drain(..) {
+            guard.observe(&event);
+        }
+        true
+    }
+
+    /// The end of input: the last event may have waited for it.
+    fn finish(mut self, guard: &mut Guard) {
+        if self.decoder.finish(&mut self.events).is_ok() {
+            self.events.iter().for_each(|e| guard.observe(e));
+        }
+    }
 }
 
 impl Relay {
@@ -217,13 +255,48 @@ impl Relay {
         let Some(tap) = &mut self.usage else {
             return;
         };
-        if tap.decoder.feed(data, &mut tap.events).is_err() {
+        if !tap.feed(data, &mut self.guard) {
             self.usage = None;
+        }
+    }
+
+    /// The client went away. A metered stream not yet at its end is read
+    /// on in the background for its usage; anything else just drops, and
+    /// its guard settles with what it saw.
+    fn abandon(self) {
+        if self.done {
             return;
         }
-        for event in tap.events.drain(..) {
-            self.guard.observe(&event);
-        }
+        let Relay {
+            upstream,
+            mut guard,
+            idle,
+            end,
+            usage,
+            ..
+        } = self;
+        let (Some(mut tap), Some((_, mut watch))) = (usage, end) else {
+            return;
+        };
+        let limits = StreamLimits {
+            idle: idle.limit,
+            drain_bytes: tap.drain_bytes,
+        };
+        drain::spawn(async move {
+            let rest = drain::read_rest(upstream, limits, |data| {
+                watch.feed(data);
+                (!tap.feed(data, &mut guard)).then_some(Rest::Unread(None))
+            })
+            .await;
+            match rest {
+                Rest::Ended if watch.is_complete() => {
+                    tap.finish(&mut guard);
+                    guard.body_complete();
+                }
+                Rest::Ended => guard.body_unreported(Some(FailureClass::Network)),
+                Rest::Unread(failure) => guard.body_unreported(failure),
+            }
+        });
     }
 
     fn poll_frame(
@@ -268,11 +341,8 @@ impl Relay {
                         Poll::Ready(Some(Ok(Frame::data(truncation_error(*protocol)))))
                     }
                     _ => {
-                        if let Some(mut tap) = self.usage.take() {
-                            // The last event may wait for the end of input.
-                            if tap.decoder.finish(&mut tap.events).is_ok() {
-                                tap.events.iter().for_each(|e| self.guard.observe(e));
-                            }
+                        if let Some(tap) = self.usage.take() {
+                            tap.finish(&mut self.guard);
                         }
                         self.guard.body_complete();
                         Poll::Ready(None)
@@ -312,6 +382,7 @@ struct Translated {
     events: Vec<StreamEvent>,
     out: Vec<u8>,
     idle: IdleTimer,
+    limits: StreamLimits,
     /// Fill-ins for a reply whose upstream format names no model or id.
     model: String,
     id: String,
@@ -366,6 +437,57 @@ impl Translated {
                 return Poll::Ready(Some(Ok(frame)));
             }
         }
+    }
+
+    /// The client went away. A metered stream not yet at its end is read
+    /// on in the background for its usage, through the decoder, with no
+    /// encoding; anything else just drops.
+    fn abandon(self) {
+        let Translated {
+            upstream,
+            mut decoder,
+            mut guard,
+            mut events,
+            limits,
+            ..
+        } = self;
+        let Some(upstream) = upstream.filter(|_| guard.is_metered()) else {
+            return;
+        };
+        drain::spawn(async move {
+            // Events decoded but not yet sent count too.
+            let observe = |events: &mut Vec<StreamEvent>, guard: &mut Guard| {
+                for event in events.drain(..) {
+                    guard.observe(&event);
+                    if let StreamEvent::Error(error) = &event {
+                        return Some(Rest::Unread(Some(guard.failure_class(error))));
+                    }
+                }
+                None
+            };
+            if let Some(Rest::Unread(failure)) = observe(&mut events, &mut guard) {
+                guard.body_unreported(failure);
+                return;
+            }
+            let rest = drain::read_rest(upstream, limits, |data| {
+                if decoder.feed(data, &mut events).is_err() {
+                    return Some(Rest::Unread(Some(FailureClass::ServerError)));
+                }
+                observe(&mut events, &mut guard)
+            })
+            .await;
+            let rest = match rest {
+                Rest::Ended => match decoder.finish(&mut events) {
+                    Ok(()) => observe(&mut events, &mut guard).unwrap_or(Rest::Ended),
+                    Err(_) => Rest::Unread(Some(FailureClass::Network)),
+                },
+                unread => unread,
+            };
+            match rest {
+                Rest::Ended => guard.body_complete(),
+                Rest::Unread(failure) => guard.body_unreported(failure),
+            }
+        });
     }
 
     /// The upstream ended well: the client's terminal marker follows.
