@@ -8,6 +8,8 @@
 //!   `/stats` and model lists, budgets, RPM, token counting;
 //! * `durability` — what is charged when a request fails or its client
 //!   leaves, spend across a restart, budgets under concurrency, reloads;
+//! * `charging` — reservations for many replies (`n`, `candidateCount`),
+//!   and the usage of a stream whose client left before it came;
 //! * `shapes` — each ingress protocol's refusal shapes;
 //! * `crash` — `kill -9` in the middle of a load: nothing double counted;
 //! * `replicas` — two processes sharing one PostgreSQL budget and RPM
@@ -16,6 +18,7 @@
 
 mod admin;
 mod admission;
+mod charging;
 mod crash;
 mod durability;
 mod replicas;

@@ -32,6 +32,10 @@ pub enum Outcome {
     /// No successful answer (every attempt failed, or the request was
     /// refused upstream before any byte reached the client): charge nothing.
     Failed,
+    /// The upstream answered with success but its usage was never learnt (a
+    /// stream whose client left, and whose rest could not be read): charge
+    /// the worst case reserved, and count its tokens as the estimate.
+    Unreported,
 }
 
 /// A request admitted by [`Governor::authorize`](crate::Governor::authorize),
@@ -40,6 +44,8 @@ pub enum Outcome {
 pub struct Admission {
     pub(crate) key: KeyMetadata,
     pub(crate) reservation: Option<Reservation>,
+    /// The worst case in tokens the reservation is the price of.
+    pub(crate) reserved_tokens: u64,
     pub(crate) inner: Arc<Inner>,
 }
 
@@ -65,7 +71,8 @@ impl Admission {
     /// Ends the request: releases the reservation and, for a success,
     /// records its real cost, tokens and one request, in one transaction.
     /// A success that cost more than was reserved (a prompt larger than the
-    /// caller estimated) is still charged in full.
+    /// caller estimated) is still charged in full; one whose usage never
+    /// came ([`Outcome::Unreported`]) is charged what was reserved.
     pub async fn settle(mut self, outcome: Outcome) -> Result<(), StoreError> {
         let Some(reservation) = self.reservation.take() else {
             return Ok(());
@@ -75,6 +82,7 @@ impl Admission {
                 self.inner.options.pricing.cost(total_tokens),
                 total_tokens,
             )),
+            Outcome::Unreported => Some(Charge::new(reservation.amount, self.reserved_tokens)),
             Outcome::Failed => None,
         };
         let now = self.inner.options.clock.now();

@@ -80,18 +80,24 @@ pub struct KeyList {
 }
 
 /// The answer to `GET /admin/keys/ID/usage`: what the key has used in its
-/// current budget window.
+/// current budget window, and what its requests in flight hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct KeyUsage {
     /// The key.
     pub id: String,
-    /// Settled spend in the window (in-flight reservations excluded).
+    /// Settled spend in the window (in-flight reservations excluded: see
+    /// `reserved_cents`).
     pub spend_cents: Cents,
     /// Total tokens of the settled, successful requests in the window.
     pub tokens: u64,
     /// Charged (successful) requests in the window.
     pub requests: u64,
+    /// What requests in flight hold: the sum of their unexpired
+    /// reservations, which the budget check counts with the spend.
+    pub reserved_cents: Cents,
+    /// Requests in flight (admitted, not yet settled) in the window.
+    pub in_flight: u64,
 }
 
 /// The answer to `DELETE /admin/keys/ID`: `{"deleted": ID}`.
@@ -182,10 +188,13 @@ mod tests {
             spend_cents: Cents::from_micros(2_500_000),
             tokens: 1200,
             requests: 2,
+            reserved_cents: Cents::whole(3),
+            in_flight: 1,
         };
         assert_eq!(
             serde_json::to_value(&usage).expect("json"),
-            json!({"id": "vk_0123456789abcdef", "spend_cents": 2.5, "tokens": 1200, "requests": 2})
+            json!({"id": "vk_0123456789abcdef", "spend_cents": 2.5, "tokens": 1200, "requests": 2,
+                   "reserved_cents": 3, "in_flight": 1})
         );
         let deleted = Deleted {
             deleted: "vk_0123456789abcdef".into(),

@@ -2,7 +2,7 @@
 //! admitting requests and for SigV4's secret lookup.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use busbar_config::Secret;
@@ -17,7 +17,7 @@ use crate::request::{KeyPatch, NewKey};
 use crate::seal::Sealer;
 use crate::store::postgres::{PostgresOptions, PostgresStore};
 use crate::store::sqlite::SqliteStore;
-use crate::store::{AdmitOutcome, AdmitRequest, KeyRecord, Store};
+use crate::store::{AdmitOutcome, AdmitRequest, CheckIn, KeyRecord, Store};
 use crate::window::{Clock, SystemClock};
 
 /// How many verified keys a process remembers for `fail_open`.
@@ -40,6 +40,16 @@ pub struct GovernorOptions {
     pub admin_token: Option<Secret>,
     /// The source of now (default the system clock).
     pub clock: Arc<dyn Clock>,
+    /// Who holds this governor's reservations in the store (default: one
+    /// random id per process, shared by every governor it opens, so a
+    /// reload's new governor never frees the old one's requests in flight).
+    /// See [`CheckIn`] for how a dead owner's reservations are released.
+    pub owner: String,
+    /// How long an owner may go without a heartbeat before its reservations
+    /// are released (default 3 minutes). Governors beat on every
+    /// [`spawn_reaper`](Governor::spawn_reaper) tick, so the tick must be
+    /// well inside this.
+    pub owner_stale_after: Duration,
 }
 
 impl Default for GovernorOptions {
@@ -50,8 +60,26 @@ impl Default for GovernorOptions {
             reservation_ttl: Duration::from_secs(600),
             admin_token: None,
             clock: Arc::new(SystemClock),
+            owner: process_owner().to_owned(),
+            owner_stale_after: Duration::from_secs(180),
         }
     }
+}
+
+/// This process's owner id: `own_` + 16 random hex digits, drawn once.
+fn process_owner() -> &'static str {
+    static OWNER: OnceLock<String> = OnceLock::new();
+    OWNER.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        if getrandom::fill(&mut bytes).is_err() {
+            // Unique enough among the processes sharing a store.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            bytes = (u64::from(std::process::id()) ^ nanos as u64).to_be_bytes();
+        }
+        format!("own_{}", key::hex(&bytes))
+    })
 }
 
 impl GovernorOptions {
@@ -123,6 +151,9 @@ impl Governor {
 
     /// A governor over an opened store. Fails if the store's keys were
     /// sealed under a different server key.
+    ///
+    /// Checks in as its owner first, which releases what dead owners left
+    /// (see [`CheckIn`]): on SQLite everything an earlier process held.
     pub async fn with_store(
         store: Arc<dyn Store>,
         sealer: Sealer,
@@ -132,14 +163,22 @@ impl Governor {
             return Err(OpenError::SealingKeyMismatch);
         }
         let verified = Mutex::new(HashMap::new());
-        Ok(Self {
+        let governor = Self {
             inner: Arc::new(Inner {
                 store,
                 options,
                 sealer,
                 verified,
             }),
-        })
+        };
+        let released = governor.check_in(true).await?;
+        if released > 0 {
+            tracing::info!(
+                released,
+                "released governance reservations left by a process that died"
+            );
+        }
+        Ok(governor)
     }
 
     /// The options in force.
@@ -262,13 +301,21 @@ impl Governor {
         let now = inner.options.clock.now();
         let cost = inner.options.pricing.cost(max_tokens);
         let expires_at = now.saturating_add(inner.options.reservation_ttl);
-        let request = AdmitRequest::new(hash.clone(), target.to_owned(), cost, now, expires_at);
+        let request = AdmitRequest::new(
+            hash.clone(),
+            target.to_owned(),
+            cost,
+            now,
+            expires_at,
+            inner.options.owner.clone(),
+        );
         match inner.store.admit(request).await {
             Ok(AdmitOutcome::Admitted { key, reservation }) => {
                 self.remember(hash, &key);
                 Ok(Admission {
                     key,
                     reservation: Some(reservation),
+                    reserved_tokens: max_tokens,
                     inner: Arc::clone(inner),
                 })
             }
@@ -288,6 +335,7 @@ impl Governor {
         Ok(Admission {
             key,
             reservation: None,
+            reserved_tokens: 0,
             inner: Arc::clone(&self.inner),
         })
     }
@@ -365,9 +413,21 @@ impl Governor {
         self.inner.store.reap(self.inner.options.clock.now()).await
     }
 
-    /// Runs [`reap`](Self::reap) every `every` on the current tokio runtime
-    /// until the last clone of this governor is dropped (or the handle is
-    /// aborted). Once a minute is a good pace.
+    /// Beats this governor's owner heartbeat and releases the reservations
+    /// of owners whose heartbeat went stale (see [`CheckIn`]); answers how
+    /// many were released. `starting` is the first check-in, at open.
+    pub async fn check_in(&self, starting: bool) -> Result<u64, StoreError> {
+        let options = &self.inner.options;
+        let now = options.clock.now();
+        let stale_before = now.saturating_sub(options.owner_stale_after);
+        let check_in = CheckIn::new(options.owner.clone(), now, stale_before, starting);
+        self.inner.store.check_in(check_in).await
+    }
+
+    /// Runs [`check_in`](Self::check_in) and [`reap`](Self::reap) every
+    /// `every` on the current tokio runtime until the last clone of this
+    /// governor is dropped (or the handle is aborted). Once a minute is a
+    /// good pace; it must be well inside `owner_stale_after`.
     pub fn spawn_reaper(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
@@ -376,7 +436,16 @@ impl Governor {
             loop {
                 ticks.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                match (Self { inner }).reap().await {
+                let governor = Self { inner };
+                match governor.check_in(false).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(
+                        released = n,
+                        "released governance reservations of a process that stopped beating"
+                    ),
+                    Err(err) => tracing::warn!(error = %err, "governance heartbeat failed"),
+                }
+                match governor.reap().await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(lapsed = n, "reaped unsettled governance reservations"),
                     Err(err) => tracing::warn!(error = %err, "governance reaper failed"),

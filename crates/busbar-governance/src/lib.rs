@@ -41,8 +41,12 @@
 //! **Crashes neither leak nor double-count.** A reservation has an expiry
 //! (`reservation_ttl`, 10 minutes by default); an expired reservation stops
 //! counting at once (the budget query ignores it) and [`Governor::reap`]
-//! deletes it. Settlement is one transaction and consumes the
-//! [`Admission`], so a request is charged at most once.
+//! deletes it. It also names its owner, the process holding it, and owners
+//! beat a heartbeat ([`Governor::check_in`]), so a crashed process's holds
+//! go sooner: at the next start on SQLite (one process per file), once the
+//! heartbeat is stale on PostgreSQL (where a fresh owner may be a live
+//! replica; see [`store::CheckIn`]). Settlement is one transaction and
+//! consumes the [`Admission`], so a request is charged at most once.
 //!
 //! **Money is exact.** Cents are held as integer micro-cents ([`Cents`]), so
 //! the gate's arithmetic is the same in Rust, SQLite and PostgreSQL, with no

@@ -2,7 +2,8 @@
 //! the records they exchange.
 //!
 //! A store owns all governance state: keys, spend per budget window,
-//! in-flight reservations and the rows of the sliding rate windows. Every
+//! in-flight reservations with the process (owner) holding each, the owners'
+//! heartbeats and the rows of the sliding rate windows. Every
 //! mutation is one transaction, and admission reads and writes the counters
 //! of one key while holding that key exclusively (SQLite's write lock,
 //! PostgreSQL's row lock), which is what makes budgets and rate limits exact
@@ -60,7 +61,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> BoxFuture<'a, Result<Option<KeyMetadata>, StoreError>>;
     /// Deletes a key and all its counters; `false` when none had this id.
     fn delete_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
-    /// Settled usage in the key's budget window containing `now`.
+    /// Settled usage in the key's budget window containing `now`, and what
+    /// its requests in flight hold.
     fn usage<'a>(
         &'a self,
         id: &'a str,
@@ -86,6 +88,45 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Deletes expired reservations and rate rows that left their window;
     /// answers how many reservations expired unsettled.
     fn reap(&self, now: Timestamp) -> BoxFuture<'_, Result<u64, StoreError>>;
+    /// Records that an owner is alive and releases the reservations of
+    /// owners that are not (see [`CheckIn`]); answers how many were
+    /// released.
+    fn check_in(&self, check_in: CheckIn) -> BoxFuture<'_, Result<u64, StoreError>>;
+}
+
+/// A process telling the store it is alive: its heartbeat, and the moment
+/// the store frees what dead owners hold.
+///
+/// An owner is one process (every governor a process opens, reloads
+/// included, shares its id). Its reservations are released, before their
+/// expiry, when its heartbeat is older than `stale_before`, and, on a store
+/// only one process may use (SQLite), by the next process's first check-in:
+/// every other owner found then is an earlier incarnation that died. A
+/// shared store (PostgreSQL) cannot tell a restarted replica's dead
+/// predecessor from a live peer, so there only the heartbeat decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckIn {
+    /// The owner checking in.
+    pub owner: String,
+    /// Now: the owner's heartbeat.
+    pub now: Timestamp,
+    /// Owners whose last heartbeat is at or before this are dead.
+    pub stale_before: Timestamp,
+    /// The owner's first check-in, at start.
+    pub starting: bool,
+}
+
+impl CheckIn {
+    /// Bundles a check-in.
+    pub fn new(owner: String, now: Timestamp, stale_before: Timestamp, starting: bool) -> Self {
+        Self {
+            owner,
+            now,
+            stale_before,
+            starting,
+        }
+    }
 }
 
 /// A key as stored on creation: metadata plus the two forms of its secret.
@@ -125,6 +166,8 @@ pub struct AdmitRequest {
     pub now: Timestamp,
     /// When the reservation lapses if never settled.
     pub expires_at: Timestamp,
+    /// The process that will settle it (see [`CheckIn`]).
+    pub owner: String,
 }
 
 impl AdmitRequest {
@@ -135,6 +178,7 @@ impl AdmitRequest {
         cost: Cents,
         now: Timestamp,
         expires_at: Timestamp,
+        owner: String,
     ) -> Self {
         Self {
             secret_hash,
@@ -142,6 +186,7 @@ impl AdmitRequest {
             cost,
             now,
             expires_at,
+            owner,
         }
     }
 }

@@ -4,9 +4,9 @@
 //! rest of the workspace asks it: the server's ingress router for the paths a
 //! client calls and where the model name is; the upstream request builder
 //! for the path, the credential scheme and the extra headers; governance for
-//! the token cap; the relay for the content types and the end-of-stream
-//! markers; translation for the codecs. [`Protocol::wire`] finds a format's
-//! implementation.
+//! the token cap and the number of replies asked for; the relay for the
+//! content types and the end-of-stream markers; translation for the codecs.
+//! [`Protocol::wire`] finds a format's implementation.
 
 use busbar_ir::{ApiError, Request, Response};
 use serde_json::Value;
@@ -146,6 +146,15 @@ pub trait Wire: Send + Sync {
     /// Where a request states its reply's token cap, in order of precedence:
     /// each entry a path of object keys (`["inferenceConfig", "maxTokens"]`).
     fn max_tokens_fields(&self) -> &'static [&'static [&'static str]];
+
+    /// Where a request asks for several alternative replies at once (OpenAI
+    /// Chat's `n`, Gemini's `generationConfig.candidateCount`), in order of
+    /// precedence; each reply may use the whole token cap, so governance
+    /// reserves that many times it. Empty for formats that always answer
+    /// with one reply.
+    fn choice_count_fields(&self) -> &'static [&'static [&'static str]] {
+        &[]
+    }
 
     /// Where a client opts in to usage in its stream (OpenAI Chat's
     /// `stream_options.include_usage`), for formats where streams carry it

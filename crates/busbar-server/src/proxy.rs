@@ -144,17 +144,19 @@ pub(crate) async fn proxy<'s>(
 /// The reply's worst case in tokens, which governance reserves the price
 /// of: the request's own token cap (or, without one, the largest
 /// `default_max_tokens` among the route's members, which is what a
-/// translated hop would send) plus the body's length in bytes as an upper
-/// bound on the prompt's tokens (a token is at least one byte of text).
-/// Only `price_per_1k_tokens_cents` makes the estimate matter; the excess
-/// is released when the request settles.
+/// translated hop would send) once for each reply it asks for (`n`,
+/// `candidateCount`), plus the body's length in bytes as an upper bound on
+/// the prompt's tokens (a token is at least one byte of text). Only
+/// `price_per_1k_tokens_cents` makes the estimate matter; the excess is
+/// released when the request settles.
 fn worst_case_tokens(
     state: &State,
     inbound: &Inbound,
     peeked: &Peeked<'_>,
     route: &Route<'_>,
 ) -> u64 {
-    let cap = peeked.max_tokens(inbound.protocol()).unwrap_or_else(|| {
+    let protocol = inbound.protocol();
+    let cap = peeked.max_tokens(protocol).unwrap_or_else(|| {
         route
             .pool()
             .members()
@@ -163,7 +165,9 @@ fn worst_case_tokens(
             .max()
             .unwrap_or(4096)
     });
-    cap.saturating_add(u64::try_from(inbound.body.len()).unwrap_or(u64::MAX))
+    let prompt = u64::try_from(inbound.body.len()).unwrap_or(u64::MAX);
+    cap.saturating_mul(peeked.choice_count(protocol))
+        .saturating_add(prompt)
 }
 
 /// Releases an admission no reply took, before the client hears why.

@@ -7,10 +7,12 @@
 
 mod body;
 mod cutoff;
+mod drain;
 mod guard;
 mod meter;
 
 pub use body::{Body, BodyError};
 pub(crate) use cutoff::Cutoff;
+pub(crate) use drain::StreamLimits;
 pub(crate) use guard::Guard;
 pub(crate) use meter::{store_error, Meter};

@@ -1,6 +1,6 @@
 //! What a request is charged when it fails or its client leaves, spend
-//! that outlives the process, budgets that hold under a burst, and
-//! governance switched by a reload.
+//! that outlives the process and holds that do not, budgets that hold under
+//! a burst, and governance switched by a reload.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,10 +45,11 @@ async fn failures_cost_nothing_and_a_client_that_leaves_pays() {
         (json!(0), json!(0))
     );
 
-    // A client that hangs up mid-stream was served: it pays.
+    // A client that hangs up mid-stream was served: it pays, once Busbar
+    // has read the rest of the stream for its usage.
     governed.mock.push_fault(Fault::StallStream {
         after_events: 2,
-        pause: Duration::from_secs(5),
+        pause: Duration::from_millis(500),
     });
     let url = format!("{}/v1/chat/completions", governed.base);
     let mut open = governed
@@ -87,6 +88,47 @@ async fn spend_and_keys_survive_a_restart() {
     assert_eq!(usage["spend_cents"], 3, "{usage}");
     let list = governed.admin("GET", "/admin/keys", None).await.json();
     assert_eq!(list["keys"][0]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn a_restart_releases_what_requests_in_flight_at_a_crash_held() {
+    let mut governed = Governed::start("  price_per_request_cents: 1\n", "").await;
+    let (id, secret) = governed
+        .create_key(json!({"name": "crashed", "max_budget_cents": 1}))
+        .await;
+    governed.mock.push_fault(Fault::StallStream {
+        after_events: 1,
+        pause: Duration::from_secs(30),
+    });
+    let mut body = chat("fast");
+    body["stream"] = json!(true);
+    let bearer = format!("Bearer {secret}");
+    let auth = [("authorization", bearer.as_str())];
+    let url = format!("{}/v1/chat/completions", governed.base);
+    let open = governed
+        .client
+        .open("POST", &url, Bytes::from(body.to_string()), &auth)
+        .await;
+    assert_eq!(open.status, 200);
+    let usage = governed.usage(&id).await;
+    assert_eq!(
+        (usage["in_flight"].clone(), usage["reserved_cents"].clone()),
+        (json!(1), json!(1)),
+        "{usage}"
+    );
+    assert_eq!(governed.chat(&secret, "fast").await.status, 429);
+    // kill -9 with the stream in flight: its hold goes with the process.
+    governed.restart().await;
+    drop(open);
+    let usage = governed.usage(&id).await;
+    assert_eq!(
+        (usage["in_flight"].clone(), usage["reserved_cents"].clone()),
+        (json!(0), json!(0)),
+        "{usage}"
+    );
+    let reply = governed.chat(&secret, "fast").await;
+    assert_eq!(reply.status, 200, "{}\n{}", reply.text(), governed.log());
+    assert_eq!(governed.usage(&id).await["spend_cents"], 1);
 }
 
 #[tokio::test]

@@ -28,7 +28,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use self::ops::{Conn, OpError};
 use super::schema::{POSTGRES, POSTGRES_SCHEMA_LOCK};
-use super::{AdmitOutcome, AdmitRequest, BoxFuture, KeyRecord, Settlement, Store};
+use super::{AdmitOutcome, AdmitRequest, BoxFuture, CheckIn, KeyRecord, Settlement, Store};
 use crate::api::{KeyMetadata, KeyUsage};
 use crate::error::{postgres_error, StoreError};
 use crate::request::KeyPatch;
@@ -302,5 +302,8 @@ impl Store for PostgresStore {
     }
     fn reap(&self, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
         Box::pin(self.run(move |c| Box::pin(c.reap(now))))
+    }
+    fn check_in(&self, check_in: CheckIn) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(self.run(move |c| Box::pin(async move { c.check_in(&check_in).await })))
     }
 }

@@ -1,18 +1,24 @@
 //! The tables, for both databases, created at start when missing.
 //!
-//! Five tables, all prefixed `busbar_` so they can share a PostgreSQL
+//! Seven tables, all prefixed `busbar_` so they can share a PostgreSQL
 //! database with other applications:
 //!
 //! - `busbar_meta`: the sealing-key fingerprint.
 //! - `busbar_keys`: one row per virtual key; its lock is the admission lock.
 //! - `busbar_spend`: settled spend, tokens and requests per (key, window start).
-//! - `busbar_reservations`: in-flight worst-case amounts with an expiry;
-//!   expired rows stop counting at once and are deleted by `reap`.
+//! - `busbar_reservations`: in-flight worst-case amounts with an expiry and
+//!   the owner (process) that holds them; expired rows stop counting at once
+//!   and are deleted by `reap`, and a dead owner's rows are released early.
+//! - `busbar_owners`: one row per live process, with its last heartbeat.
 //! - `busbar_rate_requests` / `busbar_rate_tokens`: one row per admitted
 //!   request / per settled token count, kept for one sliding minute.
 //!
 //! Money is integer micro-cents and times integer Unix milliseconds in both
 //! databases, so the same arithmetic runs in either.
+//!
+//! `busbar_reservations.owner` came after the first release: a database made
+//! before it gains the column (empty for the rows already there, which then
+//! lapse at their expiry as they always did).
 
 use rusqlite::Connection;
 
@@ -52,10 +58,15 @@ CREATE TABLE IF NOT EXISTS busbar_reservations (
     key_id       TEXT NOT NULL,
     window_start INTEGER NOT NULL,
     amount       INTEGER NOT NULL,
-    expires_at   INTEGER NOT NULL
+    expires_at   INTEGER NOT NULL,
+    owner        TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS busbar_reservations_key ON busbar_reservations (key_id, window_start);
 CREATE INDEX IF NOT EXISTS busbar_reservations_expiry ON busbar_reservations (expires_at);
+CREATE TABLE IF NOT EXISTS busbar_owners (
+    id           TEXT PRIMARY KEY,
+    heartbeat_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS busbar_rate_requests (
     key_id TEXT NOT NULL,
     at     INTEGER NOT NULL
@@ -68,6 +79,12 @@ CREATE TABLE IF NOT EXISTS busbar_rate_tokens (
 );
 CREATE INDEX IF NOT EXISTS busbar_rate_tokens_key ON busbar_rate_tokens (key_id, at);
 ";
+
+/// SQLite has no `ADD COLUMN IF NOT EXISTS`: the owner column is added to a
+/// table made before it only when `pragma_table_info` lacks it, and indexed
+/// after.
+const SQLITE_OWNER_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS busbar_reservations_owner ON busbar_reservations (owner);";
 
 /// PostgreSQL: the same tables; run under an advisory lock so replicas
 /// starting together do not race on `CREATE TABLE`.
@@ -103,10 +120,17 @@ CREATE TABLE IF NOT EXISTS busbar_reservations (
     key_id       TEXT NOT NULL,
     window_start BIGINT NOT NULL,
     amount       BIGINT NOT NULL,
-    expires_at   BIGINT NOT NULL
+    expires_at   BIGINT NOT NULL,
+    owner        TEXT NOT NULL DEFAULT ''
 );
+ALTER TABLE busbar_reservations ADD COLUMN IF NOT EXISTS owner TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS busbar_reservations_key ON busbar_reservations (key_id, window_start);
 CREATE INDEX IF NOT EXISTS busbar_reservations_expiry ON busbar_reservations (expires_at);
+CREATE INDEX IF NOT EXISTS busbar_reservations_owner ON busbar_reservations (owner);
+CREATE TABLE IF NOT EXISTS busbar_owners (
+    id           TEXT PRIMARY KEY,
+    heartbeat_at BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS busbar_rate_requests (
     key_id TEXT NOT NULL,
     at     BIGINT NOT NULL
@@ -129,7 +153,18 @@ pub(crate) fn apply_sqlite(conn: &Connection) -> rusqlite::Result<()> {
     // journal_mode answers with the mode in force; an in-memory database
     // stays "memory", which is fine for tests.
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    conn.execute_batch(SQLITE)
+    conn.execute_batch(SQLITE)?;
+    let has_owner: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM pragma_table_info('busbar_reservations') WHERE name = 'owner'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_owner {
+        conn.execute_batch(
+            "ALTER TABLE busbar_reservations ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+        )?;
+    }
+    conn.execute_batch(SQLITE_OWNER_INDEX)
 }
 
 #[cfg(test)]
@@ -145,7 +180,7 @@ mod tests {
                 .collect()
         };
         assert_eq!(tables(SQLITE), tables(POSTGRES));
-        assert_eq!(tables(SQLITE).len(), 6);
+        assert_eq!(tables(SQLITE).len(), 7);
     }
 
     #[test]
@@ -160,6 +195,22 @@ mod tests {
                 |r| r.get(0),
             )
             .expect("counts");
-        assert!(count >= 6, "{count}");
+        assert!(count >= 7, "{count}");
+    }
+
+    #[test]
+    fn a_database_from_before_owners_gains_the_column() {
+        let conn = Connection::open_in_memory().expect("opens");
+        conn.execute_batch(
+            "CREATE TABLE busbar_reservations (id INTEGER PRIMARY KEY, key_id TEXT NOT NULL, \
+             window_start INTEGER NOT NULL, amount INTEGER NOT NULL, expires_at INTEGER NOT NULL); \
+             INSERT INTO busbar_reservations (key_id, window_start, amount, expires_at) VALUES ('vk_1', 0, 5, 9);",
+        )
+        .expect("an old table");
+        apply_sqlite(&conn).expect("migrates");
+        let owner: String = conn
+            .query_row("SELECT owner FROM busbar_reservations", [], |r| r.get(0))
+            .expect("the old row has an owner column");
+        assert_eq!(owner, "");
     }
 }

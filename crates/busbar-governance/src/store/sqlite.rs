@@ -29,8 +29,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    count_u64, tokens_i64, AdmitOutcome, AdmitRequest, BoxFuture, KeyRecord, RawKey, Reservation,
-    Settlement, Store, KEY_COLUMNS,
+    count_u64, tokens_i64, AdmitOutcome, AdmitRequest, BoxFuture, CheckIn, KeyRecord, RawKey,
+    Reservation, Settlement, Store, KEY_COLUMNS,
 };
 use crate::api::{KeyMetadata, KeyUsage};
 use crate::error::{sqlite_error, StoreError};
@@ -197,11 +197,21 @@ impl SqliteStore {
             .optional()
             .map_err(sqlite_error)?;
         let (spent, tokens, requests) = row.unwrap_or_default();
+        let (reserved, in_flight): (i64, i64) = conn
+            .query_row(
+                "SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM busbar_reservations \
+                 WHERE key_id = ?1 AND window_start = ?2 AND expires_at > ?3",
+                params![id, window, now.unix_millis()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(sqlite_error)?;
         Ok(Some(KeyUsage {
             id: key.id,
             spend_cents: Cents::from_micros(spent),
             tokens: count_u64(tokens),
             requests: count_u64(requests),
+            reserved_cents: Cents::from_micros(reserved),
+            in_flight: count_u64(in_flight),
         }))
     }
 
@@ -231,13 +241,14 @@ impl SqliteStore {
             None => {
                 let window = key.budget_period.window_start(request.now);
                 tx.execute(
-                    "INSERT INTO busbar_reservations (key_id, window_start, amount, expires_at) \
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO busbar_reservations (key_id, window_start, amount, expires_at, owner) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![
                         key.id,
                         window.unix_millis(),
                         request.cost.micros(),
-                        request.expires_at.unix_millis()
+                        request.expires_at.unix_millis(),
+                        request.owner
                     ],
                 )
                 .map_err(sqlite_error)?;
@@ -310,6 +321,40 @@ impl SqliteStore {
             tx.execute("DELETE FROM busbar_rate_requests WHERE at <= ?1", [cutoff])?;
             tx.execute("DELETE FROM busbar_rate_tokens WHERE at <= ?1", [cutoff])?;
             Ok(expired as u64)
+        })
+    }
+
+    /// See [`Store::check_in`]. The file belongs to one process at a time,
+    /// so at start every other owner is a dead predecessor, whatever its
+    /// heartbeat says (a reservation from before owners were recorded has
+    /// the empty owner and goes too).
+    pub fn check_in(&self, check_in: &CheckIn) -> Result<u64> {
+        let me = check_in.owner.as_str();
+        let stale = if check_in.starting {
+            i64::MAX
+        } else {
+            check_in.stale_before.unix_millis()
+        };
+        self.write(|tx| {
+            let released = if check_in.starting {
+                tx.execute("DELETE FROM busbar_reservations WHERE owner <> ?1", [me])?
+            } else {
+                tx.execute(
+                    "DELETE FROM busbar_reservations WHERE owner IN \
+                     (SELECT id FROM busbar_owners WHERE id <> ?1 AND heartbeat_at <= ?2)",
+                    params![me, stale],
+                )?
+            };
+            tx.execute(
+                "DELETE FROM busbar_owners WHERE id <> ?1 AND heartbeat_at <= ?2",
+                params![me, stale],
+            )?;
+            tx.execute(
+                "INSERT INTO busbar_owners (id, heartbeat_at) VALUES (?1, ?2) \
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                params![me, check_in.now.unix_millis()],
+            )?;
+            Ok(released as u64)
         })
     }
 }
@@ -494,5 +539,8 @@ impl Store for SqliteStore {
     }
     fn reap(&self, now: Timestamp) -> BoxFuture<'_, Result<u64>> {
         blocking(self, move |s| s.reap(now))
+    }
+    fn check_in(&self, check_in: CheckIn) -> BoxFuture<'_, Result<u64>> {
+        blocking(self, move |s| s.check_in(&check_in))
     }
 }

@@ -1,12 +1,12 @@
-//! Reservations from admission to settlement: refunds, lapses, drops and
-//! renewals, run once per backend.
+//! Reservations from admission to settlement: refunds, lapses, drops,
+//! renewals and the holds of a process that died, run once per backend.
 
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::suite::{budget_refused, cents};
-use crate::support::{start, Backend, Harness};
+use crate::support::{governor_as, governor_on, start, Backend, Harness};
 use busbar_governance::{Outcome, Pricing};
 
 pub(crate) async fn reservations_settle_to_real_usage(backend: Backend) {
@@ -131,5 +131,115 @@ pub(crate) async fn renewal_keeps_a_long_stream_held(backend: Backend) {
             .spend_cents,
         cents(1)
     );
+    h.finish().await;
+}
+
+/// A process that crashes leaves its reservations in the store. `/usage`
+/// shows them in flight; they are released when the next process starts
+/// (SQLite, one process per file) or once the dead process's heartbeat is
+/// stale (PostgreSQL, where a fresh owner may be a live replica), never
+/// when a live process opens another governor (a reload).
+pub(crate) async fn a_dead_processes_reservations_are_released(backend: Backend) {
+    let h = Harness::open(backend, Pricing::default()).await;
+    let key = h.create(json!({"name": "k", "max_budget_cents": 2})).await;
+    let store = || std::sync::Arc::clone(&h.store);
+    let crashed = governor_as(store(), Pricing::default(), &h.clock, "own_crashed").await;
+    // kill -9: the admission is neither settled nor dropped.
+    std::mem::forget(
+        crashed
+            .authorize(&key.secret, "pool", 0)
+            .await
+            .expect("1 of 2"),
+    );
+    drop(crashed);
+    let held = h.ask(&key.secret, 0).await.expect("2 of 2");
+    budget_refused(h.ask(&key.secret, 0).await);
+    let usage = h.governor.usage(&key.key.id).await.expect("usage");
+    assert_eq!(
+        (usage.spend_cents, usage.reserved_cents, usage.in_flight),
+        (cents(0), cents(2), 2)
+    );
+    // A reload in this process opens another governor: nothing it holds
+    // is anyone's to release.
+    let reloaded = governor_on(store(), Pricing::default(), &h.clock).await;
+    let usage = reloaded.usage(&key.key.id).await.expect("usage");
+    match backend {
+        Backend::Sqlite => {
+            // The reload's check-in is a start: the crashed process's hold
+            // went, this process's stayed.
+            assert_eq!((usage.reserved_cents, usage.in_flight), (cents(1), 1));
+        }
+        Backend::Postgres => {
+            // The crashed owner's heartbeat is fresh: it may be a live
+            // replica, so its hold stays until the heartbeat is stale.
+            assert_eq!((usage.reserved_cents, usage.in_flight), (cents(2), 2));
+            let stale = h.governor.options().owner_stale_after;
+            h.clock
+                .advance(stale.saturating_sub(Duration::from_secs(1)));
+            assert_eq!(h.governor.check_in(false).await.expect("beats"), 0);
+            h.clock.advance(Duration::from_secs(1));
+            assert_eq!(h.governor.check_in(false).await.expect("beats"), 1);
+        }
+    }
+    let usage = h.governor.usage(&key.key.id).await.expect("usage");
+    assert_eq!((usage.reserved_cents, usage.in_flight), (cents(1), 1));
+    let freed = h.ask(&key.secret, 0).await.expect("the dead hold is free");
+    budget_refused(h.ask(&key.secret, 0).await);
+    for admission in [held, freed] {
+        admission
+            .settle(Outcome::Succeeded { total_tokens: 0 })
+            .await
+            .expect("settles");
+    }
+    let usage = h.governor.usage(&key.key.id).await.expect("usage");
+    assert_eq!(
+        (usage.spend_cents, usage.reserved_cents, usage.in_flight),
+        (cents(2), cents(0), 0)
+    );
+    h.finish().await;
+}
+
+/// On SQLite a new process releases everything an earlier one held, at
+/// once, whatever its heartbeat said.
+pub(crate) async fn a_restart_frees_the_crashed_processes_holds(backend: Backend) {
+    let h = Harness::open(backend, Pricing::default()).await;
+    let key = h.create(json!({"name": "k", "max_budget_cents": 1})).await;
+    let before = governor_as(
+        std::sync::Arc::clone(&h.store),
+        Pricing::default(),
+        &h.clock,
+        "own_before",
+    )
+    .await;
+    std::mem::forget(
+        before
+            .authorize(&key.secret, "pool", 0)
+            .await
+            .expect("admitted"),
+    );
+    drop(before);
+    budget_refused(h.ask(&key.secret, 0).await);
+    let after = governor_as(
+        std::sync::Arc::clone(&h.store),
+        Pricing::default(),
+        &h.clock,
+        "own_after",
+    )
+    .await;
+    let usage = after.usage(&key.key.id).await.expect("usage");
+    match backend {
+        Backend::Sqlite => {
+            assert_eq!((usage.reserved_cents, usage.in_flight), (cents(0), 0));
+            let admission = after
+                .authorize(&key.secret, "pool", 0)
+                .await
+                .expect("the crashed hold was released at start");
+            admission.settle(Outcome::Failed).await.expect("ok");
+        }
+        Backend::Postgres => {
+            assert_eq!((usage.reserved_cents, usage.in_flight), (cents(1), 1));
+            budget_refused(after.authorize(&key.secret, "pool", 0).await);
+        }
+    }
     h.finish().await;
 }

@@ -41,6 +41,8 @@ macro_rules! full_suite {
             holds::unsettled_reservations_lapse,
             holds::dropped_admissions_are_released,
             holds::renewal_keeps_a_long_stream_held,
+            holds::a_dead_processes_reservations_are_released,
+            holds::a_restart_frees_the_crashed_processes_holds,
             suite::sealed_secrets_recover_for_sigv4,
             race::budget_is_exact_under_concurrency,
             race::rpm_is_exact_under_concurrency,

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::support::{governor_on, start, Backend, TempDir};
 use busbar_governance::store::sqlite::SqliteStore;
 use busbar_governance::store::{
-    AdmitOutcome, AdmitRequest, BoxFuture, Charge, KeyRecord, Settlement, Store,
+    AdmitOutcome, AdmitRequest, BoxFuture, Charge, CheckIn, KeyRecord, Settlement, Store,
 };
 use busbar_governance::{
     lookup_hash, AdminError, Cents, Governor, KeyMetadata, KeyPatch, KeyUsage, ManualClock, NewKey,
@@ -46,6 +46,7 @@ fn request(secret: &str) -> AdmitRequest {
         Cents::whole(1),
         start(),
         expires,
+        "own_test".into(),
     )
 }
 
@@ -293,6 +294,9 @@ impl Store for Flaky {
     }
     fn reap(&self, now: Timestamp) -> BoxFuture<'_, Result<u64, StoreError>> {
         self.gate(Store::reap(&self.inner, now))
+    }
+    fn check_in(&self, c: CheckIn) -> BoxFuture<'_, Result<u64, StoreError>> {
+        self.gate(Store::check_in(&self.inner, c))
     }
 }
 

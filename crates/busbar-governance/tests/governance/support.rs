@@ -92,13 +92,34 @@ impl Harness {
     }
 }
 
-/// A governor over `store` with the test sealer, `pricing` and `clock`.
+/// A governor over `store` with the test sealer, `pricing` and `clock`,
+/// owned by this process (as every governor the server opens is).
 pub(crate) async fn governor_on(
     store: Arc<dyn Store>,
     pricing: Pricing,
     clock: &Arc<ManualClock>,
 ) -> Governor {
+    governor_with(store, pricing, clock, GovernorOptions::default()).await
+}
+
+/// [`governor_on`] as if in another process, whose owner id is `owner`.
+pub(crate) async fn governor_as(
+    store: Arc<dyn Store>,
+    pricing: Pricing,
+    clock: &Arc<ManualClock>,
+    owner: &str,
+) -> Governor {
     let mut options = GovernorOptions::default();
+    options.owner = owner.to_owned();
+    governor_with(store, pricing, clock, options).await
+}
+
+async fn governor_with(
+    store: Arc<dyn Store>,
+    pricing: Pricing,
+    clock: &Arc<ManualClock>,
+    mut options: GovernorOptions,
+) -> Governor {
     options.pricing = pricing;
     options.clock = Arc::clone(clock) as Arc<dyn busbar_governance::Clock>;
     options.admin_token = Some(Secret::new("admin-token"));

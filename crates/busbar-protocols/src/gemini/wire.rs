@@ -93,6 +93,15 @@ impl Wire for GeminiGenerate {
         ]
     }
 
+    fn choice_count_fields(&self) -> &'static [&'static [&'static str]] {
+        &[
+            &["generationConfig", "candidateCount"],
+            &["generationConfig", "candidate_count"],
+            &["generation_config", "candidateCount"],
+            &["generation_config", "candidate_count"],
+        ]
+    }
+
     fn credential_headers(&self) -> &'static [&'static str] {
         &["x-goog-api-key"]
     }

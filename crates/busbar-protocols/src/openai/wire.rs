@@ -50,6 +50,10 @@ impl Wire for OpenAiChat {
         &[&["max_completion_tokens"], &["max_tokens"]]
     }
 
+    fn choice_count_fields(&self) -> &'static [&'static [&'static str]] {
+        &[&["n"]]
+    }
+
     fn stream_usage_flag(&self) -> Option<&'static [&'static str]> {
         Some(&["stream_options", "include_usage"])
     }

@@ -62,6 +62,21 @@ impl<'a> Peeked<'a> {
             .find_map(|path| self.lookup(path)?.as_u64())
     }
 
+    /// How many alternative replies the request asks for (OpenAI Chat's
+    /// `n`, Gemini's `candidateCount`), for governance's worst case: the
+    /// first of the fields the protocol names it with that holds a whole
+    /// number, else 1. A count of 0 is read as 1: the vendor refuses it,
+    /// and a reservation of nothing would not hold the request.
+    pub(crate) fn choice_count(&self, protocol: Protocol) -> u64 {
+        protocol
+            .wire()
+            .choice_count_fields()
+            .iter()
+            .find_map(|path| self.lookup(path)?.as_u64())
+            .unwrap_or(1)
+            .max(1)
+    }
+
     /// Whether the client opted in to usage in its stream, for a protocol
     /// whose streams carry usage only when asked (OpenAI Chat's
     /// `stream_options.include_usage: true`).
@@ -217,6 +232,38 @@ mod tests {
         assert_eq!(cap(br#"{"max_tokens":"lots"}"#, Protocol::OpenAi), None);
         assert_eq!(cap(br#"{"max_tokens":-1}"#, Protocol::Anthropic), None);
         assert_eq!(cap(br#"{}"#, Protocol::Bedrock), None);
+    }
+
+    #[test]
+    fn reads_each_protocols_choice_count() {
+        let count = |body: &[u8], protocol| Peeked::parse(body).unwrap().choice_count(protocol);
+        assert_eq!(count(br#"{"n":128}"#, Protocol::OpenAi), 128);
+        assert_eq!(count(br#"{}"#, Protocol::OpenAi), 1);
+        assert_eq!(count(br#"{"n":0}"#, Protocol::OpenAi), 1);
+        assert_eq!(count(br#"{"n":"lots"}"#, Protocol::OpenAi), 1);
+        assert_eq!(
+            count(
+                br#"{"generationConfig":{"candidateCount":8}}"#,
+                Protocol::Gemini
+            ),
+            8
+        );
+        assert_eq!(
+            count(
+                br#"{"generation_config":{"candidate_count":3}}"#,
+                Protocol::Gemini
+            ),
+            3
+        );
+        // Formats that answer once read no count, whatever the body holds.
+        for protocol in [
+            Protocol::Anthropic,
+            Protocol::Responses,
+            Protocol::Cohere,
+            Protocol::Bedrock,
+        ] {
+            assert_eq!(count(br#"{"n":5}"#, protocol), 1, "{protocol}");
+        }
     }
 
     #[test]

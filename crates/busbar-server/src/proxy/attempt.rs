@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 
 use super::call::{unix_now, Call};
 use crate::error::{GatewayError, UpstreamError};
-use crate::reply::{Body, Guard, Meter};
+use crate::reply::{Body, Guard, Meter, StreamLimits};
 use crate::state::State;
 use crate::upstream::{copy_end_to_end_headers, describe, read_limited, Target};
 
@@ -180,7 +180,7 @@ pub(super) async fn run(
             let body = Body::relay(
                 upstream_body,
                 guard,
-                state.limits.idle_timeout,
+                stream_limits(state),
                 protocol,
                 first,
                 state.cutoff.clone(),
@@ -203,6 +203,15 @@ pub(super) async fn run(
         }
     }
     Ok(reply)
+}
+
+/// How long a streamed reply may go silent, and how much of a metered
+/// stream is read on for its usage once its client has gone.
+fn stream_limits(state: &State) -> StreamLimits {
+    StreamLimits {
+        idle: state.limits.idle_timeout,
+        drain_bytes: state.limits.max_body_bytes,
+    }
 }
 
 /// Waits for a stream's first data, so a stream that dies at once is failed
@@ -276,7 +285,7 @@ fn translate_stream(
         decoder,
         protocol.stream_encoder(&options),
         guard,
-        call.state.limits.idle_timeout,
+        stream_limits(call.state),
         target.model_id.clone(),
         inbound.fallback_reply_id(),
         pending,

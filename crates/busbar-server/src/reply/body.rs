@@ -30,6 +30,7 @@ use tokio::time::{Instant, Sleep};
 use busbar_routing::FailureClass;
 
 use super::cutoff::{Cutoff, CutoffWatch};
+use super::drain::{self, Rest, StreamLimits};
 use super::guard::Guard;
 
 /// The error a body reports to hyper, which then aborts the connection.
@@ -73,7 +74,7 @@ impl Body {
     pub(crate) fn relay(
         upstream: Incoming,
         guard: Guard,
-        idle: Duration,
+        limits: StreamLimits,
         protocol: Protocol,
         first: Bytes,
         cutoff: Cutoff,
@@ -86,12 +87,13 @@ impl Body {
             Box::new(UsageTap {
                 decoder: protocol.stream_decoder(),
                 events: Vec::new(),
+                drain_bytes: limits.drain_bytes,
             })
         });
         let mut relay = Relay {
             upstream,
             guard,
-            idle: IdleTimer::new(idle),
+            idle: IdleTimer::new(limits.idle),
             protocol,
             watch,
             first: None,
@@ -115,7 +117,7 @@ impl Body {
         decoder: Box<dyn StreamDecoder>,
         encoder: Box<dyn StreamEncoder>,
         guard: Guard,
-        idle: Duration,
+        limits: StreamLimits,
         model: String,
         id: String,
         pending: Vec<StreamEvent>,
@@ -129,11 +131,22 @@ impl Body {
                 guard,
                 events: pending,
                 out: Vec::new(),
-                idle: IdleTimer::new(idle),
+                idle: IdleTimer::new(limits.idle),
+                limits,
                 cutoff: cutoff.watch(),
                 model,
                 id,
             })),
+        }
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        match std::mem::replace(&mut self.kind, Kind::Full(None)) {
+            Kind::Relay(relay) => relay.abandon(),
+            Kind::Translated(translated) => translated.abandon(),
+            Kind::Full(_) => {}
         }
     }
 }
@@ -215,6 +228,29 @@ struct Relay {
 struct UsageTap {
     decoder: Box<dyn StreamDecoder>,
     events: Vec<StreamEvent>,
+    /// How much is read on for usage once the client has gone.
+    drain_bytes: u64,
+}
+
+impl UsageTap {
+    /// Decodes `data` and shows the guard its events; `false` when the bytes
+    /// do not decode.
+    fn feed(&mut self, data: &[u8], guard: &mut Guard) -> bool {
+        if self.decoder.feed(data, &mut self.events).is_err() {
+            return false;
+        }
+        for event in self.events.drain(..) {
+            guard.observe(&event);
+        }
+        true
+    }
+
+    /// The end of input: the last event may have waited for it.
+    fn finish(mut self, guard: &mut Guard) {
+        if self.decoder.finish(&mut self.events).is_ok() {
+            self.events.iter().for_each(|e| guard.observe(e));
+        }
+    }
 }
 
 impl Relay {
@@ -225,13 +261,48 @@ impl Relay {
         let Some(tap) = &mut self.usage else {
             return;
         };
-        if tap.decoder.feed(data, &mut tap.events).is_err() {
+        if !tap.feed(data, &mut self.guard) {
             self.usage = None;
+        }
+    }
+
+    /// The client went away. A metered stream not yet at its end is read
+    /// on in the background for its usage; anything else just drops, and
+    /// its guard settles with what it saw.
+    fn abandon(self: Box<Self>) {
+        if self.done {
             return;
         }
-        for event in tap.events.drain(..) {
-            self.guard.observe(&event);
-        }
+        let Relay {
+            upstream,
+            mut guard,
+            idle,
+            mut watch,
+            usage,
+            ..
+        } = *self;
+        let Some(mut tap) = usage else {
+            return;
+        };
+        let limits = StreamLimits {
+            idle: idle.limit,
+            drain_bytes: tap.drain_bytes,
+        };
+        drain::spawn(async move {
+            let rest = drain::read_rest(upstream, limits, |data| {
+                watch.feed(data);
+                (!tap.feed(data, &mut guard)).then_some(Rest::Unread(None))
+            })
+            .await;
+            match rest {
+                Rest::Ended if watch.is_complete() => {
+                    tap.finish(&mut guard);
+                    guard.body_complete();
+                }
+                Rest::Ended => guard.body_unreported(Some(FailureClass::Network)),
+                Rest::Unread(failure) => guard.body_unreported(failure),
+            }
+        });
     }
 
     fn poll_frame(
@@ -275,11 +346,8 @@ impl Relay {
             ),
             Poll::Ready(None) => {
                 self.done = true;
-                if let Some(mut tap) = self.usage.take() {
-                    // The last event may wait for the end of input.
-                    if tap.decoder.finish(&mut tap.events).is_ok() {
-                        tap.events.iter().for_each(|e| self.guard.observe(e));
-                    }
+                if let Some(tap) = self.usage.take() {
+                    tap.finish(&mut self.guard);
                 }
                 self.guard.body_complete();
                 Poll::Ready(None)
@@ -334,6 +402,7 @@ struct Translated {
     events: Vec<StreamEvent>,
     out: Vec<u8>,
     idle: IdleTimer,
+    limits: StreamLimits,
     /// Fires when the shutdown grace is over.
     cutoff: CutoffWatch,
     /// Fill-ins for a reply whose upstream format names no model or id.
@@ -394,6 +463,57 @@ impl Translated {
                 return Poll::Ready(Some(Ok(frame)));
             }
         }
+    }
+
+    /// The client went away. A metered stream not yet at its end is read
+    /// on in the background for its usage, through the decoder, with no
+    /// encoding; anything else just drops.
+    fn abandon(self) {
+        let Translated {
+            upstream,
+            mut decoder,
+            mut guard,
+            mut events,
+            limits,
+            ..
+        } = self;
+        let Some(upstream) = upstream.filter(|_| guard.is_metered()) else {
+            return;
+        };
+        drain::spawn(async move {
+            // Events decoded but not yet sent count too.
+            let observe = |events: &mut Vec<StreamEvent>, guard: &mut Guard| {
+                for event in events.drain(..) {
+                    guard.observe(&event);
+                    if let StreamEvent::Error(error) = &event {
+                        return Some(Rest::Unread(Some(guard.failure_class(error))));
+                    }
+                }
+                None
+            };
+            if let Some(Rest::Unread(failure)) = observe(&mut events, &mut guard) {
+                guard.body_unreported(failure);
+                return;
+            }
+            let rest = drain::read_rest(upstream, limits, |data| {
+                if decoder.feed(data, &mut events).is_err() {
+                    return Some(Rest::Unread(Some(FailureClass::ServerError)));
+                }
+                observe(&mut events, &mut guard)
+            })
+            .await;
+            let rest = match rest {
+                Rest::Ended => match decoder.finish(&mut events) {
+                    Ok(()) => observe(&mut events, &mut guard).unwrap_or(Rest::Ended),
+                    Err(_) => Rest::Unread(Some(FailureClass::Network)),
+                },
+                unread => unread,
+            };
+            match rest {
+                Rest::Ended => guard.body_complete(),
+                Rest::Unread(failure) => guard.body_unreported(failure),
+            }
+        });
     }
 
     /// The upstream ended well: the client's terminal marker follows.

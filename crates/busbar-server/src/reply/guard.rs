@@ -80,8 +80,25 @@ impl Guard {
     /// The upstream reported `error` inside its stream: the body broke off
     /// with the failure that error means for routing.
     pub(crate) fn stream_failed(&mut self, error: &ApiError) {
-        let class = classify(&self.error_map, error, ErrorSource::Stream);
+        let class = self.failure_class(error);
         self.body_failed(class);
+    }
+
+    /// What an error inside the stream means for routing.
+    pub(crate) fn failure_class(&self, error: &ApiError) -> FailureClass {
+        classify(&self.error_map, error, ErrorSource::Stream)
+    }
+
+    /// The client left a stream whose rest could not be read to its usage:
+    /// governance charges the worst case reserved, and the lane takes
+    /// `failure`, what the upstream did wrong while it was read, if anything.
+    pub(crate) fn body_unreported(&mut self, failure: Option<FailureClass>) {
+        if let Some(permit) = self.permit.take() {
+            permit.finish(failure.map_or(Outcome::Success, Outcome::failed));
+        }
+        if let Some(meter) = self.meter.take() {
+            meter.finish_unreported();
+        }
     }
 
     /// Takes the permit back, its charge refunded, and the meter unsettled,
@@ -102,7 +119,8 @@ impl Drop for Guard {
         // Dropped before the end: the client went away. The upstream did
         // nothing wrong and the request was served as far as anyone asked,
         // so the charge stands and nothing counts against the lane; the key
-        // pays for the tokens it was sent so far.
+        // pays for the tokens it was sent so far. (A metered stream's body
+        // reads on for the usage instead, and settles the guard itself.)
         if let Some(permit) = self.permit.take() {
             permit.finish(Outcome::Success);
         }

@@ -3,10 +3,12 @@
 //!
 //! A [`Meter`] travels in the lane's `Guard` inside the response body, so it
 //! settles when the body does: `Succeeded` with the reply's usage when the
-//! reply completes or the client goes away after a 2xx, `Failed` when the
-//! upstream breaks off. A meter dropped without settling (every attempt
-//! failed, a panic) drops its admission, which releases the reservation
-//! without charge.
+//! reply completes, `Failed` when the upstream breaks off. When the client
+//! of a stream goes away, the body reads the rest of the stream for its
+//! usage (see `drain`) and settles `Succeeded` with it, or `Unreported` (the
+//! worst case reserved) when the rest cannot be read. A meter dropped without
+//! settling (every attempt failed, a panic) drops its admission, which
+//! releases the reservation without charge.
 //!
 //! Settling needs the store, so a body (which is polled, not awaited)
 //! spawns it; a complete reply that Busbar reads whole settles before it is
@@ -83,6 +85,12 @@ impl Meter {
         spawn(self.settle(succeeded));
     }
 
+    /// Settles in the background at the worst case reserved: the reply
+    /// succeeded but its usage never came.
+    pub(crate) fn finish_unreported(self) {
+        spawn(self.settle_as(Outcome::Unreported));
+    }
+
     /// Settles now: `Succeeded` with the tokens seen, or `Failed`.
     pub(crate) async fn settle(self, succeeded: bool) {
         let outcome = if succeeded {
@@ -92,6 +100,10 @@ impl Meter {
         } else {
             Outcome::Failed
         };
+        self.settle_as(outcome).await;
+    }
+
+    async fn settle_as(self, outcome: Outcome) {
         let Some(admission) = self.admission.lock().await.take() else {
             return;
         };

@@ -17,8 +17,8 @@ use crate::money::Cents;
 use crate::policy::{self, RateLimit, Refusal};
 use crate::request::KeyPatch;
 use crate::store::{
-    count_u64, tokens_i64, AdmitOutcome, AdmitRequest, KeyRecord, RawKey, Reservation, Settlement,
-    KEY_COLUMNS,
+    count_u64, tokens_i64, AdmitOutcome, AdmitRequest, CheckIn, KeyRecord, RawKey, Reservation,
+    Settlement, KEY_COLUMNS,
 };
 use crate::window::Timestamp;
 
@@ -103,8 +103,8 @@ impl Conn {
                 .await?,
             reserve: client
                 .prepare(
-                    "INSERT INTO busbar_reservations (key_id, window_start, amount, expires_at) \
-                     VALUES ($1, $2, $3, $4) RETURNING id",
+                    "INSERT INTO busbar_reservations (key_id, window_start, amount, expires_at, owner) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
                 )
                 .await?,
             count_request: client.prepare("INSERT INTO busbar_rate_requests (key_id, at) VALUES ($1, $2)").await?,
@@ -258,11 +258,21 @@ impl Conn {
             ),
             None => (0, 0, 0),
         };
+        let held = self
+            .client
+            .query_one(
+                "SELECT COALESCE(SUM(amount), 0)::BIGINT, COUNT(*) FROM busbar_reservations \
+                 WHERE key_id = $1 AND window_start = $2 AND expires_at > $3",
+                &[&key.id, &window, &now.unix_millis()],
+            )
+            .await?;
         Ok(Some(KeyUsage {
             id: key.id,
             spend_cents: Cents::from_micros(spent),
             tokens: count_u64(tokens),
             requests: count_u64(requests),
+            reserved_cents: Cents::from_micros(held.try_get(0)?),
+            in_flight: count_u64(held.try_get(1)?),
         }))
     }
 
@@ -341,11 +351,12 @@ impl Conn {
                 return Ok(AdmitOutcome::Refused(refusal));
             }
         }
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
             &key.id,
             &window,
             &request.cost.micros(),
             &request.expires_at.unix_millis(),
+            &request.owner,
         ];
         let id: i64 = tx.query_one(&s.reserve, &params).await?.try_get(0)?;
         if key.rpm_limit.is_some() {
@@ -425,6 +436,37 @@ impl Conn {
             .await?;
         tx.commit().await?;
         Ok(expired)
+    }
+}
+
+impl Conn {
+    /// The heartbeat, and the release of what owners that stopped beating
+    /// hold. Replicas share this database, so a stale heartbeat is the only
+    /// sign of death: `starting` changes nothing here (see [`CheckIn`]).
+    pub(super) async fn check_in(&mut self, check_in: &CheckIn) -> PgResult<u64> {
+        let me = check_in.owner.as_str();
+        let stale = check_in.stale_before.unix_millis();
+        let tx = self.client.transaction().await?;
+        let released = tx
+            .execute(
+                "DELETE FROM busbar_reservations WHERE owner IN \
+                 (SELECT id FROM busbar_owners WHERE id <> $1 AND heartbeat_at <= $2)",
+                &[&me, &stale],
+            )
+            .await?;
+        tx.execute(
+            "DELETE FROM busbar_owners WHERE id <> $1 AND heartbeat_at <= $2",
+            &[&me, &stale],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO busbar_owners (id, heartbeat_at) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat_at = EXCLUDED.heartbeat_at",
+            &[&me, &check_in.now.unix_millis()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(released)
     }
 }
 
