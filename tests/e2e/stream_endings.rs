@@ -27,6 +27,13 @@ const RELAYED: &str = "
   gem:
     provider: mock-gemini
     max_concurrent: 8
+  coh:
+    provider: mock-cohere
+    max_concurrent: 8
+  rock:
+    provider: mock-bedrock
+    max_concurrent: 8
+    upstream_model: rock.up-v1:0
 ";
 
 /// A streamed request for each relayed lane: the path, the body, and the
@@ -55,6 +62,19 @@ fn streamed_requests() -> Vec<(&'static str, Value, &'static str)> {
             "/v1beta/models/gem:streamGenerateContent?alt=sse",
             json!({"contents": [{"role": "user", "parts": [{"text": prompt}]}]}),
             "finishReason",
+        ),
+        (
+            // Cohere ends a failed stream with `message-end` too, but not
+            // with `COMPLETE`.
+            "/v2/chat",
+            json!({"model": "coh", "stream": true,
+                   "messages": [{"role": "user", "content": prompt}]}),
+            "COMPLETE",
+        ),
+        (
+            "/model/rock/converse-stream",
+            json!({"messages": [{"role": "user", "content": [{"text": prompt}]}]}),
+            "messageStop",
         ),
     ]
 }

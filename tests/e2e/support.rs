@@ -110,8 +110,8 @@ impl Drop for TempDir {
 
 /// The catalog pointing every provider at `base_url` (`http://HOST:PORT`
 /// with an optional path prefix): `mock-openai` and `mock-anthropic`, which
-/// every config switches on, and `mock-responses`, `mock-gemini` and
-/// `mock-bedrock`, which [`Setup::every_protocol`] does.
+/// every config switches on, and `mock-responses`, `mock-gemini`,
+/// `mock-bedrock` and `mock-cohere`, which [`Setup::every_protocol`] does.
 pub(crate) fn providers_yaml(base_url: &str) -> String {
     format!(
         "providers:
@@ -135,14 +135,20 @@ pub(crate) fn providers_yaml(base_url: &str) -> String {
     protocol: bedrock
     base_url: {base_url}
     allow_private: true
+  mock-cohere:
+    protocol: cohere
+    base_url: {base_url}
+    allow_private: true
 "
     )
 }
 
-/// The config entries switching on `mock-responses`, `mock-gemini` and
-/// `mock-bedrock` (the mock takes any key; Bedrock's is an AWS key pair, so
+/// The config entries switching on `mock-responses`, `mock-gemini`, `mock-bedrock` and
+/// `mock-cohere` (the mock takes any key; Bedrock's is an AWS key pair, so
 /// its requests are SigV4-signed).
-const EVERY_PROTOCOL_PROVIDERS: &str = "  mock-responses:
+const EVERY_PROTOCOL_PROVIDERS: &str = "  mock-cohere:
+    api_key_env: BUSBAR_E2E_OPENAI_KEY
+  mock-responses:
     api_key_env: BUSBAR_E2E_OPENAI_KEY
   mock-gemini:
     api_key_env: BUSBAR_E2E_OPENAI_KEY
@@ -212,7 +218,7 @@ impl Setup {
         self
     }
 
-    /// Switches on the `mock-responses`, `mock-gemini` and `mock-bedrock`
+    /// Switches on the `mock-responses`, `mock-gemini`, `mock-bedrock` and `mock-cohere`
     /// providers too, for models of every protocol.
     pub(crate) fn every_protocol(mut self) -> Self {
         self.providers = EVERY_PROTOCOL_PROVIDERS;
