@@ -18,7 +18,10 @@
 # BENCH_WAIT_QUIET (seconds to wait for other processes to leave the machine idle; default 0),
 # BENCH_PERF=0 (skip counting the proxy's syscalls with `perf stat`, used when perf can),
 # BENCH_NICE (nice level for everything the benchmark runs, e.g. -10 on a shared machine; root),
-# BENCH_SCRAPE_METRICS (scrape Busbar's /metrics every N seconds during the run; default never).
+# BENCH_SCRAPE_METRICS (scrape Busbar's /metrics every N seconds during the run; default never),
+# BENCH_CONFIG_EXTRA (YAML appended to Busbar's config.yaml, e.g. request logs or an OTLP endpoint;
+# the string BENCH_SINK_URL in it becomes http://127.0.0.1:PORT of a sink that answers every POST 200,
+# served by the benchmark's nginx; its CPU is not Busbar's, so it does not count in Busbar's figures).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -163,6 +166,10 @@ models:
     provider: mock-anthropic
     max_concurrent: 100000
 EOF
+sink_port=$((port_base + 300))
+if [[ -n ${BENCH_CONFIG_EXTRA:-} ]]; then
+    printf '%s\n' "${BENCH_CONFIG_EXTRA//BENCH_SINK_URL/http://127.0.0.1:$sink_port}" >>"$work/config.yaml"
+fi
 # Pinned at start, so Tokio sizes its runtime to the one core it may use.
 BENCH_UPSTREAM_KEY=bench-upstream-key RUST_LOG=${BENCH_RUST_LOG:-info} "${prio[@]}" taskset -c "$proxy_core" "$busbar_bin" \
     --providers "$work/providers.yaml" --config "$work/config.yaml" >"$work/busbar.log" 2>&1 &
@@ -199,6 +206,12 @@ http {
             # Relay stream events as they arrive, as Busbar does.
             proxy_buffering off;
         }
+    }
+    # A sink for request-log webhooks and OTLP exports (BENCH_CONFIG_EXTRA): takes any POST.
+    server {
+        listen 127.0.0.1:$sink_port;
+        client_max_body_size 64m;
+        location / { return 200; }
     }
 }
 EOF
