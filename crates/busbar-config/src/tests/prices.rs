@@ -195,3 +195,59 @@ providers:
         Some("anthropic.claude-haiku-4-5")
     );
 }
+
+#[test]
+fn the_shipped_catalog_prices_the_flagship_models_by_their_dated_ids() {
+    let config = config(
+        "  sonnet: {provider: anthropic, max_concurrent: 1, upstream_model: claude-sonnet-4-5-20250929}\n  haiku: {provider: anthropic, max_concurrent: 1, upstream_model: claude-haiku-4-5-20251001}\n  gpt: {provider: openai, max_concurrent: 1, upstream_model: gpt-4.1-2025-04-14}\n  old-4o: {provider: openai, max_concurrent: 1, upstream_model: gpt-4o-2024-05-13}\n",
+    );
+    let loaded = load_priced(CATALOG, &config, &guide_env());
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let cost = |model: &str, usage: &busbar_ir::Usage| {
+        loaded.config.models[model]
+            .price
+            .as_ref()
+            .expect("priced")
+            .cost(usage)
+            .to_string()
+    };
+    let mut cached = busbar_ir::Usage::new(100_000, 100_000);
+    cached.cache_read_tokens = Some(50_000);
+    // 50k cache reads at $0.30, 50k more in at $3, 100k out at $15 (per
+    // million).
+    assert_eq!(cost("sonnet", &cached), "$1.665");
+    assert_eq!(cost("gpt", &cached), "$0.925");
+    // Past 200k the whole request moves to the 1M-context rates.
+    let mut long = busbar_ir::Usage::new(1_000_000, 1_000_000);
+    long.cache_read_tokens = Some(500_000);
+    assert_eq!(cost("sonnet", &long), "$25.80");
+    assert_eq!(cost("haiku", &busbar_ir::Usage::new(1_000_000, 0)), "$1.00");
+    // A snapshot listed on its own keeps its own price.
+    assert_eq!(
+        cost("old-4o", &busbar_ir::Usage::new(1_000_000, 0)),
+        "$5.00"
+    );
+    assert_eq!(
+        loaded.config.models["sonnet"].context_window(),
+        Some(200_000)
+    );
+}
+
+#[test]
+fn every_shipped_listing_has_input_and_output_prices() {
+    let mut w = crate::walk::Walker::new("providers.yaml");
+    let catalog = crate::catalog::read(&mut w, &crate::yaml::parse(CATALOG).expect("YAML"));
+    assert!(w.into_errors().is_empty());
+    for provider in ["openai", "responses", "anthropic", "gemini"] {
+        let listings = &catalog.listings[provider];
+        assert!(listings.len() >= 5, "{provider}");
+        for listing in listings.values() {
+            assert!(
+                listing.price.rates.output > listing.price.rates.input
+                    || listing.id.contains("haiku-3"),
+                "{}",
+                listing.id
+            );
+        }
+    }
+}
