@@ -54,12 +54,13 @@ providers:
   demo-cohere: {api_key_env: BUSBAR_DEMO_KEY}
   demo-bedrock: {api_key_env: BUSBAR_DEMO_AWS_KEYS}
 models:
-  demo-openai: {provider: demo-openai, max_concurrent: 256}
-  demo-responses: {provider: demo-responses, max_concurrent: 256}
-  demo-anthropic: {provider: demo-anthropic, max_concurrent: 256}
-  demo-gemini: {provider: demo-gemini, max_concurrent: 256}
-  demo-cohere: {provider: demo-cohere, max_concurrent: 256}
-  demo-bedrock: {provider: demo-bedrock, max_concurrent: 256}
+  # A made-up price, so /metrics and /stats show what requests cost.
+  demo-openai: {provider: demo-openai, max_concurrent: 256, price: &demo_price {input: 1, output: 2}}
+  demo-responses: {provider: demo-responses, max_concurrent: 256, price: *demo_price}
+  demo-anthropic: {provider: demo-anthropic, max_concurrent: 256, price: *demo_price}
+  demo-gemini: {provider: demo-gemini, max_concurrent: 256, price: *demo_price}
+  demo-cohere: {provider: demo-cohere, max_concurrent: 256, price: *demo_price}
+  demo-bedrock: {provider: demo-bedrock, max_concurrent: 256, price: *demo_price}
 pools:
   demo:
     members:

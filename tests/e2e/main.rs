@@ -27,6 +27,8 @@
 //!   what the client got and in `/stats` and `/metrics`;
 //! * `load` — concurrent clients against a faulty upstream: every reply well
 //!   formed, none hung, and the counters reconcile with what clients saw;
+//! * `spend` — tokens by class and exact cost per lane, in `/metrics` and
+//!   `/stats`;
 //! * `governance` — virtual keys, the admin API, budgets and rate limits,
 //!   refusals in every protocol's shape, spend across restarts.
 //!
@@ -45,6 +47,7 @@ mod limits;
 mod load;
 mod ops;
 mod relay;
+mod spend;
 mod startup;
 mod stream_endings;
 mod streaming;

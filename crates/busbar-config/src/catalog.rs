@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::{AuthScheme, FailureClass, HealthMode, Protocol};
+use crate::price::{self, Listing};
 use crate::ssrf;
 use crate::walk::{join, Fields, Walker};
 use crate::yaml::Node;
@@ -23,6 +24,10 @@ pub(crate) const PROVIDER_FIELDS: [&str; 8] = [
     "region",
     "allow_private",
 ];
+
+/// Fields only the catalog has: the models a provider serves, with their
+/// prices and limits, and where those prices were read.
+const CATALOG_ONLY_FIELDS: [&str; 2] = ["models", "price_source"];
 
 const HEALTH_FIELDS: [&str; 3] = ["mode", "interval_secs", "timeout_secs"];
 
@@ -144,11 +149,19 @@ pub(crate) fn read_provider_fields(w: &mut Walker, f: &Fields<'_>) -> ProviderFi
 pub(crate) struct Catalog {
     /// Entries by name; `base_url` already checked and trimmed.
     pub(crate) entries: BTreeMap<String, ProviderFields>,
+    /// Each entry's `models`, by entry name: upstream id → listing.
+    pub(crate) listings: BTreeMap<String, BTreeMap<String, Listing>>,
 }
 
 impl Catalog {
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
+    }
+
+    /// What provider `provider` lists for upstream model `id`, by the id or
+    /// one of its aliases.
+    pub(crate) fn listing(&self, provider: &str, id: &str) -> Option<&Listing> {
+        price::lookup(self.listings.get(provider)?, id)
     }
 }
 
@@ -173,10 +186,22 @@ pub(crate) fn read(w: &mut Walker, doc: &Node) -> Catalog {
         if !w.name(&path, name) {
             continue;
         }
-        let Some(f) = w.object(&path, node, &PROVIDER_FIELDS) else {
+        let known: Vec<&str> = PROVIDER_FIELDS
+            .iter()
+            .chain(&CATALOG_ONLY_FIELDS)
+            .copied()
+            .collect();
+        let Some(f) = w.object(&path, node, &known) else {
             continue;
         };
         let mut fields = read_provider_fields(w, &f);
+        if let Some((path, node)) = f.get("models") {
+            let listings = price::read::listings(w, &path, node);
+            catalog.listings.insert(name.clone(), listings);
+        }
+        if let Some((path, node)) = f.get("price_source") {
+            price::read::source(w, &path, node);
+        }
         f.require(w, "protocol", fields.protocol);
         let base_url = f.require(w, "base_url", fields.base_url.take());
         fields.base_url = base_url.and_then(|raw| {
@@ -246,7 +271,7 @@ extra: 1
             errors,
             [
                 "providers.yaml: extra: unknown field; expected one of: `providers`",
-                "providers.yaml: providers.a.colour: unknown field; expected one of: `protocol`, `base_url`, `path`, `auth`, `error_map`, `health`, `region`, `allow_private`",
+                "providers.yaml: providers.a.colour: unknown field; expected one of: `protocol`, `base_url`, `path`, `auth`, `error_map`, `health`, `region`, `allow_private`, `models`, `price_source`",
                 "providers.yaml: providers.a.protocol: unknown value `opnai`; expected one of: `openai`, `responses`, `anthropic`, `gemini`, `cohere`, `bedrock`; did you mean `openai`?",
                 "providers.yaml: providers.a.auth: unknown value `basic`; expected one of: `bearer`, `api-key`",
                 "providers.yaml: providers.a.path: must start with `/`",

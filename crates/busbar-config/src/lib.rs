@@ -1,7 +1,9 @@
 //! Loading and validating Busbar's two files: `providers.yaml` and `config.yaml`.
 //!
 //! `providers.yaml` is the catalog Busbar ships: for each upstream provider its
-//! wire protocol, base URL and the error codes worth classifying.
+//! wire protocol, base URL and the error codes worth classifying, and the
+//! models it serves with their list prices and context windows (see
+//! [`Price`] for how a cost is computed, exactly, in integers).
 //! `config.yaml` is the operator's deployment: which providers to switch on and
 //! where their keys live, the models (lanes), the pools over them, client
 //! authentication, governance and limits. This crate turns the two into one
@@ -48,7 +50,11 @@
 //! ```
 //! use std::collections::BTreeMap;
 //!
-//! let catalog = "anthropic:\n  protocol: anthropic\n  base_url: https://api.anthropic.com\n";
+//! let catalog = "
+//! anthropic:
+//!   protocol: anthropic
+//!   base_url: https://api.anthropic.com
+//! ";
 //! let config = "
 //! providers:
 //!   anthropic:
@@ -57,12 +63,18 @@
 //!   claude-sonnet:
 //!     provider: anthropic
 //!     max_concurrent: 10
+//!     upstream_model: claude-sonnet-4-5-20250929
+//!     price: {input: 3, output: 15}   # dollars per million tokens
 //! ";
 //! let env = BTreeMap::from([("ANTHROPIC_KEY".to_owned(), "sk-ant-test".to_owned())]);
 //! let loaded = busbar_config::load_str(catalog, config, &env).unwrap();
 //! let model = &loaded.config.models["claude-sonnet"];
 //! assert_eq!(model.default_max_tokens, 4096);
 //! assert_eq!(loaded.config.listen, "0.0.0.0:8080");
+//! // 1000 tokens in, 200 out: $0.003 + $0.003, exactly.
+//! let usage = busbar_ir::Usage::new(1000, 200);
+//! let cost = model.price.as_ref().unwrap().cost(&usage);
+//! assert_eq!(cost.micro_dollars(), 6000);
 //! // An open relay on a public address is allowed, but not quietly.
 //! assert_eq!(loaded.warnings.len(), 1);
 //! ```
@@ -72,6 +84,7 @@ mod catalog;
 mod env;
 mod error;
 mod model;
+mod price;
 mod resolve;
 mod ssrf;
 mod walk;
@@ -89,6 +102,7 @@ pub use model::{
     FailureClass, Governance, Health, HealthMode, Limits, Model, Observability, OnExhausted, Pool,
     PoolMember, Protocol, Provider, Secret, Target, Tls, Trip, TripMode,
 };
+pub use price::{alias_candidates, Listing, Money, Price, Rate, Rates, Tier};
 pub use ssrf::blocked_address;
 
 /// A successfully loaded configuration and the warnings it produced.

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 pub use busbar_protocols::Protocol;
 pub use busbar_routing::FailureClass;
+
+use crate::price::{Listing, Price};
 pub use pool::{
     Affinity, AffinityMode, Breaker, Failover, OnExhausted, Pool, PoolMember, Trip, TripMode,
 };
@@ -83,6 +85,21 @@ pub struct Model {
     pub default_max_tokens: u32,
     /// The model id sent upstream (default: the name).
     pub upstream_model: String,
+    /// What its requests cost: `price` as written in `config.yaml`, else
+    /// the catalog's list price; `None` when neither has one.
+    pub price: Option<Price>,
+    /// What the provider's catalog entry lists for `upstream_model` (or an
+    /// alias of it): its list price and limits, whatever `price` says.
+    pub listing: Option<Listing>,
+}
+
+impl Model {
+    /// The largest prompt the model accepts, as far as the catalog knows.
+    pub fn context_window(&self) -> Option<u64> {
+        self.listing
+            .as_ref()
+            .and_then(|listing| listing.context_window)
+    }
 }
 
 /// How clients authenticate to Busbar.

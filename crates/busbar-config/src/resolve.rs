@@ -124,7 +124,7 @@ fn resolve(
     }
 
     let (providers, provider_names) = providers::providers(w, &top, catalog, auth.mode, env);
-    let (models, model_names) = providers::models(w, &top, &provider_names, catalog);
+    let (models, model_names) = providers::models(w, &top, &provider_names, catalog, warnings);
     let pools = pools::pools(w, &top, &model_names, &provider_names);
     let governance = access::governance(w, &top, auth.mode, env, warnings);
     let limits = limits(w, &top);

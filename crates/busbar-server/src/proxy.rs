@@ -96,7 +96,7 @@ pub(crate) async fn proxy<'s>(
             "lane" => lane.to_owned()
         )
         .increment(1);
-        let failure = match attempt::run(&mut call, target, permit).await {
+        let failure = match attempt::run(&mut call, pool_name, target, permit).await {
             Ok(reply) => return Ok(reply),
             Err(failure) => failure,
         };

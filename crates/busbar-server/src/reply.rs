@@ -10,9 +10,11 @@ mod cutoff;
 mod drain;
 mod guard;
 mod meter;
+mod spend;
 
 pub use body::{Body, BodyError};
 pub(crate) use cutoff::Cutoff;
 pub(crate) use drain::StreamLimits;
 pub(crate) use guard::Guard;
 pub(crate) use meter::{store_error, Meter};
+pub(crate) use spend::{LaneSpend, Tally};

@@ -171,6 +171,13 @@ impl State {
                         && lane.max_requests() == max_requests.map(NonZeroU64::get)
                 })
                 .cloned();
+            let mut target = Target::new(name, model, provider, config.auth.mode)?;
+            // A kept lane keeps its spend totals with its other counters.
+            if let (Some(_), Some(previous)) = (&kept, previous) {
+                if let Some(id) = previous.router.lane_id(name) {
+                    target = target.with_spend(Arc::clone(&previous.target(id).spend));
+                }
+            }
             lanes.push(kept.unwrap_or_else(|| {
                 Lane::new(
                     name.clone(),
@@ -179,7 +186,7 @@ impl State {
                     max_requests,
                 )
             }));
-            targets.push(Target::new(name, model, provider, config.auth.mode)?);
+            targets.push(target);
         }
         let lane_id = |model: &str| {
             config
@@ -202,7 +209,15 @@ impl State {
                     })?;
                     let weight = NonZeroU32::new(member.weight).unwrap_or(NonZeroU32::MIN);
                     let lane_member = Member::new(lane, weight);
-                    Ok(match member.context_max {
+                    // Without `context_max`, the catalog's context window
+                    // (when it lists the model) narrows context failover.
+                    let context_max = member.context_max.or_else(|| {
+                        config
+                            .models
+                            .get(&member.target)
+                            .and_then(busbar_config::Model::context_window)
+                    });
+                    Ok(match context_max {
                         Some(tokens) => lane_member.with_context_max(tokens),
                         None => lane_member,
                     })

@@ -8,15 +8,17 @@ use super::{keys_required, read_secret_var};
 use crate::catalog::{read_provider_fields, Catalog, ProviderFields, PROVIDER_FIELDS};
 use crate::env::Env;
 use crate::model::{AuthMode, AuthScheme, AwsCredentials, Health, Model, Provider, Secret};
+use crate::price;
 use crate::ssrf;
 use crate::walk::{join, suggest, Fields, Walker};
 
-const MODEL_FIELDS: [&str; 5] = [
+const MODEL_FIELDS: [&str; 6] = [
     "provider",
     "max_concurrent",
     "max_requests",
     "default_max_tokens",
     "upstream_model",
+    "price",
 ];
 
 /// Resolves every configured provider against the catalog.
@@ -186,6 +188,7 @@ pub(super) fn models(
     top: &Fields<'_>,
     providers: &BTreeSet<String>,
     catalog: &Catalog,
+    warnings: &mut Vec<String>,
 ) -> (BTreeMap<String, Model>, BTreeSet<String>) {
     let mut out = BTreeMap::new();
     let mut declared = BTreeSet::new();
@@ -197,6 +200,7 @@ pub(super) fn models(
     if entries.is_empty() {
         w.error(&section, "must define at least one model");
     }
+    let mut unpriced = Vec::new();
     for (name, node) in entries {
         let path = join(&section, name);
         declared.insert(name.clone());
@@ -240,9 +244,22 @@ pub(super) fn models(
             }
             ok
         });
+        let price = f
+            .get("price")
+            .map(|(path, node)| price::read::price(w, &path, node));
         if let (Some(provider), Some(max_concurrent), Some(max_requests)) =
             (provider, max_concurrent, max_requests)
         {
+            let upstream_model = upstream_model.unwrap_or_else(|| name.clone());
+            let listing = catalog.listing(&provider, &upstream_model).cloned();
+            // A price with an error was reported; it is no missing price.
+            let price = match price {
+                Some(written) => written,
+                None => listing.as_ref().map(|listing| listing.price.clone()),
+            };
+            if price.is_none() && f.get("price").is_none() {
+                unpriced.push(format!("`{name}` (`{upstream_model}` at `{provider}`)"));
+            }
             out.insert(
                 name.clone(),
                 Model {
@@ -251,10 +268,18 @@ pub(super) fn models(
                     max_concurrent,
                     max_requests,
                     default_max_tokens: default_max_tokens.unwrap_or(4096),
-                    upstream_model: upstream_model.unwrap_or_else(|| name.clone()),
+                    upstream_model,
+                    price,
+                    listing,
                 },
             );
         }
+    }
+    if !unpriced.is_empty() {
+        warnings.push(format!(
+            "models: the catalog has no price for {}, so their tokens are counted but not their cost; set models.NAME.price (`{{input: 0, output: 0}}` for a free model)",
+            unpriced.join(", ")
+        ));
     }
     (out, declared)
 }

@@ -20,7 +20,7 @@ models:
             "config.yaml: provider: unknown field; did you mean `providers`?",
             "config.yaml: providers: required: at least one provider with its `api_key_env`",
             "config.yaml: models.m.max_concurent: unknown field; did you mean `max_concurrent`?",
-            "config.yaml: models.m.colour: unknown field; expected one of: `provider`, `max_concurrent`, `max_requests`, `default_max_tokens`, `upstream_model`",
+            "config.yaml: models.m.colour: unknown field; expected one of: `provider`, `max_concurrent`, `max_requests`, `default_max_tokens`, `upstream_model`, `price`",
             "config.yaml: models.m.provider: `anthropic` is in the catalog but not configured; add it under `providers:` with its `api_key_env`",
             "config.yaml: models.m.max_concurrent: required",
         ]
@@ -77,7 +77,7 @@ fn errors_in_both_files_are_reported_together() {
         errors_with(catalog, config, &env(&[("K", "v")])),
         [
             "providers.yaml: x.protocol: unknown value `smoke-signals`; expected one of: `openai`, `responses`, `anthropic`, `gemini`, `cohere`, `bedrock`",
-            "config.yaml: models.m.extra: unknown field; expected one of: `provider`, `max_concurrent`, `max_requests`, `default_max_tokens`, `upstream_model`",
+            "config.yaml: models.m.extra: unknown field; expected one of: `provider`, `max_concurrent`, `max_requests`, `default_max_tokens`, `upstream_model`, `price`",
         ]
     );
 }

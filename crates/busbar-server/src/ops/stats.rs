@@ -17,16 +17,53 @@ pub(crate) fn healthz(state: &State) -> Response<Body> {
     }
 }
 
-/// `GET /stats`: the router's snapshot, narrowed to a key's pools.
+/// `GET /stats`: the router's snapshot, narrowed to a key's pools, with
+/// each lane's tokens and cost.
 pub(crate) fn stats(state: &State, caller: &Caller) -> Response<Body> {
     let snapshot = match caller {
         Caller::Key(_) => state.router.snapshot_for(|name| caller.may_use(name)),
         _ => state.snapshot(),
     };
+    let mut document = serde_json::to_value(&snapshot).unwrap_or_default();
+    let lanes = document
+        .get_mut("lanes")
+        .and_then(serde_json::Value::as_array_mut);
+    for lane in lanes.into_iter().flatten() {
+        add_spend(state, lane);
+    }
     json(
         StatusCode::OK,
-        serde_json::to_vec(&snapshot).unwrap_or_default(),
+        serde_json::to_vec(&document).unwrap_or_default(),
     )
+}
+
+/// Adds a lane's `tokens` by class and `cost_microdollars` (`null` for a
+/// lane without a price) to its `/stats` entry.
+fn add_spend(state: &State, lane: &mut serde_json::Value) {
+    let Some(entry) = lane.as_object_mut() else {
+        return;
+    };
+    let target = entry
+        .get("model")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|name| state.router.lane_id(name))
+        .map(|id| state.target(id));
+    let Some(target) = target else {
+        return;
+    };
+    let (tokens, cost) = target.spend.snapshot();
+    entry.insert(
+        "tokens".into(),
+        serde_json::to_value(tokens).unwrap_or_default(),
+    );
+    entry.insert(
+        "cost_microdollars".into(),
+        if target.is_priced() {
+            cost.micro_dollars().into()
+        } else {
+            serde_json::Value::Null
+        },
+    );
 }
 
 /// `GET /metrics`: the Prometheus exposition.

@@ -66,9 +66,10 @@ impl Failure {
     }
 }
 
-/// Tries `target` with `permit`.
+/// Tries `target` with `permit`, for a request routed as `pool`.
 pub(super) async fn run(
     call: &mut Call<'_>,
+    pool: &str,
     target: &Target,
     permit: Permit,
 ) -> Result<Response<Body>, Box<Failure>> {
@@ -152,7 +153,12 @@ pub(super) async fn run(
     if !response.status().is_success() {
         return Err(upstream_error(call, target, permit, response).await);
     }
-    let guard = Guard::charged(permit, call.meter.take(), target.error_map());
+    let guard = Guard::charged(
+        permit,
+        call.meter.take(),
+        target.tally(pool),
+        target.error_map(),
+    );
     let (parts, upstream_body) = response.into_parts();
     // Gemini clients that asked for a JSON-array stream get one even from a
     // Gemini upstream, which Busbar always asks for Server-Sent Events.
@@ -333,8 +339,8 @@ fn opening_error(target: &Target, events: &[StreamEvent]) -> Option<(FailureClas
 
 /// Relays a complete reply of the client's own protocol: read whole, so a
 /// reply that breaks off before its end fails over (or becomes a 502)
-/// instead of reaching the client cut short; its usage decoded and settled
-/// when governance meters it; then sent as the upstream wrote it.
+/// instead of reaching the client cut short; its usage decoded, counted and
+/// (when governance meters it) settled; then sent as the upstream wrote it.
 async fn relay_complete(
     call: &Call<'_>,
     target: &Target,
@@ -346,17 +352,13 @@ async fn relay_complete(
         Ok(bytes) => bytes,
         Err((class, error)) => return Err(recalled(guard, class, error)),
     };
-    let usage = if guard.is_metered() {
-        // A body the decoder cannot read is still the upstream's success;
-        // only its tokens go uncounted.
-        target
-            .protocol
-            .decode_response(&bytes)
-            .map(|response| response.usage)
-            .unwrap_or_default()
-    } else {
-        busbar_ir::Usage::default()
-    };
+    // A body the decoder cannot read is still the upstream's success; only
+    // its tokens go uncounted.
+    let usage = target
+        .protocol
+        .decode_response(&bytes)
+        .map(|response| response.usage)
+        .unwrap_or_default();
     guard.complete_with(&usage).await;
     let mut reply = Response::new(Body::full(bytes));
     *reply.status_mut() = parts.status;

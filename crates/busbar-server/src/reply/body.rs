@@ -81,15 +81,14 @@ impl Body {
     ) -> Self {
         let mut watch = EndWatch::new(protocol);
         watch.feed(&first);
-        // Governance needs the tokens: a relayed stream is decoded on the
-        // side, its bytes still going out untouched.
-        let usage = guard.is_metered().then(|| {
-            Box::new(UsageTap {
-                decoder: protocol.stream_decoder(),
-                events: Vec::new(),
-                drain_bytes: limits.drain_bytes,
-            })
-        });
+        // Every reply's tokens are counted (and governance charges them): a
+        // relayed stream is decoded on the side, its bytes still going out
+        // untouched.
+        let usage = Some(Box::new(UsageTap {
+            decoder: protocol.stream_decoder(),
+            events: Vec::new(),
+            drain_bytes: limits.drain_bytes,
+        }));
         let mut relay = Relay {
             upstream,
             guard,
@@ -217,7 +216,8 @@ struct Relay {
     watch: EndWatch,
     /// Data read ahead of the body, sent first.
     first: Option<Bytes>,
-    /// For metered streams: what reads the usage out of the relayed bytes.
+    /// What reads the usage out of the relayed bytes; gone once the bytes
+    /// stop decoding.
     usage: Option<Box<UsageTap>>,
     /// Fires when the shutdown grace is over.
     cutoff: CutoffWatch,
@@ -281,7 +281,9 @@ impl Relay {
             usage,
             ..
         } = *self;
-        let Some(mut tap) = usage else {
+        // Only governance reads on: a key must pay for what it was sent.
+        // Otherwise the guard, dropped here, counts the tokens seen so far.
+        let Some(mut tap) = usage.filter(|_| guard.is_metered()) else {
             return;
         };
         let limits = StreamLimits {

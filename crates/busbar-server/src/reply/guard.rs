@@ -1,19 +1,22 @@
 //! The lane permit a request holds while its reply is in flight, and the
-//! governance meter that travels with it.
+//! governance meter and spend tally that travel with it.
 
 use busbar_ir::{ApiError, StreamEvent, Usage};
 use busbar_routing::{ErrorSource, FailureClass, Outcome, Permit};
 
 use super::meter::Meter;
+use super::spend::Tally;
 use crate::failure::{classify, ErrorMap};
 
 /// Holds a lane's concurrency slot (and budget unit) until the reply body
-/// is finished, and reports how it ended exactly once: to the lane, and to
-/// governance when the request is metered.
+/// is finished, and reports how it ended exactly once: to the lane, to the
+/// spend tally, and to governance when the request is metered.
 pub(crate) struct Guard {
     permit: Option<Permit>,
     // Boxed: most requests are not metered, and bodies stay small.
     meter: Option<Box<Meter>>,
+    /// The reply's tokens and cost, counted when it ends however it ends.
+    tally: Option<Box<Tally>>,
     /// The lane's `error_map`, for an error inside the stream.
     error_map: ErrorMap,
 }
@@ -21,11 +24,17 @@ pub(crate) struct Guard {
 impl Guard {
     /// A guard for a request whose upstream answered 2xx: the budget unit is
     /// charged now. `meter` is the request's admission, when governed.
-    pub(crate) fn charged(mut permit: Permit, meter: Option<Meter>, error_map: ErrorMap) -> Self {
+    pub(crate) fn charged(
+        mut permit: Permit,
+        meter: Option<Meter>,
+        tally: Tally,
+        error_map: ErrorMap,
+    ) -> Self {
         permit.charge();
         Self {
             permit: Some(permit),
             meter: meter.map(Box::new),
+            tally: Some(Box::new(tally)),
             error_map,
         }
     }
@@ -38,6 +47,9 @@ impl Guard {
     /// A stream event passed: its usage counts, and a long reply renews
     /// its reservation.
     pub(crate) fn observe(&mut self, event: &StreamEvent) {
+        if let Some(tally) = &mut self.tally {
+            tally.observe(event);
+        }
         if let Some(meter) = &mut self.meter {
             meter.observe(event);
             meter.tick();
@@ -49,6 +61,7 @@ impl Guard {
         if let Some(permit) = self.permit.take() {
             permit.finish(Outcome::Success);
         }
+        self.count_spend();
         if let Some(meter) = self.meter.take() {
             meter.finish(true);
         }
@@ -59,6 +72,10 @@ impl Guard {
     pub(crate) async fn complete_with(mut self, usage: &Usage) {
         if let Some(permit) = self.permit.take() {
             permit.finish(Outcome::Success);
+        }
+        if let Some(mut tally) = self.tally.take() {
+            tally.record(usage);
+            tally.finish();
         }
         if let Some(mut meter) = self.meter.take() {
             meter.record(usage);
@@ -72,6 +89,7 @@ impl Guard {
         if let Some(permit) = self.permit.take() {
             permit.finish(Outcome::failed(class));
         }
+        self.count_spend();
         if let Some(meter) = self.meter.take() {
             meter.finish(false);
         }
@@ -96,15 +114,26 @@ impl Guard {
         if let Some(permit) = self.permit.take() {
             permit.finish(failure.map_or(Outcome::Success, Outcome::failed));
         }
+        self.count_spend();
         if let Some(meter) = self.meter.take() {
             meter.finish_unreported();
         }
     }
 
+    /// Counts the tokens the upstream reported so far, and their cost:
+    /// the vendor bills them whether or not the reply was whole.
+    fn count_spend(&mut self) {
+        if let Some(tally) = self.tally.take() {
+            tally.finish();
+        }
+    }
+
     /// Takes the permit back, its charge refunded, and the meter unsettled,
     /// when the reply failed before any byte reached the client and another
-    /// lane may be tried.
+    /// lane may be tried. The tally is counted: an upstream that opened
+    /// with a usage report (Anthropic's `message_start`) bills it.
     pub(crate) fn recall(mut self) -> (Option<Permit>, Option<Meter>) {
+        self.count_spend();
         let meter = self.meter.take().map(|meter| *meter);
         let permit = self.permit.take().map(|mut permit| {
             permit.refund();
@@ -124,6 +153,7 @@ impl Drop for Guard {
         if let Some(permit) = self.permit.take() {
             permit.finish(Outcome::Success);
         }
+        self.count_spend();
         if let Some(meter) = self.meter.take() {
             meter.finish(true);
         }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use busbar_config::{AuthMode, AuthScheme, HealthMode};
+use busbar_config::{AuthMode, AuthScheme, HealthMode, Price};
 use busbar_ir::ApiError;
 use busbar_protocols::{KeyHeader, Protocol};
 use busbar_routing::{ErrorSource, FailureClass, ProbeMode};
@@ -16,6 +16,7 @@ use http_body_util::Full;
 use super::sigv4::Signer;
 use crate::error::{GatewayError, StartError};
 use crate::failure::{classify, ErrorMap};
+use crate::reply::{LaneSpend, Tally};
 
 /// What a proxied request brings from its client to the upstream request.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +51,10 @@ pub(crate) struct Target {
     error_map: ErrorMap,
     /// How this lane is probed (`health.mode` other than `none`).
     pub(crate) health: Option<Probing>,
+    /// What the lane's requests cost, when it has a price.
+    price: Option<Arc<Price>>,
+    /// The lane's tokens and cost so far.
+    pub(crate) spend: Arc<LaneSpend>,
 }
 
 /// A lane's health-probe settings.
@@ -129,7 +134,31 @@ impl Target {
                 timeout: provider.health.timeout,
             }),
             error_map: Arc::new(provider.error_map.clone()),
+            price: model.price.clone().map(Arc::new),
+            spend: Arc::default(),
         })
+    }
+
+    /// The same target, counting into `spend` (a kept lane's totals).
+    pub(crate) fn with_spend(mut self, spend: Arc<LaneSpend>) -> Self {
+        self.spend = spend;
+        self
+    }
+
+    /// Whether the lane has a price.
+    pub(crate) fn is_priced(&self) -> bool {
+        self.price.is_some()
+    }
+
+    /// A spend tally for a reply from this lane to a request routed as
+    /// `pool`.
+    pub(crate) fn tally(&self, pool: &str) -> Tally {
+        Tally::new(
+            pool,
+            self.lane_name_str(),
+            self.price.clone(),
+            Arc::clone(&self.spend),
+        )
     }
 
     /// What an upstream error means for routing (see

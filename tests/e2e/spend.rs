@@ -1,0 +1,219 @@
+//! What replies cost: tokens by class and exact money per lane, in
+//! `/metrics` (`busbar_tokens_total`, `busbar_cost_total`) and `/stats`,
+//! for complete and streamed replies, relayed and translated.
+//!
+//! The mock's usage is deterministic but its exact counts are its own
+//! business, so each test reads the usage the client was shown and checks
+//! that the gateway counted exactly that, priced exactly.
+
+use serde_json::{json, Value};
+
+use crate::support::{Metrics, Setup};
+
+/// Two priced lanes and one without a price. `$1` and `$2` per million
+/// tokens are 1 and 2 micro-dollars a token; `$0.5` and `$1.5` leave half
+/// micro-dollars to carry.
+const MODELS: &str = "
+  gpt:
+    provider: mock-openai
+    max_concurrent: 8
+    upstream_model: gpt-4o-mini
+    price: {input: 1, output: 2}
+  claude:
+    provider: mock-anthropic
+    max_concurrent: 8
+    upstream_model: claude-3-5-haiku
+    price: {input: 0.5, output: 1.5}
+  free:
+    provider: mock-openai
+    max_concurrent: 8
+";
+
+/// Input and output tokens a client was shown.
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    input: u64,
+    output: u64,
+}
+
+impl Seen {
+    fn add(&mut self, other: Seen) {
+        self.input += other.input;
+        self.output += other.output;
+    }
+}
+
+fn number(value: &Value) -> u64 {
+    value
+        .as_u64()
+        .unwrap_or_else(|| panic!("not a count: {value}"))
+}
+
+fn chat(model: &str, text: &str, stream: bool) -> Value {
+    let mut body = json!({"model": model, "messages": [{"role": "user", "content": text}]});
+    if stream {
+        body["stream"] = json!(true);
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    body
+}
+
+fn messages(text: &str, stream: bool) -> Value {
+    json!({"max_tokens": 50, "stream": stream, "messages": [{"role": "user", "content": text}]})
+}
+
+/// An OpenAI chat reply's usage, complete or streamed (the last chunk).
+fn openai_usage(usage: &Value) -> Seen {
+    Seen {
+        input: number(&usage["prompt_tokens"]),
+        output: number(&usage["completion_tokens"]),
+    }
+}
+
+#[tokio::test]
+async fn every_reply_is_counted_and_priced_exactly() {
+    let gateway = Setup::new().models(MODELS).start().await;
+    Metrics::ready(&gateway).await;
+    let (mut gpt, mut claude, mut free) = (Seen::default(), Seen::default(), Seen::default());
+
+    // OpenAI in, OpenAI out: complete, then streamed (relayed untouched).
+    let reply = gateway
+        .post_json("/v1/chat/completions", &chat("gpt", "one two three", false))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    gpt.add(openai_usage(&reply.json()["usage"]));
+    let reply = gateway
+        .stream(
+            "/v1/chat/completions",
+            &chat("gpt", "four five six seven", true),
+        )
+        .await;
+    let usage = reply
+        .data()
+        .into_iter()
+        .rev()
+        .find(|chunk| chunk["usage"].is_object())
+        .expect("a usage chunk");
+    gpt.add(openai_usage(&usage["usage"]));
+
+    // Anthropic in, Anthropic out: complete, then streamed (relayed).
+    let reply = gateway
+        .post_json("/claude/v1/messages", &messages("eight nine", false))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let usage = &reply.json()["usage"];
+    claude.add(Seen {
+        input: number(&usage["input_tokens"]),
+        output: number(&usage["output_tokens"]),
+    });
+    let reply = gateway
+        .stream("/claude/v1/messages", &messages("ten eleven twelve", true))
+        .await;
+    let data = reply.data();
+    let start = data
+        .iter()
+        .find(|event| event["type"] == "message_start")
+        .expect("message_start");
+    let delta = data
+        .iter()
+        .rev()
+        .find(|event| event["type"] == "message_delta")
+        .expect("message_delta");
+    claude.add(Seen {
+        input: number(&start["message"]["usage"]["input_tokens"]),
+        output: number(&delta["usage"]["output_tokens"]),
+    });
+
+    // OpenAI in, Anthropic out: complete and streamed, translated.
+    let reply = gateway
+        .post_json("/v1/chat/completions", &chat("claude", "a b c d e", false))
+        .await;
+    claude.add(openai_usage(&reply.json()["usage"]));
+    let reply = gateway
+        .stream("/v1/chat/completions", &chat("claude", "f g h", true))
+        .await;
+    let usage = reply
+        .data()
+        .into_iter()
+        .rev()
+        .find(|chunk| chunk["usage"].is_object())
+        .expect("a usage chunk");
+    claude.add(openai_usage(&usage["usage"]));
+
+    // A lane without a price counts tokens, not money.
+    let reply = gateway
+        .post_json("/v1/chat/completions", &chat("free", "x y", false))
+        .await;
+    free.add(openai_usage(&reply.json()["usage"]));
+
+    assert!(gpt.input > 0 && gpt.output > 0 && claude.input > 0 && claude.output > 0);
+    // $1 and $2 per million: whole micro-dollars.
+    let gpt_cost = gpt.input + 2 * gpt.output;
+    // $0.5 and $1.5 per million, in picodollars, then whole micro-dollars.
+    let claude_cost = (claude.input * 500_000 + claude.output * 1_500_000) / 1_000_000;
+
+    let metrics = Metrics::read(&gateway).await;
+    let tokens = |lane: &str, class: &str| {
+        metrics.sum(
+            "busbar_tokens_total",
+            &[("pool", lane), ("lane", lane), ("class", class)],
+        )
+    };
+    let cost = |lane: &str| metrics.sum("busbar_cost_total", &[("pool", lane), ("lane", lane)]);
+    assert_eq!(
+        (tokens("gpt", "input"), tokens("gpt", "output")),
+        (gpt.input, gpt.output)
+    );
+    assert_eq!(
+        (tokens("claude", "input"), tokens("claude", "output")),
+        (claude.input, claude.output)
+    );
+    assert_eq!(
+        (tokens("free", "input"), tokens("free", "output")),
+        (free.input, free.output)
+    );
+    assert_eq!(cost("gpt"), gpt_cost);
+    assert_eq!(cost("claude"), claude_cost);
+    assert!(
+        metrics
+            .series("busbar_cost_total")
+            .all(|(labels, _)| !labels.iter().any(|(_, v)| v == "free")),
+        "a lane without a price has no cost series"
+    );
+
+    for (lane, seen, expected) in [
+        ("gpt", gpt, Some(gpt_cost)),
+        ("claude", claude, Some(claude_cost)),
+        ("free", free, None),
+    ] {
+        let stats = gateway.lane_stats(lane).await;
+        assert_eq!(stats["tokens"]["input"], seen.input, "{lane}: {stats}");
+        assert_eq!(stats["tokens"]["output"], seen.output, "{lane}: {stats}");
+        assert_eq!(stats["tokens"]["cache_read"], 0, "{lane}: {stats}");
+        assert_eq!(
+            stats["cost_microdollars"],
+            json!(expected),
+            "{lane}: {stats}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pool_counts_under_its_own_name() {
+    let gateway = Setup::new()
+        .models(MODELS)
+        .extra("pools:\n  smart:\n    members:\n      - target: gpt\n")
+        .start()
+        .await;
+    Metrics::ready(&gateway).await;
+    let reply = gateway
+        .post_json("/v1/chat/completions", &chat("smart", "one two", false))
+        .await;
+    let seen = openai_usage(&reply.json()["usage"]);
+    let metrics = Metrics::read(&gateway).await;
+    assert_eq!(
+        metrics.sum("busbar_cost_total", &[("pool", "smart"), ("lane", "gpt")]),
+        seen.input + 2 * seen.output
+    );
+    assert_eq!(metrics.sum("busbar_cost_total", &[("pool", "gpt")]), 0);
+}
