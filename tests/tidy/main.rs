@@ -18,6 +18,7 @@
 //!
 //! A failure names the crate, the section and the edge, and says the rule.
 
+mod dashboard;
 mod manifest;
 
 use std::fs;
