@@ -245,6 +245,9 @@ async fn request_bodies_held_together_are_bounded_and_the_excess_gets_503() {
         .extra("limits: {max_body_bytes: 100000, max_buffered_body_bytes: 150000}")
         .start()
         .await;
+    // The recorder is installed just after start; a gauge moved before it
+    // would be missed.
+    crate::support::Metrics::ready(&gateway).await;
     // A body that is 90 KB in and never finishes holds its bytes.
     let addr = gateway.base.trim_start_matches("http://").to_owned();
     let mut slow = tokio::net::TcpStream::connect(&addr)
