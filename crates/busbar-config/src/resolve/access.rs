@@ -5,21 +5,29 @@ use std::path::PathBuf;
 
 use super::{is_loopback, read_secret_var};
 use crate::env::Env;
-use crate::model::{Auth, AuthMode, Governance, Secret};
+use crate::model::{Auth, AuthMode, Governance, GovernancePricing, Secret};
 use crate::walk::{index, join, Fields, Walker};
 use crate::yaml::Node;
 
 const AUTH_FIELDS: [&str; 3] = ["mode", "client_tokens", "token"];
-const GOVERNANCE_FIELDS: [&str; 8] = [
+const GOVERNANCE_FIELDS: [&str; 9] = [
     "enabled",
     "db_path",
     "admin_token",
+    "pricing",
     "price_per_request_cents",
     "price_per_1k_tokens_cents",
     "store",
     "secret_key_env",
     "fail_open",
 ];
+
+/// Whether models have catalog prices, which `governance.pricing: catalog`
+/// charges.
+// TODO(price catalog, issue 11 item 3): true once the catalog's per-model
+// `Price` lands (and `busbar-server`'s `governance::lane_price` returns it).
+// Governance already reserves and charges caller-priced amounts.
+const CATALOG_PRICES: bool = false;
 
 /// Reads `auth`; the flag says whether the deprecated `auth.token` was used.
 pub(super) fn auth(w: &mut Walker, top: &Fields<'_>) -> (Auth, bool) {
@@ -118,6 +126,20 @@ pub(super) fn governance(
             } else {
                 *slot = price;
             }
+        }
+    }
+    if let Some(pricing) = f.str(w, "pricing") {
+        let p = join(&path, "pricing");
+        match [GovernancePricing::Flat, GovernancePricing::Catalog]
+            .into_iter()
+            .find(|mode| mode.as_str().eq_ignore_ascii_case(&pricing))
+        {
+            Some(GovernancePricing::Catalog) if !CATALOG_PRICES => w.error(
+                &p,
+                "catalog needs the model price catalog, which this build does not have yet; use flat",
+            ),
+            Some(mode) => g.pricing = mode,
+            None => w.error(&p, "must be flat or catalog"),
         }
     }
     if let Some(store) = f.str(w, "store") {
