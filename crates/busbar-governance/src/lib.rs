@@ -97,9 +97,11 @@ mod money;
 mod policy;
 mod request;
 mod seal;
+mod spend;
 pub mod store;
 #[cfg(test)]
 mod testutil;
+mod tokens;
 mod window;
 
 pub use admission::{Admission, Outcome};
@@ -107,8 +109,10 @@ pub use api::{CreatedKey, Deleted, KeyList, KeyMetadata, KeyUsage};
 pub use error::{AdminError, OpenError, StoreError};
 pub use governor::{Governor, GovernorOptions};
 pub use key::{looks_like_key_id, looks_like_virtual_key, lookup_hash, VirtualKey};
-pub use money::{Cents, Pricing, MAX_CENTS};
+pub use money::{Cents, Pricing, WorstCase, MAX_CENTS};
 pub use policy::{RateLimit, Refusal};
 pub use request::{KeyPatch, NewKey, Patch};
 pub use seal::{SealError, Sealer};
-pub use window::{BudgetPeriod, Clock, ManualClock, SystemClock, Timestamp, RATE_WINDOW};
+pub use spend::{Dimension, SpendQuery, SpendReport, SpendRow, SpendTable, SpendTotals, MAX_ROWS};
+pub use tokens::{Served, TokenCounts};
+pub use window::{BudgetPeriod, Clock, Day, ManualClock, SystemClock, Timestamp, RATE_WINDOW};

@@ -8,12 +8,15 @@
 
 use std::time::Duration;
 
-use busbar_governance::{Governor, KeyMetadata, OpenError, RateLimit, Refusal};
+use busbar_config::GovernancePricing;
+use busbar_governance::{Cents, Governor, KeyMetadata, OpenError, RateLimit, Refusal, WorstCase};
+use busbar_ir::Usage;
 use http::HeaderMap;
 use tokio::task::JoinHandle;
 
 use crate::error::GatewayError;
 use crate::reply::{store_error, Meter};
+use crate::upstream::Target;
 
 /// How often lapsed reservations and old rate rows are deleted.
 const REAP_EVERY: Duration = Duration::from_secs(60);
@@ -87,23 +90,50 @@ impl Governance {
             .any(|token| self.governor.check_admin_token(Some(token)).is_ok())
     }
 
-    /// Admits a request for `target` whose worst case is `max_tokens`.
+    /// Admits a request for `target` whose worst case is `worst`.
     pub(crate) async fn admit(
         &self,
         secret: &str,
         target: &str,
-        max_tokens: u64,
+        worst: WorstCase,
     ) -> Result<Meter, GatewayError> {
-        match self.governor.authorize(secret, target, max_tokens).await {
+        match self.governor.authorize(secret, target, worst).await {
             Ok(admission) => {
                 if !admission.is_metered() {
                     // Admitted under `fail_open` while the store is down.
                     store_error("admit");
                 }
-                Ok(Meter::new(admission))
+                Ok(Meter::new(admission, self.catalog_pricing()))
             }
             Err(refusal) => Err(refused(refusal)),
         }
+    }
+
+    /// Whether requests are charged their models' catalog prices.
+    pub(crate) fn catalog_pricing(&self) -> bool {
+        self.config.pricing == GovernancePricing::Catalog
+    }
+
+    /// What to reserve for a request that may be served by any of `lanes`
+    /// with at most `estimate` tokens. Flat pricing prices the tokens;
+    /// catalog pricing takes the dearest lane's worst case, each lane at
+    /// its catalog price or, without one, at the flat prices.
+    pub(crate) fn worst_case<'t>(
+        &self,
+        estimate: Estimate,
+        lanes: impl IntoIterator<Item = &'t Target>,
+    ) -> WorstCase {
+        let tokens = estimate.total();
+        if !self.catalog_pricing() {
+            return WorstCase::tokens(tokens);
+        }
+        let flat = self.governor.options().pricing.cost(tokens);
+        let dearest = lanes
+            .into_iter()
+            .map(|target| lane_price(target).map_or(flat, |price| price.worst_case(estimate)))
+            .max()
+            .unwrap_or(flat);
+        WorstCase::priced(tokens, dearest)
     }
 
     /// Checks that `secret` is an enabled key that may use `target`, without
@@ -126,6 +156,55 @@ impl Governance {
     pub(crate) async fn identify(&self, secret: &str) -> Result<KeyMetadata, GatewayError> {
         self.governor.identify(secret).await.map_err(refused)
     }
+}
+
+/// A request's worst case in tokens, split as catalog prices need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Estimate {
+    /// An upper bound on the prompt's tokens.
+    pub(crate) input: u64,
+    /// The most the replies may generate.
+    pub(crate) output: u64,
+}
+
+impl Estimate {
+    pub(crate) fn total(self) -> u64 {
+        self.input.saturating_add(self.output)
+    }
+}
+
+/// A lane's price in the model price catalog, as governance charges it.
+///
+/// TODO(price catalog, issue 11 item 3): this stands for the catalog's
+/// per-model `Price` (integer micro-dollars per token class), which lives
+/// on another branch. Until it lands the type has no values, so no lane
+/// has a catalog price, and `busbar-config` refuses `pricing: catalog`
+/// (its `CATALOG_PRICES`). Governance itself already reserves and charges
+/// amounts priced here ([`WorstCase::priced`],
+/// [`Outcome::succeeded_at`](busbar_governance::Outcome::succeeded_at)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LanePrice {}
+
+impl LanePrice {
+    /// The most a request within `estimate` can cost on this lane: its
+    /// prompt at the input price and its replies at the output price.
+    pub(crate) fn worst_case(&self, _estimate: Estimate) -> Cents {
+        match *self {}
+    }
+
+    /// What `usage` cost on this lane, class by class
+    /// ([`Cents::from_microdollars`] of the catalog's micro-dollars).
+    pub(crate) fn cost(&self, _usage: &Usage) -> Cents {
+        match *self {}
+    }
+}
+
+/// The catalog price of the model `target` calls, if the catalog has one.
+///
+/// TODO(price catalog, issue 11 item 3): look the price up (by the lane's
+/// upstream model and provider) once the catalog exists; see [`LanePrice`].
+pub(crate) fn lane_price(_target: &Target) -> Option<LanePrice> {
+    None
 }
 
 impl Drop for Governance {

@@ -16,7 +16,9 @@ use crate::support::{
 };
 use busbar_governance::store::postgres::{PostgresOptions, PostgresStore};
 use busbar_governance::store::Store;
-use busbar_governance::{Cents, Governor, ManualClock, Outcome, Pricing, Refusal, StoreError};
+use busbar_governance::{
+    Cents, Governor, ManualClock, Outcome, Pricing, Refusal, StoreError, WorstCase,
+};
 
 full_suite!(
     [#[ignore = "needs PostgreSQL: BUSBAR_TEST_POSTGRES=postgres://… cargo test -- --ignored"]]
@@ -99,7 +101,7 @@ async fn replicas_see_each_others_admin_changes() {
     let key = h.create(json!({"name": "k"})).await;
     let other = replica(&h).await;
     other
-        .authorize(&key.secret, "pool", 0)
+        .authorize(&key.secret, "pool", WorstCase::tokens(0))
         .await
         .expect("created elsewhere")
         .settle(Outcome::Failed)
@@ -111,7 +113,7 @@ async fn replicas_see_each_others_admin_changes() {
         .await
         .expect("suspended");
     let refusal = other
-        .authorize(&key.secret, "pool", 0)
+        .authorize(&key.secret, "pool", WorstCase::tokens(0))
         .await
         .expect_err("suspended elsewhere");
     assert!(matches!(refusal, Refusal::KeyDisabled { .. }));
@@ -154,7 +156,7 @@ async fn governor_opens_postgres_from_config() {
         "no SQLite file when the store is PostgreSQL"
     );
     governor
-        .authorize(&created.secret, "pool", 10)
+        .authorize(&created.secret, "pool", WorstCase::tokens(10))
         .await
         .expect("admitted")
         .settle(Outcome::Failed)

@@ -152,7 +152,11 @@ pub(super) async fn run(
     if !response.status().is_success() {
         return Err(upstream_error(call, target, permit, response).await);
     }
-    let guard = Guard::charged(permit, call.meter.take(), target.error_map());
+    let mut meter = call.meter.take();
+    if let Some(meter) = &mut meter {
+        meter.served_by(target);
+    }
+    let guard = Guard::charged(permit, meter, target.error_map());
     let (parts, upstream_body) = response.into_parts();
     // Gemini clients that asked for a JSON-array stream get one even from a
     // Gemini upstream, which Busbar always asks for Server-Sent Events.

@@ -17,31 +17,56 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use busbar_governance::{Admission, Outcome};
+use busbar_governance::{Admission, Outcome, Served, TokenCounts};
 use busbar_ir::{StreamEvent, Usage};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+
+use crate::governance::{lane_price, LanePrice};
+use crate::upstream::Target;
 
 /// How often a long reply renews its reservation: half the governor's
 /// default 10-minute reservation TTL, so a renewal that runs late still
 /// lands before the hold lapses.
 const RENEW_EVERY: Duration = Duration::from_secs(300);
 
-/// An admitted request's hold on its key's budget, and the usage seen.
+/// An admitted request's hold on its key's budget, the lane serving it
+/// and the usage seen.
 pub(crate) struct Meter {
     /// Shared with renewals in flight; taken when the request settles.
     admission: Arc<Mutex<Option<Admission>>>,
     usage: Usage,
     renew_at: Instant,
+    /// Whether the serving lane's catalog price is charged.
+    catalog: bool,
+    /// The model and lane of the attempt whose reply this meter follows.
+    served: Served,
+    /// That lane's catalog price, under catalog pricing.
+    price: Option<LanePrice>,
 }
 
 impl Meter {
-    pub(crate) fn new(admission: Admission) -> Self {
+    /// A meter for `admission`, charging catalog prices when `catalog`.
+    pub(crate) fn new(admission: Admission, catalog: bool) -> Self {
         Self {
             admission: Arc::new(Mutex::new(Some(admission))),
             usage: Usage::default(),
             renew_at: Instant::now() + RENEW_EVERY,
+            catalog,
+            served: Served::default(),
+            price: None,
         }
+    }
+
+    /// The reply comes from `target`: its model and lane go in the spend
+    /// ledger, and under catalog pricing its price is what is charged.
+    pub(crate) fn served_by(&mut self, target: &Target) {
+        self.served = Served::new(target.model_id.as_str(), target.lane_name_str());
+        self.price = if self.catalog {
+            lane_price(target)
+        } else {
+            None
+        };
     }
 
     /// Folds a stream event's usage report in (reports are cumulative).
@@ -87,15 +112,20 @@ impl Meter {
 
     /// Settles in the background at the worst case reserved: the reply
     /// succeeded but its usage never came.
-    pub(crate) fn finish_unreported(self) {
-        spawn(self.settle_as(Outcome::Unreported));
+    pub(crate) fn finish_unreported(mut self) {
+        let served = std::mem::take(&mut self.served);
+        spawn(self.settle_as(Outcome::Unreported { served }));
     }
 
-    /// Settles now: `Succeeded` with the tokens seen, or `Failed`.
-    pub(crate) async fn settle(self, succeeded: bool) {
+    /// Settles now: `Succeeded` with the tokens seen (at the lane's catalog
+    /// price, when it has one and catalog pricing is on), or `Failed`.
+    pub(crate) async fn settle(mut self, succeeded: bool) {
         let outcome = if succeeded {
-            Outcome::Succeeded {
-                total_tokens: self.usage.total_tokens(),
+            let served = std::mem::take(&mut self.served);
+            let tokens = token_counts(&self.usage);
+            match &self.price {
+                Some(price) => Outcome::succeeded_at(served, tokens, price.cost(&self.usage)),
+                None => Outcome::succeeded(served, tokens),
             }
         } else {
             Outcome::Failed
@@ -113,6 +143,16 @@ impl Meter {
             store_error("settle");
         }
     }
+}
+
+/// A reply's usage by class, as governance records it.
+fn token_counts(usage: &Usage) -> TokenCounts {
+    TokenCounts::new(usage.input_tokens, usage.output_tokens)
+        .with_cache(
+            usage.cache_read_tokens.unwrap_or(0),
+            usage.cache_write_tokens.unwrap_or(0),
+        )
+        .with_reasoning(usage.reasoning_tokens.unwrap_or(0))
 }
 
 /// Runs `task` on the current runtime. Without one (a body dropped after
@@ -134,7 +174,7 @@ pub(crate) fn store_error(operation: &'static str) {
 mod tests {
     use std::time::Duration;
 
-    use busbar_governance::{NewKey, Refusal};
+    use busbar_governance::{NewKey, Refusal, WorstCase};
     use busbar_ir::{StreamEvent, Usage};
 
     use crate::governance::tests::{fixture, key, refusal};
@@ -147,7 +187,7 @@ mod tests {
         spec.allowed_pools = vec!["fast".into()];
         let (id, secret) = key(governance, spec).await;
         let mut meter = governance
-            .admit(&secret, "fast", 100)
+            .admit(&secret, "fast", WorstCase::tokens(100))
             .await
             .expect("admitted");
         meter.observe(&StreamEvent::MessageStart {
@@ -163,14 +203,14 @@ mod tests {
         });
         meter.settle(true).await;
         let failed = governance
-            .admit(&secret, "fast", 100)
+            .admit(&secret, "fast", WorstCase::tokens(100))
             .await
             .expect("admitted");
         failed.settle(false).await;
         let usage = governance.governor().usage(&id).await.expect("usage");
         assert_eq!((usage.requests, usage.tokens), (1, 42));
         let error = governance
-            .admit(&secret, "slow", 100)
+            .admit(&secret, "slow", WorstCase::tokens(100))
             .await
             .err()
             .expect("refused");
@@ -184,11 +224,11 @@ mod tests {
         let spec = NewKey::from_json(br#"{"name": "one", "max_budget_cents": 1}"#).expect("spec");
         let (_, secret) = key(governance, spec).await;
         let held = governance
-            .admit(&secret, "fast", 0)
+            .admit(&secret, "fast", WorstCase::tokens(0))
             .await
             .expect("admitted");
         let error = governance
-            .admit(&secret, "fast", 0)
+            .admit(&secret, "fast", WorstCase::tokens(0))
             .await
             .err()
             .expect("held");
@@ -196,7 +236,10 @@ mod tests {
         drop(held);
         let mut admitted = false;
         for _ in 0..100 {
-            if let Ok(meter) = governance.admit(&secret, "fast", 0).await {
+            if let Ok(meter) = governance
+                .admit(&secret, "fast", WorstCase::tokens(0))
+                .await
+            {
                 meter.settle(false).await;
                 admitted = true;
                 break;
