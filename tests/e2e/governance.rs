@@ -10,6 +10,8 @@
 //!   leaves, spend across a restart, budgets under concurrency, reloads;
 //! * `charging` — reservations for many replies (`n`, `candidateCount`),
 //!   and the usage of a stream whose client left before it came;
+//! * `spend` — the spend report after requests on two lanes, usage by
+//!   token class, and the report's parameter checks;
 //! * `shapes` — each ingress protocol's refusal shapes;
 //! * `crash` — `kill -9` in the middle of a load: nothing double counted;
 //! * `replicas` — two processes sharing one PostgreSQL budget and RPM
@@ -24,6 +26,7 @@ mod durability;
 mod replicas;
 mod shapes;
 mod sigv4;
+mod spend;
 
 use std::path::PathBuf;
 
