@@ -63,6 +63,20 @@ CREATE TABLE IF NOT EXISTS busbar_spend (
     reasoning_tokens   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (key_id, window_start)
 );
+CREATE TABLE IF NOT EXISTS busbar_reservations (
+    id           INTEGER PRIMARY KEY,
+    key_id       TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    amount       INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    owner        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS busbar_reservations_key ON busbar_reservations (key_id, window_start);
+CREATE INDEX IF NOT EXISTS busbar_reservations_expiry ON busbar_reservations (expires_at);
+CREATE TABLE IF NOT EXISTS busbar_owners (
+    id           TEXT PRIMARY KEY,
+    heartbeat_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS busbar_ledger (
     key_id             TEXT NOT NULL,
     model              TEXT NOT NULL,
@@ -79,20 +93,6 @@ CREATE TABLE IF NOT EXISTS busbar_ledger (
     PRIMARY KEY (key_id, model, lane, day)
 );
 CREATE INDEX IF NOT EXISTS busbar_ledger_day ON busbar_ledger (day);
-CREATE TABLE IF NOT EXISTS busbar_reservations (
-    id           INTEGER PRIMARY KEY,
-    key_id       TEXT NOT NULL,
-    window_start INTEGER NOT NULL,
-    amount       INTEGER NOT NULL,
-    expires_at   INTEGER NOT NULL,
-    owner        TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS busbar_reservations_key ON busbar_reservations (key_id, window_start);
-CREATE INDEX IF NOT EXISTS busbar_reservations_expiry ON busbar_reservations (expires_at);
-CREATE TABLE IF NOT EXISTS busbar_owners (
-    id           TEXT PRIMARY KEY,
-    heartbeat_at INTEGER NOT NULL
-);
 CREATE TABLE IF NOT EXISTS busbar_rate_requests (
     key_id TEXT NOT NULL,
     at     INTEGER NOT NULL
@@ -123,6 +123,17 @@ const SQLITE_OWNER_INDEX: &str =
 
 /// PostgreSQL: the same tables; run under an advisory lock so replicas
 /// starting together do not race on `CREATE TABLE`.
+///
+/// Tables come in the order settlement writes them (reservations, spend,
+/// ledger, rate tokens): `CREATE INDEX IF NOT EXISTS` locks its table even
+/// when the index exists, so a replica starting beside running ones must
+/// take those locks in the order the running ones do, or the two deadlock.
+///
+/// Columns added since the first release are added only when missing: an
+/// `ALTER TABLE` takes its table exclusively even when `IF NOT EXISTS` makes
+/// it a no-op, and a replica starting beside running ones would then hold
+/// `busbar_reservations` while waiting for `busbar_spend`, which a running
+/// admission reads before it reads the reservations: a deadlock.
 pub(crate) const POSTGRES: &str = "
 CREATE TABLE IF NOT EXISTS busbar_meta (
     name  TEXT PRIMARY KEY,
@@ -155,6 +166,38 @@ CREATE TABLE IF NOT EXISTS busbar_spend (
     reasoning_tokens   BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (key_id, window_start)
 );
+CREATE TABLE IF NOT EXISTS busbar_reservations (
+    id           BIGSERIAL PRIMARY KEY,
+    key_id       TEXT NOT NULL,
+    window_start BIGINT NOT NULL,
+    amount       BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    owner        TEXT NOT NULL DEFAULT ''
+);
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                   AND table_name = 'busbar_reservations' AND column_name = 'owner') THEN
+        ALTER TABLE busbar_reservations ADD COLUMN IF NOT EXISTS owner TEXT NOT NULL DEFAULT '';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                   AND table_name = 'busbar_spend' AND column_name = 'reasoning_tokens') THEN
+        ALTER TABLE busbar_spend
+            ADD COLUMN IF NOT EXISTS input_tokens BIGINT NOT NULL DEFAULT 0,
+            ADD COLUMN IF NOT EXISTS output_tokens BIGINT NOT NULL DEFAULT 0,
+            ADD COLUMN IF NOT EXISTS cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+            ADD COLUMN IF NOT EXISTS cache_write_tokens BIGINT NOT NULL DEFAULT 0,
+            ADD COLUMN IF NOT EXISTS reasoning_tokens BIGINT NOT NULL DEFAULT 0;
+    END IF;
+END
+$$;
+CREATE INDEX IF NOT EXISTS busbar_reservations_key ON busbar_reservations (key_id, window_start);
+CREATE INDEX IF NOT EXISTS busbar_reservations_expiry ON busbar_reservations (expires_at);
+CREATE INDEX IF NOT EXISTS busbar_reservations_owner ON busbar_reservations (owner);
+CREATE TABLE IF NOT EXISTS busbar_owners (
+    id           TEXT PRIMARY KEY,
+    heartbeat_at BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS busbar_ledger (
     key_id             TEXT NOT NULL,
     model              TEXT NOT NULL,
@@ -171,27 +214,6 @@ CREATE TABLE IF NOT EXISTS busbar_ledger (
     PRIMARY KEY (key_id, model, lane, day)
 );
 CREATE INDEX IF NOT EXISTS busbar_ledger_day ON busbar_ledger (day);
-CREATE TABLE IF NOT EXISTS busbar_reservations (
-    id           BIGSERIAL PRIMARY KEY,
-    key_id       TEXT NOT NULL,
-    window_start BIGINT NOT NULL,
-    amount       BIGINT NOT NULL,
-    expires_at   BIGINT NOT NULL,
-    owner        TEXT NOT NULL DEFAULT ''
-);
-ALTER TABLE busbar_reservations ADD COLUMN IF NOT EXISTS owner TEXT NOT NULL DEFAULT '';
-ALTER TABLE busbar_spend ADD COLUMN IF NOT EXISTS input_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE busbar_spend ADD COLUMN IF NOT EXISTS output_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE busbar_spend ADD COLUMN IF NOT EXISTS cache_read_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE busbar_spend ADD COLUMN IF NOT EXISTS cache_write_tokens BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE busbar_spend ADD COLUMN IF NOT EXISTS reasoning_tokens BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX IF NOT EXISTS busbar_reservations_key ON busbar_reservations (key_id, window_start);
-CREATE INDEX IF NOT EXISTS busbar_reservations_expiry ON busbar_reservations (expires_at);
-CREATE INDEX IF NOT EXISTS busbar_reservations_owner ON busbar_reservations (owner);
-CREATE TABLE IF NOT EXISTS busbar_owners (
-    id           TEXT PRIMARY KEY,
-    heartbeat_at BIGINT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS busbar_rate_requests (
     key_id TEXT NOT NULL,
     at     BIGINT NOT NULL
