@@ -10,12 +10,11 @@ use std::time::Duration;
 
 use busbar_config::GovernancePricing;
 use busbar_governance::{Cents, Governor, KeyMetadata, OpenError, RateLimit, Refusal, WorstCase};
-use busbar_ir::Usage;
 use http::HeaderMap;
 use tokio::task::JoinHandle;
 
 use crate::error::GatewayError;
-use crate::reply::{store_error, Meter};
+use crate::reply::{store_error, LanePrice, Meter};
 use crate::upstream::Target;
 
 /// How often lapsed reservations and old rate rows are deleted.
@@ -130,7 +129,9 @@ impl Governance {
         let flat = self.governor.options().pricing.cost(tokens);
         let dearest = lanes
             .into_iter()
-            .map(|target| lane_price(target).map_or(flat, |price| price.worst_case(estimate)))
+            .map(|target| {
+                lane_price(target).map_or(flat, |price| catalog_worst_case(&price, estimate))
+            })
             .max()
             .unwrap_or(flat);
         WorstCase::priced(tokens, dearest)
@@ -173,36 +174,20 @@ impl Estimate {
     }
 }
 
-/// A lane's price in the model price catalog, as governance charges it.
+/// The most a request within `estimate` can cost at `price`: its prompt
+/// at the input price and its replies at the output price.
 ///
-/// TODO(price catalog, issue 11 item 3): this stands for the catalog's
-/// per-model `Price` (integer micro-dollars per token class), which lives
-/// on another branch. Until it lands the type has no values, so no lane
-/// has a catalog price, and `busbar-config` refuses `pricing: catalog`
-/// (its `CATALOG_PRICES`). Governance itself already reserves and charges
-/// amounts priced here ([`WorstCase::priced`],
-/// [`Outcome::succeeded_at`](busbar_governance::Outcome::succeeded_at)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LanePrice {}
-
-impl LanePrice {
-    /// The most a request within `estimate` can cost on this lane: its
-    /// prompt at the input price and its replies at the output price.
-    pub(crate) fn worst_case(&self, _estimate: Estimate) -> Cents {
-        match *self {}
-    }
-
-    /// What `usage` cost on this lane, class by class
-    /// ([`Cents::from_microdollars`] of the catalog's micro-dollars).
-    pub(crate) fn cost(&self, _usage: &Usage) -> Cents {
-        match *self {}
-    }
+/// TODO(price catalog, issue 11 item 3): see [`LanePrice`]; no price exists
+/// yet.
+fn catalog_worst_case(price: &LanePrice, _estimate: Estimate) -> Cents {
+    match *price {}
 }
 
 /// The catalog price of the model `target` calls, if the catalog has one.
 ///
 /// TODO(price catalog, issue 11 item 3): look the price up (by the lane's
-/// upstream model and provider) once the catalog exists; see [`LanePrice`].
+/// upstream model and provider) once the catalog exists; until then the
+/// catalog has no prices ([`LanePrice`] has no values).
 pub(crate) fn lane_price(_target: &Target) -> Option<LanePrice> {
     None
 }

@@ -15,4 +15,4 @@ pub use body::{Body, BodyError};
 pub(crate) use cutoff::Cutoff;
 pub(crate) use drain::StreamLimits;
 pub(crate) use guard::Guard;
-pub(crate) use meter::{store_error, Meter};
+pub(crate) use meter::{store_error, LanePrice, Meter};

@@ -17,13 +17,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use busbar_governance::{Admission, Outcome, Served, TokenCounts};
+use busbar_governance::{Admission, Cents, Outcome, Served, TokenCounts};
 use busbar_ir::{StreamEvent, Usage};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
-
-use crate::governance::{lane_price, LanePrice};
-use crate::upstream::Target;
 
 /// How often a long reply renews its reservation: half the governor's
 /// default 10-minute reservation TTL, so a renewal that runs late still
@@ -58,15 +55,12 @@ impl Meter {
         }
     }
 
-    /// The reply comes from `target`: its model and lane go in the spend
-    /// ledger, and under catalog pricing its price is what is charged.
-    pub(crate) fn served_by(&mut self, target: &Target) {
-        self.served = Served::new(target.model_id.as_str(), target.lane_name_str());
-        self.price = if self.catalog {
-            lane_price(target)
-        } else {
-            None
-        };
+    /// The reply comes from the model and lane `served`, which go in the
+    /// spend ledger; under catalog pricing, `price` (that lane's, if the
+    /// catalog has one) is what is charged.
+    pub(crate) fn served_by(&mut self, served: Served, price: Option<LanePrice>) {
+        self.served = served;
+        self.price = if self.catalog { price } else { None };
     }
 
     /// Folds a stream event's usage report in (reports are cumulative).
@@ -142,6 +136,26 @@ impl Meter {
             tracing::warn!(%error, key_id, "settling a governed request failed; its reservation will lapse");
             store_error("settle");
         }
+    }
+}
+
+/// A lane's price in the model price catalog, as the meter charges it.
+///
+/// TODO(price catalog, issue 11 item 3): this stands for the catalog's
+/// per-model `Price` (integer micro-dollars per token class), which lives
+/// on another branch. Until it lands the type has no values, so no lane
+/// has a catalog price (`governance::lane_price`), and `busbar-config`
+/// refuses `pricing: catalog` (its `CATALOG_PRICES`). Governance itself
+/// already reserves and charges amounts priced by the caller
+/// ([`busbar_governance::WorstCase::priced`], [`Outcome::succeeded_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LanePrice {}
+
+impl LanePrice {
+    /// What `usage` cost on this lane, class by class
+    /// ([`Cents::from_microdollars`] of the catalog's micro-dollars).
+    pub(crate) fn cost(&self, _usage: &Usage) -> Cents {
+        match *self {}
     }
 }
 
