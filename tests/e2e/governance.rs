@@ -10,6 +10,8 @@
 //!   leaves, spend across a restart, budgets under concurrency, reloads;
 //! * `charging` — reservations for many replies (`n`, `candidateCount`),
 //!   and the usage of a stream whose client left before it came;
+//! * `spend` — the spend report after requests on two lanes, usage by
+//!   token class, and the report's parameter checks;
 //! * `shapes` — each ingress protocol's refusal shapes;
 //! * `crash` — `kill -9` in the middle of a load: nothing double counted;
 //! * `replicas` — two processes sharing one PostgreSQL budget and RPM
@@ -24,6 +26,7 @@ mod durability;
 mod replicas;
 mod shapes;
 mod sigv4;
+mod spend;
 
 use std::path::PathBuf;
 
@@ -72,6 +75,12 @@ impl Governed {
     /// Governance on with `settings` added under `governance:` (indented
     /// `key: value` lines), the [`POOLS`] and `extra` top-level YAML.
     async fn start(settings: &str, extra: &str) -> Self {
+        Self::start_with_models(crate::support::DEFAULT_MODELS, settings, extra).await
+    }
+
+    /// [`Governed::start`] with `models` (indented entries under `models:`)
+    /// instead of the default ones.
+    async fn start_with_models(models: &str, settings: &str, extra: &str) -> Self {
         let mock = MockUpstream::start()
             .await
             .expect("start the mock upstream");
@@ -88,7 +97,7 @@ impl Governed {
             db.display()
         );
         let providers = dir.write("providers.yaml", &providers_yaml(&mock.base_url()));
-        let config_text = config_yaml(crate::support::DEFAULT_MODELS, &governance);
+        let config_text = config_yaml(models, &governance);
         let config = dir.write("config.yaml", &config_text);
         let args = vec![
             "--providers".into(),

@@ -145,6 +145,9 @@ pub struct Governance {
     pub db_path: PathBuf,
     /// The admin API token; without one the admin API refuses every call.
     pub admin_token: Option<Secret>,
+    /// What a request costs: the flat prices below (the default) or the
+    /// catalog's price of the model that served it.
+    pub pricing: GovernancePricing,
     /// Charged per successful request, in cents (default 1).
     pub price_per_request_cents: f64,
     /// Charged per 1000 total tokens, in cents (default 0).
@@ -168,12 +171,36 @@ impl Default for Governance {
             enabled: false,
             db_path: PathBuf::from("busbar-governance.db"),
             admin_token: None,
+            pricing: GovernancePricing::Flat,
             price_per_request_cents: 1.0,
             price_per_1k_tokens_cents: 0.0,
             store: None,
             secret_key_env: None,
             secret_key: None,
             fail_open: false,
+        }
+    }
+}
+
+/// How governance prices a request (`governance.pricing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum GovernancePricing {
+    /// `price_per_request_cents` plus `price_per_1k_tokens_cents` per
+    /// thousand tokens, whatever the model: Busbar 1.x's prices.
+    #[default]
+    Flat,
+    /// The price catalog's price of the model that served the request, by
+    /// token class; a model the catalog has no price for is charged flat.
+    Catalog,
+}
+
+impl GovernancePricing {
+    /// The spelling in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Flat => "flat",
+            Self::Catalog => "catalog",
         }
     }
 }

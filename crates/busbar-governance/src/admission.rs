@@ -16,18 +16,23 @@ use crate::error::StoreError;
 use crate::governor::Inner;
 use crate::money::Cents;
 use crate::store::{Charge, Reservation, Settlement};
+use crate::tokens::{Served, TokenCounts};
 
 /// How an admitted request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Outcome {
-    /// The upstream answered with success: charge the price of these tokens
-    /// (prompt plus completion, as the usage reported them) and count the
-    /// request. A stream cut off by the client after a 2xx settles here too,
-    /// with the tokens known so far.
+    /// The upstream answered with success: charge the request's cost and
+    /// count it. A stream cut off by the client after a 2xx settles here
+    /// too, with the tokens known so far.
     Succeeded {
-        /// Total tokens the request used.
-        total_tokens: u64,
+        /// The model and lane that served it, for the spend ledger.
+        served: Served,
+        /// The tokens its usage reported, by class.
+        tokens: TokenCounts,
+        /// Its cost, when the caller priced it (catalog pricing); `None`
+        /// charges the governor's flat prices of `tokens.total()`.
+        cost: Option<Cents>,
     },
     /// No successful answer (every attempt failed, or the request was
     /// refused upstream before any byte reached the client): charge nothing.
@@ -35,7 +40,30 @@ pub enum Outcome {
     /// The upstream answered with success but its usage was never learnt (a
     /// stream whose client left, and whose rest could not be read): charge
     /// the worst case reserved, and count its tokens as the estimate.
-    Unreported,
+    Unreported {
+        /// The model and lane that served it.
+        served: Served,
+    },
+}
+
+impl Outcome {
+    /// A success charged at the flat prices of its tokens.
+    pub fn succeeded(served: Served, tokens: TokenCounts) -> Self {
+        Self::Succeeded {
+            served,
+            tokens,
+            cost: None,
+        }
+    }
+
+    /// A success that cost `cost`, as the caller priced it.
+    pub fn succeeded_at(served: Served, tokens: TokenCounts, cost: Cents) -> Self {
+        Self::Succeeded {
+            served,
+            tokens,
+            cost: Some(cost),
+        }
+    }
 }
 
 /// A request admitted by [`Governor::authorize`](crate::Governor::authorize),
@@ -69,20 +97,28 @@ impl Admission {
     }
 
     /// Ends the request: releases the reservation and, for a success,
-    /// records its real cost, tokens and one request, in one transaction.
-    /// A success that cost more than was reserved (a prompt larger than the
-    /// caller estimated) is still charged in full; one whose usage never
-    /// came ([`Outcome::Unreported`]) is charged what was reserved.
+    /// records its real cost, tokens and one request, in the key's budget
+    /// window and in the spend ledger, in one transaction. A success that
+    /// cost more than was reserved (a prompt larger than the caller
+    /// estimated) is still charged in full; one whose usage never came
+    /// ([`Outcome::Unreported`]) is charged what was reserved.
     pub async fn settle(mut self, outcome: Outcome) -> Result<(), StoreError> {
         let Some(reservation) = self.reservation.take() else {
             return Ok(());
         };
         let charge = match outcome {
-            Outcome::Succeeded { total_tokens } => Some(Charge::new(
-                self.inner.options.pricing.cost(total_tokens),
-                total_tokens,
-            )),
-            Outcome::Unreported => Some(Charge::new(reservation.amount, self.reserved_tokens)),
+            Outcome::Succeeded {
+                served,
+                tokens,
+                cost,
+            } => {
+                let cost = cost.unwrap_or_else(|| self.inner.options.pricing.cost(tokens.total()));
+                Some(Charge::new(cost, tokens, served))
+            }
+            Outcome::Unreported { served } => Some(
+                Charge::new(reservation.amount, TokenCounts::default(), served)
+                    .counting(self.reserved_tokens),
+            ),
             Outcome::Failed => None,
         };
         let now = self.inner.options.clock.now();

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::money::Cents;
+use crate::tokens::TokenCounts;
 use crate::window::{BudgetPeriod, Timestamp};
 
 /// A virtual key as the admin API shows it, and as the store keeps it
@@ -93,6 +94,12 @@ pub struct KeyUsage {
     pub tokens: u64,
     /// Charged (successful) requests in the window.
     pub requests: u64,
+    /// The settled tokens by class (flattened: `input_tokens`,
+    /// `output_tokens`, `cache_read_tokens`, `cache_write_tokens`,
+    /// `reasoning_tokens`). Zero for what was settled before Busbar kept
+    /// classes, and for replies whose usage never came.
+    #[serde(flatten)]
+    pub classes: TokenCounts,
     /// What requests in flight hold: the sum of their unexpired
     /// reservations, which the budget check counts with the spend.
     pub reserved_cents: Cents,
@@ -188,12 +195,15 @@ mod tests {
             spend_cents: Cents::from_micros(2_500_000),
             tokens: 1200,
             requests: 2,
+            classes: TokenCounts::new(1000, 200).with_cache(800, 0),
             reserved_cents: Cents::whole(3),
             in_flight: 1,
         };
         assert_eq!(
             serde_json::to_value(&usage).expect("json"),
             json!({"id": "vk_0123456789abcdef", "spend_cents": 2.5, "tokens": 1200, "requests": 2,
+                   "input_tokens": 1000, "output_tokens": 200, "cache_read_tokens": 800,
+                   "cache_write_tokens": 0, "reasoning_tokens": 0,
                    "reserved_cents": 3, "in_flight": 1})
         );
         let deleted = Deleted {

@@ -11,14 +11,15 @@ use crate::admission::Admission;
 use crate::api::{CreatedKey, Deleted, KeyList, KeyMetadata, KeyUsage};
 use crate::error::{AdminError, OpenError, StoreError};
 use crate::key::{self, looks_like_key_id, looks_like_virtual_key, VirtualKey};
-use crate::money::Pricing;
+use crate::money::{Pricing, WorstCase};
 use crate::policy::{self, Refusal};
 use crate::request::{KeyPatch, NewKey};
 use crate::seal::Sealer;
+use crate::spend::{SpendQuery, SpendReport};
 use crate::store::postgres::{PostgresOptions, PostgresStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{AdmitOutcome, AdmitRequest, CheckIn, KeyRecord, Store};
-use crate::window::{Clock, SystemClock};
+use crate::window::{Clock, Day, SystemClock};
 
 /// How many verified keys a process remembers for `fail_open`.
 const KEY_CACHE_LIMIT: usize = 10_000;
@@ -281,17 +282,32 @@ impl Governor {
         found.ok_or_else(|| AdminError::NotFound(id.to_owned()))
     }
 
+    /// Today, UTC, by this governor's clock: what a spend report's default
+    /// range is the month of.
+    pub fn today(&self) -> Day {
+        Day::of(self.inner.options.clock.now())
+    }
+
+    /// `GET /admin/spend`: the spend ledger over `query`'s days, grouped as
+    /// it asks (see [`SpendQuery::from_params`] for reading one from a URL).
+    pub async fn spend_report(&self, query: SpendQuery) -> Result<SpendReport, AdminError> {
+        let table = self.inner.store.spend(query.clone()).await?;
+        Ok(SpendReport::new(query, table))
+    }
+
     /// Admits a request for the pool or model `target`, or says why not.
     ///
-    /// `max_tokens` is the request's worst case: its `max_tokens` (or the
-    /// model's `default_max_tokens` when it sent none) plus, for a cap that
-    /// holds exactly, an upper estimate of the prompt's tokens. The price of
-    /// that many tokens is reserved until the [`Admission`] settles.
+    /// `worst` is the request's worst case: in tokens, its `max_tokens` (or
+    /// the model's `default_max_tokens` when it sent none) plus, for a cap
+    /// that holds exactly, an upper estimate of the prompt's tokens; in
+    /// money, the flat price of those tokens or, under catalog pricing, the
+    /// amount the caller priced them at ([`WorstCase`]). That amount is
+    /// reserved until the [`Admission`] settles.
     pub async fn authorize(
         &self,
         secret: &str,
         target: &str,
-        max_tokens: u64,
+        worst: WorstCase,
     ) -> Result<Admission, Refusal> {
         if !looks_like_virtual_key(secret) {
             return Err(Refusal::UnknownKey);
@@ -299,7 +315,7 @@ impl Governor {
         let inner = &self.inner;
         let hash = key::lookup_hash(secret);
         let now = inner.options.clock.now();
-        let cost = inner.options.pricing.cost(max_tokens);
+        let cost = worst.amount(&inner.options.pricing);
         let expires_at = now.saturating_add(inner.options.reservation_ttl);
         let request = AdmitRequest::new(
             hash.clone(),
@@ -315,7 +331,7 @@ impl Governor {
                 Ok(Admission {
                     key,
                     reservation: Some(reservation),
-                    reserved_tokens: max_tokens,
+                    reserved_tokens: worst.token_count(),
                     inner: Arc::clone(inner),
                 })
             }

@@ -12,8 +12,10 @@
 //! # The design
 //!
 //! **Reserve, then settle.** Admission ([`Governor::authorize`]) reserves the
-//! request's worst case (`price_per_request_cents + max_tokens/1000 ·
-//! price_per_1k_tokens_cents`) in the same transaction that checks
+//! request's worst case ([`WorstCase`]: under flat pricing
+//! `price_per_request_cents + max_tokens/1000 · price_per_1k_tokens_cents`;
+//! under catalog pricing an amount the caller computed from the models'
+//! prices) in the same transaction that checks
 //! `spent + reserved + this ≤ max_budget_cents`. When the request ends,
 //! [`Admission::settle`] releases the reservation and records the real cost
 //! (nothing for a failure) in one more transaction. At every instant the
@@ -50,7 +52,23 @@
 //!
 //! **Money is exact.** Cents are held as integer micro-cents ([`Cents`]), so
 //! the gate's arithmetic is the same in Rust, SQLite and PostgreSQL, with no
-//! float rounding deciding whether the 50th request fits.
+//! float rounding deciding whether the 50th request fits. Catalog prices come
+//! in micro-dollars, a hundred micro-cents each, so they convert exactly
+//! ([`Cents::from_microdollars`]).
+//!
+//! **This crate prices nothing it cannot see.** It knows the flat prices of
+//! the configuration, but not which model a pool will pick or what a model
+//! costs: the caller does. So one path serves both pricings: a worst case
+//! and an [`Outcome`] carry tokens, and optionally the amount the caller
+//! priced them at; without one, the flat prices apply.
+//!
+//! **A ledger beside the budgets.** Each settled charge is also added to a
+//! row per (key, model, lane, UTC day of admission) with its requests,
+//! tokens by class ([`TokenCounts`]) and cost, in the settlement's own
+//! transaction, so the spend report ([`Governor::spend_report`]) and the
+//! budget windows never disagree about a request. Budget windows answer
+//! "may this key spend more"; the ledger answers "who spent what, where,
+//! when", and outlives the key.
 //!
 //! **Keys.** A key is `sk-bb-` + 32 hex digits (128 random bits), shown once.
 //! The store holds its SHA-256 for lookup and a copy sealed with
@@ -97,9 +115,11 @@ mod money;
 mod policy;
 mod request;
 mod seal;
+mod spend;
 pub mod store;
 #[cfg(test)]
 mod testutil;
+mod tokens;
 mod window;
 
 pub use admission::{Admission, Outcome};
@@ -107,8 +127,10 @@ pub use api::{CreatedKey, Deleted, KeyList, KeyMetadata, KeyUsage};
 pub use error::{AdminError, OpenError, StoreError};
 pub use governor::{Governor, GovernorOptions};
 pub use key::{looks_like_key_id, looks_like_virtual_key, lookup_hash, VirtualKey};
-pub use money::{Cents, Pricing, MAX_CENTS};
+pub use money::{Cents, Pricing, WorstCase, MAX_CENTS};
 pub use policy::{RateLimit, Refusal};
 pub use request::{KeyPatch, NewKey, Patch};
 pub use seal::{SealError, Sealer};
-pub use window::{BudgetPeriod, Clock, ManualClock, SystemClock, Timestamp, RATE_WINDOW};
+pub use spend::{Dimension, SpendQuery, SpendReport, SpendRow, SpendTable, SpendTotals, MAX_ROWS};
+pub use tokens::{Served, TokenCounts};
+pub use window::{BudgetPeriod, Clock, Day, ManualClock, SystemClock, Timestamp, RATE_WINDOW};

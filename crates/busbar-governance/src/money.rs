@@ -13,6 +13,9 @@ use serde::{Serialize, Serializer};
 
 const MICROS_PER_CENT: i64 = 1_000_000;
 
+/// Micro-cents in a micro-dollar: a hundred, exactly.
+const MICROS_PER_MICRODOLLAR: i64 = 100;
+
 /// The largest amount accepted from configuration or the admin API:
 /// ten billion dollars, far below where micro-cents would overflow.
 pub const MAX_CENTS: f64 = 1e12;
@@ -58,9 +61,33 @@ impl Cents {
         self.0 as f64 / MICROS_PER_CENT as f64
     }
 
+    /// An amount given in millionths of a dollar, the unit of the price
+    /// catalog: exact, since a micro-dollar is a hundred micro-cents.
+    /// Saturates far above any budget (at about 92 billion dollars).
+    pub fn from_microdollars(microdollars: u64) -> Self {
+        let micros = i128::from(microdollars) * i128::from(MICROS_PER_MICRODOLLAR);
+        Self(i64::try_from(micros).unwrap_or(i64::MAX))
+    }
+
     /// The sum, saturating instead of overflowing.
     pub const fn saturating_add(self, other: Self) -> Self {
         Self(self.0.saturating_add(other.0))
+    }
+
+    /// This amount in dollars as an exact decimal string, with at least two
+    /// decimals and no trailing zeros beyond them: `"0.015"`, `"12.50"`,
+    /// `"0.00000001"` (one micro-cent).
+    pub fn usd_string(self) -> String {
+        // A dollar is 10^8 micro-cents: eight decimals hold any amount.
+        const PER_DOLLAR: u64 = 100 * MICROS_PER_CENT as u64;
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let magnitude = self.0.unsigned_abs();
+        let fraction = format!("{:08}", magnitude % PER_DOLLAR);
+        let mut fraction = fraction.trim_end_matches('0').to_owned();
+        while fraction.len() < 2 {
+            fraction.push('0');
+        }
+        format!("{sign}{}.{fraction}", magnitude / PER_DOLLAR)
     }
 }
 
@@ -133,6 +160,48 @@ impl Pricing {
     }
 }
 
+/// What admission reserves for a request: its worst case in tokens and,
+/// when the caller priced it itself, that price.
+///
+/// Flat pricing ([`WorstCase::tokens`]) reserves the governor's [`Pricing`]
+/// of the tokens. Catalog pricing ([`WorstCase::priced`]) reserves the
+/// amount given, which the caller computed from the prices of the models
+/// that may serve the request; the tokens are still kept, as the count a
+/// request whose usage never arrives is recorded with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorstCase {
+    tokens: u64,
+    amount: Option<Cents>,
+}
+
+impl WorstCase {
+    /// At most `tokens` tokens, priced by the governor's flat prices.
+    pub const fn tokens(tokens: u64) -> Self {
+        Self {
+            tokens,
+            amount: None,
+        }
+    }
+
+    /// At most `tokens` tokens, costing at most `amount`.
+    pub const fn priced(tokens: u64, amount: Cents) -> Self {
+        Self {
+            tokens,
+            amount: Some(amount),
+        }
+    }
+
+    /// The worst case in tokens.
+    pub const fn token_count(&self) -> u64 {
+        self.tokens
+    }
+
+    /// The amount to reserve under `pricing`: the caller's, when it gave one.
+    pub fn amount(&self, pricing: &Pricing) -> Cents {
+        self.amount.unwrap_or_else(|| pricing.cost(self.tokens))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +254,39 @@ mod tests {
     fn cost_saturates_instead_of_overflowing() {
         let pricing = Pricing::new(MAX_CENTS, MAX_CENTS).expect("valid prices");
         assert_eq!(pricing.cost(u64::MAX), Cents::from_micros(i64::MAX));
+    }
+
+    #[test]
+    fn a_worst_case_is_priced_flat_unless_it_carries_an_amount() {
+        let pricing = Pricing::new(1.0, 2.0).expect("valid");
+        assert_eq!(WorstCase::tokens(500).amount(&pricing), Cents::whole(2));
+        let priced = WorstCase::priced(500, Cents::from_microdollars(1_234));
+        assert_eq!(priced.amount(&pricing), Cents::from_micros(123_400));
+        assert_eq!(priced.token_count(), 500);
+    }
+
+    #[test]
+    fn microdollars_convert_exactly() {
+        assert_eq!(Cents::from_microdollars(0), Cents::ZERO);
+        assert_eq!(Cents::from_microdollars(1), Cents::from_micros(100));
+        // Ten thousand micro-dollars is one cent.
+        assert_eq!(Cents::from_microdollars(10_000), Cents::whole(1));
+        assert_eq!(
+            Cents::from_microdollars(u64::MAX),
+            Cents::from_micros(i64::MAX)
+        );
+    }
+
+    #[test]
+    fn dollars_print_as_exact_decimals() {
+        assert_eq!(Cents::ZERO.usd_string(), "0.00");
+        assert_eq!(Cents::whole(1250).usd_string(), "12.50");
+        assert_eq!(
+            Cents::from_f64(1.5).expect("in range").usd_string(),
+            "0.015"
+        );
+        assert_eq!(Cents::from_micros(1).usd_string(), "0.00000001");
+        assert_eq!(Cents::from_micros(-150_000_000).usd_string(), "-1.50");
     }
 
     #[test]

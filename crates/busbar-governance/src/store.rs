@@ -23,6 +23,8 @@ use crate::error::StoreError;
 use crate::money::Cents;
 use crate::policy::Refusal;
 use crate::request::KeyPatch;
+use crate::spend::{SpendQuery, SpendTable};
+use crate::tokens::{Served, TokenCounts};
 use crate::window::{BudgetPeriod, Timestamp};
 
 pub mod postgres;
@@ -77,8 +79,12 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// cost and counts it against `rpm_limit`, all in one transaction.
     fn admit(&self, request: AdmitRequest) -> BoxFuture<'_, Result<AdmitOutcome, StoreError>>;
     /// Releases a reservation and, when `charge` is given, records the real
-    /// spend, tokens and request, in one transaction.
+    /// spend, tokens and request in the key's window and in the ledger, in
+    /// one transaction.
     fn settle(&self, settlement: Settlement) -> BoxFuture<'_, Result<(), StoreError>>;
+    /// The ledger's rows in the query's days, summed per its grouping, at
+    /// most `query.limit` of them, with the totals over all of them.
+    fn spend(&self, query: SpendQuery) -> BoxFuture<'_, Result<SpendTable, StoreError>>;
     /// Moves a reservation's expiry (for long streams).
     fn renew(
         &self,
@@ -201,6 +207,9 @@ pub struct Reservation {
     pub key_id: String,
     /// The budget window it was made in, which its spend is charged to.
     pub window_start: Timestamp,
+    /// When it was made: the ledger dates its spend by this day, as the
+    /// budget window does.
+    pub admitted_at: Timestamp,
     /// The amount held.
     pub amount: Cents,
 }
@@ -208,6 +217,9 @@ pub struct Reservation {
 /// What [`Store::admit`] decided.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+// Returned once per admission and taken apart at once: never stored or
+// collected, so the refusal's wasted bytes cost nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum AdmitOutcome {
     /// Admitted, with budget held.
     Admitted {
@@ -220,20 +232,38 @@ pub enum AdmitOutcome {
     Refused(Refusal),
 }
 
-/// Spend to record for a request that succeeded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Spend to record for a request that succeeded: in the key's budget
+/// window, and in the ledger row of (key, model, lane, day of admission).
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Charge {
     /// The real cost.
     pub cost: Cents,
-    /// Total tokens used.
+    /// The tokens the window's `tokens` and `tpm_limit` count: the
+    /// reported total, or the worst case for a reply whose usage never came.
     pub tokens: u64,
+    /// The tokens by class as reported (all zero when never reported).
+    pub classes: TokenCounts,
+    /// Where the request was served.
+    pub served: Served,
 }
 
 impl Charge {
-    /// A charge of `cost` for `tokens`.
-    pub fn new(cost: Cents, tokens: u64) -> Self {
-        Self { cost, tokens }
+    /// A charge of `cost` for the tokens `classes`, served by `served`.
+    pub fn new(cost: Cents, classes: TokenCounts, served: Served) -> Self {
+        Self {
+            cost,
+            tokens: classes.total(),
+            classes,
+            served,
+        }
+    }
+
+    /// This charge counting `tokens` toward the window and the rate limit
+    /// instead of the classes' total.
+    pub fn counting(mut self, tokens: u64) -> Self {
+        self.tokens = tokens;
+        self
     }
 }
 
@@ -336,6 +366,15 @@ impl RawKey {
 /// Converts a token count for a signed 64-bit column.
 pub(crate) fn tokens_i64(tokens: u64) -> i64 {
     i64::try_from(tokens).unwrap_or(i64::MAX)
+}
+
+/// The five class counters of a `busbar_spend` row, in
+/// [`schema::SPEND_CLASS_COLUMNS`] order.
+pub(crate) fn token_classes(columns: [i64; 5]) -> TokenCounts {
+    let [input, output, read, write, reasoning] = columns.map(count_u64);
+    TokenCounts::new(input, output)
+        .with_cache(read, write)
+        .with_reasoning(reasoning)
 }
 
 /// Converts a counter read from a signed 64-bit column.

@@ -92,6 +92,80 @@ impl Serialize for Timestamp {
     }
 }
 
+/// A UTC calendar day: the spend ledger's unit of time.
+///
+/// Parses and prints as `YYYY-MM-DD`; stored as the Unix milliseconds of
+/// its midnight, like every other time in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day(i64);
+
+impl Day {
+    /// The day `at` falls on, in UTC.
+    pub const fn of(at: Timestamp) -> Self {
+        Self(at.0.div_euclid(MS_PER_DAY))
+    }
+
+    /// The day's midnight, UTC.
+    pub const fn start(self) -> Timestamp {
+        Timestamp(self.0.saturating_mul(MS_PER_DAY))
+    }
+
+    /// The day whose midnight is `ms` (any instant of the day will do).
+    pub const fn from_unix_millis(ms: i64) -> Self {
+        Self::of(Timestamp(ms))
+    }
+
+    /// The first day of this day's month.
+    pub fn first_of_month(self) -> Self {
+        let (y, m, _) = civil_from_days(self.0);
+        Self(days_from_civil(y, m, 1))
+    }
+
+    /// The last day of this day's month.
+    pub fn last_of_month(self) -> Self {
+        let (y, m, _) = civil_from_days(self.0);
+        Self(days_from_civil(y, m, days_in_month(y, m)))
+    }
+
+    /// Days from `self` to `later`, inclusive of both: 1 for the same day.
+    pub const fn days_through(self, later: Self) -> i64 {
+        later.0 - self.0 + 1
+    }
+
+    /// Parses `YYYY-MM-DD` (a four-digit year, two-digit month and day);
+    /// `None` for any other shape or a date that does not exist.
+    pub fn parse(text: &str) -> Option<Self> {
+        let bytes = text.as_bytes();
+        let shaped = bytes.len() == 10
+            && bytes[4] == b'-'
+            && bytes[7] == b'-'
+            && bytes
+                .iter()
+                .enumerate()
+                .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit());
+        if !shaped {
+            return None;
+        }
+        let year = text[..4].parse().ok()?;
+        let month = text[5..7].parse().ok()?;
+        let day = text[8..].parse().ok()?;
+        Timestamp::from_utc(year, month, day, 0, 0, 0).map(Self::of)
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, m, d) = civil_from_days(self.0);
+        write!(f, "{y:04}-{m:02}-{d:02}")
+    }
+}
+
+impl Serialize for Day {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// The source of "now" for budget windows, rate windows and reservations.
 pub trait Clock: Send + Sync + fmt::Debug {
     /// The current instant.
@@ -237,6 +311,29 @@ mod tests {
 
     fn at(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Timestamp {
         Timestamp::from_utc(y, mo, d, h, mi, s).expect("valid date")
+    }
+
+    #[test]
+    fn days_parse_print_and_bound_their_month() {
+        let day = Day::parse("2024-02-10").expect("a date");
+        assert_eq!(day.to_string(), "2024-02-10");
+        assert_eq!(day, Day::of(at(2024, 2, 10, 23, 59, 59)));
+        assert_eq!(day.start(), at(2024, 2, 10, 0, 0, 0));
+        assert_eq!(day.first_of_month().to_string(), "2024-02-01");
+        assert_eq!(day.last_of_month().to_string(), "2024-02-29");
+        assert_eq!(day.first_of_month().days_through(day.last_of_month()), 29);
+        assert_eq!(Day::from_unix_millis(day.start().unix_millis()), day);
+        for bad in [
+            "2024-02-30",
+            "2024-2-10",
+            "24-02-10",
+            "2024/02/10",
+            "2024-02-10x",
+            "+024-02-10",
+            "",
+        ] {
+            assert_eq!(Day::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -8,12 +8,14 @@
 
 use std::time::Duration;
 
-use busbar_governance::{Governor, KeyMetadata, OpenError, RateLimit, Refusal};
+use busbar_config::GovernancePricing;
+use busbar_governance::{Cents, Governor, KeyMetadata, OpenError, RateLimit, Refusal, WorstCase};
 use http::HeaderMap;
 use tokio::task::JoinHandle;
 
 use crate::error::GatewayError;
-use crate::reply::{store_error, Meter};
+use crate::reply::{store_error, LanePrice, Meter};
+use crate::upstream::Target;
 
 /// How often lapsed reservations and old rate rows are deleted.
 const REAP_EVERY: Duration = Duration::from_secs(60);
@@ -87,23 +89,52 @@ impl Governance {
             .any(|token| self.governor.check_admin_token(Some(token)).is_ok())
     }
 
-    /// Admits a request for `target` whose worst case is `max_tokens`.
+    /// Admits a request for `target` whose worst case is `worst`.
     pub(crate) async fn admit(
         &self,
         secret: &str,
         target: &str,
-        max_tokens: u64,
+        worst: WorstCase,
     ) -> Result<Meter, GatewayError> {
-        match self.governor.authorize(secret, target, max_tokens).await {
+        match self.governor.authorize(secret, target, worst).await {
             Ok(admission) => {
                 if !admission.is_metered() {
                     // Admitted under `fail_open` while the store is down.
                     store_error("admit");
                 }
-                Ok(Meter::new(admission))
+                Ok(Meter::new(admission, self.catalog_pricing()))
             }
             Err(refusal) => Err(refused(refusal)),
         }
+    }
+
+    /// Whether requests are charged their models' catalog prices.
+    pub(crate) fn catalog_pricing(&self) -> bool {
+        self.config.pricing == GovernancePricing::Catalog
+    }
+
+    /// What to reserve for a request that may be served by any of `lanes`
+    /// with at most `estimate` tokens. Flat pricing prices the tokens;
+    /// catalog pricing takes the dearest lane's worst case, each lane at
+    /// its catalog price or, without one, at the flat prices.
+    pub(crate) fn worst_case<'t>(
+        &self,
+        estimate: Estimate,
+        lanes: impl IntoIterator<Item = &'t Target>,
+    ) -> WorstCase {
+        let tokens = estimate.total();
+        if !self.catalog_pricing() {
+            return WorstCase::tokens(tokens);
+        }
+        let flat = self.governor.options().pricing.cost(tokens);
+        let dearest = lanes
+            .into_iter()
+            .map(|target| {
+                lane_price(target).map_or(flat, |price| catalog_worst_case(&price, estimate))
+            })
+            .max()
+            .unwrap_or(flat);
+        WorstCase::priced(tokens, dearest)
     }
 
     /// Checks that `secret` is an enabled key that may use `target`, without
@@ -126,6 +157,39 @@ impl Governance {
     pub(crate) async fn identify(&self, secret: &str) -> Result<KeyMetadata, GatewayError> {
         self.governor.identify(secret).await.map_err(refused)
     }
+}
+
+/// A request's worst case in tokens, split as catalog prices need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Estimate {
+    /// An upper bound on the prompt's tokens.
+    pub(crate) input: u64,
+    /// The most the replies may generate.
+    pub(crate) output: u64,
+}
+
+impl Estimate {
+    pub(crate) fn total(self) -> u64 {
+        self.input.saturating_add(self.output)
+    }
+}
+
+/// The most a request within `estimate` can cost at `price`: its prompt
+/// at the input price and its replies at the output price, at the rates of
+/// the long-context tier the prompt would fall in (tiers only raise rates),
+/// plus the fee per request. Cache and reasoning rates are at most these
+/// for every vendor the catalog lists, so this bounds the real cost.
+fn catalog_worst_case(price: &LanePrice, estimate: Estimate) -> Cents {
+    let rates = price.0.rates_for(estimate.input);
+    let input = rates.input.max(rates.cache_write()).times(estimate.input);
+    let output = rates.output.max(rates.reasoning()).times(estimate.output);
+    crate::reply::money_to_cents(input.plus(output).plus(price.0.per_request))
+}
+
+/// The price of the model `target` calls: its `models.NAME.price`, else
+/// the catalog's listing for its upstream model.
+pub(crate) fn lane_price(target: &Target) -> Option<LanePrice> {
+    target.price().map(LanePrice)
 }
 
 impl Drop for Governance {

@@ -16,6 +16,7 @@ use busbar_routing::{AcquireError, FailureClass, Route};
 use http::Response;
 
 use crate::error::GatewayError;
+use crate::governance::Estimate;
 use crate::ingress::peek::Peeked;
 use crate::ingress::Inbound;
 use crate::reply::{Body, Meter};
@@ -40,7 +41,9 @@ pub(crate) async fn proxy<'s>(
         Some(governance) => {
             let secret = inbound.virtual_key.as_deref().unwrap_or_default();
             let estimate = worst_case_tokens(state, &inbound, &peeked, &route);
-            Some(governance.admit(secret, route.name(), estimate).await?)
+            let lanes = route.pool().members().iter();
+            let worst = governance.worst_case(estimate, lanes.map(|m| state.target(m.lane)));
+            Some(governance.admit(secret, route.name(), worst).await?)
         }
         None => None,
     };
@@ -146,15 +149,15 @@ pub(crate) async fn proxy<'s>(
 /// `default_max_tokens` among the route's members, which is what a
 /// translated hop would send) once for each reply it asks for (`n`,
 /// `candidateCount`), plus the body's length in bytes as an upper bound on
-/// the prompt's tokens (a token is at least one byte of text). Only
-/// `price_per_1k_tokens_cents` makes the estimate matter; the excess is
-/// released when the request settles.
+/// the prompt's tokens (a token is at least one byte of text). Only token
+/// prices make the estimate matter; the excess is released when the
+/// request settles.
 fn worst_case_tokens(
     state: &State,
     inbound: &Inbound,
     peeked: &Peeked<'_>,
     route: &Route<'_>,
-) -> u64 {
+) -> Estimate {
     let protocol = inbound.protocol();
     let cap = peeked.max_tokens(protocol).unwrap_or_else(|| {
         route
@@ -165,9 +168,10 @@ fn worst_case_tokens(
             .max()
             .unwrap_or(4096)
     });
-    let prompt = u64::try_from(inbound.body.len()).unwrap_or(u64::MAX);
-    cap.saturating_mul(peeked.choice_count(protocol))
-        .saturating_add(prompt)
+    Estimate {
+        input: u64::try_from(inbound.body.len()).unwrap_or(u64::MAX),
+        output: cap.saturating_mul(peeked.choice_count(protocol)),
+    }
 }
 
 /// Releases an admission no reply took, before the client hears why.

@@ -16,5 +16,5 @@ pub use body::{Body, BodyError};
 pub(crate) use cutoff::Cutoff;
 pub(crate) use drain::StreamLimits;
 pub(crate) use guard::Guard;
-pub(crate) use meter::{store_error, Meter};
+pub(crate) use meter::{money_to_cents, store_error, LanePrice, Meter};
 pub(crate) use spend::{LaneSpend, Tally};

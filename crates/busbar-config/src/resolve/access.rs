@@ -5,15 +5,16 @@ use std::path::PathBuf;
 
 use super::{is_loopback, read_secret_var};
 use crate::env::Env;
-use crate::model::{Auth, AuthMode, Governance, Secret};
+use crate::model::{Auth, AuthMode, Governance, GovernancePricing, Secret};
 use crate::walk::{index, join, Fields, Walker};
 use crate::yaml::Node;
 
 const AUTH_FIELDS: [&str; 3] = ["mode", "client_tokens", "token"];
-const GOVERNANCE_FIELDS: [&str; 8] = [
+const GOVERNANCE_FIELDS: [&str; 9] = [
     "enabled",
     "db_path",
     "admin_token",
+    "pricing",
     "price_per_request_cents",
     "price_per_1k_tokens_cents",
     "store",
@@ -118,6 +119,16 @@ pub(super) fn governance(
             } else {
                 *slot = price;
             }
+        }
+    }
+    if let Some(pricing) = f.str(w, "pricing") {
+        let p = join(&path, "pricing");
+        match [GovernancePricing::Flat, GovernancePricing::Catalog]
+            .into_iter()
+            .find(|mode| mode.as_str().eq_ignore_ascii_case(&pricing))
+        {
+            Some(mode) => g.pricing = mode,
+            None => w.error(&p, "must be flat or catalog"),
         }
     }
     if let Some(store) = f.str(w, "store") {

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::{
-    AuthMode, AuthScheme, Breaker, Failover, FailureClass, Governance, Health, HealthMode, Limits,
-    OnExhausted, Protocol, Target, Trip, TripMode,
+    AuthMode, AuthScheme, Breaker, Failover, FailureClass, Governance, GovernancePricing, Health,
+    HealthMode, Limits, OnExhausted, Protocol, Target, Trip, TripMode,
 };
 
 #[test]
@@ -112,6 +112,7 @@ fn default_values_match_the_contract() {
         (g.price_per_request_cents, g.price_per_1k_tokens_cents),
         (1.0, 0.0)
     );
+    assert_eq!(g.pricing, GovernancePricing::Flat);
     assert_eq!((g.admin_token, g.store, g.secret_key), (None, None, None));
 }
 

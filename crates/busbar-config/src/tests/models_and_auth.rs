@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
-use crate::AuthMode;
+use crate::{AuthMode, GovernancePricing};
 
 /// `MINIMAL` with the model's body replaced.
 fn model(body: &str) -> String {
@@ -292,6 +292,14 @@ fn governance_rules() {
             "config.yaml: governance.secret_key_env: environment variable `UNSET_SEAL` is not set",
         ]
     );
+    assert_eq!(
+        errors(&minimal_with("governance: {pricing: per_token}\n")),
+        ["config.yaml: governance.pricing: must be flat or catalog"]
+    );
+    let loaded = load(&minimal_with("governance: {pricing: Catalog}\n"));
+    assert_eq!(loaded.config.governance.pricing, GovernancePricing::Catalog);
+    let loaded = load(&minimal_with("governance: {pricing: Flat}\n"));
+    assert_eq!(loaded.config.governance.pricing, GovernancePricing::Flat);
     // Disabled governance reads no variables.
     let loaded = load(&minimal_with(
         "governance: {enabled: false, secret_key_env: UNSET_SEAL}\n",

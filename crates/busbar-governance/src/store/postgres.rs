@@ -32,6 +32,7 @@ use super::{AdmitOutcome, AdmitRequest, BoxFuture, CheckIn, KeyRecord, Settlemen
 use crate::api::{KeyMetadata, KeyUsage};
 use crate::error::{postgres_error, StoreError};
 use crate::request::KeyPatch;
+use crate::spend::{SpendQuery, SpendTable};
 use crate::window::Timestamp;
 
 mod ops;
@@ -296,6 +297,9 @@ impl Store for PostgresStore {
     }
     fn settle(&self, settlement: Settlement) -> BoxFuture<'_, Result<()>> {
         Box::pin(self.run(move |c| Box::pin(async move { c.settle(&settlement).await })))
+    }
+    fn spend(&self, query: SpendQuery) -> BoxFuture<'_, Result<SpendTable>> {
+        Box::pin(self.run(move |c| Box::pin(async move { c.spend(&query).await })))
     }
     fn renew(&self, reservation_id: i64, expires_at: Timestamp) -> BoxFuture<'_, Result<()>> {
         Box::pin(self.run(move |c| Box::pin(c.renew(reservation_id, expires_at))))

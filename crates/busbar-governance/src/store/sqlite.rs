@@ -29,15 +29,16 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    count_u64, tokens_i64, AdmitOutcome, AdmitRequest, BoxFuture, CheckIn, KeyRecord, RawKey,
-    Reservation, Settlement, Store, KEY_COLUMNS,
+    count_u64, token_classes, tokens_i64, AdmitOutcome, AdmitRequest, BoxFuture, CheckIn,
+    KeyRecord, RawKey, Reservation, Settlement, Store, KEY_COLUMNS,
 };
 use crate::api::{KeyMetadata, KeyUsage};
 use crate::error::{sqlite_error, StoreError};
 use crate::money::Cents;
 use crate::policy::{self, RateLimit, Refusal};
 use crate::request::KeyPatch;
-use crate::window::Timestamp;
+use crate::spend::{Dimension, SpendQuery, SpendRow, SpendTable, SpendTotals};
+use crate::window::{Day, Timestamp};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -190,13 +191,20 @@ impl SqliteStore {
         let window = key.budget_period.window_start(now).unix_millis();
         let row = conn
             .query_row(
-                "SELECT spent, tokens, requests FROM busbar_spend WHERE key_id = ?1 AND window_start = ?2",
+                "SELECT spent, tokens, requests, input_tokens, output_tokens, cache_read_tokens, \
+                 cache_write_tokens, reasoning_tokens FROM busbar_spend WHERE key_id = ?1 AND window_start = ?2",
                 params![id, window],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+                |r| {
+                    let mut values = [0i64; 8];
+                    for (i, value) in values.iter_mut().enumerate() {
+                        *value = r.get(i)?;
+                    }
+                    Ok(values)
+                },
             )
             .optional()
             .map_err(sqlite_error)?;
-        let (spent, tokens, requests) = row.unwrap_or_default();
+        let [spent, tokens, requests, classes @ ..] = row.unwrap_or_default();
         let (reserved, in_flight): (i64, i64) = conn
             .query_row(
                 "SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM busbar_reservations \
@@ -210,6 +218,7 @@ impl SqliteStore {
             spend_cents: Cents::from_micros(spent),
             tokens: count_u64(tokens),
             requests: count_u64(requests),
+            classes: token_classes(classes),
             reserved_cents: Cents::from_micros(reserved),
             in_flight: count_u64(in_flight),
         }))
@@ -265,6 +274,7 @@ impl SqliteStore {
                     id,
                     key_id: key.id.clone(),
                     window_start: window,
+                    admitted_at: request.now,
                     amount: request.cost,
                 };
                 Ok(AdmitOutcome::Admitted { key, reservation })
@@ -282,12 +292,41 @@ impl SqliteStore {
                 .optional()?;
             // A key deleted while its request was in flight has nothing
             // left to charge.
-            let (Some(tpm), Some(charge)) = (tpm, settlement.charge) else { return Ok(()) };
+            let (Some(tpm), Some(charge)) = (tpm, &settlement.charge) else { return Ok(()) };
+            let c = &charge.classes;
+            let classes = [c.input, c.output, c.cache_read, c.cache_write, c.reasoning].map(tokens_i64);
             tx.execute(
-                "INSERT INTO busbar_spend (key_id, window_start, spent, tokens, requests) \
-                 VALUES (?1, ?2, ?3, ?4, 1) ON CONFLICT (key_id, window_start) DO UPDATE SET \
-                 spent = spent + excluded.spent, tokens = tokens + excluded.tokens, requests = requests + 1",
-                params![r.key_id, r.window_start.unix_millis(), charge.cost.micros(), tokens_i64(charge.tokens)],
+                "INSERT INTO busbar_spend (key_id, window_start, spent, tokens, requests, input_tokens, \
+                 output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens) \
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (key_id, window_start) DO UPDATE SET \
+                 spent = spent + excluded.spent, tokens = tokens + excluded.tokens, requests = requests + 1, \
+                 input_tokens = input_tokens + excluded.input_tokens, \
+                 output_tokens = output_tokens + excluded.output_tokens, \
+                 cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+                 cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
+                 reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens",
+                params![
+                    r.key_id, r.window_start.unix_millis(), charge.cost.micros(), tokens_i64(charge.tokens),
+                    classes[0], classes[1], classes[2], classes[3], classes[4]
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO busbar_ledger (key_id, model, lane, day, requests, tokens, input_tokens, \
+                 output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost) \
+                 VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT (key_id, model, lane, day) DO UPDATE SET \
+                 requests = requests + 1, tokens = tokens + excluded.tokens, \
+                 input_tokens = input_tokens + excluded.input_tokens, \
+                 output_tokens = output_tokens + excluded.output_tokens, \
+                 cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens, \
+                 cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens, \
+                 reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens, \
+                 cost = cost + excluded.cost",
+                params![
+                    r.key_id, charge.served.model, charge.served.lane,
+                    Day::of(r.admitted_at).start().unix_millis(), tokens_i64(charge.tokens),
+                    classes[0], classes[1], classes[2], classes[3], classes[4], charge.cost.micros()
+                ],
             )?;
             if tpm.is_some() && charge.tokens > 0 {
                 tx.execute(
@@ -297,6 +336,50 @@ impl SqliteStore {
             }
             Ok(())
         })
+    }
+
+    /// See [`Store::spend`].
+    pub fn spend(&self, query: &SpendQuery) -> Result<SpendTable> {
+        let conn = self.lock();
+        let range = [
+            query.from.start().unix_millis(),
+            query.to.start().unix_millis(),
+        ];
+        let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let mut stmt = conn
+            .prepare(&query.grouped_sql(false))
+            .map_err(sqlite_error)?;
+        let dims = query.group_by.len();
+        let mut rows = stmt
+            .query_map(params![range[0], range[1], limit], |row| {
+                let mut out = SpendRow::new(SpendTotals::from_sums(sums(row, dims)?));
+                for (i, dim) in query.group_by.iter().enumerate() {
+                    match dim {
+                        Dimension::Key => out.key_id = Some(row.get(i)?),
+                        Dimension::Model => out.model = Some(row.get(i)?),
+                        Dimension::Lane => out.lane = Some(row.get(i)?),
+                        _ => out.day = Some(Day::from_unix_millis(row.get(i)?)),
+                    }
+                }
+                Ok(out)
+            })
+            .map_err(sqlite_error)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sqlite_error)?;
+        let truncated = rows.len() > query.limit;
+        rows.truncate(query.limit);
+        let total = conn
+            .query_row(
+                &query.totals_sql(false),
+                params![range[0], range[1]],
+                |row| sums(row, 0),
+            )
+            .map_err(sqlite_error)?;
+        Ok(SpendTable::new(
+            rows,
+            truncated,
+            SpendTotals::from_sums(total),
+        ))
     }
 
     /// See [`Store::renew`].
@@ -357,6 +440,15 @@ impl SqliteStore {
             Ok(released as u64)
         })
     }
+}
+
+/// The eight summed columns of a report row, after its `skip` dimensions.
+fn sums(row: &rusqlite::Row<'_>, skip: usize) -> rusqlite::Result<[i64; 8]> {
+    let mut sums = [0i64; 8];
+    for (i, sum) in sums.iter_mut().enumerate() {
+        *sum = row.get(skip + i)?;
+    }
+    Ok(sums)
 }
 
 /// The budget and rate rules, read inside the admission's transaction.
@@ -533,6 +625,9 @@ impl Store for SqliteStore {
     }
     fn settle(&self, settlement: Settlement) -> BoxFuture<'_, Result<()>> {
         blocking(self, move |s| s.settle(&settlement))
+    }
+    fn spend(&self, query: SpendQuery) -> BoxFuture<'_, Result<SpendTable>> {
+        blocking(self, move |s| s.spend(&query))
     }
     fn renew(&self, reservation_id: i64, expires_at: Timestamp) -> BoxFuture<'_, Result<()>> {
         blocking(self, move |s| s.renew(reservation_id, expires_at))

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::suite::{budget_refused, cents};
-use crate::support::{governor_as, governor_on, start, Backend, Harness};
-use busbar_governance::{Outcome, Pricing};
+use crate::support::{governor_as, governor_on, start, success, Backend, Harness};
+use busbar_governance::{Outcome, Pricing, WorstCase};
 
 pub(crate) async fn reservations_settle_to_real_usage(backend: Backend) {
     let pricing = Pricing::new(1.0, 10.0).expect("valid");
@@ -20,9 +20,7 @@ pub(crate) async fn reservations_settle_to_real_usage(backend: Backend) {
     let a2 = h.ask(&key.secret, 4000).await.expect("82 of 100");
     budget_refused(h.ask(&key.secret, 4000).await);
 
-    a1.settle(Outcome::Succeeded { total_tokens: 1000 })
-        .await
-        .expect("settles at 11");
+    a1.settle(success(1000)).await.expect("settles at 11");
     let a3 = h
         .ask(&key.secret, 4000)
         .await
@@ -34,9 +32,7 @@ pub(crate) async fn reservations_settle_to_real_usage(backend: Backend) {
         (cents(11), 1000, 1)
     );
 
-    a3.settle(Outcome::Succeeded { total_tokens: 2500 })
-        .await
-        .expect("settles at 26");
+    a3.settle(success(2500)).await.expect("settles at 26");
     let usage = h.governor.usage(&key.key.id).await.expect("usage");
     assert_eq!(
         (usage.spend_cents, usage.tokens, usage.requests),
@@ -46,9 +42,7 @@ pub(crate) async fn reservations_settle_to_real_usage(backend: Backend) {
     // 37 spent: a worst case of 64 would make 101, one of 63 makes exactly 100.
     budget_refused(h.ask(&key.secret, 6300).await);
     let last = h.ask(&key.secret, 6200).await.expect("exactly at the cap");
-    last.settle(Outcome::Succeeded { total_tokens: 6200 })
-        .await
-        .expect("settles");
+    last.settle(success(6200)).await.expect("settles");
     budget_refused(h.ask(&key.secret, 0).await);
     assert_eq!(
         h.governor
@@ -98,10 +92,7 @@ pub(crate) async fn dropped_admissions_are_released(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let admitted = admitted.expect("the dropped admission's hold was released");
-    admitted
-        .settle(Outcome::Succeeded { total_tokens: 0 })
-        .await
-        .expect("ok");
+    admitted.settle(success(0)).await.expect("ok");
     assert_eq!(
         h.governor.usage(&key.key.id).await.expect("usage").requests,
         1,
@@ -118,10 +109,7 @@ pub(crate) async fn renewal_keeps_a_long_stream_held(backend: Backend) {
     stream.renew().await.expect("renews");
     h.clock.advance(Duration::from_secs(480));
     budget_refused(h.ask(&key.secret, 0).await);
-    stream
-        .settle(Outcome::Succeeded { total_tokens: 0 })
-        .await
-        .expect("ok");
+    stream.settle(success(0)).await.expect("ok");
     budget_refused(h.ask(&key.secret, 0).await);
     assert_eq!(
         h.governor
@@ -147,7 +135,7 @@ pub(crate) async fn a_dead_processes_reservations_are_released(backend: Backend)
     // kill -9: the admission is neither settled nor dropped.
     std::mem::forget(
         crashed
-            .authorize(&key.secret, "pool", 0)
+            .authorize(&key.secret, "pool", WorstCase::tokens(0))
             .await
             .expect("1 of 2"),
     );
@@ -186,10 +174,7 @@ pub(crate) async fn a_dead_processes_reservations_are_released(backend: Backend)
     let freed = h.ask(&key.secret, 0).await.expect("the dead hold is free");
     budget_refused(h.ask(&key.secret, 0).await);
     for admission in [held, freed] {
-        admission
-            .settle(Outcome::Succeeded { total_tokens: 0 })
-            .await
-            .expect("settles");
+        admission.settle(success(0)).await.expect("settles");
     }
     let usage = h.governor.usage(&key.key.id).await.expect("usage");
     assert_eq!(
@@ -213,7 +198,7 @@ pub(crate) async fn a_restart_frees_the_crashed_processes_holds(backend: Backend
     .await;
     std::mem::forget(
         before
-            .authorize(&key.secret, "pool", 0)
+            .authorize(&key.secret, "pool", WorstCase::tokens(0))
             .await
             .expect("admitted"),
     );
@@ -231,14 +216,18 @@ pub(crate) async fn a_restart_frees_the_crashed_processes_holds(backend: Backend
         Backend::Sqlite => {
             assert_eq!((usage.reserved_cents, usage.in_flight), (cents(0), 0));
             let admission = after
-                .authorize(&key.secret, "pool", 0)
+                .authorize(&key.secret, "pool", WorstCase::tokens(0))
                 .await
                 .expect("the crashed hold was released at start");
             admission.settle(Outcome::Failed).await.expect("ok");
         }
         Backend::Postgres => {
             assert_eq!((usage.reserved_cents, usage.in_flight), (cents(1), 1));
-            budget_refused(after.authorize(&key.secret, "pool", 0).await);
+            budget_refused(
+                after
+                    .authorize(&key.secret, "pool", WorstCase::tokens(0))
+                    .await,
+            );
         }
     }
     h.finish().await;

@@ -2,6 +2,8 @@
 //!
 //! - `suite`: the rules, written once, run on every backend;
 //! - `holds`: reservations from admission to settlement, on every backend;
+//! - `ledger`: amounts priced by the caller, and the spend ledger and its
+//!   report, on every backend;
 //! - `race`: exactness under concurrency, also run on every backend;
 //! - `sqlite`: the SQLite runs plus threads on one file, the file revealing
 //!   no key, `kill -9`, fail-open/closed, and opening from configuration;
@@ -44,6 +46,8 @@ macro_rules! full_suite {
             holds::a_dead_processes_reservations_are_released,
             holds::a_restart_frees_the_crashed_processes_holds,
             suite::sealed_secrets_recover_for_sigv4,
+            ledger::explicit_amounts_are_reserved_and_charged,
+            ledger::the_ledger_groups_spend_by_key_model_lane_and_day,
             race::budget_is_exact_under_concurrency,
             race::rpm_is_exact_under_concurrency,
         );
@@ -51,6 +55,7 @@ macro_rules! full_suite {
 }
 
 mod holds;
+mod ledger;
 mod postgres;
 mod race;
 mod sqlite;

@@ -16,7 +16,9 @@ use crate::support::{
 };
 use busbar_governance::store::postgres::{PostgresOptions, PostgresStore};
 use busbar_governance::store::Store;
-use busbar_governance::{Cents, Governor, ManualClock, Outcome, Pricing, Refusal, StoreError};
+use busbar_governance::{
+    Cents, Governor, ManualClock, Outcome, Pricing, Refusal, StoreError, WorstCase,
+};
 
 full_suite!(
     [#[ignore = "needs PostgreSQL: BUSBAR_TEST_POSTGRES=postgres://… cargo test -- --ignored"]]
@@ -99,7 +101,7 @@ async fn replicas_see_each_others_admin_changes() {
     let key = h.create(json!({"name": "k"})).await;
     let other = replica(&h).await;
     other
-        .authorize(&key.secret, "pool", 0)
+        .authorize(&key.secret, "pool", WorstCase::tokens(0))
         .await
         .expect("created elsewhere")
         .settle(Outcome::Failed)
@@ -111,7 +113,7 @@ async fn replicas_see_each_others_admin_changes() {
         .await
         .expect("suspended");
     let refusal = other
-        .authorize(&key.secret, "pool", 0)
+        .authorize(&key.secret, "pool", WorstCase::tokens(0))
         .await
         .expect_err("suspended elsewhere");
     assert!(matches!(refusal, Refusal::KeyDisabled { .. }));
@@ -154,7 +156,7 @@ async fn governor_opens_postgres_from_config() {
         "no SQLite file when the store is PostgreSQL"
     );
     governor
-        .authorize(&created.secret, "pool", 10)
+        .authorize(&created.secret, "pool", WorstCase::tokens(10))
         .await
         .expect("admitted")
         .settle(Outcome::Failed)
@@ -164,6 +166,49 @@ async fn governor_opens_postgres_from_config() {
         .await
         .expect("connects");
     tokio::spawn(conn);
+    let _ = client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await;
+}
+
+/// A database made before token classes and the ledger gains both, keeps
+/// its spend (classes zero), and opening it again alters nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: BUSBAR_TEST_POSTGRES=postgres://… cargo test -- --ignored"]
+async fn a_database_from_before_token_classes_gains_them() {
+    let url = postgres_url();
+    let schema = fresh_schema(&url).await;
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connects");
+    tokio::spawn(conn);
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {schema}.busbar_spend (key_id TEXT NOT NULL, window_start BIGINT NOT NULL, \
+             spent BIGINT NOT NULL, tokens BIGINT NOT NULL, requests BIGINT NOT NULL, \
+             PRIMARY KEY (key_id, window_start)); \
+             INSERT INTO {schema}.busbar_spend VALUES ('vk_1', 0, 500, 42, 3);"
+        ))
+        .await
+        .expect("an old table");
+    for _ in 0..2 {
+        drop(postgres_store(&url, &schema).await);
+    }
+    let row = client
+        .query_one(
+            &format!("SELECT tokens, input_tokens, reasoning_tokens FROM {schema}.busbar_spend"),
+            &[],
+        )
+        .await
+        .expect("the old row has the new columns");
+    let values: (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(values, (42, 0, 0));
+    let ledger: i64 = client
+        .query_one(&format!("SELECT COUNT(*) FROM {schema}.busbar_ledger"), &[])
+        .await
+        .expect("the ledger exists")
+        .get(0);
+    assert_eq!(ledger, 0);
     let _ = client
         .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
         .await;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::json;
 use tokio::sync::Barrier;
 
-use crate::support::{Backend, Harness};
-use busbar_governance::{Cents, Governor, Outcome, RateLimit, Refusal};
+use crate::support::{success, Backend, Harness};
+use busbar_governance::{Cents, Governor, RateLimit, Refusal, WorstCase};
 
 /// What a race produced: admitted count and every refusal.
 pub(crate) struct Tally {
@@ -26,12 +26,12 @@ pub(crate) async fn race(replicas: &[Governor], secret: &str, requests: usize) -
         let (secret, barrier) = (secret.to_owned(), Arc::clone(&barrier));
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            match governor.authorize(&secret, "pool", 0).await {
+            match governor
+                .authorize(&secret, "pool", WorstCase::tokens(0))
+                .await
+            {
                 Ok(admission) => {
-                    admission
-                        .settle(Outcome::Succeeded { total_tokens: 0 })
-                        .await
-                        .expect("settles");
+                    admission.settle(success(0)).await.expect("settles");
                     Ok(())
                 }
                 Err(refusal) => Err(refusal),

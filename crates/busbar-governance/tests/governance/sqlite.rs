@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{governor_on, start, Backend, TempDir};
+use crate::support::{governor_on, start, success, Backend, TempDir};
 use busbar_governance::store::sqlite::SqliteStore;
 use busbar_governance::store::{
     AdmitOutcome, AdmitRequest, BoxFuture, Charge, CheckIn, KeyRecord, Settlement, Store,
 };
 use busbar_governance::{
     lookup_hash, AdminError, Cents, Governor, KeyMetadata, KeyPatch, KeyUsage, ManualClock, NewKey,
-    OpenError, Pricing, Refusal, StoreError, Timestamp,
+    OpenError, Pricing, Refusal, Served, SpendQuery, SpendTable, StoreError, Timestamp,
+    TokenCounts, WorstCase,
 };
 
 full_suite!([] Backend::Sqlite);
@@ -73,7 +74,11 @@ fn threads_on_one_file_admit_exactly_the_budget() {
                 barrier.wait();
                 match store.admit(&request(&secret)).expect("store answers") {
                     AdmitOutcome::Admitted { reservation, .. } => {
-                        let charge = Some(Charge::new(Cents::whole(1), 0));
+                        let charge = Some(Charge::new(
+                            Cents::whole(1),
+                            TokenCounts::default(),
+                            Served::default(),
+                        ));
                         store
                             .settle(&Settlement::new(reservation, charge, start()))
                             .expect("settles");
@@ -144,7 +149,11 @@ fn kill_9_child() {
         else {
             panic!("unlimited key refused");
         };
-        let charge = Some(Charge::new(Cents::whole(1), 7));
+        let charge = Some(Charge::new(
+            Cents::whole(1),
+            TokenCounts::new(7, 0),
+            Served::new("m", "l"),
+        ));
         store
             .settle(&Settlement::new(reservation, charge, start()))
             .expect("settles");
@@ -289,6 +298,9 @@ impl Store for Flaky {
     fn settle(&self, s: Settlement) -> BoxFuture<'_, Result<(), StoreError>> {
         self.gate(Store::settle(&self.inner, s))
     }
+    fn spend(&self, q: SpendQuery) -> BoxFuture<'_, Result<SpendTable, StoreError>> {
+        self.gate(Store::spend(&self.inner, q))
+    }
     fn renew(&self, id: i64, at: Timestamp) -> BoxFuture<'_, Result<(), StoreError>> {
         self.gate(Store::renew(&self.inner, id, at))
     }
@@ -323,7 +335,7 @@ async fn an_unreachable_store_fails_closed_by_default() {
         .await
         .expect("created");
     governor
-        .authorize(&key.secret, "pool", 0)
+        .authorize(&key.secret, "pool", WorstCase::tokens(0))
         .await
         .expect("up")
         .settle(busbar_governance::Outcome::Failed)
@@ -331,7 +343,7 @@ async fn an_unreachable_store_fails_closed_by_default() {
         .expect("ok");
     flaky.down.store(true, Ordering::SeqCst);
     let refusal = governor
-        .authorize(&key.secret, "pool", 0)
+        .authorize(&key.secret, "pool", WorstCase::tokens(0))
         .await
         .expect_err("closed");
     assert_eq!(refusal.code(), "governance_unavailable");
@@ -355,7 +367,7 @@ async fn fail_open_admits_only_keys_verified_before() {
         .await
         .expect("created");
     let first = governor
-        .authorize(&known.secret, "pool", 0)
+        .authorize(&known.secret, "pool", WorstCase::tokens(0))
         .await
         .expect("up");
     assert!(first.is_metered());
@@ -365,21 +377,19 @@ async fn fail_open_admits_only_keys_verified_before() {
         .expect("ok");
     flaky.down.store(true, Ordering::SeqCst);
     let open = governor
-        .authorize(&known.secret, "pool", 0)
+        .authorize(&known.secret, "pool", WorstCase::tokens(0))
         .await
         .expect("admitted unmetered");
     assert!(!open.is_metered());
     assert_eq!(open.key().id, known.key.id);
-    open.settle(busbar_governance::Outcome::Succeeded { total_tokens: 10 })
-        .await
-        .expect("nothing to record");
+    open.settle(success(10)).await.expect("nothing to record");
     let wrong_pool = governor
-        .authorize(&known.secret, "elsewhere", 0)
+        .authorize(&known.secret, "elsewhere", WorstCase::tokens(0))
         .await
         .expect_err("still 403");
     assert!(matches!(wrong_pool, Refusal::NotAllowed { .. }));
     let unknown = governor
-        .authorize(&never_seen.secret, "pool", 0)
+        .authorize(&never_seen.secret, "pool", WorstCase::tokens(0))
         .await
         .expect_err("never verified");
     assert!(matches!(unknown, Refusal::StoreUnavailable { .. }));
@@ -410,7 +420,7 @@ async fn fail_open_identifies_only_keys_verified_before() {
         unreachable!("five keys");
     };
     governor
-        .authorize(&admitted.secret, "pool", 0)
+        .authorize(&admitted.secret, "pool", WorstCase::tokens(0))
         .await
         .expect("up")
         .settle(busbar_governance::Outcome::Failed)
@@ -431,7 +441,7 @@ async fn fail_open_identifies_only_keys_verified_before() {
         assert_eq!(governor.identify(&key.secret).await, Ok(key.key.clone()));
     }
     let open = governor
-        .authorize(&identified.secret, "pool", 0)
+        .authorize(&identified.secret, "pool", WorstCase::tokens(0))
         .await
         .expect("identified is verified");
     assert!(!open.is_metered());

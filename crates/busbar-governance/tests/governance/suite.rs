@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{start, Backend, Harness};
+use crate::support::{start, success, Backend, Harness};
 use busbar_governance::{
     lookup_hash, AdminError, Cents, KeyPatch, OpenError, Outcome, Pricing, RateLimit, Refusal,
-    Sealer, Timestamp,
+    Sealer, Timestamp, WorstCase,
 };
 
 pub(crate) fn cents(n: i64) -> Cents {
@@ -211,7 +211,7 @@ pub(crate) async fn checks_run_in_contract_order(backend: Backend) {
         .await;
     let wrong_pool = h
         .governor
-        .authorize(&key.secret, "other", 0)
+        .authorize(&key.secret, "other", WorstCase::tokens(0))
         .await
         .expect_err("403 first");
     assert!(matches!(wrong_pool, Refusal::NotAllowed { .. }));
@@ -225,10 +225,7 @@ pub(crate) async fn checks_run_in_contract_order(backend: Backend) {
         rate_limited(h.ask(&key.secret, 0).await),
         (RateLimit::Requests, 60)
     );
-    first
-        .settle(Outcome::Succeeded { total_tokens: 0 })
-        .await
-        .expect("settles");
+    first.settle(success(0)).await.expect("settles");
     assert_eq!(
         h.ask("not-a-key", 0).await.expect_err("garbage"),
         Refusal::UnknownKey
@@ -250,7 +247,7 @@ pub(crate) async fn daily_budget_rolls_over_at_utc_midnight(backend: Backend) {
         h.ask(&key.secret, 0)
             .await
             .expect("fits")
-            .settle(Outcome::Succeeded { total_tokens: 5 })
+            .settle(success(5))
             .await
             .expect("ok");
     }
@@ -265,10 +262,7 @@ pub(crate) async fn daily_budget_rolls_over_at_utc_midnight(backend: Backend) {
         "a new window"
     );
     let fresh = h.ask(&key.secret, 0).await.expect("new day");
-    fresh
-        .settle(Outcome::Succeeded { total_tokens: 5 })
-        .await
-        .expect("ok");
+    fresh.settle(success(5)).await.expect("ok");
     let usage = h.governor.usage(&key.key.id).await.expect("usage");
     assert_eq!(
         (usage.spend_cents, usage.tokens, usage.requests),
@@ -286,11 +280,11 @@ pub(crate) async fn monthly_budget_rolls_over_on_the_first(backend: Backend) {
         let secret = key.secret.clone();
         let governor = h.governor.clone();
         async move {
-            let admitted = governor.authorize(&secret, "pool", 0).await.expect("fits");
-            admitted
-                .settle(Outcome::Succeeded { total_tokens: 0 })
+            let admitted = governor
+                .authorize(&secret, "pool", WorstCase::tokens(0))
                 .await
-                .expect("ok");
+                .expect("fits");
+            admitted.settle(success(0)).await.expect("ok");
         }
     };
     spend(&h).await;
@@ -306,7 +300,7 @@ pub(crate) async fn monthly_budget_rolls_over_on_the_first(backend: Backend) {
     h.ask(&total.secret, 0)
         .await
         .expect("fits")
-        .settle(Outcome::Succeeded { total_tokens: 0 })
+        .settle(success(0))
         .await
         .expect("ok");
     h.clock.set(at(2026, 3, 1, 0, 0, 0));
@@ -326,7 +320,7 @@ pub(crate) async fn rpm_is_a_sliding_minute(backend: Backend) {
         async move {
             // A failed request still counts: it was admitted.
             governor
-                .authorize(&secret, "pool", 0)
+                .authorize(&secret, "pool", WorstCase::tokens(0))
                 .await
                 .expect("admitted")
                 .settle(Outcome::Failed)
@@ -364,14 +358,14 @@ pub(crate) async fn tpm_counts_settled_tokens(backend: Backend) {
     h.ask(&key.secret, 0)
         .await
         .expect("empty")
-        .settle(Outcome::Succeeded { total_tokens: 600 })
+        .settle(success(600))
         .await
         .expect("ok");
     h.clock.set(t0.saturating_add(Duration::from_secs(10)));
     h.ask(&key.secret, 0)
         .await
         .expect("600 < 1000")
-        .settle(Outcome::Succeeded { total_tokens: 500 })
+        .settle(success(500))
         .await
         .expect("ok");
     h.clock.set(t0.saturating_add(Duration::from_secs(20)));
@@ -384,9 +378,7 @@ pub(crate) async fn tpm_counts_settled_tokens(backend: Backend) {
     // in-flight requests have no token count yet.
     let a = h.ask(&key.secret, 0).await.expect("500 < 1000");
     let b = h.ask(&key.secret, 0).await.expect("still 500");
-    a.settle(Outcome::Succeeded { total_tokens: 600 })
-        .await
-        .expect("ok");
+    a.settle(success(600)).await.expect("ok");
     b.settle(Outcome::Failed)
         .await
         .expect("failures carry no tokens");

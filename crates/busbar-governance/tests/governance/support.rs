@@ -10,8 +10,8 @@ use busbar_governance::store::postgres::{PostgresOptions, PostgresStore};
 use busbar_governance::store::sqlite::SqliteStore;
 use busbar_governance::store::Store;
 use busbar_governance::{
-    Admission, CreatedKey, Governor, GovernorOptions, ManualClock, NewKey, Pricing, Refusal,
-    Sealer, Timestamp,
+    Admission, CreatedKey, Governor, GovernorOptions, ManualClock, NewKey, Outcome, Pricing,
+    Refusal, Sealer, Served, Timestamp, TokenCounts, WorstCase,
 };
 
 /// Where every test's clock starts: two minutes before the end of a day
@@ -81,7 +81,9 @@ impl Harness {
 
     /// Admits one request for `pool` with a worst case of `max_tokens`.
     pub(crate) async fn ask(&self, secret: &str, max_tokens: u64) -> Result<Admission, Refusal> {
-        self.governor.authorize(secret, "pool", max_tokens).await
+        self.governor
+            .authorize(secret, "pool", WorstCase::tokens(max_tokens))
+            .await
     }
 
     /// Drops the PostgreSQL schema (the SQLite directory goes by itself).
@@ -90,6 +92,12 @@ impl Harness {
             drop_schema(&postgres_url(), schema).await;
         }
     }
+}
+
+/// A success that used `tokens` (all of them prompt), served by model `m`
+/// over lane `l`, charged at the governor's flat prices.
+pub(crate) fn success(tokens: u64) -> Outcome {
+    Outcome::succeeded(Served::new("m", "l"), TokenCounts::new(tokens, 0))
 }
 
 /// A governor over `store` with the test sealer, `pricing` and `clock`,

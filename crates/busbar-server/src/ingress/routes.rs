@@ -51,6 +51,8 @@ pub(crate) enum AdminPath {
     Key(String),
     /// `/admin/keys/ID/usage`.
     Usage(String),
+    /// `/admin/spend`, with the URL's query string.
+    Spend(Option<String>),
 }
 
 /// A model request as its URL describes it (the protocol's own reading of
@@ -74,6 +76,9 @@ pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
     }
     if let Some(rest) = path.strip_prefix("/admin/keys") {
         return admin(rest).map_or(Route::NotFound, Route::Admin);
+    }
+    if path == "/admin/spend" {
+        return Route::Admin(AdminPath::Spend(query.map(str::to_owned)));
     }
     if get {
         let lists = |protocol: &Protocol| protocol.wire().model_list_paths().contains(&path);
@@ -298,6 +303,15 @@ mod tests {
         assert_eq!(admin("/admin/keys/vk_1/other"), Route::NotFound);
         assert_eq!(admin("/admin/keysx"), Route::NotFound);
         assert_eq!(admin("/admin/keys//usage"), Route::NotFound);
+        assert_eq!(
+            route(&Method::GET, "/admin/spend", Some("from=2025-06-01")),
+            Route::Admin(AdminPath::Spend(Some("from=2025-06-01".into())))
+        );
+        assert_eq!(
+            route(&Method::POST, "/admin/spend", None),
+            Route::Admin(AdminPath::Spend(None))
+        );
+        assert_eq!(admin("/admin/spend/x"), Route::NotFound);
     }
 
     #[test]

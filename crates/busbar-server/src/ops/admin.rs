@@ -1,5 +1,5 @@
 //! The governance admin API (docs/configuration.md, *Governance*): create, list, read, patch and
-//! delete virtual keys, and read a key's usage.
+//! delete virtual keys, read a key's usage, and report spend over days.
 //!
 //! JSON in and out. The admin token comes as `Authorization: Bearer` or
 //! `x-admin-token`; errors are `{"error": "…"}` with the status the
@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use busbar_governance::{AdminError, KeyPatch, NewKey};
+use busbar_governance::{AdminError, KeyPatch, NewKey, SpendQuery};
+use busbar_protocols::wire::percent_decode;
 use busbar_protocols::Protocol;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -80,11 +81,12 @@ pub(crate) async fn handle(
             .usage(id)
             .await
             .map(|usage| ok(StatusCode::OK, &usage)),
+        (AdminPath::Spend(query), &Method::GET) => spend(governance, query.as_deref()).await,
         _ => {
             let allow = match path {
                 AdminPath::Keys => "GET, HEAD, POST",
                 AdminPath::Key(_) => "GET, HEAD, PATCH, DELETE",
-                AdminPath::Usage(_) => "GET, HEAD",
+                AdminPath::Usage(_) | AdminPath::Spend(_) => "GET, HEAD",
             };
             return error::admin_method_not_allowed(allow);
         }
@@ -116,6 +118,39 @@ async fn patch(
     Ok(ok(StatusCode::OK, &key))
 }
 
+/// `GET /admin/spend?from=…&to=…&group_by=…`: the query's parameters,
+/// percent-decoded, are validated by the governance crate.
+async fn spend(governance: &Governance, query: Option<&str>) -> Result<Response<Body>, AdminError> {
+    let params = query_params(query.unwrap_or_default())?;
+    let governor = governance.governor();
+    let pairs = params
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()));
+    let query = SpendQuery::from_params(pairs, governor.today())?;
+    let report = governor.spend_report(query).await?;
+    Ok(ok(StatusCode::OK, &report))
+}
+
+/// A query string's `name=value` pairs, percent-decoded (`+` is a space,
+/// as forms send it); empty pairs are skipped.
+fn query_params(query: &str) -> Result<Vec<(String, String)>, AdminError> {
+    let decode = |text: &str| {
+        percent_decode(&text.replace('+', " ")).ok_or_else(|| {
+            AdminError::Invalid(format!(
+                "the query string is not valid percent-encoded UTF-8: `{text}`"
+            ))
+        })
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Ok((decode(name)?, decode(value)?))
+        })
+        .collect()
+}
+
 async fn read(request: Request<Incoming>, stall: Duration) -> Result<Bytes, AdminError> {
     match collect_within(request.into_body(), MAX_ADMIN_BODY, stall).await {
         Ok(bytes) => Ok(bytes),
@@ -144,4 +179,26 @@ fn json(status: StatusCode, body: Vec<u8>) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params_are_decoded_pairs() {
+        let params = query_params("from=2025-06-01&&group_by=key%2Cday&to").expect("valid");
+        let expected = [("from", "2025-06-01"), ("group_by", "key,day"), ("to", "")];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        assert_eq!(params, expected);
+        assert_eq!(
+            query_params("group_by=key+,+lane").expect("valid")[0].1,
+            "key , lane"
+        );
+        let error = query_params("from=%zz").expect_err("bad escape");
+        assert!(error.to_string().contains("percent-encoded"), "{error}");
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use busbar_governance::Served;
 use busbar_ir::StreamEvent;
 use busbar_protocols::{ReplyOptions, RequestOptions};
 use busbar_routing::{ErrorSource, FailureClass, Outcome, Permit};
@@ -14,6 +15,7 @@ use hyper::body::Incoming;
 
 use super::call::{unix_now, Call};
 use crate::error::{GatewayError, UpstreamError};
+use crate::governance::lane_price;
 use crate::reply::{Body, Guard, Meter, StreamLimits};
 use crate::state::State;
 use crate::upstream::{copy_end_to_end_headers, describe, read_limited, Target};
@@ -153,12 +155,12 @@ pub(super) async fn run(
     if !response.status().is_success() {
         return Err(upstream_error(call, target, permit, response).await);
     }
-    let guard = Guard::charged(
-        permit,
-        call.meter.take(),
-        target.tally(pool),
-        target.error_map(),
-    );
+    let mut meter = call.meter.take();
+    if let Some(meter) = &mut meter {
+        let served = Served::new(target.model_id.as_str(), target.lane_name_str());
+        meter.served_by(served, lane_price(target));
+    }
+    let guard = Guard::charged(permit, meter, target.tally(pool), target.error_map());
     let (parts, upstream_body) = response.into_parts();
     // Gemini clients that asked for a JSON-array stream get one even from a
     // Gemini upstream, which Busbar always asks for Server-Sent Events.

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use busbar_governance::{Admission, Outcome};
+use busbar_governance::{Admission, Cents, Outcome, Served, TokenCounts};
 use busbar_ir::{StreamEvent, Usage};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -27,21 +27,40 @@ use tokio::time::Instant;
 /// lands before the hold lapses.
 const RENEW_EVERY: Duration = Duration::from_secs(300);
 
-/// An admitted request's hold on its key's budget, and the usage seen.
+/// An admitted request's hold on its key's budget, the lane serving it
+/// and the usage seen.
 pub(crate) struct Meter {
     /// Shared with renewals in flight; taken when the request settles.
     admission: Arc<Mutex<Option<Admission>>>,
     usage: Usage,
     renew_at: Instant,
+    /// Whether the serving lane's catalog price is charged.
+    catalog: bool,
+    /// The model and lane of the attempt whose reply this meter follows.
+    served: Served,
+    /// That lane's catalog price, under catalog pricing.
+    price: Option<LanePrice>,
 }
 
 impl Meter {
-    pub(crate) fn new(admission: Admission) -> Self {
+    /// A meter for `admission`, charging catalog prices when `catalog`.
+    pub(crate) fn new(admission: Admission, catalog: bool) -> Self {
         Self {
             admission: Arc::new(Mutex::new(Some(admission))),
             usage: Usage::default(),
             renew_at: Instant::now() + RENEW_EVERY,
+            catalog,
+            served: Served::default(),
+            price: None,
         }
+    }
+
+    /// The reply comes from the model and lane `served`, which go in the
+    /// spend ledger; under catalog pricing, `price` (that lane's, if the
+    /// catalog has one) is what is charged.
+    pub(crate) fn served_by(&mut self, served: Served, price: Option<LanePrice>) {
+        self.served = served;
+        self.price = if self.catalog { price } else { None };
     }
 
     /// Folds a stream event's usage report in (reports are cumulative).
@@ -87,15 +106,20 @@ impl Meter {
 
     /// Settles in the background at the worst case reserved: the reply
     /// succeeded but its usage never came.
-    pub(crate) fn finish_unreported(self) {
-        spawn(self.settle_as(Outcome::Unreported));
+    pub(crate) fn finish_unreported(mut self) {
+        let served = std::mem::take(&mut self.served);
+        spawn(self.settle_as(Outcome::Unreported { served }));
     }
 
-    /// Settles now: `Succeeded` with the tokens seen, or `Failed`.
-    pub(crate) async fn settle(self, succeeded: bool) {
+    /// Settles now: `Succeeded` with the tokens seen (at the lane's catalog
+    /// price, when it has one and catalog pricing is on), or `Failed`.
+    pub(crate) async fn settle(mut self, succeeded: bool) {
         let outcome = if succeeded {
-            Outcome::Succeeded {
-                total_tokens: self.usage.total_tokens(),
+            let served = std::mem::take(&mut self.served);
+            let tokens = token_counts(&self.usage);
+            match &self.price {
+                Some(price) => Outcome::succeeded_at(served, tokens, price.cost(&self.usage)),
+                None => Outcome::succeeded(served, tokens),
             }
         } else {
             Outcome::Failed
@@ -113,6 +137,39 @@ impl Meter {
             store_error("settle");
         }
     }
+}
+
+/// A lane's price in the model price catalog (or its `models.NAME.price`),
+/// as the meter charges it under `governance.pricing: catalog`.
+#[derive(Debug, Clone)]
+pub(crate) struct LanePrice(pub(crate) std::sync::Arc<busbar_config::Price>);
+
+impl LanePrice {
+    /// What `usage` cost on this lane, class by class, exact to the
+    /// micro-cent governance keeps (a picodollar remainder below it is
+    /// rounded to the nearest).
+    pub(crate) fn cost(&self, usage: &Usage) -> Cents {
+        money_to_cents(self.0.cost(usage))
+    }
+}
+
+/// `money` in governance's micro-cents (10⁻⁸ USD, 10⁴ picodollars),
+/// rounded to the nearest.
+pub(crate) fn money_to_cents(money: busbar_config::Money) -> Cents {
+    const PICODOLLARS_PER_MICRO_CENT: u128 = 10_000;
+    let micros =
+        (money.picodollars() + PICODOLLARS_PER_MICRO_CENT / 2) / PICODOLLARS_PER_MICRO_CENT;
+    Cents::from_micros(i64::try_from(micros).unwrap_or(i64::MAX))
+}
+
+/// A reply's usage by class, as governance records it.
+fn token_counts(usage: &Usage) -> TokenCounts {
+    TokenCounts::new(usage.input_tokens, usage.output_tokens)
+        .with_cache(
+            usage.cache_read_tokens.unwrap_or(0),
+            usage.cache_write_tokens.unwrap_or(0),
+        )
+        .with_reasoning(usage.reasoning_tokens.unwrap_or(0))
 }
 
 /// Runs `task` on the current runtime. Without one (a body dropped after
@@ -134,7 +191,7 @@ pub(crate) fn store_error(operation: &'static str) {
 mod tests {
     use std::time::Duration;
 
-    use busbar_governance::{NewKey, Refusal};
+    use busbar_governance::{NewKey, Refusal, WorstCase};
     use busbar_ir::{StreamEvent, Usage};
 
     use crate::governance::tests::{fixture, key, refusal};
@@ -147,7 +204,7 @@ mod tests {
         spec.allowed_pools = vec!["fast".into()];
         let (id, secret) = key(governance, spec).await;
         let mut meter = governance
-            .admit(&secret, "fast", 100)
+            .admit(&secret, "fast", WorstCase::tokens(100))
             .await
             .expect("admitted");
         meter.observe(&StreamEvent::MessageStart {
@@ -163,14 +220,14 @@ mod tests {
         });
         meter.settle(true).await;
         let failed = governance
-            .admit(&secret, "fast", 100)
+            .admit(&secret, "fast", WorstCase::tokens(100))
             .await
             .expect("admitted");
         failed.settle(false).await;
         let usage = governance.governor().usage(&id).await.expect("usage");
         assert_eq!((usage.requests, usage.tokens), (1, 42));
         let error = governance
-            .admit(&secret, "slow", 100)
+            .admit(&secret, "slow", WorstCase::tokens(100))
             .await
             .err()
             .expect("refused");
@@ -184,11 +241,11 @@ mod tests {
         let spec = NewKey::from_json(br#"{"name": "one", "max_budget_cents": 1}"#).expect("spec");
         let (_, secret) = key(governance, spec).await;
         let held = governance
-            .admit(&secret, "fast", 0)
+            .admit(&secret, "fast", WorstCase::tokens(0))
             .await
             .expect("admitted");
         let error = governance
-            .admit(&secret, "fast", 0)
+            .admit(&secret, "fast", WorstCase::tokens(0))
             .await
             .err()
             .expect("held");
@@ -196,7 +253,10 @@ mod tests {
         drop(held);
         let mut admitted = false;
         for _ in 0..100 {
-            if let Ok(meter) = governance.admit(&secret, "fast", 0).await {
+            if let Ok(meter) = governance
+                .admit(&secret, "fast", WorstCase::tokens(0))
+                .await
+            {
                 meter.settle(false).await;
                 admitted = true;
                 break;
@@ -204,5 +264,22 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         assert!(admitted, "the reservation was never released");
+    }
+}
+
+#[cfg(test)]
+mod price_tests {
+    use super::*;
+
+    #[test]
+    fn money_becomes_micro_cents_rounded_to_the_nearest() {
+        let picodollars = |p| money_to_cents(busbar_config::Money::from_picodollars(p)).micros();
+        // One micro-cent is 10⁻⁸ dollars: 10,000 picodollars.
+        assert_eq!(picodollars(10_000), 1);
+        assert_eq!(picodollars(14_999), 1);
+        assert_eq!(picodollars(15_000), 2);
+        assert_eq!(picodollars(0), 0);
+        // $3 a million tokens is 3,000,000 picodollars a token: 300 micro-cents.
+        assert_eq!(picodollars(3_000_000 * 7), 2_100);
     }
 }

@@ -145,6 +145,11 @@ impl Target {
         self
     }
 
+    /// The lane's price, when it has one.
+    pub(crate) fn price(&self) -> Option<Arc<Price>> {
+        self.price.clone()
+    }
+
     /// Whether the lane has a price.
     pub(crate) fn is_priced(&self) -> bool {
         self.price.is_some()

@@ -16,11 +16,12 @@ use crate::error::StoreError;
 use crate::money::Cents;
 use crate::policy::{self, RateLimit, Refusal};
 use crate::request::KeyPatch;
+use crate::spend::{Dimension, SpendQuery, SpendRow, SpendTable, SpendTotals};
 use crate::store::{
-    count_u64, tokens_i64, AdmitOutcome, AdmitRequest, CheckIn, KeyRecord, RawKey, Reservation,
-    Settlement, KEY_COLUMNS,
+    count_u64, token_classes, tokens_i64, AdmitOutcome, AdmitRequest, CheckIn, KeyRecord, RawKey,
+    Reservation, Settlement, KEY_COLUMNS,
 };
-use crate::window::Timestamp;
+use crate::window::{Day, Timestamp};
 
 type PgResult<T> = Result<T, OpError>;
 
@@ -62,6 +63,7 @@ struct Statements {
     settle_lock: Statement,
     release: Statement,
     charge: Statement,
+    ledger: Statement,
     count_tokens: Statement,
 }
 
@@ -112,11 +114,33 @@ impl Conn {
             release: client.prepare("DELETE FROM busbar_reservations WHERE id = $1").await?,
             charge: client
                 .prepare(
-                    "INSERT INTO busbar_spend (key_id, window_start, spent, tokens, requests) \
-                     VALUES ($1, $2, $3, $4, 1) ON CONFLICT (key_id, window_start) DO UPDATE SET \
+                    "INSERT INTO busbar_spend (key_id, window_start, spent, tokens, requests, input_tokens, \
+                     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens) \
+                     VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9) ON CONFLICT (key_id, window_start) DO UPDATE SET \
                      spent = busbar_spend.spent + EXCLUDED.spent, \
                      tokens = busbar_spend.tokens + EXCLUDED.tokens, \
-                     requests = busbar_spend.requests + 1",
+                     requests = busbar_spend.requests + 1, \
+                     input_tokens = busbar_spend.input_tokens + EXCLUDED.input_tokens, \
+                     output_tokens = busbar_spend.output_tokens + EXCLUDED.output_tokens, \
+                     cache_read_tokens = busbar_spend.cache_read_tokens + EXCLUDED.cache_read_tokens, \
+                     cache_write_tokens = busbar_spend.cache_write_tokens + EXCLUDED.cache_write_tokens, \
+                     reasoning_tokens = busbar_spend.reasoning_tokens + EXCLUDED.reasoning_tokens",
+                )
+                .await?,
+            ledger: client
+                .prepare(
+                    "INSERT INTO busbar_ledger (key_id, model, lane, day, requests, tokens, input_tokens, \
+                     output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, cost) \
+                     VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11) \
+                     ON CONFLICT (key_id, model, lane, day) DO UPDATE SET \
+                     requests = busbar_ledger.requests + 1, \
+                     tokens = busbar_ledger.tokens + EXCLUDED.tokens, \
+                     input_tokens = busbar_ledger.input_tokens + EXCLUDED.input_tokens, \
+                     output_tokens = busbar_ledger.output_tokens + EXCLUDED.output_tokens, \
+                     cache_read_tokens = busbar_ledger.cache_read_tokens + EXCLUDED.cache_read_tokens, \
+                     cache_write_tokens = busbar_ledger.cache_write_tokens + EXCLUDED.cache_write_tokens, \
+                     reasoning_tokens = busbar_ledger.reasoning_tokens + EXCLUDED.reasoning_tokens, \
+                     cost = busbar_ledger.cost + EXCLUDED.cost",
                 )
                 .await?,
             count_tokens: client
@@ -246,18 +270,18 @@ impl Conn {
         let row = self
             .client
             .query_opt(
-                "SELECT spent, tokens, requests FROM busbar_spend WHERE key_id = $1 AND window_start = $2",
+                "SELECT spent, tokens, requests, input_tokens, output_tokens, cache_read_tokens, \
+                 cache_write_tokens, reasoning_tokens FROM busbar_spend WHERE key_id = $1 AND window_start = $2",
                 &[&key.id, &window],
             )
             .await?;
-        let (spent, tokens, requests) = match row {
-            Some(row) => (
-                row.try_get::<_, i64>(0)?,
-                row.try_get::<_, i64>(1)?,
-                row.try_get::<_, i64>(2)?,
-            ),
-            None => (0, 0, 0),
-        };
+        let mut values = [0i64; 8];
+        if let Some(row) = row {
+            for (i, value) in values.iter_mut().enumerate() {
+                *value = row.try_get(i)?;
+            }
+        }
+        let [spent, tokens, requests, classes @ ..] = values;
         let held = self
             .client
             .query_one(
@@ -271,6 +295,7 @@ impl Conn {
             spend_cents: Cents::from_micros(spent),
             tokens: count_u64(tokens),
             requests: count_u64(requests),
+            classes: token_classes(classes),
             reserved_cents: Cents::from_micros(held.try_get(0)?),
             in_flight: count_u64(held.try_get(1)?),
         }))
@@ -368,6 +393,7 @@ impl Conn {
             id,
             key_id: key.id.clone(),
             window_start: Timestamp::from_unix_millis(window),
+            admitted_at: now,
             amount: request.cost,
         };
         Ok(AdmitOutcome::Admitted { key, reservation })
@@ -385,12 +411,28 @@ impl Conn {
             .map(|row| row.try_get(0))
             .transpose()?;
         tx.execute(&s.release, &[&r.id]).await?;
-        if let (Some(tpm), Some(charge)) = (tpm, settlement.charge) {
+        if let (Some(tpm), Some(charge)) = (tpm, &settlement.charge) {
             let tokens = tokens_i64(charge.tokens);
             let window = r.window_start.unix_millis();
+            let c = &charge.classes;
+            let [input, output, read, write, reasoning] =
+                [c.input, c.output, c.cache_read, c.cache_write, c.reasoning].map(tokens_i64);
+            let cost = charge.cost.micros();
             tx.execute(
                 &s.charge,
-                &[&r.key_id, &window, &charge.cost.micros(), &tokens],
+                &[
+                    &r.key_id, &window, &cost, &tokens, &input, &output, &read, &write, &reasoning,
+                ],
+            )
+            .await?;
+            let day = Day::of(r.admitted_at).start().unix_millis();
+            let (model, lane) = (&charge.served.model, &charge.served.lane);
+            tx.execute(
+                &s.ledger,
+                &[
+                    &r.key_id, model, lane, &day, &tokens, &input, &output, &read, &write,
+                    &reasoning, &cost,
+                ],
             )
             .await?;
             if tpm.is_some() && charge.tokens > 0 {
@@ -402,6 +444,42 @@ impl Conn {
             }
         }
         Ok(tx.commit().await?)
+    }
+
+    /// The spend report: the grouped rows (one more than the limit, to
+    /// tell a cut) and the totals, in one read-only snapshot.
+    pub(super) async fn spend(&mut self, query: &SpendQuery) -> PgResult<SpendTable> {
+        let from = query.from.start().unix_millis();
+        let to = query.to.start().unix_millis();
+        let limit = i64::try_from(query.limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let tx = self
+            .client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let found = tx
+            .query(&query.grouped_sql(true), &[&from, &to, &limit])
+            .await?;
+        let dims = query.group_by.len();
+        let mut rows = Vec::with_capacity(found.len().min(query.limit));
+        for row in found.iter().take(query.limit) {
+            let mut out = SpendRow::new(SpendTotals::from_sums(sums(row, dims)?));
+            for (i, dim) in query.group_by.iter().enumerate() {
+                match dim {
+                    Dimension::Key => out.key_id = Some(row.try_get(i)?),
+                    Dimension::Model => out.model = Some(row.try_get(i)?),
+                    Dimension::Lane => out.lane = Some(row.try_get(i)?),
+                    _ => out.day = Some(Day::from_unix_millis(row.try_get(i)?)),
+                }
+            }
+            rows.push(out);
+        }
+        let total = tx.query_one(&query.totals_sql(true), &[&from, &to]).await?;
+        let total = SpendTotals::from_sums(sums(&total, 0)?);
+        tx.commit().await?;
+        Ok(SpendTable::new(rows, found.len() > query.limit, total))
     }
 
     pub(super) async fn renew(
@@ -468,6 +546,15 @@ impl Conn {
         tx.commit().await?;
         Ok(released)
     }
+}
+
+/// The eight summed columns of a report row, after its `skip` dimensions.
+fn sums(row: &Row, skip: usize) -> Result<[i64; 8], tokio_postgres::Error> {
+    let mut sums = [0i64; 8];
+    for (i, sum) in sums.iter_mut().enumerate() {
+        *sum = row.try_get(skip + i)?;
+    }
+    Ok(sums)
 }
 
 fn decode_key(row: &Row) -> PgResult<KeyMetadata> {
