@@ -87,7 +87,7 @@ pub use error::{ConfigError, ConfigErrors, EnvError};
 pub use model::{
     Affinity, AffinityMode, Auth, AuthMode, AuthScheme, AwsCredentials, Breaker, Config, Failover,
     FailureClass, Governance, Health, HealthMode, Limits, Model, Observability, OnExhausted, Pool,
-    PoolMember, Protocol, Provider, Secret, Target, Tls, Trip, TripMode,
+    PoolMember, Protocol, Provider, RequestLog, Secret, Target, Tls, Trip, TripMode,
 };
 pub use ssrf::blocked_address;
 
