@@ -6,16 +6,21 @@ use busbar_routing::{ErrorSource, FailureClass, Outcome, Permit};
 
 use super::meter::Meter;
 use crate::failure::{classify, ErrorMap};
+use crate::record::Record;
 
 /// Holds a lane's concurrency slot (and budget unit) until the reply body
-/// is finished, and reports how it ended exactly once: to the lane, and to
-/// governance when the request is metered.
+/// is finished, and reports how it ended exactly once: to the lane, to
+/// governance when the request is metered, and to the request log when the
+/// stream carries its record.
 pub(crate) struct Guard {
     permit: Option<Permit>,
     // Boxed: most requests are not metered, and bodies stay small.
     meter: Option<Box<Meter>>,
     /// The lane's `error_map`, for an error inside the stream.
     error_map: ErrorMap,
+    /// The request's log record, for a streamed reply: finished with the
+    /// stream.
+    record: Option<Box<Record>>,
 }
 
 impl Guard {
@@ -27,12 +32,29 @@ impl Guard {
             permit: Some(permit),
             meter: meter.map(Box::new),
             error_map,
+            record: None,
         }
+    }
+
+    /// Carries the request's log record with the stream, to finish it when
+    /// the stream ends.
+    pub(crate) fn carry(&mut self, record: Option<Box<Record>>) {
+        self.record = record;
+    }
+
+    /// The log record the stream carries.
+    pub(crate) fn record_mut(&mut self) -> Option<&mut Record> {
+        self.record.as_deref_mut()
     }
 
     /// Whether governance wants this reply's usage.
     pub(crate) fn is_metered(&self) -> bool {
         self.meter.is_some()
+    }
+
+    /// Whether anyone wants this reply's usage: governance or the log.
+    pub(crate) fn wants_usage(&self) -> bool {
+        self.meter.is_some() || self.record.is_some()
     }
 
     /// A stream event passed: its usage counts, and a long reply renews
@@ -41,6 +63,28 @@ impl Guard {
         if let Some(meter) = &mut self.meter {
             meter.observe(event);
             meter.tick();
+        }
+        if let Some(record) = &mut self.record {
+            record.observe(event);
+        }
+    }
+
+    /// The client left; the stream is read on for its usage and reports
+    /// later, but the client's wait ended now.
+    pub(crate) fn client_left(&mut self) {
+        if let Some(record) = &mut self.record {
+            record.client_left();
+        }
+    }
+
+    /// The upstream is done with: the record, if carried, is written.
+    fn finish_record(&mut self, failure: Option<FailureClass>) {
+        if let Some(mut record) = self.record.take() {
+            record.upstream_done();
+            if let Some(class) = failure {
+                record.stream_failed(class);
+            }
+            record.finish();
         }
     }
 
@@ -52,6 +96,7 @@ impl Guard {
         if let Some(meter) = self.meter.take() {
             meter.finish(true);
         }
+        self.finish_record(None);
     }
 
     /// A complete reply with `usage` is about to be sent whole: the lane
@@ -75,6 +120,7 @@ impl Guard {
         if let Some(meter) = self.meter.take() {
             meter.finish(false);
         }
+        self.finish_record(Some(class));
     }
 
     /// The upstream reported `error` inside its stream: the body broke off
@@ -99,6 +145,8 @@ impl Guard {
         if let Some(meter) = self.meter.take() {
             meter.finish_unreported();
         }
+        self.client_left();
+        self.finish_record(None);
     }
 
     /// Takes the permit back, its charge refunded, and the meter unsettled,
@@ -127,5 +175,7 @@ impl Drop for Guard {
         if let Some(meter) = self.meter.take() {
             meter.finish(true);
         }
+        self.client_left();
+        self.finish_record(None);
     }
 }

@@ -44,6 +44,12 @@ impl Meter {
         }
     }
 
+    /// The admitted key's id, for the request log.
+    pub(crate) fn key_id(&self) -> Option<String> {
+        let held = self.admission.try_lock().ok()?;
+        held.as_ref().map(|admission| admission.key().id.clone())
+    }
+
     /// Folds a stream event's usage report in (reports are cumulative).
     pub(crate) fn observe(&mut self, event: &StreamEvent) {
         match event {
