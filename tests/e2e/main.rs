@@ -28,7 +28,9 @@
 //! * `load` — concurrent clients against a faulty upstream: every reply well
 //!   formed, none hung, and the counters reconcile with what clients saw;
 //! * `governance` — virtual keys, the admin API, budgets and rate limits,
-//!   refusals in every protocol's shape, spend across restarts.
+//!   refusals in every protocol's shape, spend across restarts;
+//! * `request_log` — one JSON record per request in a rotated file and in
+//!   batches posted to a webhook, with bodies capped and redacted.
 //!
 //! Every test owns its mock and its busbar process on fresh ports, so the
 //! tests run in parallel.
@@ -45,6 +47,7 @@ mod limits;
 mod load;
 mod ops;
 mod relay;
+mod request_log;
 mod startup;
 mod stream_endings;
 mod streaming;
