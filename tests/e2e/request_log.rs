@@ -189,6 +189,7 @@ async fn a_success_a_stream_and_client_errors_are_one_record_each() {
     assert_eq!(unknown["status"], 404);
     assert_eq!(unknown["outcome"], "error");
     assert_eq!(unknown["pool"], "unresolved");
+    assert_eq!(unknown["model"], "no-such-model");
     assert_eq!(unknown["attempts"], json!([]));
     assert_eq!(unknown["upstream_ms"], 0.0);
     assert!(

@@ -36,8 +36,15 @@ pub(crate) async fn proxy<'s>(
     let governance = state.governance()?;
     let (peeked, name, route) = match resolve(state, &inbound) {
         Ok(resolved) => resolved,
-        // Whoever holds no valid key learns nothing about models or bodies.
-        Err(error) => return Err(vet(governance, &inbound, error).await),
+        Err(error) => {
+            if let (Some(record), GatewayError::UnknownModel(name)) =
+                (record.as_deref_mut(), &error)
+            {
+                record.named(name);
+            }
+            // Whoever holds no valid key learns nothing about models or bodies.
+            return Err(vet(governance, &inbound, error).await);
+        }
     };
     *pool = route.name();
     let meter = match governance {

@@ -244,8 +244,13 @@ impl Record {
 
     /// The name the request asked for, and whether it streams.
     pub(crate) fn asked(&mut self, model: &str, stream: bool) {
-        self.model = Some(model.to_owned());
+        self.named(model);
         self.stream = Some(stream);
+    }
+
+    /// The name the request asked for, resolved or not.
+    pub(crate) fn named(&mut self, model: &str) {
+        self.model = Some(model.to_owned());
     }
 
     /// The governance key that was admitted.

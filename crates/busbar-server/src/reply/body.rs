@@ -119,8 +119,8 @@ impl Body {
     ) -> Self {
         let mut watch = EndWatch::new(protocol);
         watch.feed(&first);
-        // Governance needs the tokens: a relayed stream is decoded on the
-        // side, its bytes still going out untouched.
+        // Governance and the request log need the tokens: a relayed stream
+        // is decoded on the side, its bytes still going out untouched.
         let usage = guard.wants_usage().then(|| {
             Box::new(UsageTap {
                 decoder: protocol.stream_decoder(),
