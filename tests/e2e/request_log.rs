@@ -499,3 +499,57 @@ async fn logged_bodies_are_capped_and_carry_no_credential() {
         Some(long.to_string().len() as u64)
     );
 }
+
+#[tokio::test]
+async fn a_broken_stream_and_a_client_that_leaves_end_their_records() {
+    let dir = TempDir::new("reqlog-endings");
+    let path = dir.path().join("requests.jsonl");
+    let gateway = logging(&dir, "", "").await;
+    let body = json!({"model": "gpt", "stream": true,
+        "messages": [{"role": "user", "content": "hello"}]});
+
+    // The upstream connection breaks after two events: the client's stream
+    // ends with an error event, and the record says why.
+    gateway
+        .mock
+        .set_fault(FaultRule::new(Fault::AbortStream { after_events: 2 }));
+    let broken = gateway.stream("/v1/chat/completions", &body).await;
+    assert_eq!(broken.status, 200);
+    let broken_id = broken.header("x-request-id").expect("an id").to_owned();
+
+    // The upstream pauses after two events and the client hangs up.
+    gateway.mock.set_fault(FaultRule::new(Fault::StallStream {
+        after_events: 2,
+        pause: Duration::from_secs(5),
+    }));
+    let mut left = gateway
+        .open_stream("/v1/chat/completions", &body, &[])
+        .await;
+    let left_id = left
+        .headers
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .expect("an id")
+        .to_owned();
+    assert!(left.next_chunk().await.is_some());
+    let hung_up = Instant::now();
+    drop(left);
+
+    let found = wait_for_records(&path, 2).await;
+    let broken = find(&found, &broken_id);
+    assert_eq!(broken["status"], 200);
+    assert_eq!(broken["outcome"], "stream_error", "{broken}");
+    assert_eq!(broken["failure"], "network");
+    assert_eq!(broken["lane"], "gpt");
+    assert!(broken["first_byte_ms"].is_f64(), "{broken}");
+    assert_times(broken);
+
+    let left = find(&found, &left_id);
+    assert_eq!(left["outcome"], "client_gone", "{left}");
+    assert_eq!(left["failure"], Value::Null);
+    assert!(left["first_byte_ms"].is_f64(), "{left}");
+    // Written when the client left, not when the stall ended.
+    assert!(hung_up.elapsed() < Duration::from_secs(5));
+    assert!(ms(left, "total_ms") < 5000.0, "{left}");
+    assert_times(left);
+}
