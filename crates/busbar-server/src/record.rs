@@ -19,6 +19,8 @@
 //! leaving, whichever came first); `overhead` is the difference: what
 //! Busbar itself added.
 
+mod line;
+mod outlet;
 mod redact;
 mod time;
 
@@ -30,103 +32,11 @@ use busbar_ir::{StreamEvent, Usage};
 use busbar_protocols::Protocol;
 use busbar_routing::FailureClass;
 use bytes::Bytes;
-use serde::Serialize;
-use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
 
+use line::{millis, AttemptLine, Line, UsageLine};
+pub(crate) use line::{Kind, Outcome};
+pub(crate) use outlet::{dropped, Bodies, Message, Outlet, Sink};
 pub(crate) use redact::Redactor;
-
-/// What a sink's queue carries.
-pub(crate) enum Message {
-    /// One record, serialized, with its trailing newline.
-    Record(Bytes),
-    /// Write or post everything received so far, then answer.
-    Flush(oneshot::Sender<()>),
-}
-
-/// One sink's queue, and its name in `busbar_request_log_dropped_total`.
-pub(crate) struct Sink {
-    pub(crate) name: &'static str,
-    pub(crate) queue: mpsc::Sender<Message>,
-}
-
-/// Where finished records go, and how bodies are logged.
-pub(crate) struct Outlet {
-    sinks: Vec<Sink>,
-    /// `Some` when bodies are logged: the cap, and what to redact.
-    bodies: Option<Bodies>,
-}
-
-/// Body logging: the cap on each body, and the redaction of credentials.
-pub(crate) struct Bodies {
-    pub(crate) max_bytes: usize,
-    pub(crate) redactor: Redactor,
-}
-
-impl Outlet {
-    pub(crate) fn new(sinks: Vec<Sink>, bodies: Option<Bodies>) -> Self {
-        Self { sinks, bodies }
-    }
-
-    /// Offers `line` to every sink; a sink whose queue is full (or closed)
-    /// loses it, counted.
-    fn send(&self, line: &Bytes) {
-        for sink in &self.sinks {
-            if sink.queue.try_send(Message::Record(line.clone())).is_err() {
-                dropped(sink.name, 1);
-            }
-        }
-    }
-
-    /// Asks every sink to write out what it holds, waiting at most `within`.
-    pub(crate) async fn flush(&self, within: Duration) {
-        let mut answers = Vec::with_capacity(self.sinks.len());
-        for sink in &self.sinks {
-            let (ack, answer) = oneshot::channel();
-            if sink.queue.try_send(Message::Flush(ack)).is_ok() {
-                answers.push(answer);
-            }
-        }
-        let _ = tokio::time::timeout(within, async {
-            for answer in answers {
-                let _ = answer.await;
-            }
-        })
-        .await;
-    }
-}
-
-/// Counts `records` a sink lost: its queue was full, a write failed, or a
-/// webhook batch was given up.
-pub(crate) fn dropped(sink: &'static str, records: u64) {
-    metrics::counter!("busbar_request_log_dropped_total", "sink" => sink).increment(records);
-}
-
-/// What a model route was asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Kind {
-    /// A reply.
-    Generate,
-    /// A prompt's token count.
-    CountTokens,
-}
-
-/// How the request ended, as the client saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum Outcome {
-    /// The reply reached its end.
-    Success,
-    /// The upstream's error was returned (no lane left to fail over to).
-    UpstreamError,
-    /// Busbar refused or could not serve the request.
-    Error,
-    /// A stream began and ended with an in-stream error event.
-    StreamError,
-    /// The client left before the body's end.
-    ClientGone,
-}
 
 /// One lane tried.
 struct Attempt {
@@ -377,7 +287,7 @@ impl Record {
     /// The body ended: the record is written.
     pub(crate) fn finish(mut self: Box<Self>) {
         let ended = *self.ended.get_or_insert_with(Instant::now);
-        let mut line = match serde_json::to_vec(&self.line(ended)) {
+        let mut line = match self.json_line(ended) {
             Ok(line) => line,
             Err(error) => {
                 tracing::warn!(%error, "a request log record could not be serialized");
@@ -392,6 +302,11 @@ impl Record {
     /// lane's price and the usage. Nothing prices lanes yet.
     fn cost_microdollars(&self) -> Option<u64> {
         None
+    }
+
+    /// The record as of `ended`, as one line of JSON (without its newline).
+    pub(super) fn json_line(&self, ended: Instant) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&self.line(ended))
     }
 
     fn line(&self, ended: Instant) -> Line<'_> {
@@ -481,72 +396,11 @@ pub(crate) struct Replied<'a> {
     pub(crate) dropped: Option<&'a str>,
 }
 
-/// A duration in milliseconds, to the microsecond.
-fn millis(duration: Duration) -> f64 {
-    duration.as_micros() as f64 / 1000.0
-}
-
-/// The record as written: one JSON object per line.
-#[derive(Serialize)]
-struct Line<'a> {
-    request_id: &'a str,
-    time: String,
-    kind: Kind,
-    key_id: Option<&'a str>,
-    client: String,
-    ingress: &'static str,
-    path: &'a str,
-    model: Option<&'a str>,
-    pool: Option<&'a str>,
-    stream: Option<bool>,
-    status: u16,
-    outcome: Outcome,
-    failure: Option<&'static str>,
-    error: Option<&'a str>,
-    lane: Option<&'a str>,
-    egress: Option<&'static str>,
-    upstream_model: Option<&'a str>,
-    attempts: Vec<AttemptLine<'a>>,
-    usage: Option<UsageLine>,
-    cost_microdollars: Option<u64>,
-    total_ms: f64,
-    first_byte_ms: Option<f64>,
-    upstream_ms: f64,
-    overhead_ms: f64,
-    dropped: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_body: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_body_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_body: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_body_bytes: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct AttemptLine<'a> {
-    lane: &'a str,
-    provider: &'a str,
-    egress: &'static str,
-    upstream_model: &'a str,
-    status: Option<u16>,
-    failure: Option<&'static str>,
-    upstream_ms: Option<f64>,
-}
-
-#[derive(Serialize)]
-struct UsageLine {
-    input: u64,
-    output: u64,
-    cache_read: Option<u64>,
-    cache_write: Option<u64>,
-    reasoning: Option<u64>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+    use tokio::sync::mpsc;
 
     fn outlet(capacity: usize) -> (Arc<Outlet>, mpsc::Receiver<Message>) {
         let (queue, receiver) = mpsc::channel(capacity);
