@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use busbar_testkit::{MockOptions, MockUpstream};
@@ -43,7 +44,8 @@ providers:
 const DEMO_AWS_KEY_ID: &str = "AKIDBUSBARDEMO";
 const DEMO_AWS_SECRET: &str = "demo-secret";
 
-/// One model per protocol, and a pool over all six.
+/// One model per protocol, a pool over all six, and the request log in a
+/// JSONL file, so the first thing to look at after a request is its record.
 const CONFIG: &str = "\
 listen: ${BUSBAR_DEMO_LISTEN}
 providers:
@@ -70,7 +72,23 @@ pools:
       - target: demo-gemini
       - target: demo-cohere
       - target: demo-bedrock
+observability:
+  request_log:
+    file: '${BUSBAR_DEMO_REQUEST_LOG}'
+    max_bytes: 10485760
+    keep: 1
 ";
+
+/// Where the demo's request log goes: `$BUSBAR_DEMO_REQUEST_LOG`, else
+/// `busbar-demo-requests.jsonl` in the system's temporary directory.
+fn request_log_path() -> PathBuf {
+    std::env::var_os("BUSBAR_DEMO_REQUEST_LOG")
+        .filter(|path| !path.is_empty())
+        .map_or_else(
+            || std::env::temp_dir().join("busbar-demo-requests.jsonl"),
+            PathBuf::from,
+        )
+}
 
 /// The mock upstream and the configuration that points at it. The mock
 /// stops when this is dropped, so it lives as long as the server.
@@ -94,6 +112,11 @@ pub(crate) async fn start(listen: String) -> Result<Demo, String> {
         ("BUSBAR_DEMO_UPSTREAM", upstream.base_url()),
         ("BUSBAR_DEMO_LISTEN", listen),
         ("BUSBAR_DEMO_KEY", "demo-key".to_owned()),
+        // Inside single quotes in YAML, a quote is written twice.
+        (
+            "BUSBAR_DEMO_REQUEST_LOG",
+            request_log_path().display().to_string().replace('\'', "''"),
+        ),
         // Bedrock lanes sign with SigV4: an access key id and a secret.
         (
             "BUSBAR_DEMO_AWS_KEYS",
@@ -126,6 +149,8 @@ pub(crate) fn announce(addr: SocketAddr) {
          -d '{{\"model\": \"demo\", \"stream\": true, \"messages\": [{{\"role\": \"user\", \"content\": \"Stream to me\"}}]}}'\n\n\
          curl -s '{base}/v1beta/models/demo-cohere:generateContent' -H 'Content-Type: application/json' \\\n  \
          -d '{{\"contents\": [{{\"role\": \"user\", \"parts\": [{{\"text\": \"What is a busbar?\"}}]}}]}}'\n\n\
-         curl -s {base}/stats\n"
+         curl -s {base}/stats\n\n\
+         Each request's record is appended to {}.\n",
+        request_log_path().display()
     );
 }

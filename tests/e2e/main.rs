@@ -30,7 +30,9 @@
 //! * `spend` — tokens by class and exact cost per lane, in `/metrics` and
 //!   `/stats`;
 //! * `governance` — virtual keys, the admin API, budgets and rate limits,
-//!   refusals in every protocol's shape, spend across restarts.
+//!   refusals in every protocol's shape, spend across restarts;
+//! * `request_log` — one JSON record per request in a rotated file and in
+//!   batches posted to a webhook, with bodies capped and redacted.
 //!
 //! Every test owns its mock and its busbar process on fresh ports, so the
 //! tests run in parallel.
@@ -47,6 +49,7 @@ mod limits;
 mod load;
 mod ops;
 mod relay;
+mod request_log;
 mod spend;
 mod startup;
 mod stream_endings;

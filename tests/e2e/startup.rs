@@ -276,10 +276,16 @@ async fn environment_variables_name_the_files_when_no_flag_does() {
 async fn demo_serves_translated_chat_completions_without_keys() {
     use serde_json::json;
 
-    let busbar = tokio::task::spawn_blocking(|| {
+    let dir = crate::support::TempDir::new("demo");
+    let log = dir.path().join("requests.jsonl");
+    let env = [(
+        "BUSBAR_DEMO_REQUEST_LOG".to_owned(),
+        log.display().to_string(),
+    )];
+    let busbar = tokio::task::spawn_blocking(move || {
         Busbar::serve(
             &["demo".into(), "--listen".into(), "127.0.0.1:0".into()],
-            &[],
+            &env,
         )
     })
     .await
@@ -298,4 +304,21 @@ async fn demo_serves_translated_chat_completions_without_keys() {
         .unwrap_or_default();
     assert!(!text.is_empty(), "no text in {reply}");
     assert_eq!(reply["choices"][0]["finish_reason"], "stop");
+
+    // The demo logs each request to a JSONL file.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let record = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().next() {
+            break serde_json::from_str::<serde_json::Value>(line).expect("a JSON record");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no request log record"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(record["model"], "demo-anthropic");
+    assert_eq!(record["egress"], "anthropic");
+    assert_eq!(record["outcome"], "success");
 }

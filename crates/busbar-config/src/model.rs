@@ -295,8 +295,61 @@ pub struct Tls {
 pub struct Observability {
     /// OTLP collector endpoint (`http://` or `https://`).
     pub otlp_endpoint: Option<String>,
-    /// A URL each finished request's log record is posted to.
+    /// A URL each finished request's log record is posted to, in batches.
     pub request_log_webhook_url: Option<String>,
+    /// The request log: its file, rotation, body capture and queues.
+    pub request_log: RequestLog,
+}
+
+impl Observability {
+    /// Whether any request-log sink is configured (a file or the webhook).
+    pub fn logs_requests(&self) -> bool {
+        self.request_log.file.is_some() || self.request_log_webhook_url.is_some()
+    }
+}
+
+/// The request log (`observability.request_log`): one JSON record per model
+/// request, written to a local JSONL file and/or posted to
+/// `request_log_webhook_url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestLog {
+    /// The JSONL file records are appended to; `None` writes no file.
+    pub file: Option<PathBuf>,
+    /// The size at which the file is rotated (`max_bytes`, default 100 MiB).
+    pub max_bytes: u64,
+    /// Rotated files kept beside it, `FILE.1` (newest) to `FILE.K`
+    /// (`keep`, default 5; 0 keeps none).
+    pub keep: u32,
+    /// Whether request and response bodies are logged (`bodies`, default
+    /// off), capped and with credentials redacted.
+    pub bodies: bool,
+    /// The most bytes of each body logged (`body_max_bytes`, default 64 KiB).
+    pub body_max_bytes: u64,
+    /// Records waiting per sink before new ones are dropped
+    /// (`queue_records`, default 10000).
+    pub queue_records: u32,
+    /// The most records in one webhook POST (`webhook_batch_records`,
+    /// default 100).
+    pub webhook_batch_records: u32,
+    /// How long the first record of a batch waits for others before the
+    /// batch is posted (`webhook_batch_ms`, default 1000).
+    pub webhook_batch_wait: Duration,
+}
+
+impl Default for RequestLog {
+    fn default() -> Self {
+        Self {
+            file: None,
+            max_bytes: 100 * 1024 * 1024,
+            keep: 5,
+            bodies: false,
+            body_max_bytes: 64 * 1024,
+            queue_records: 10_000,
+            webhook_batch_records: 100,
+            webhook_batch_wait: Duration::from_millis(1000),
+        }
+    }
 }
 
 /// A credential: a provider key, client token, admin token or store URL.

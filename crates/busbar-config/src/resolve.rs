@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::catalog::{self, Catalog};
 use crate::env::{self, Env};
 use crate::error::{ConfigError, ConfigErrors};
-use crate::model::{AuthMode, Config, Limits, Observability, Tls};
+use crate::model::{AuthMode, Config, Limits, Observability, RequestLog, Tls};
 use crate::walk::{join, Fields, Walker};
 use crate::yaml::{self, Node};
 use crate::Loaded;
@@ -129,6 +129,12 @@ fn resolve(
     let governance = access::governance(w, &top, auth.mode, env, warnings);
     let limits = limits(w, &top);
     let observability = observability(w, &top);
+    if observability.request_log != RequestLog::default() && !observability.logs_requests() {
+        warnings.push(
+            "observability.request_log: neither `file` nor `observability.request_log_webhook_url` is set, so no request is logged"
+                .to_owned(),
+        );
+    }
     // Rules that span sections come last, after each section's own checks.
     access::check_auth(w, &auth, &governance, &listen, warnings);
 
@@ -291,9 +297,16 @@ fn observability(w: &mut Walker, top: &Fields<'_>) -> Observability {
     let Some((path, node)) = top.get("observability") else {
         return out;
     };
-    let Some(f) = w.object(&path, node, &["otlp_endpoint", "request_log_webhook_url"]) else {
+    let Some(f) = w.object(
+        &path,
+        node,
+        &["otlp_endpoint", "request_log_webhook_url", "request_log"],
+    ) else {
         return out;
     };
+    if let Some((path, node)) = f.get("request_log") {
+        out.request_log = request_log(w, &path, node);
+    }
     let mut url = |key: &str| {
         let (path, node) = f.get(key)?;
         let value = w.string(&path, node)?;
@@ -307,6 +320,57 @@ fn observability(w: &mut Walker, top: &Fields<'_>) -> Observability {
     };
     out.otlp_endpoint = url("otlp_endpoint");
     out.request_log_webhook_url = url("request_log_webhook_url");
+    out
+}
+
+/// `observability.request_log`: the file sink, body capture and queues.
+fn request_log(w: &mut Walker, path: &str, node: &Node) -> RequestLog {
+    let mut out = RequestLog::default();
+    let Some(f) = w.object(
+        path,
+        node,
+        &[
+            "file",
+            "max_bytes",
+            "keep",
+            "bodies",
+            "body_max_bytes",
+            "queue_records",
+            "webhook_batch_records",
+            "webhook_batch_ms",
+        ],
+    ) else {
+        return out;
+    };
+    if let Some(file) = f.str(w, "file") {
+        if file.is_empty() {
+            w.error(&join(path, "file"), "must not be empty");
+        } else {
+            out.file = Some(file.into());
+        }
+    }
+    // Below a few records per file, rotation would churn on every write.
+    if let Some(v) = f.at_least(w, "max_bytes", 4096) {
+        out.max_bytes = v;
+    }
+    if let Some(v) = f.at_least(w, "keep", 0) {
+        out.keep = v;
+    }
+    if let Some(v) = f.bool(w, "bodies") {
+        out.bodies = v;
+    }
+    if let Some(v) = f.at_least(w, "body_max_bytes", 1) {
+        out.body_max_bytes = v;
+    }
+    if let Some(v) = f.at_least(w, "queue_records", 1) {
+        out.queue_records = v;
+    }
+    if let Some(v) = f.at_least(w, "webhook_batch_records", 1) {
+        out.webhook_batch_records = v;
+    }
+    if let Some(v) = f.at_least(w, "webhook_batch_ms", 1) {
+        out.webhook_batch_wait = Duration::from_millis(v);
+    }
     out
 }
 

@@ -342,6 +342,9 @@ pub enum StartError {
     /// Governance is on and its store could not be opened.
     #[error(transparent)]
     Governance(#[from] busbar_governance::OpenError),
+    /// The request log's file could not be opened, or its sink started.
+    #[error("request log: {0}")]
+    RequestLog(String),
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The front door: request ids, routing to a handler, authentication, and
 //! the operational endpoints.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -15,11 +16,17 @@ use crate::ingress::routes::{self, Ingress, Route};
 use crate::ingress::{read_request_body, BodyLimits, Inbound};
 use crate::ops::{admin, stats};
 use crate::proxy;
+use crate::record::{Kind, Outcome, Record, Replied};
 use crate::reply::Body;
 use crate::state::State;
 
-/// Serves one request. Never fails: every error becomes a response.
-pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Response<Body> {
+/// Serves one request from `client`. Never fails: every error becomes a
+/// response.
+pub(crate) async fn handle(
+    state: &State,
+    request: Request<Incoming>,
+    client: SocketAddr,
+) -> Response<Body> {
     let request_id = request_id(request.headers());
     let route = routes::route(
         request.method(),
@@ -51,10 +58,22 @@ pub(crate) async fn handle(state: &State, request: Request<Incoming>) -> Respons
         },
         Route::Admin(path) => admin::handle(state, path, request).await,
         Route::Proxy(ingress) => {
-            proxied(state, ingress, Work::Generate, request, request_id.clone()).await
+            let asked = Asked {
+                ingress,
+                work: Work::Generate,
+                request_id: request_id.clone(),
+                client,
+            };
+            proxied(state, asked, request).await
         }
         Route::Count(ingress) => {
-            proxied(state, ingress, Work::Count, request, request_id.clone()).await
+            let asked = Asked {
+                ingress,
+                work: Work::Count,
+                request_id: request_id.clone(),
+                client,
+            };
+            proxied(state, asked, request).await
         }
         Route::MethodNotAllowed { protocol } => {
             GatewayError::MethodNotAllowed.into_response(protocol)
@@ -76,26 +95,64 @@ enum Work {
     Count,
 }
 
-/// A model route: authenticated like any, then generated or counted.
-async fn proxied(
-    state: &State,
+/// A model request as routed: what it asks, and who asks.
+struct Asked {
     ingress: Ingress,
     work: Work,
-    request: Request<Incoming>,
     request_id: HeaderValue,
-) -> Response<Body> {
-    let protocol = ingress.protocol;
+    client: SocketAddr,
+}
+
+/// A model route: authenticated like any, then generated or counted, and
+/// its record (when the request log is on) sent along with the reply.
+async fn proxied(state: &State, asked: Asked, request: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
+    let mut record = state.request_log.as_ref().map(|log| {
+        log.open(
+            started,
+            asked.request_id.to_str().unwrap_or_default(),
+            asked.client,
+            asked.ingress.protocol,
+            match asked.work {
+                Work::Generate => Kind::Generate,
+                Work::Count => Kind::CountTokens,
+            },
+            request.uri().path(),
+        )
+    });
     let http1 = request.version() < Version::HTTP_2;
+    let (protocol, work) = (asked.ingress.protocol, asked.work);
+    let mut pool = "unresolved";
+    let (result, close) = serve(state, asked, request, &mut pool, &mut record).await;
+    let response = reply(protocol, work, started, pool, result, record);
+    closing(response, close && http1)
+}
+
+/// Authenticates, reads the body and proxies or counts; returns the result
+/// and whether the connection must close.
+async fn serve<'s>(
+    state: &'s State,
+    asked: Asked,
+    request: Request<Incoming>,
+    pool: &mut &'s str,
+    record: &mut Option<Box<Record>>,
+) -> (Result<Response<Body>, GatewayError>, bool) {
+    let Asked {
+        ingress,
+        work,
+        request_id,
+        ..
+    } = asked;
+    let protocol = ingress.protocol;
     let proof = match auth::proof(state, &request, protocol) {
         Ok(proof) => proof,
-        Err(error) => return error.into_response(protocol),
+        Err(error) => return (Err(error), false),
     };
     // Everything the headers can prove is checked before the body is read:
     // a caller who will be refused costs no body.
     let proof = match auth::precheck(state, proof).await {
         Ok(proof) => proof,
-        Err(error) => return error.into_response(protocol),
+        Err(error) => return (Err(error), false),
     };
     let (parts, body) = request.into_parts();
     let declared = parts
@@ -103,7 +160,6 @@ async fn proxied(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
     let limit = state.limits.max_body_bytes;
-    let mut pool = "unresolved";
     let result = if declared.is_some_and(|length| length > limit) {
         Err(GatewayError::BodyTooLarge { limit })
     } else {
@@ -116,6 +172,9 @@ async fn proxied(
         match read_request_body(body, limits).await {
             Ok((body, buffered)) => match auth::verify(state, proof, &parts, &body).await {
                 Ok(verified) => {
+                    if let Some(record) = record.as_deref_mut() {
+                        record.request_body(&body);
+                    }
                     let inbound = Inbound {
                         ingress,
                         headers: parts.headers,
@@ -126,8 +185,8 @@ async fn proxied(
                         _buffered: buffered,
                     };
                     match work {
-                        Work::Generate => proxy::proxy(state, inbound, &mut pool).await,
-                        Work::Count => proxy::count(state, inbound, &mut pool).await,
+                        Work::Generate => proxy::proxy(state, inbound, pool, record).await,
+                        Work::Count => proxy::count(state, inbound, pool).await,
                     }
                 }
                 Err(error) => Err(error),
@@ -138,6 +197,19 @@ async fn proxied(
     // A stalled body is abandoned half-read: the connection cannot carry
     // another request, and the client is told so.
     let close = matches!(result, Err(GatewayError::BodyStalled { .. }));
+    (result, close)
+}
+
+/// The response for `result`, counted in the metrics, with the request's
+/// record riding in its body.
+fn reply(
+    protocol: Protocol,
+    work: Work,
+    started: Instant,
+    pool: &str,
+    result: Result<Response<Body>, GatewayError>,
+    record: Option<Box<Record>>,
+) -> Response<Body> {
     if work == Work::Count {
         // Counts are not generation requests: they have their own counter.
         let source = match &result {
@@ -161,19 +233,13 @@ async fn proxied(
             "source" => source
         )
         .increment(1);
-        let response = result.unwrap_or_else(|error| error.into_response(protocol));
-        return closing(response, close && http1);
+        return respond(protocol, result, pool, record).0;
     }
-    let (response, outcome) = match result {
-        Ok(response) => (response, "success"),
-        Err(error) => {
-            let outcome = if matches!(error, GatewayError::Upstream(_)) {
-                "upstream_error"
-            } else {
-                "error"
-            };
-            (error.into_response(protocol), outcome)
-        }
+    let (response, outcome) = respond(protocol, result, pool, record);
+    let outcome = match outcome {
+        Outcome::Success => "success",
+        Outcome::UpstreamError => "upstream_error",
+        _ => "error",
     };
     metrics::counter!(
         "busbar_requests_total",
@@ -188,7 +254,45 @@ async fn proxied(
         "pool" => pool.to_owned()
     )
     .record(started.elapsed().as_secs_f64());
-    closing(response, close && http1)
+    response
+}
+
+/// The response for `result` and how it went, with `record` filled in and
+/// riding in its body.
+fn respond(
+    protocol: Protocol,
+    result: Result<Response<Body>, GatewayError>,
+    pool: &str,
+    record: Option<Box<Record>>,
+) -> (Response<Body>, Outcome) {
+    let (response, outcome, error) = match result {
+        Ok(response) => (response, Outcome::Success, None),
+        Err(error) => {
+            let outcome = if matches!(error, GatewayError::Upstream(_)) {
+                Outcome::UpstreamError
+            } else {
+                Outcome::Error
+            };
+            let message = record.as_ref().map(|_| error.to_string());
+            (error.into_response(protocol), outcome, message)
+        }
+    };
+    let status = response.status().as_u16();
+    let (parts, mut body) = response.into_parts();
+    body.carry(record);
+    if let Some(record) = body.record_mut() {
+        record.replied(Replied {
+            status,
+            outcome,
+            pool,
+            error,
+            dropped: parts
+                .headers
+                .get("x-busbar-dropped")
+                .and_then(|value| value.to_str().ok()),
+        });
+    }
+    (Response::from_parts(parts, body), outcome)
 }
 
 /// `response`, with `Connection: close` when `close` (HTTP/1 only: HTTP/2

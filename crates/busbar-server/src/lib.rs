@@ -20,6 +20,9 @@
 //!    when the client has the last byte.
 //! 5. Every failure is a [`GatewayError`], rendered in the client's own
 //!    protocol in exactly one place (`error`).
+//! 6. When a request log is configured, the request's `record` is filled
+//!    along the way and written to the `request_log` sinks when the reply's
+//!    body ends.
 //!
 //! Only this crate does I/O. Nothing retries once a byte of the reply has
 //! reached the client: after that an upstream failure becomes the
@@ -33,6 +36,9 @@
 
 // what an upstream failure means (error_map → class)
 mod failure;
+
+// one request's log record, filled along its path
+mod record;
 
 // the reply body, the lane guard inside it, the governance meter
 mod reply;
@@ -48,6 +54,9 @@ mod error;
 
 // the HTTP client, SigV4, each lane's target
 mod upstream;
+
+// the request log's sinks: the JSONL file, the webhook
+mod request_log;
 
 // the server's side of the governance crate
 mod governance;

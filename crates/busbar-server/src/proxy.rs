@@ -19,22 +19,33 @@ use crate::error::GatewayError;
 use crate::governance::Estimate;
 use crate::ingress::peek::Peeked;
 use crate::ingress::Inbound;
+use crate::record::Record;
 use crate::reply::{Body, Meter};
 use crate::state::State;
 use call::{resolve, vet, Call};
 
 /// Serves one model request end to end. `pool` is set to the configured
-/// name the request resolved to, for metric labels.
+/// name the request resolved to, for metric labels; `record`, when the
+/// request log is on, takes each attempt (a streamed reply carries it away
+/// in its body).
 pub(crate) async fn proxy<'s>(
     state: &'s State,
     inbound: Inbound,
     pool: &mut &'s str,
+    record: &mut Option<Box<Record>>,
 ) -> Result<Response<Body>, GatewayError> {
     let governance = state.governance()?;
     let (peeked, name, route) = match resolve(state, &inbound) {
         Ok(resolved) => resolved,
-        // Whoever holds no valid key learns nothing about models or bodies.
-        Err(error) => return Err(vet(governance, &inbound, error).await),
+        Err(error) => {
+            if let (Some(record), GatewayError::UnknownModel(name)) =
+                (record.as_deref_mut(), &error)
+            {
+                record.named(name);
+            }
+            // Whoever holds no valid key learns nothing about models or bodies.
+            return Err(vet(governance, &inbound, error).await);
+        }
     };
     *pool = route.name();
     let meter = match governance {
@@ -48,6 +59,10 @@ pub(crate) async fn proxy<'s>(
         None => None,
     };
     let stream = inbound.ingress.stream.unwrap_or_else(|| peeked.stream());
+    if let Some(record) = record.as_deref_mut() {
+        record.asked(&name, stream);
+        record.key(meter.as_ref().and_then(Meter::key_id));
+    }
     let count_usage = meter.is_some()
         && stream
         && inbound.protocol().wire().stream_usage_flag().is_some()
@@ -76,6 +91,7 @@ pub(crate) async fn proxy<'s>(
         meter,
         count_usage,
         marked_signatures: None,
+        record,
     };
     // A failure's metrics wait until it is known whether another lane was
     // tried after it (a failover) or it went back to the client.
@@ -93,6 +109,19 @@ pub(crate) async fn proxy<'s>(
         }
         let target = state.target(lane_id);
         let lane = target.lane_name_str();
+        if let Some(record) = call.record.as_deref_mut() {
+            let provider = state
+                .router
+                .lane(lane_id)
+                .map_or("", |lane| lane.provider());
+            record.attempt(
+                lane,
+                provider,
+                target.protocol,
+                &target.model_id,
+                target.price(),
+            );
+        }
         metrics::counter!(
             "busbar_upstream_attempts_total",
             "pool" => pool_name.to_owned(),
@@ -113,6 +142,9 @@ pub(crate) async fn proxy<'s>(
         } = *failure;
         if meter.is_some() {
             call.meter = meter;
+        }
+        if let Some(record) = call.record.as_deref_mut() {
+            record.failed(class);
         }
         if let Some(permit) = permit {
             attempts.finish(permit, outcome);

@@ -26,6 +26,9 @@ use connection::Connection;
 /// their closing error event before their connections are closed.
 const CUTOFF_FLUSH: Duration = Duration::from_secs(1);
 
+/// How long the request log's sinks have, at exit, to write what they hold.
+const REQUEST_LOG_FLUSH: Duration = Duration::from_secs(5);
+
 /// A bound, ready-to-run Busbar server.
 pub struct Server {
     listener: TcpListener,
@@ -215,6 +218,7 @@ impl Server {
         tokio::select! {
             () = &mut drained => {
                 tracing::info!("all connections drained");
+                flush_request_log(&state).await;
                 return;
             }
             () = tokio::time::sleep(grace) => {}
@@ -231,5 +235,14 @@ impl Server {
         } else {
             tracing::info!("grace period over; open streams were ended with an error event");
         }
+        flush_request_log(&state).await;
+    }
+}
+
+/// Has the request log write out what it holds before the process exits.
+async fn flush_request_log(state: &ArcSwap<State>) {
+    let log = state.load().request_log.clone();
+    if let Some(log) = log {
+        log.flush(REQUEST_LOG_FLUSH).await;
     }
 }

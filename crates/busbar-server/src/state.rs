@@ -16,6 +16,7 @@ use busbar_routing::{
 use crate::error::{GatewayError, StartError};
 use crate::governance::{refused, Governance};
 use crate::reply::Cutoff;
+use crate::request_log::RequestLog;
 use crate::telemetry::MetricsSlot;
 use crate::upstream::sigv4::constant_time_eq;
 use crate::upstream::{build_client, Target, UpstreamClient};
@@ -41,6 +42,9 @@ pub struct State {
     pub(crate) bodies: BodyBudget,
     /// Fired when the shutdown grace ends; kept across reloads.
     pub(crate) cutoff: Cutoff,
+    /// The request log's sinks, when any is configured; kept across
+    /// reloads that leave their settings alone.
+    pub(crate) request_log: Option<RequestLog>,
 }
 
 /// How clients are authenticated.
@@ -296,6 +300,10 @@ impl State {
             cutoff: previous
                 .map(|previous| previous.cutoff.clone())
                 .unwrap_or_default(),
+            request_log: RequestLog::for_config(
+                config,
+                previous.and_then(|previous| previous.request_log.as_ref()),
+            )?,
         })
     }
 

@@ -456,3 +456,37 @@ async fn refused_callers_cannot_fill_the_gateways_memory_with_bodies() {
     );
     drop(open);
 }
+
+#[tokio::test]
+async fn the_request_log_names_the_admitting_key_and_never_its_secret() {
+    let logs = crate::support::TempDir::new("gov-reqlog");
+    let path = logs.path().join("requests.jsonl");
+    let governed = Governed::start(
+        "",
+        &format!(
+            "observability:\n  request_log: {{file: '{}', bodies: true}}\n",
+            path.display()
+        ),
+    )
+    .await;
+    let (id, secret) = governed.create_key(json!({"name": "logged"})).await;
+    let reply = governed.chat(&secret, "fast").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if !text.is_empty() {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "no record");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let record: Value = serde_json::from_str(text.lines().next().expect("a line")).expect("JSON");
+    assert_eq!(record["key_id"], id.as_str());
+    assert_eq!(record["pool"], "fast");
+    assert!(
+        !text.contains(&secret),
+        "the key's secret was logged: {text}"
+    );
+    assert!(!text.contains(ADMIN_TOKEN), "the admin token was logged");
+}

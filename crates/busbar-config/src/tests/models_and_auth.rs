@@ -273,7 +273,11 @@ fn governance_fields_resolve() {
     );
     assert_eq!(g.secret_key.as_ref().map(|s| s.expose().len()), Some(32));
     // Governance replaces the open relay, so no warning.
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert!(
+        !loaded.warnings.iter().any(|w| w.contains("request_log")),
+        "{:?}",
+        loaded.warnings
+    );
 }
 
 #[test]
@@ -409,5 +413,91 @@ fn observability_urls_are_checked() {
             "observability: {otlp_endpoint: 'otel:4318'}\n"
         )),
         ["config.yaml: observability.otlp_endpoint: must be an http:// or https:// URL"]
+    );
+}
+
+#[test]
+fn the_request_log_has_defaults_and_checked_fields() {
+    let loaded = load(&minimal_with(
+        "observability:\n  request_log: {file: /var/log/busbar/requests.jsonl}\n",
+    ));
+    let log = &loaded.config.observability.request_log;
+    assert!(loaded.config.observability.logs_requests());
+    assert!(
+        !loaded.warnings.iter().any(|w| w.contains("request_log")),
+        "{:?}",
+        loaded.warnings
+    );
+    assert_eq!(
+        log.file.as_deref(),
+        Some(std::path::Path::new("/var/log/busbar/requests.jsonl"))
+    );
+    assert_eq!(
+        (log.max_bytes, log.keep, log.bodies, log.body_max_bytes),
+        (100 * 1024 * 1024, 5, false, 64 * 1024)
+    );
+    assert_eq!(
+        (
+            log.queue_records,
+            log.webhook_batch_records,
+            log.webhook_batch_wait
+        ),
+        (10_000, 100, Duration::from_millis(1000))
+    );
+
+    let set = load(&minimal_with(
+        "observability:\n  request_log_webhook_url: http://127.0.0.1:9000/logs\n  request_log: {max_bytes: 4096, keep: 0, bodies: true, body_max_bytes: 10, queue_records: 2, webhook_batch_records: 3, webhook_batch_ms: 50}\n",
+    ))
+    .config
+    .observability;
+    assert!(set.logs_requests());
+    let log = &set.request_log;
+    assert_eq!(log.file, None);
+    assert_eq!(
+        (log.max_bytes, log.keep, log.bodies, log.body_max_bytes),
+        (4096, 0, true, 10)
+    );
+    assert_eq!(
+        (
+            log.queue_records,
+            log.webhook_batch_records,
+            log.webhook_batch_wait
+        ),
+        (2, 3, Duration::from_millis(50))
+    );
+
+    assert!(!load(MINIMAL).config.observability.logs_requests());
+    assert_eq!(
+        errors(&minimal_with(
+            "observability:\n  request_log: {file: '', max_bytes: 100, keep: -1, bodies: maybe, body_max_bytes: 0, queue_records: 0, webhook_batch_records: 0, webhook_batch_ms: 0, rotate: daily}\n"
+        )),
+        [
+            "config.yaml: observability.request_log.rotate: unknown field; expected one of: `file`, `max_bytes`, `keep`, `bodies`, `body_max_bytes`, `queue_records`, `webhook_batch_records`, `webhook_batch_ms`",
+            "config.yaml: observability.request_log.file: must not be empty",
+            "config.yaml: observability.request_log.max_bytes: must be >= 4096",
+            "config.yaml: observability.request_log.keep: must be >= 0",
+            "config.yaml: observability.request_log.bodies: expected true or false, found a string",
+            "config.yaml: observability.request_log.body_max_bytes: must be >= 1",
+            "config.yaml: observability.request_log.queue_records: must be >= 1",
+            "config.yaml: observability.request_log.webhook_batch_records: must be >= 1",
+            "config.yaml: observability.request_log.webhook_batch_ms: must be >= 1",
+        ]
+    );
+}
+
+#[test]
+fn a_request_log_without_a_sink_is_a_warning() {
+    let loaded = load(&minimal_with(
+        "observability:\n  request_log: {bodies: true}\n",
+    ));
+    assert!(!loaded.config.observability.logs_requests());
+    let warnings: Vec<_> = loaded
+        .warnings
+        .iter()
+        .filter(|w| w.contains("request_log"))
+        .collect();
+    assert_eq!(
+        warnings,
+        ["observability.request_log: neither `file` nor `observability.request_log_webhook_url` is set, so no request is logged"]
     );
 }

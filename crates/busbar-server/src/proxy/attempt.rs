@@ -132,6 +132,9 @@ pub(super) async fn run(
         Err(error) => return Err(Failure::new(permit, FailureClass::ClientError, error)),
     };
     let first_byte = state.limits.first_byte_timeout;
+    if let Some(record) = call.record.as_deref_mut() {
+        record.sent();
+    }
     let response =
         match tokio::time::timeout(first_byte, state.client.request(upstream_request)).await {
             Err(_) => {
@@ -152,6 +155,9 @@ pub(super) async fn run(
             }
             Ok(Ok(response)) => response,
         };
+    if let Some(record) = call.record.as_deref_mut() {
+        record.answered(response.status().as_u16());
+    }
     if !response.status().is_success() {
         return Err(upstream_error(call, target, permit, response).await);
     }
@@ -185,6 +191,8 @@ pub(super) async fn run(
             if let Some(failure) = opening_error(target, &events) {
                 return Err(recalled(guard, failure.0, failure.1));
             }
+            let mut guard = guard;
+            guard.carry(call.record.take());
             let body = Body::relay(
                 upstream_body,
                 guard,
@@ -219,6 +227,14 @@ fn stream_limits(state: &State) -> StreamLimits {
     StreamLimits {
         idle: state.limits.idle_timeout,
         drain_bytes: state.limits.max_body_bytes,
+    }
+}
+
+/// A complete reply was read whole with `usage`: the record takes both.
+fn read_whole(call: &mut Call<'_>, usage: &busbar_ir::Usage) {
+    if let Some(record) = call.record.as_deref_mut() {
+        record.upstream_done();
+        record.usage(usage);
     }
 }
 
@@ -267,11 +283,11 @@ async fn first_data(
 /// Starts translating a stream whose first data has arrived. An upstream
 /// that opens with an error event is failed over like an error status.
 fn translate_stream(
-    call: &Call<'_>,
+    call: &mut Call<'_>,
     target: &Target,
     upstream_body: Incoming,
     first: Bytes,
-    guard: Guard,
+    mut guard: Guard,
 ) -> Result<Response<Body>, Box<Failure>> {
     let inbound = call.inbound;
     let mut decoder = target.protocol.stream_decoder();
@@ -286,6 +302,7 @@ fn translate_stream(
     if let Some((class, error)) = opening_error(target, &pending) {
         return Err(recalled(guard, class, error));
     }
+    guard.carry(call.record.take());
     let options = reply_options(call, target);
     let protocol = inbound.protocol();
     let body = Body::translated(
@@ -344,7 +361,7 @@ fn opening_error(target: &Target, events: &[StreamEvent]) -> Option<(FailureClas
 /// instead of reaching the client cut short; its usage decoded, counted and
 /// (when governance meters it) settled; then sent as the upstream wrote it.
 async fn relay_complete(
-    call: &Call<'_>,
+    call: &mut Call<'_>,
     target: &Target,
     parts: http::response::Parts,
     upstream_body: Incoming,
@@ -362,6 +379,7 @@ async fn relay_complete(
         .map(|response| response.usage)
         .unwrap_or_default();
     guard.complete_with(&usage).await;
+    read_whole(call, &usage);
     let mut reply = Response::new(Body::full(bytes));
     *reply.status_mut() = parts.status;
     copy_end_to_end_headers(&parts.headers, reply.headers_mut());
@@ -370,7 +388,7 @@ async fn relay_complete(
 
 /// Reads a complete upstream reply and re-encodes it for the client.
 async fn translate_complete(
-    call: &Call<'_>,
+    call: &mut Call<'_>,
     target: &Target,
     upstream_body: Incoming,
     guard: Guard,
@@ -389,6 +407,7 @@ async fn translate_complete(
         }
     };
     guard.complete_with(&decoded.usage).await;
+    read_whole(call, &decoded.usage);
     if decoded.model.is_empty() {
         decoded.model.clone_from(&target.model_id);
     }
@@ -455,7 +474,7 @@ fn is_json(headers: &http::HeaderMap) -> bool {
 /// reply or, failing that, as its stream (Gemini may send a stream as one
 /// JSON array); a body that is neither is a failure of the lane.
 async fn stream_from_complete(
-    call: &Call<'_>,
+    call: &mut Call<'_>,
     target: &Target,
     upstream_body: Incoming,
     guard: Guard,
@@ -511,6 +530,7 @@ async fn stream_from_complete(
         })
         .unwrap_or_default();
     guard.complete_with(&usage).await;
+    read_whole(call, &usage);
     let options = reply_options(call, target);
     let protocol = inbound.protocol();
     let mut encoder = protocol.stream_encoder(&options);

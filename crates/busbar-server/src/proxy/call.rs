@@ -9,6 +9,7 @@ use crate::error::GatewayError;
 use crate::governance::Governance;
 use crate::ingress::peek::Peeked;
 use crate::ingress::Inbound;
+use crate::record::Record;
 use crate::reply::Meter;
 use crate::state::State;
 
@@ -29,6 +30,8 @@ pub(crate) struct Call<'a> {
     /// Whether the body carries a reasoning signature marked as another
     /// vendor's, learnt the first time a same-protocol lane is tried.
     pub(crate) marked_signatures: Option<bool>,
+    /// The request's log record, when the request log is on.
+    pub(crate) record: &'a mut Option<Box<Record>>,
 }
 
 impl Call<'_> {

@@ -32,6 +32,7 @@ use busbar_routing::FailureClass;
 use super::cutoff::{Cutoff, CutoffWatch};
 use super::drain::{self, Rest, StreamLimits};
 use super::guard::Guard;
+use crate::record::Record;
 
 /// The error a body reports to hyper, which then aborts the connection.
 pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
@@ -39,6 +40,11 @@ pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 /// A response body.
 pub struct Body {
     kind: Kind,
+    /// The request's log record, for a body of bytes Busbar holds (a
+    /// stream's record rides in its guard instead): finished when the body
+    /// is dropped, which hyper does once the last byte is written or the
+    /// client has gone.
+    record: Option<Box<Record>>,
 }
 
 enum Kind {
@@ -53,6 +59,7 @@ impl Body {
         let bytes = bytes.into();
         Self {
             kind: Kind::Full((!bytes.is_empty()).then_some(bytes)),
+            record: None,
         }
     }
 
@@ -60,6 +67,37 @@ impl Body {
     pub fn empty() -> Self {
         Self {
             kind: Kind::Full(None),
+            record: None,
+        }
+    }
+
+    /// Carries the request's log record to the end of the body. A stream
+    /// whose guard already carries one keeps it.
+    pub(crate) fn carry(&mut self, record: Option<Box<Record>>) {
+        let Some(record) = record else {
+            return;
+        };
+        let guard = match &mut self.kind {
+            Kind::Full(_) => {
+                self.record = Some(record);
+                return;
+            }
+            Kind::Relay(relay) => &mut relay.guard,
+            Kind::Translated(translated) => &mut translated.guard,
+        };
+        if guard.record_mut().is_none() {
+            guard.carry(Some(record));
+        } else {
+            record.finish();
+        }
+    }
+
+    /// The log record this body carries, wherever it rides.
+    pub(crate) fn record_mut(&mut self) -> Option<&mut Record> {
+        match &mut self.kind {
+            Kind::Full(_) => self.record.as_deref_mut(),
+            Kind::Relay(relay) => relay.guard.record_mut(),
+            Kind::Translated(translated) => translated.guard.record_mut(),
         }
     }
 
@@ -81,7 +119,8 @@ impl Body {
     ) -> Self {
         let mut watch = EndWatch::new(protocol);
         watch.feed(&first);
-        // Every reply's tokens are counted (and governance charges them): a
+        // Every reply's tokens are counted (governance charges them, the request
+        // log records them): a
         // relayed stream is decoded on the side, its bytes still going out
         // untouched.
         let usage = Some(Box::new(UsageTap {
@@ -104,6 +143,7 @@ impl Body {
         relay.first = Some(first);
         Self {
             kind: Kind::Relay(Box::new(relay)),
+            record: None,
         }
     }
 
@@ -136,6 +176,7 @@ impl Body {
                 model,
                 id,
             })),
+            record: None,
         }
     }
 }
@@ -145,7 +186,14 @@ impl Drop for Body {
         match std::mem::replace(&mut self.kind, Kind::Full(None)) {
             Kind::Relay(relay) => relay.abandon(),
             Kind::Translated(translated) => translated.abandon(),
-            Kind::Full(_) => {}
+            Kind::Full(unsent) => {
+                if let Some(mut record) = self.record.take() {
+                    if unsent.is_some() {
+                        record.client_left();
+                    }
+                    record.finish();
+                }
+            }
         }
     }
 }
@@ -158,11 +206,18 @@ impl HttpBody for Body {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        match &mut self.get_mut().kind {
+        let body = self.get_mut();
+        let polled = match &mut body.kind {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Relay(relay) => relay.poll_frame(cx),
             Kind::Translated(translated) => translated.poll_frame(cx),
+        };
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            if let (Some(data), Some(record)) = (frame.data_ref(), body.record_mut()) {
+                record.frame(data);
+            }
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -282,10 +337,12 @@ impl Relay {
             ..
         } = *self;
         // Only governance reads on: a key must pay for what it was sent.
-        // Otherwise the guard, dropped here, counts the tokens seen so far.
+        // Otherwise the guard, dropped here, counts the tokens seen so far,
+        // and the log's record ends with the client.
         let Some(mut tap) = usage.filter(|_| guard.is_metered()) else {
             return;
         };
+        guard.client_left();
         let limits = StreamLimits {
             idle: idle.limit,
             drain_bytes: tap.drain_bytes,
@@ -482,6 +539,7 @@ impl Translated {
         let Some(upstream) = upstream.filter(|_| guard.is_metered()) else {
             return;
         };
+        guard.client_left();
         drain::spawn(async move {
             // Events decoded but not yet sent count too.
             let observe = |events: &mut Vec<StreamEvent>, guard: &mut Guard| {

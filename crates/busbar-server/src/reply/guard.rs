@@ -7,10 +7,12 @@ use busbar_routing::{ErrorSource, FailureClass, Outcome, Permit};
 use super::meter::Meter;
 use super::spend::Tally;
 use crate::failure::{classify, ErrorMap};
+use crate::record::Record;
 
 /// Holds a lane's concurrency slot (and budget unit) until the reply body
 /// is finished, and reports how it ended exactly once: to the lane, to the
-/// spend tally, and to governance when the request is metered.
+/// spend tally, to governance when the request is metered, and to the
+/// request log when the stream carries its record.
 pub(crate) struct Guard {
     permit: Option<Permit>,
     // Boxed: most requests are not metered, and bodies stay small.
@@ -19,6 +21,9 @@ pub(crate) struct Guard {
     tally: Option<Box<Tally>>,
     /// The lane's `error_map`, for an error inside the stream.
     error_map: ErrorMap,
+    /// The request's log record, for a streamed reply: finished with the
+    /// stream.
+    record: Option<Box<Record>>,
 }
 
 impl Guard {
@@ -36,7 +41,19 @@ impl Guard {
             meter: meter.map(Box::new),
             tally: Some(Box::new(tally)),
             error_map,
+            record: None,
         }
+    }
+
+    /// Carries the request's log record with the stream, to finish it when
+    /// the stream ends.
+    pub(crate) fn carry(&mut self, record: Option<Box<Record>>) {
+        self.record = record;
+    }
+
+    /// The log record the stream carries.
+    pub(crate) fn record_mut(&mut self) -> Option<&mut Record> {
+        self.record.as_deref_mut()
     }
 
     /// Whether governance wants this reply's usage.
@@ -54,6 +71,28 @@ impl Guard {
             meter.observe(event);
             meter.tick();
         }
+        if let Some(record) = &mut self.record {
+            record.observe(event);
+        }
+    }
+
+    /// The client left; the stream is read on for its usage and reports
+    /// later, but the client's wait ended now.
+    pub(crate) fn client_left(&mut self) {
+        if let Some(record) = &mut self.record {
+            record.client_left();
+        }
+    }
+
+    /// The upstream is done with: the record, if carried, is written.
+    fn finish_record(&mut self, failure: Option<FailureClass>) {
+        if let Some(mut record) = self.record.take() {
+            record.upstream_done();
+            if let Some(class) = failure {
+                record.stream_failed(class);
+            }
+            record.finish();
+        }
     }
 
     /// The body reached its end: a success.
@@ -65,6 +104,7 @@ impl Guard {
         if let Some(meter) = self.meter.take() {
             meter.finish(true);
         }
+        self.finish_record(None);
     }
 
     /// A complete reply with `usage` is about to be sent whole: the lane
@@ -93,6 +133,7 @@ impl Guard {
         if let Some(meter) = self.meter.take() {
             meter.finish(false);
         }
+        self.finish_record(Some(class));
     }
 
     /// The upstream reported `error` inside its stream: the body broke off
@@ -118,6 +159,8 @@ impl Guard {
         if let Some(meter) = self.meter.take() {
             meter.finish_unreported();
         }
+        self.client_left();
+        self.finish_record(None);
     }
 
     /// Counts the tokens the upstream reported so far, and their cost:
@@ -157,5 +200,7 @@ impl Drop for Guard {
         if let Some(meter) = self.meter.take() {
             meter.finish(true);
         }
+        self.client_left();
+        self.finish_record(None);
     }
 }

@@ -63,6 +63,12 @@ impl Meter {
         self.price = if self.catalog { price } else { None };
     }
 
+    /// The admitted key's id, for the request log.
+    pub(crate) fn key_id(&self) -> Option<String> {
+        let held = self.admission.try_lock().ok()?;
+        held.as_ref().map(|admission| admission.key().id.clone())
+    }
+
     /// Folds a stream event's usage report in (reports are cumulative).
     pub(crate) fn observe(&mut self, event: &StreamEvent) {
         match event {

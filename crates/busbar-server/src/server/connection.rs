@@ -139,7 +139,7 @@ impl Watch {
             let state = state.load_full();
             let request_open = RequestOpen::new(in_flight.clone());
             async move {
-                let response = handler::handle(&state, request).await;
+                let response = handler::handle(&state, request, peer).await;
                 Ok::<_, Infallible>(response.map(|body| Held {
                     body,
                     _request_open: request_open,
