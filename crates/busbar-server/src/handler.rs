@@ -86,6 +86,13 @@ async fn proxied(
 ) -> Response<Body> {
     let protocol = ingress.protocol;
     let started = Instant::now();
+    // Token counts are not traced: they are not generations.
+    let mut trace = match (&state.tracer, work) {
+        (Some(tracer), Work::Generate) => {
+            Some(tracer.request(request.headers(), protocol, &request_id))
+        }
+        _ => None,
+    };
     let http1 = request.version() < Version::HTTP_2;
     let proof = match auth::proof(state, &request, protocol) {
         Ok(proof) => proof,
@@ -126,7 +133,7 @@ async fn proxied(
                         _buffered: buffered,
                     };
                     match work {
-                        Work::Generate => proxy::proxy(state, inbound, &mut pool).await,
+                        Work::Generate => proxy::proxy(state, inbound, &mut pool, &mut trace).await,
                         Work::Count => proxy::count(state, inbound, &mut pool).await,
                     }
                 }
@@ -175,6 +182,10 @@ async fn proxied(
             (error.into_response(protocol), outcome)
         }
     };
+    // Still here: no reply took the spans, so the request failed.
+    if let Some(trace) = trace {
+        trace.failed(response.status().as_u16());
+    }
     metrics::counter!(
         "busbar_requests_total",
         "ingress_protocol" => protocol.name(),

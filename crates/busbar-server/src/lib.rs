@@ -34,6 +34,9 @@
 // what an upstream failure means (error_map → class)
 mod failure;
 
+// OpenTelemetry spans of a request and its attempts, and their export
+mod trace;
+
 // the reply body, the lane guard inside it, the governance meter
 mod reply;
 

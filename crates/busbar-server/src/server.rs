@@ -26,6 +26,9 @@ use connection::Connection;
 /// their closing error event before their connections are closed.
 const CUTOFF_FLUSH: Duration = Duration::from_secs(1);
 
+/// How long the spans still queued at shutdown have to reach the collector.
+const TRACE_FLUSH: Duration = Duration::from_secs(5);
+
 /// A bound, ready-to-run Busbar server.
 pub struct Server {
     listener: TcpListener,
@@ -60,6 +63,13 @@ impl Reloader {
             tracing::warn!(
                 listen = %config.listen,
                 "a changed listen address takes effect only after a restart"
+            );
+        }
+        if config.observability.otlp_endpoint.as_deref()
+            != current.tracer.as_ref().map(|tracer| tracer.endpoint())
+        {
+            tracing::warn!(
+                "a changed observability.otlp_endpoint takes effect only after a restart"
             );
         }
         if ConnectionBounds::new(&config.limits) != current.limits.connections {
@@ -153,9 +163,13 @@ impl Server {
             state,
             reloads: _,
         } = self;
-        let (grace, bounds) = {
+        let (grace, bounds, tracer) = {
             let current = state.load();
-            (current.limits.shutdown_grace, current.limits.connections)
+            (
+                current.limits.shutdown_grace,
+                current.limits.connections,
+                current.tracer.clone(),
+            )
         };
         let prober = tokio::spawn(crate::ops::health::run(state.clone()));
         let builder = Arc::new(connection::builder(&bounds));
@@ -215,6 +229,7 @@ impl Server {
         tokio::select! {
             () = &mut drained => {
                 tracing::info!("all connections drained");
+                flush_traces(tracer).await;
                 return;
             }
             () = tokio::time::sleep(grace) => {}
@@ -231,5 +246,14 @@ impl Server {
         } else {
             tracing::info!("grace period over; open streams were ended with an error event");
         }
+        flush_traces(tracer).await;
+    }
+}
+
+/// Exports the spans still queued, for at most [`TRACE_FLUSH`]. The
+/// exporter blocks its caller, so it runs where blocking is allowed.
+async fn flush_traces(tracer: Option<crate::trace::Tracer>) {
+    if let Some(tracer) = tracer {
+        let _ = tokio::task::spawn_blocking(move || tracer.shutdown(TRACE_FLUSH)).await;
     }
 }

@@ -17,6 +17,7 @@ use crate::error::{GatewayError, StartError};
 use crate::governance::{refused, Governance};
 use crate::reply::Cutoff;
 use crate::telemetry::MetricsSlot;
+use crate::trace::Tracer;
 use crate::upstream::sigv4::constant_time_eq;
 use crate::upstream::{build_client, Target, UpstreamClient};
 
@@ -41,6 +42,9 @@ pub struct State {
     pub(crate) bodies: BodyBudget,
     /// Fired when the shutdown grace ends; kept across reloads.
     pub(crate) cutoff: Cutoff,
+    /// Where spans go, when `observability.otlp_endpoint` is set; made at
+    /// start and kept across reloads.
+    pub(crate) tracer: Option<Tracer>,
 }
 
 /// How clients are authenticated.
@@ -281,6 +285,16 @@ impl State {
             cutoff: previous
                 .map(|previous| previous.cutoff.clone())
                 .unwrap_or_default(),
+            tracer: match previous {
+                Some(previous) => previous.tracer.clone(),
+                None => config
+                    .observability
+                    .otlp_endpoint
+                    .as_deref()
+                    .map(Tracer::start)
+                    .transpose()
+                    .map_err(StartError::Config)?,
+            },
         })
     }
 

@@ -16,6 +16,7 @@ use super::call::{unix_now, Call};
 use crate::error::{GatewayError, UpstreamError};
 use crate::reply::{Body, Guard, Meter, StreamLimits};
 use crate::state::State;
+use crate::trace::Trace;
 use crate::upstream::{copy_end_to_end_headers, describe, read_limited, Target};
 
 /// The largest upstream error or complete reply body Busbar reads whole.
@@ -39,6 +40,8 @@ pub(super) struct Failure {
     pub(super) upstream: bool,
     /// The request's governance meter, unsettled, for the next attempt.
     pub(super) meter: Option<Meter>,
+    /// The request's spans, when a reply that failed had taken them.
+    pub(super) trace: Option<Box<Trace>>,
 }
 
 impl Failure {
@@ -55,6 +58,7 @@ impl Failure {
             error,
             upstream: true,
             meter: None,
+            trace: None,
         })
     }
 
@@ -119,7 +123,7 @@ pub(super) async fn run(
         let dropped = decoded.dropped_with(&encoded.dropped);
         (encoded.body, dropped)
     };
-    let upstream_request = match target.build_request(
+    let mut upstream_request = match target.build_request(
         body,
         call.stream,
         same_protocol,
@@ -128,6 +132,11 @@ pub(super) async fn run(
         Ok(request) => request,
         Err(error) => return Err(Failure::new(permit, FailureClass::ClientError, error)),
     };
+    // The attempt span's own context, not the client's: after signing,
+    // which leaves a header it did not sign out of the signature.
+    if let Some(trace) = call.trace.as_deref() {
+        trace.inject(upstream_request.headers_mut());
+    }
     let first_byte = state.limits.first_byte_timeout;
     let response =
         match tokio::time::timeout(first_byte, state.client.request(upstream_request)).await {
@@ -152,7 +161,12 @@ pub(super) async fn run(
     if !response.status().is_success() {
         return Err(upstream_error(call, target, permit, response).await);
     }
-    let guard = Guard::charged(permit, call.meter.take(), target.error_map());
+    let guard = Guard::charged(
+        permit,
+        call.meter.take(),
+        target.error_map(),
+        call.trace.take(),
+    );
     let (parts, upstream_body) = response.into_parts();
     // Gemini clients that asked for a JSON-array stream get one even from a
     // Gemini upstream, which Busbar always asks for Server-Sent Events.
@@ -340,20 +354,28 @@ async fn relay_complete(
     target: &Target,
     parts: http::response::Parts,
     upstream_body: Incoming,
-    guard: Guard,
+    mut guard: Guard,
 ) -> Result<Response<Body>, Box<Failure>> {
     let bytes = match read_reply(call, target, upstream_body).await {
         Ok(bytes) => bytes,
         Err((class, error)) => return Err(recalled(guard, class, error)),
     };
-    let usage = if guard.is_metered() {
+    let usage = if guard.wants_usage() {
         // A body the decoder cannot read is still the upstream's success;
         // only its tokens go uncounted.
-        target
-            .protocol
-            .decode_response(&bytes)
-            .map(|response| response.usage)
-            .unwrap_or_default()
+        match target.protocol.decode_response(&bytes) {
+            Ok(response) => {
+                if let Some(trace) = guard.trace() {
+                    trace.complete(
+                        &response.model,
+                        response.stop_reason.as_ref(),
+                        &response.usage,
+                    );
+                }
+                response.usage
+            }
+            Err(_) => busbar_ir::Usage::default(),
+        }
     } else {
         busbar_ir::Usage::default()
     };
@@ -369,7 +391,7 @@ async fn translate_complete(
     call: &Call<'_>,
     target: &Target,
     upstream_body: Incoming,
-    guard: Guard,
+    mut guard: Guard,
 ) -> Result<Response<Body>, Box<Failure>> {
     let inbound = call.inbound;
     let bytes = match read_reply(call, target, upstream_body).await {
@@ -384,6 +406,9 @@ async fn translate_complete(
             return Err(recalled(guard, FailureClass::ServerError, error));
         }
     };
+    if let Some(trace) = guard.trace() {
+        trace.complete(&decoded.model, decoded.stop_reason.as_ref(), &decoded.usage);
+    }
     guard.complete_with(&decoded.usage).await;
     if decoded.model.is_empty() {
         decoded.model.clone_from(&target.model_id);
@@ -454,7 +479,7 @@ async fn stream_from_complete(
     call: &Call<'_>,
     target: &Target,
     upstream_body: Incoming,
-    guard: Guard,
+    mut guard: Guard,
 ) -> Result<Response<Body>, Box<Failure>> {
     let inbound = call.inbound;
     let bytes = match read_reply(call, target, upstream_body).await {
@@ -506,6 +531,9 @@ async fn stream_from_complete(
             _ => None,
         })
         .unwrap_or_default();
+    if let Some(trace) = guard.trace() {
+        events.iter().for_each(|event| trace.observe(event));
+    }
     guard.complete_with(&usage).await;
     let options = reply_options(call, target);
     let protocol = inbound.protocol();
@@ -587,9 +615,11 @@ pub(crate) async fn read_error(
 
 /// A failure after 2xx headers but before any byte reached the client: the
 /// permit comes back from the guard, its charge refunded.
-fn recalled(guard: Guard, class: FailureClass, error: GatewayError) -> Box<Failure> {
+fn recalled(mut guard: Guard, class: FailureClass, error: GatewayError) -> Box<Failure> {
+    let trace = guard.take_trace();
     let (permit, meter) = guard.recall();
     let mut failure = Failure::settling(permit, class, error);
     failure.meter = meter;
+    failure.trace = trace;
     failure
 }

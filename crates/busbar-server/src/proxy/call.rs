@@ -11,6 +11,7 @@ use crate::ingress::peek::Peeked;
 use crate::ingress::Inbound;
 use crate::reply::Meter;
 use crate::state::State;
+use crate::trace::Trace;
 
 /// Everything one request's attempts share.
 pub(crate) struct Call<'a> {
@@ -29,6 +30,9 @@ pub(crate) struct Call<'a> {
     /// Whether the body carries a reasoning signature marked as another
     /// vendor's, learnt the first time a same-protocol lane is tried.
     pub(crate) marked_signatures: Option<bool>,
+    /// The request's spans, when traced, until an attempt's reply takes
+    /// them (and while it is tried: its span is open inside).
+    pub(crate) trace: &'a mut Option<Box<Trace>>,
 }
 
 impl Call<'_> {

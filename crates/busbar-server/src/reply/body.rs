@@ -81,9 +81,9 @@ impl Body {
     ) -> Self {
         let mut watch = EndWatch::new(protocol);
         watch.feed(&first);
-        // Governance needs the tokens: a relayed stream is decoded on the
-        // side, its bytes still going out untouched.
-        let usage = guard.is_metered().then(|| {
+        // Governance (or a trace) needs the tokens: a relayed stream is
+        // decoded on the side, its bytes still going out untouched.
+        let usage = guard.wants_usage().then(|| {
             Box::new(UsageTap {
                 decoder: protocol.stream_decoder(),
                 events: Vec::new(),
@@ -281,7 +281,8 @@ impl Relay {
             usage,
             ..
         } = *self;
-        let Some(mut tap) = usage else {
+        // Only governance reads on; a trace ends here, as cancelled.
+        let Some(mut tap) = usage.filter(|_| guard.is_metered()) else {
             return;
         };
         let limits = StreamLimits {

@@ -6,6 +6,7 @@ use busbar_routing::{ErrorSource, FailureClass, Outcome, Permit};
 
 use super::meter::Meter;
 use crate::failure::{classify, ErrorMap};
+use crate::trace::Trace;
 
 /// Holds a lane's concurrency slot (and budget unit) until the reply body
 /// is finished, and reports how it ended exactly once: to the lane, and to
@@ -16,17 +17,26 @@ pub(crate) struct Guard {
     meter: Option<Box<Meter>>,
     /// The lane's `error_map`, for an error inside the stream.
     error_map: ErrorMap,
+    /// The request's spans, when traced: they end when the reply does.
+    trace: Option<Box<Trace>>,
 }
 
 impl Guard {
     /// A guard for a request whose upstream answered 2xx: the budget unit is
     /// charged now. `meter` is the request's admission, when governed.
-    pub(crate) fn charged(mut permit: Permit, meter: Option<Meter>, error_map: ErrorMap) -> Self {
+    /// `trace` is the request's spans, when it is traced.
+    pub(crate) fn charged(
+        mut permit: Permit,
+        meter: Option<Meter>,
+        error_map: ErrorMap,
+        trace: Option<Box<Trace>>,
+    ) -> Self {
         permit.charge();
         Self {
             permit: Some(permit),
             meter: meter.map(Box::new),
             error_map,
+            trace,
         }
     }
 
@@ -35,12 +45,25 @@ impl Guard {
         self.meter.is_some()
     }
 
+    /// Whether anyone wants this reply's usage: governance or a trace.
+    pub(crate) fn wants_usage(&self) -> bool {
+        self.meter.is_some() || self.trace.is_some()
+    }
+
+    /// The request's spans, to record a complete reply on.
+    pub(crate) fn trace(&mut self) -> Option<&mut Trace> {
+        self.trace.as_deref_mut()
+    }
+
     /// A stream event passed: its usage counts, and a long reply renews
     /// its reservation.
     pub(crate) fn observe(&mut self, event: &StreamEvent) {
         if let Some(meter) = &mut self.meter {
             meter.observe(event);
             meter.tick();
+        }
+        if let Some(trace) = &mut self.trace {
+            trace.observe(event);
         }
     }
 
@@ -52,6 +75,9 @@ impl Guard {
         if let Some(meter) = self.meter.take() {
             meter.finish(true);
         }
+        if let Some(trace) = self.trace.take() {
+            trace.succeeded();
+        }
     }
 
     /// A complete reply with `usage` is about to be sent whole: the lane
@@ -59,6 +85,9 @@ impl Guard {
     pub(crate) async fn complete_with(mut self, usage: &Usage) {
         if let Some(permit) = self.permit.take() {
             permit.finish(Outcome::Success);
+        }
+        if let Some(trace) = self.trace.take() {
+            trace.succeeded();
         }
         if let Some(mut meter) = self.meter.take() {
             meter.record(usage);
@@ -71,6 +100,9 @@ impl Guard {
     pub(crate) fn body_failed(&mut self, class: FailureClass) {
         if let Some(permit) = self.permit.take() {
             permit.finish(Outcome::failed(class));
+        }
+        if let Some(trace) = self.trace.take() {
+            trace.broke_off(class.as_str());
         }
         if let Some(meter) = self.meter.take() {
             meter.finish(false);
@@ -96,9 +128,21 @@ impl Guard {
         if let Some(permit) = self.permit.take() {
             permit.finish(failure.map_or(Outcome::Success, Outcome::failed));
         }
+        if let Some(trace) = self.trace.take() {
+            match failure {
+                Some(class) => trace.broke_off(class.as_str()),
+                None => trace.succeeded(),
+            }
+        }
         if let Some(meter) = self.meter.take() {
             meter.finish_unreported();
         }
+    }
+
+    /// Takes the request's spans back, the attempt's still open, when the
+    /// reply failed before any byte reached the client.
+    pub(crate) fn take_trace(&mut self) -> Option<Box<Trace>> {
+        self.trace.take()
     }
 
     /// Takes the permit back, its charge refunded, and the meter unsettled,
@@ -121,6 +165,7 @@ impl Drop for Guard {
         // so the charge stands and nothing counts against the lane; the key
         // pays for the tokens it was sent so far. (A metered stream's body
         // reads on for the usage instead, and settles the guard itself.)
+        // The trace, dropped with it, ends its spans as cancelled.
         if let Some(permit) = self.permit.take() {
             permit.finish(Outcome::Success);
         }

@@ -16,6 +16,7 @@ use http_body_util::Full;
 use super::sigv4::Signer;
 use crate::error::{GatewayError, StartError};
 use crate::failure::{classify, ErrorMap};
+use crate::trace::LaneAttributes;
 
 /// What a proxied request brings from its client to the upstream request.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +51,8 @@ pub(crate) struct Target {
     error_map: ErrorMap,
     /// How this lane is probed (`health.mode` other than `none`).
     pub(crate) health: Option<Probing>,
+    /// What names this lane's attempt spans.
+    pub(crate) span: LaneAttributes,
 }
 
 /// A lane's health-probe settings.
@@ -97,14 +100,16 @@ impl Target {
             }
             _ => None,
         };
+        let (uri, stream_uri) = (uri(false)?, uri(true)?);
         Ok(Self {
+            span: LaneAttributes::new(name, &model.provider, protocol, &model.upstream_model, &uri),
             protocol,
             model_id: model.upstream_model.clone(),
             lane_name: HeaderValue::from_str(name).map_err(|_| {
                 StartError::Config(format!("models.{name}: name is not a valid header value"))
             })?,
-            uri: uri(false)?,
-            stream_uri: uri(true)?,
+            uri,
+            stream_uri,
             count_uri: match provider.count_url(&model.upstream_model) {
                 Some(url) => Some(url.parse::<Uri>().map_err(|error| {
                     StartError::Config(format!(
