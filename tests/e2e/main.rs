@@ -28,7 +28,9 @@
 //! * `load` — concurrent clients against a faulty upstream: every reply well
 //!   formed, none hung, and the counters reconcile with what clients saw;
 //! * `governance` — virtual keys, the admin API, budgets and rate limits,
-//!   refusals in every protocol's shape, spend across restarts.
+//!   refusals in every protocol's shape, spend across restarts;
+//! * `tracing` — OpenTelemetry spans as an OTLP collector decodes them,
+//!   the `traceparent` sent upstream, and a dead collector costing nothing.
 //!
 //! Every test owns its mock and its busbar process on fresh ports, so the
 //! tests run in parallel.
@@ -48,5 +50,6 @@ mod relay;
 mod startup;
 mod stream_endings;
 mod streaming;
+mod tracing;
 mod translate_anthropic_to_openai;
 mod translate_openai_to_anthropic;
