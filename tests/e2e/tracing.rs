@@ -1,6 +1,7 @@
-//! OpenTelemetry traces: busbar exports to an OTLP/HTTP collector the test
-//! runs itself on 127.0.0.1, which decodes the real protobuf
-//! (`ExportTraceServiceRequest`) and keeps the spans. Each test checks the
+//! OpenTelemetry traces: busbar exports to an OTLP collector the test runs
+//! itself on 127.0.0.1 (OTLP/HTTP, or OTLP/gRPC over cleartext HTTP/2),
+//! which decodes the real protobuf (`ExportTraceServiceRequest`) and keeps
+//! the spans. Each test checks the
 //! spans — names, kinds, parents, GenAI attributes, token counts, failover —
 //! and what the upstream was sent (`traceparent`); and that a collector
 //! that is dead or never answers costs requests nothing.
@@ -14,7 +15,7 @@ use busbar_testkit::{Fault, FaultRule};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -284,6 +285,29 @@ async fn a_request_that_fails_everywhere_ends_its_span_with_the_status() {
 }
 
 #[tokio::test]
+async fn a_grpc_endpoint_receives_the_same_spans_over_otlp_grpc() {
+    let collector = Collector::start().await;
+    let gateway = traced(&format!("grpc://{}", collector.addr), "").await;
+    let reply = gateway
+        .post_json(
+            "/v1/chat/completions",
+            &json!({"model": "a", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    let spans = collector.wait_for(2).await;
+    let request = only(&spans, |span| span.kind == SpanKind::Server as i32);
+    assert_eq!(request.name, "chat a");
+    let attempt = only(&spans, |span| span.kind == SpanKind::Client as i32);
+    assert_eq!(attempt.parent_span_id, request.span_id);
+    assert_eq!(
+        attributes(attempt)["gen_ai.usage.output_tokens"],
+        reply.json()["usage"]["completion_tokens"]
+    );
+    assert!(collector.transports().iter().all(|t| *t == "grpc"));
+}
+
+#[tokio::test]
 async fn a_collector_that_is_dead_or_silent_costs_requests_nothing() {
     // One port with nobody on it, one that accepts and never answers, over
     // each transport.
@@ -336,6 +360,30 @@ async fn a_collector_that_is_dead_or_silent_costs_requests_nothing() {
 }
 
 #[tokio::test]
+async fn a_client_trace_not_sampled_is_not_recorded_but_still_carried_upstream() {
+    let collector = Collector::start().await;
+    let gateway = traced(&collector.endpoint(), "").await;
+    let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-00");
+    let reply = gateway
+        .post(
+            "/v1/chat/completions",
+            json!({"model": "a", "messages": [{"role": "user", "content": "hi"}]}).to_string(),
+            &[("traceparent", &traceparent)],
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    let sent = gateway.received_one();
+    let sent = sent.headers["traceparent"].to_str().expect("ascii");
+    assert!(
+        sent.starts_with(&format!("00-{CLIENT_TRACE}-")) && sent.ends_with("-00"),
+        "{sent}"
+    );
+    assert_ne!(sent, traceparent);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(collector.spans.lock().expect("not poisoned").is_empty());
+}
+
+#[tokio::test]
 async fn without_an_endpoint_nothing_is_traced_and_no_traceparent_goes_upstream() {
     let gateway = Setup::new().start().await;
     let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
@@ -350,59 +398,78 @@ async fn without_an_endpoint_nothing_is_traced_and_no_traceparent_goes_upstream(
     assert!(gateway.received_one().headers.get("traceparent").is_none());
 }
 
-/// An OTLP/HTTP collector on 127.0.0.1: decodes each export's protobuf
-/// and keeps its spans.
+/// An OTLP collector on 127.0.0.1 speaking both transports: OTLP/HTTP
+/// (`POST /v1/traces`) and OTLP/gRPC (the `TraceService/Export` call over
+/// cleartext HTTP/2). It decodes each export's protobuf and keeps its spans.
 struct Collector {
     addr: SocketAddr,
     spans: Arc<Mutex<Vec<Span>>>,
+    transports: Arc<Mutex<Vec<&'static str>>>,
     _server: tokio::task::JoinHandle<()>,
 }
+
+/// The gRPC method an OTLP trace export calls.
+const GRPC_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+type Trailers = std::future::Ready<Option<Result<http::HeaderMap, std::convert::Infallible>>>;
+type ReplyBody = http_body_util::combinators::WithTrailers<Full<Bytes>, Trailers>;
 
 impl Collector {
     async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let spans = Arc::new(Mutex::new(Vec::new()));
-        let kept = spans.clone();
+        let transports = Arc::new(Mutex::new(Vec::new()));
+        let (kept, seen) = (spans.clone(), transports.clone());
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let kept = kept.clone();
+                let (kept, seen) = (kept.clone(), seen.clone());
                 tokio::spawn(async move {
                     let service =
                         service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                            let kept = kept.clone();
+                            let (kept, seen) = (kept.clone(), seen.clone());
                             async move {
-                                assert_eq!(request.uri().path(), "/v1/traces");
-                                assert_eq!(
-                                    request.headers()["content-type"],
-                                    "application/x-protobuf"
-                                );
-                                let body = request.into_body().collect().await?.to_bytes();
-                                let export = ExportTraceServiceRequest::decode(body)
-                                    .expect("a valid ExportTraceServiceRequest");
-                                for resource in export.resource_spans {
-                                    let service = resource
-                                        .resource
-                                        .iter()
-                                        .flat_map(|r| &r.attributes)
-                                        .find(|kv| kv.key == "service.name")
-                                        .and_then(|kv| kv.value.as_ref()?.value.clone());
-                                    assert_eq!(service, Some(Any::StringValue("busbar".into())));
-                                    for scope in resource.scope_spans {
-                                        kept.lock().expect("not poisoned").extend(scope.spans);
-                                    }
+                                let grpc = request.uri().path() == GRPC_EXPORT;
+                                if !grpc {
+                                    assert_eq!(request.uri().path(), "/v1/traces");
+                                    assert_eq!(
+                                        request.headers()["content-type"],
+                                        "application/x-protobuf"
+                                    );
                                 }
+                                seen.lock().expect("not poisoned").push(if grpc {
+                                    "grpc"
+                                } else {
+                                    "http"
+                                });
+                                let body = request.into_body().collect().await?.to_bytes();
+                                // A gRPC message: a compression flag (0) and a
+                                // big-endian length before the protobuf.
+                                let message = if grpc {
+                                    assert_eq!(body[0], 0, "uncompressed");
+                                    let length =
+                                        u32::from_be_bytes([body[1], body[2], body[3], body[4]]);
+                                    assert_eq!(body.len(), 5 + length as usize);
+                                    body.slice(5..)
+                                } else {
+                                    body
+                                };
+                                keep(&kept, &message);
                                 let reply = ExportTraceServiceResponse::default().encode_to_vec();
-                                let mut response =
-                                    http::Response::new(Full::new(Bytes::from(reply)));
-                                response.headers_mut().insert(
-                                    "content-type",
-                                    http::HeaderValue::from_static("application/x-protobuf"),
-                                );
-                                Ok::<_, hyper::Error>(response)
+                                Ok::<_, hyper::Error>(if grpc {
+                                    let mut framed = vec![0];
+                                    framed.extend_from_slice(&(reply.len() as u32).to_be_bytes());
+                                    framed.extend_from_slice(&reply);
+                                    let mut trailers = http::HeaderMap::new();
+                                    trailers
+                                        .insert("grpc-status", http::HeaderValue::from_static("0"));
+                                    reply_with(framed, "application/grpc", Some(trailers))
+                                } else {
+                                    reply_with(reply, "application/x-protobuf", None)
+                                })
                             }
                         });
-                    let _ = hyper::server::conn::http1::Builder::new()
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
@@ -411,8 +478,14 @@ impl Collector {
         Self {
             addr,
             spans,
+            transports,
             _server: server,
         }
+    }
+
+    /// The transport of each export received (`http`, `grpc`).
+    fn transports(&self) -> Vec<&'static str> {
+        self.transports.lock().expect("not poisoned").clone()
     }
 
     fn endpoint(&self) -> String {
@@ -442,6 +515,37 @@ impl Collector {
         }
         spans
     }
+}
+
+/// Decodes one `ExportTraceServiceRequest` and keeps its spans.
+fn keep(kept: &Mutex<Vec<Span>>, message: &[u8]) {
+    let export =
+        ExportTraceServiceRequest::decode(message).expect("a valid ExportTraceServiceRequest");
+    for resource in export.resource_spans {
+        let service = resource
+            .resource
+            .iter()
+            .flat_map(|r| &r.attributes)
+            .find(|kv| kv.key == "service.name")
+            .and_then(|kv| kv.value.as_ref()?.value.clone());
+        assert_eq!(service, Some(Any::StringValue("busbar".into())));
+        for scope in resource.scope_spans {
+            kept.lock().expect("not poisoned").extend(scope.spans);
+        }
+    }
+}
+
+fn reply_with(
+    body: Vec<u8>,
+    content_type: &'static str,
+    trailers: Option<http::HeaderMap>,
+) -> http::Response<ReplyBody> {
+    let body = Full::new(Bytes::from(body)).with_trailers(std::future::ready(trailers.map(Ok)));
+    let mut response = http::Response::new(body);
+    response
+        .headers_mut()
+        .insert("content-type", http::HeaderValue::from_static(content_type));
+    response
 }
 
 /// The one span matching `pick`.
