@@ -30,7 +30,7 @@ use http::{HeaderMap, HeaderValue, Uri};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
@@ -97,8 +97,10 @@ impl Tracer {
                 ),
             ])
             .start_with_context(&self.tracer, &parent);
+        let recording = opentelemetry::trace::Span::is_recording(&span);
         Box::new(Trace {
             tracer: self.tracer.clone(),
+            recording,
             request: Context::new().with_span(span),
             operation,
             attempt: None,
@@ -116,7 +118,6 @@ pub(crate) struct LaneAttributes {
     span_name: Cow<'static, str>,
     attributes: Arc<[KeyValue]>,
     lane: StringValue,
-    provider: &'static str,
 }
 
 impl LaneAttributes {
@@ -133,13 +134,13 @@ impl LaneAttributes {
         let mut attributes = vec![
             KeyValue::new(OPERATION, operation),
             KeyValue::new(PROVIDER, provider_name(protocol)),
-            KeyValue::new(REQUEST_MODEL, model_id.to_owned()),
-            KeyValue::new("busbar.lane", lane.to_owned()),
-            KeyValue::new("busbar.provider", provider.to_owned()),
+            KeyValue::new(REQUEST_MODEL, shared(model_id)),
+            KeyValue::new("busbar.lane", shared(lane)),
+            KeyValue::new("busbar.provider", shared(provider)),
             KeyValue::new("busbar.egress_protocol", protocol.name()),
         ];
         if let Some(host) = uri.host() {
-            attributes.push(KeyValue::new("server.address", host.to_owned()));
+            attributes.push(KeyValue::new("server.address", shared(host)));
             let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
                 Some("http") => 80,
                 _ => 443,
@@ -149,8 +150,7 @@ impl LaneAttributes {
         Self {
             span_name: format!("{operation} {model_id}").into(),
             attributes: attributes.into(),
-            lane: lane.to_owned().into(),
-            provider: provider_name(protocol),
+            lane: shared(lane),
         }
     }
 }
@@ -158,6 +158,9 @@ impl LaneAttributes {
 /// A request's spans, from the handler to the end of its reply body.
 pub(crate) struct Trace {
     tracer: SdkTracer,
+    /// Whether the spans are sampled: when not (the client's trace is
+    /// not), attributes are not gathered and usage is not decoded.
+    recording: bool,
     /// Holds the request span (kind SERVER).
     request: Context,
     /// The request's operation (`chat`, `generate_content`).
@@ -174,7 +177,6 @@ pub(crate) struct Trace {
 struct Attempt {
     span: Context,
     lane: StringValue,
-    provider: &'static str,
 }
 
 /// What the reply said about itself, as it passed.
@@ -187,8 +189,16 @@ struct Reply {
 }
 
 impl Trace {
+    /// Whether the reply's usage is wanted.
+    pub(crate) fn is_recording(&self) -> bool {
+        self.recording
+    }
+
     /// The request resolved to `name` (a pool or model), served by `pool`.
     pub(crate) fn routed(&self, name: &str, pool: &str, stream: bool, max_tokens: Option<u64>) {
+        if !self.recording {
+            return;
+        }
         let span = self.request.span();
         span.update_name(format!("{} {name}", self.operation));
         let mut attributes = vec![
@@ -216,12 +226,15 @@ impl Trace {
         failover_reason: Option<&'static str>,
     ) {
         self.attempts += 1;
-        let mut attributes = Vec::with_capacity(lane.attributes.len() + 3);
-        attributes.extend(lane.attributes.iter().cloned());
-        attributes.push(KeyValue::new("busbar.pool", pool.to_owned()));
-        attributes.push(KeyValue::new("busbar.attempt", i64::from(self.attempts)));
-        if let Some(reason) = failover_reason {
-            attributes.push(KeyValue::new("busbar.failover_reason", reason));
+        let mut attributes = Vec::new();
+        if self.recording {
+            attributes.reserve(lane.attributes.len() + 3);
+            attributes.extend(lane.attributes.iter().cloned());
+            attributes.push(KeyValue::new("busbar.pool", pool.to_owned()));
+            attributes.push(KeyValue::new("busbar.attempt", i64::from(self.attempts)));
+            if let Some(reason) = failover_reason {
+                attributes.push(KeyValue::new("busbar.failover_reason", reason));
+            }
         }
         let span = self
             .tracer
@@ -232,7 +245,6 @@ impl Trace {
         self.attempt = Some(Attempt {
             span: Context::new().with_span(span),
             lane: lane.lane.clone(),
-            provider: lane.provider,
         });
     }
 
@@ -240,9 +252,30 @@ impl Trace {
     /// W3C `traceparent` (and `tracestate`, when the client sent one),
     /// replacing whatever was there.
     pub(crate) fn inject(&self, headers: &mut HeaderMap) {
-        if let Some(attempt) = &self.attempt {
-            TraceContextPropagator::new()
-                .inject_context(&attempt.span, &mut HeaderInjector(headers));
+        let Some(attempt) = &self.attempt else {
+            return;
+        };
+        let span = attempt.span.span();
+        let context = span.span_context();
+        if !context.is_valid() {
+            return;
+        }
+        // `00-{trace id}-{span id}-{flags}`, written straight into the
+        // header: this runs on every attempt.
+        let value = format!(
+            "00-{}-{}-{:02x}",
+            context.trace_id(),
+            context.span_id(),
+            context.trace_flags().to_u8()
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(TRACEPARENT, value);
+        }
+        let state = context.trace_state().header();
+        if !state.is_empty() {
+            if let Ok(value) = HeaderValue::from_str(&state) {
+                headers.insert(TRACESTATE, value);
+            }
         }
     }
 
@@ -330,6 +363,10 @@ impl Trace {
 
     /// The request failed before any reply: it answered `status`.
     pub(crate) fn failed(mut self: Box<Self>, status: u16) {
+        if !self.recording {
+            self.end(None);
+            return;
+        }
         let class = self.last_failure;
         self.request
             .span()
@@ -347,9 +384,19 @@ impl Trace {
     }
 
     /// Ends the reply's attempt span and the request span, with what the
-    /// reply said and `error` when it broke off.
+    /// reply said and `error` when it broke off. What the reply said (its
+    /// model, usage, finish reason) goes on the attempt span only, the
+    /// inference span of the conventions, so that a backend adding up
+    /// GenAI usage across spans counts it once.
     fn end(&mut self, error: Option<&'static str>) {
         self.ended = true;
+        if !self.recording {
+            if let Some(attempt) = self.attempt.take() {
+                attempt.span.span().end();
+            }
+            self.request.span().end();
+            return;
+        }
         let mut attributes = Vec::with_capacity(8);
         if let Some(model) = self.reply.model.take() {
             attributes.push(KeyValue::new("gen_ai.response.model", model));
@@ -371,9 +418,11 @@ impl Trace {
         if let Some(error) = error {
             attributes.push(KeyValue::new(ERROR_TYPE, error));
         }
-        let mut request = attributes.clone();
+        let mut request = Vec::with_capacity(3);
+        if let Some(error) = error {
+            request.push(KeyValue::new(ERROR_TYPE, error));
+        }
         if let Some(attempt) = self.attempt.take() {
-            request.push(KeyValue::new(PROVIDER, attempt.provider));
             request.push(KeyValue::new("busbar.lane", attempt.lane));
             let span = attempt.span.span();
             span.set_attributes(attributes);
@@ -404,6 +453,8 @@ impl Drop for Trace {
     }
 }
 
+const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
+const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
 const OPERATION: &str = "gen_ai.operation.name";
 const PROVIDER: &str = "gen_ai.provider.name";
 const REQUEST_MODEL: &str = "gen_ai.request.model";
@@ -444,6 +495,12 @@ fn finish_reason(reason: &StopReason) -> Option<&'static str> {
         StopReason::Error => "error",
         _ => return None,
     })
+}
+
+/// A string value cloned by reference count, for attributes every attempt
+/// of a lane repeats.
+fn shared(value: &str) -> StringValue {
+    StringValue::from(Arc::<str>::from(value))
 }
 
 fn push_usage(attributes: &mut Vec<KeyValue>, usage: &Usage) {

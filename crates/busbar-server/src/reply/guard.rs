@@ -47,7 +47,11 @@ impl Guard {
 
     /// Whether anyone wants this reply's usage: governance or a trace.
     pub(crate) fn wants_usage(&self) -> bool {
-        self.meter.is_some() || self.trace.is_some()
+        self.meter.is_some()
+            || self
+                .trace
+                .as_ref()
+                .is_some_and(|trace| trace.is_recording())
     }
 
     /// The request's spans, to record a complete reply on.
