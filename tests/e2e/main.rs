@@ -32,7 +32,9 @@
 //! * `governance` — virtual keys, the admin API, budgets and rate limits,
 //!   refusals in every protocol's shape, spend across restarts;
 //! * `request_log` — one JSON record per request in a rotated file and in
-//!   batches posted to a webhook, with bodies capped and redacted.
+//!   batches posted to a webhook, with bodies capped and redacted;
+//! * `tracing` — OpenTelemetry spans as an OTLP collector decodes them,
+//!   the `traceparent` sent upstream, and a dead collector costing nothing.
 //!
 //! Every test owns its mock and its busbar process on fresh ports, so the
 //! tests run in parallel.
@@ -54,5 +56,6 @@ mod spend;
 mod startup;
 mod stream_endings;
 mod streaming;
+mod tracing;
 mod translate_anthropic_to_openai;
 mod translate_openai_to_anthropic;

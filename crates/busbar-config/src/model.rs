@@ -293,7 +293,8 @@ pub struct Tls {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct Observability {
-    /// OTLP collector endpoint (`http://` or `https://`).
+    /// OTLP collector endpoint: `http://` or `https://` for OTLP/HTTP
+    /// (protobuf), `grpc://` or `grpcs://` for OTLP/gRPC.
     pub otlp_endpoint: Option<String>,
     /// A URL each finished request's log record is posted to, in batches.
     pub request_log_webhook_url: Option<String>,

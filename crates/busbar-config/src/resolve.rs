@@ -307,20 +307,42 @@ fn observability(w: &mut Walker, top: &Fields<'_>) -> Observability {
     if let Some((path, node)) = f.get("request_log") {
         out.request_log = request_log(w, &path, node);
     }
-    let mut url = |key: &str| {
-        let (path, node) = f.get(key)?;
-        let value = w.string(&path, node)?;
-        let ok = (value.starts_with("http://") || value.starts_with("https://"))
-            && value.len() > "https://".len()
-            && !value.chars().any(|c| c.is_whitespace() || c.is_control());
-        if !ok {
-            w.error(&path, "must be an http:// or https:// URL");
-        }
-        ok.then_some(value)
-    };
-    out.otlp_endpoint = url("otlp_endpoint");
-    out.request_log_webhook_url = url("request_log_webhook_url");
+    out.otlp_endpoint = otlp_endpoint(w, &f);
+    out.request_log_webhook_url = web_url(w, &f, "request_log_webhook_url");
     out
+}
+
+/// An `http://` or `https://` URL at `key`.
+fn web_url(w: &mut Walker, f: &Fields<'_>, key: &str) -> Option<String> {
+    let (path, node) = f.get(key)?;
+    let value = w.string(&path, node)?;
+    let ok = (value.starts_with("http://") || value.starts_with("https://"))
+        && value.len() > "https://".len()
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !ok {
+        w.error(&path, "must be an http:// or https:// URL");
+    }
+    ok.then_some(value)
+}
+
+/// `observability.otlp_endpoint`: the scheme says the transport, OTLP over
+/// HTTP/protobuf (`http://`, `https://`) or over gRPC (`grpc://` in the
+/// clear, `grpcs://` with TLS), and a host must follow it.
+fn otlp_endpoint(w: &mut Walker, f: &Fields<'_>) -> Option<String> {
+    let (path, node) = f.get("otlp_endpoint")?;
+    let value = w.string(&path, node)?;
+    let rest = ["http://", "https://", "grpc://", "grpcs://"]
+        .iter()
+        .find_map(|scheme| value.strip_prefix(scheme));
+    let ok = rest.is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'))
+        && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !ok {
+        w.error(
+            &path,
+            "must be an http://, https:// (OTLP/HTTP), grpc:// or grpcs:// (OTLP/gRPC) URL",
+        );
+    }
+    ok.then_some(value)
 }
 
 /// `observability.request_log`: the file sink, body capture and queues.

@@ -19,6 +19,7 @@ use crate::proxy;
 use crate::record::{Kind, Outcome, Record, Replied};
 use crate::reply::Body;
 use crate::state::State;
+use crate::trace::Trace;
 
 /// Serves one request from `client`. Never fails: every error becomes a
 /// response.
@@ -120,11 +121,22 @@ async fn proxied(state: &State, asked: Asked, request: Request<Incoming>) -> Res
             request.uri().path(),
         )
     });
+    // Token counts are not traced: they are not generations.
+    let mut trace = match (&state.tracer, asked.work) {
+        (Some(tracer), Work::Generate) => {
+            Some(tracer.request(request.headers(), asked.ingress.protocol, &asked.request_id))
+        }
+        _ => None,
+    };
     let http1 = request.version() < Version::HTTP_2;
     let (protocol, work) = (asked.ingress.protocol, asked.work);
     let mut pool = "unresolved";
-    let (result, close) = serve(state, asked, request, &mut pool, &mut record).await;
+    let (result, close) = serve(state, asked, request, &mut pool, &mut record, &mut trace).await;
     let response = reply(protocol, work, started, pool, result, record);
+    // Still here: no reply took the spans, so the request failed.
+    if let Some(trace) = trace {
+        trace.failed(response.status().as_u16());
+    }
     closing(response, close && http1)
 }
 
@@ -136,6 +148,7 @@ async fn serve<'s>(
     request: Request<Incoming>,
     pool: &mut &'s str,
     record: &mut Option<Box<Record>>,
+    trace: &mut Option<Box<Trace>>,
 ) -> (Result<Response<Body>, GatewayError>, bool) {
     let Asked {
         ingress,
@@ -185,7 +198,7 @@ async fn serve<'s>(
                         _buffered: buffered,
                     };
                     match work {
-                        Work::Generate => proxy::proxy(state, inbound, pool, record).await,
+                        Work::Generate => proxy::proxy(state, inbound, pool, record, trace).await,
                         Work::Count => proxy::count(state, inbound, pool).await,
                     }
                 }

@@ -17,7 +17,8 @@
 //!    both are translated through `busbar-ir`.
 //! 4. The reply leaves as a `reply::Body` with the lane's guard and
 //!    governance's meter inside, so the slot is held and the usage settled
-//!    when the client has the last byte.
+//!    when the client has the last byte. With tracing on (`trace`), the
+//!    request's spans ride there too and end with the body.
 //! 5. Every failure is a [`GatewayError`], rendered in the client's own
 //!    protocol in exactly one place (`error`).
 //! 6. When a request log is configured, the request's `record` is filled
@@ -39,6 +40,8 @@ mod failure;
 
 // one request's log record, filled along its path
 mod record;
+// OpenTelemetry spans of a request and its attempts, and their export
+mod trace;
 
 // the reply body, the lane guard inside it, the governance meter
 mod reply;

@@ -22,17 +22,21 @@ use crate::ingress::Inbound;
 use crate::record::Record;
 use crate::reply::{Body, Meter};
 use crate::state::State;
+use crate::trace::Trace;
 use call::{resolve, vet, Call};
 
 /// Serves one model request end to end. `pool` is set to the configured
 /// name the request resolved to, for metric labels; `record`, when the
 /// request log is on, takes each attempt (a streamed reply carries it away
-/// in its body).
+/// in its body). `trace`, the request's spans when traced, is taken by the
+/// reply that reaches the client; it is left to the caller when the request
+/// fails.
 pub(crate) async fn proxy<'s>(
     state: &'s State,
     inbound: Inbound,
     pool: &mut &'s str,
     record: &mut Option<Box<Record>>,
+    trace: &mut Option<Box<Trace>>,
 ) -> Result<Response<Body>, GatewayError> {
     let governance = state.governance()?;
     let (peeked, name, route) = match resolve(state, &inbound) {
@@ -48,6 +52,11 @@ pub(crate) async fn proxy<'s>(
         }
     };
     *pool = route.name();
+    let stream = inbound.ingress.stream.unwrap_or_else(|| peeked.stream());
+    if let Some(trace) = trace.as_deref() {
+        let max_tokens = peeked.max_tokens(inbound.protocol());
+        trace.routed(&name, route.name(), stream, max_tokens);
+    }
     let meter = match governance {
         Some(governance) => {
             let secret = inbound.virtual_key.as_deref().unwrap_or_default();
@@ -58,7 +67,6 @@ pub(crate) async fn proxy<'s>(
         }
         None => None,
     };
-    let stream = inbound.ingress.stream.unwrap_or_else(|| peeked.stream());
     if let Some(record) = record.as_deref_mut() {
         record.asked(&name, stream);
         record.key(meter.as_ref().and_then(Meter::key_id));
@@ -92,12 +100,18 @@ pub(crate) async fn proxy<'s>(
         count_usage,
         marked_signatures: None,
         record,
+        trace,
     };
     // A failure's metrics wait until it is known whether another lane was
     // tried after it (a failover) or it went back to the client.
     let mut last: Option<Failed> = None;
     while let Some((lane_id, permit)) = attempts.next_attempt() {
         let pool_name = attempts.route().name();
+        let target = state.target(lane_id);
+        if let Some(trace) = call.trace.as_deref_mut() {
+            let reason = last.as_ref().map(|failed| failed.class.as_str());
+            trace.attempt(&target.span, pool_name, reason);
+        }
         if let Some(previous) = last.take() {
             previous.record(true);
             metrics::counter!(
@@ -107,7 +121,6 @@ pub(crate) async fn proxy<'s>(
             )
             .increment(1);
         }
-        let target = state.target(lane_id);
         let lane = target.lane_name_str();
         if let Some(record) = call.record.as_deref_mut() {
             let provider = state
@@ -139,12 +152,23 @@ pub(crate) async fn proxy<'s>(
             error,
             upstream,
             meter,
+            trace,
         } = *failure;
         if meter.is_some() {
             call.meter = meter;
         }
         if let Some(record) = call.record.as_deref_mut() {
             record.failed(class);
+        }
+        if trace.is_some() {
+            *call.trace = trace;
+        }
+        if let Some(trace) = call.trace.as_deref_mut() {
+            let status = match &error {
+                GatewayError::Upstream(upstream) => Some(upstream.error.status),
+                _ => None,
+            };
+            trace.attempt_failed(class.as_str(), status);
         }
         if let Some(permit) = permit {
             attempts.finish(permit, outcome);

@@ -28,6 +28,8 @@ const CUTOFF_FLUSH: Duration = Duration::from_secs(1);
 
 /// How long the request log's sinks have, at exit, to write what they hold.
 const REQUEST_LOG_FLUSH: Duration = Duration::from_secs(5);
+/// How long the spans still queued at shutdown have to reach the collector.
+const TRACE_FLUSH: Duration = Duration::from_secs(5);
 
 /// A bound, ready-to-run Busbar server.
 pub struct Server {
@@ -63,6 +65,13 @@ impl Reloader {
             tracing::warn!(
                 listen = %config.listen,
                 "a changed listen address takes effect only after a restart"
+            );
+        }
+        if config.observability.otlp_endpoint.as_deref()
+            != current.tracer.as_ref().map(|tracer| tracer.endpoint())
+        {
+            tracing::warn!(
+                "a changed observability.otlp_endpoint takes effect only after a restart"
             );
         }
         if ConnectionBounds::new(&config.limits) != current.limits.connections {
@@ -156,9 +165,13 @@ impl Server {
             state,
             reloads: _,
         } = self;
-        let (grace, bounds) = {
+        let (grace, bounds, tracer) = {
             let current = state.load();
-            (current.limits.shutdown_grace, current.limits.connections)
+            (
+                current.limits.shutdown_grace,
+                current.limits.connections,
+                current.tracer.clone(),
+            )
         };
         let prober = tokio::spawn(crate::ops::health::run(state.clone()));
         let builder = Arc::new(connection::builder(&bounds));
@@ -219,6 +232,7 @@ impl Server {
             () = &mut drained => {
                 tracing::info!("all connections drained");
                 flush_request_log(&state).await;
+                flush_traces(tracer).await;
                 return;
             }
             () = tokio::time::sleep(grace) => {}
@@ -236,6 +250,7 @@ impl Server {
             tracing::info!("grace period over; open streams were ended with an error event");
         }
         flush_request_log(&state).await;
+        flush_traces(tracer).await;
     }
 }
 
@@ -244,5 +259,13 @@ async fn flush_request_log(state: &ArcSwap<State>) {
     let log = state.load().request_log.clone();
     if let Some(log) = log {
         log.flush(REQUEST_LOG_FLUSH).await;
+    }
+}
+
+/// Exports the spans still queued, for at most [`TRACE_FLUSH`]. The
+/// exporter blocks its caller, so it runs where blocking is allowed.
+async fn flush_traces(tracer: Option<crate::trace::Tracer>) {
+    if let Some(tracer) = tracer {
+        let _ = tokio::task::spawn_blocking(move || tracer.shutdown(TRACE_FLUSH)).await;
     }
 }

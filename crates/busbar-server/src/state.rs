@@ -18,6 +18,7 @@ use crate::governance::{refused, Governance};
 use crate::reply::Cutoff;
 use crate::request_log::RequestLog;
 use crate::telemetry::MetricsSlot;
+use crate::trace::Tracer;
 use crate::upstream::sigv4::constant_time_eq;
 use crate::upstream::{build_client, Target, UpstreamClient};
 
@@ -45,6 +46,9 @@ pub struct State {
     /// The request log's sinks, when any is configured; kept across
     /// reloads that leave their settings alone.
     pub(crate) request_log: Option<RequestLog>,
+    /// Where spans go, when `observability.otlp_endpoint` is set; made at
+    /// start and kept across reloads.
+    pub(crate) tracer: Option<Tracer>,
 }
 
 /// How clients are authenticated.
@@ -304,6 +308,16 @@ impl State {
                 config,
                 previous.and_then(|previous| previous.request_log.as_ref()),
             )?,
+            tracer: match previous {
+                Some(previous) => previous.tracer.clone(),
+                None => config
+                    .observability
+                    .otlp_endpoint
+                    .as_deref()
+                    .map(Tracer::start)
+                    .transpose()
+                    .map_err(StartError::Config)?,
+            },
         })
     }
 

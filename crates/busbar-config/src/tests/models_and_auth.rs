@@ -412,8 +412,30 @@ fn observability_urls_are_checked() {
         errors(&minimal_with(
             "observability: {otlp_endpoint: 'otel:4318'}\n"
         )),
-        ["config.yaml: observability.otlp_endpoint: must be an http:// or https:// URL"]
+        ["config.yaml: observability.otlp_endpoint: must be an http://, https:// (OTLP/HTTP), grpc:// or grpcs:// (OTLP/gRPC) URL"]
     );
+    for good in [
+        "grpc://otel:4317",
+        "grpcs://otel.example.com",
+        "https://otel.example.com/otlp",
+    ] {
+        let obs = load(&minimal_with(&format!(
+            "observability: {{otlp_endpoint: '{good}'}}\n"
+        )))
+        .config
+        .observability;
+        assert_eq!(obs.otlp_endpoint.as_deref(), Some(good));
+    }
+    for bad in ["grpc://", "ftp://otel:21", "http:///v1/traces"] {
+        assert_eq!(
+            errors(&minimal_with(&format!(
+                "observability: {{otlp_endpoint: '{bad}'}}\n"
+            )))
+            .len(),
+            1,
+            "{bad}"
+        );
+    }
 }
 
 #[test]

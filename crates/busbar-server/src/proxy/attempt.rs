@@ -18,6 +18,7 @@ use crate::error::{GatewayError, UpstreamError};
 use crate::governance::lane_price;
 use crate::reply::{Body, Guard, Meter, StreamLimits};
 use crate::state::State;
+use crate::trace::Trace;
 use crate::upstream::{copy_end_to_end_headers, describe, read_limited, Target};
 
 /// The largest upstream error or complete reply body Busbar reads whole.
@@ -41,6 +42,8 @@ pub(super) struct Failure {
     pub(super) upstream: bool,
     /// The request's governance meter, unsettled, for the next attempt.
     pub(super) meter: Option<Meter>,
+    /// The request's spans, when a reply that failed had taken them.
+    pub(super) trace: Option<Box<Trace>>,
 }
 
 impl Failure {
@@ -57,6 +60,7 @@ impl Failure {
             error,
             upstream: true,
             meter: None,
+            trace: None,
         })
     }
 
@@ -122,7 +126,7 @@ pub(super) async fn run(
         let dropped = decoded.dropped_with(&encoded.dropped);
         (encoded.body, dropped)
     };
-    let upstream_request = match target.build_request(
+    let mut upstream_request = match target.build_request(
         body,
         call.stream,
         same_protocol,
@@ -131,6 +135,11 @@ pub(super) async fn run(
         Ok(request) => request,
         Err(error) => return Err(Failure::new(permit, FailureClass::ClientError, error)),
     };
+    // The attempt span's own context, not the client's: after signing,
+    // which leaves a header it did not sign out of the signature.
+    if let Some(trace) = call.trace.as_deref() {
+        trace.inject(upstream_request.headers_mut());
+    }
     let first_byte = state.limits.first_byte_timeout;
     if let Some(record) = call.record.as_deref_mut() {
         record.sent();
@@ -166,7 +175,13 @@ pub(super) async fn run(
         let served = Served::new(target.model_id.as_str(), target.lane_name_str());
         meter.served_by(served, lane_price(target));
     }
-    let guard = Guard::charged(permit, meter, target.tally(pool), target.error_map());
+    let guard = Guard::charged(
+        permit,
+        meter,
+        target.tally(pool),
+        target.error_map(),
+        call.trace.take(),
+    );
     let (parts, upstream_body) = response.into_parts();
     // Gemini clients that asked for a JSON-array stream get one even from a
     // Gemini upstream, which Busbar always asks for Server-Sent Events.
@@ -365,7 +380,7 @@ async fn relay_complete(
     target: &Target,
     parts: http::response::Parts,
     upstream_body: Incoming,
-    guard: Guard,
+    mut guard: Guard,
 ) -> Result<Response<Body>, Box<Failure>> {
     let bytes = match read_reply(call, target, upstream_body).await {
         Ok(bytes) => bytes,
@@ -373,11 +388,19 @@ async fn relay_complete(
     };
     // A body the decoder cannot read is still the upstream's success; only
     // its tokens go uncounted.
-    let usage = target
-        .protocol
-        .decode_response(&bytes)
-        .map(|response| response.usage)
-        .unwrap_or_default();
+    let usage = match target.protocol.decode_response(&bytes) {
+        Ok(response) => {
+            if let Some(trace) = guard.trace() {
+                trace.complete(
+                    &response.model,
+                    response.stop_reason.as_ref(),
+                    &response.usage,
+                );
+            }
+            response.usage
+        }
+        Err(_) => busbar_ir::Usage::default(),
+    };
     guard.complete_with(&usage).await;
     read_whole(call, &usage);
     let mut reply = Response::new(Body::full(bytes));
@@ -391,7 +414,7 @@ async fn translate_complete(
     call: &mut Call<'_>,
     target: &Target,
     upstream_body: Incoming,
-    guard: Guard,
+    mut guard: Guard,
 ) -> Result<Response<Body>, Box<Failure>> {
     let inbound = call.inbound;
     let bytes = match read_reply(call, target, upstream_body).await {
@@ -406,6 +429,9 @@ async fn translate_complete(
             return Err(recalled(guard, FailureClass::ServerError, error));
         }
     };
+    if let Some(trace) = guard.trace() {
+        trace.complete(&decoded.model, decoded.stop_reason.as_ref(), &decoded.usage);
+    }
     guard.complete_with(&decoded.usage).await;
     read_whole(call, &decoded.usage);
     if decoded.model.is_empty() {
@@ -477,7 +503,7 @@ async fn stream_from_complete(
     call: &mut Call<'_>,
     target: &Target,
     upstream_body: Incoming,
-    guard: Guard,
+    mut guard: Guard,
 ) -> Result<Response<Body>, Box<Failure>> {
     let inbound = call.inbound;
     let bytes = match read_reply(call, target, upstream_body).await {
@@ -529,6 +555,9 @@ async fn stream_from_complete(
             _ => None,
         })
         .unwrap_or_default();
+    if let Some(trace) = guard.trace() {
+        events.iter().for_each(|event| trace.observe(event));
+    }
     guard.complete_with(&usage).await;
     read_whole(call, &usage);
     let options = reply_options(call, target);
@@ -611,9 +640,11 @@ pub(crate) async fn read_error(
 
 /// A failure after 2xx headers but before any byte reached the client: the
 /// permit comes back from the guard, its charge refunded.
-fn recalled(guard: Guard, class: FailureClass, error: GatewayError) -> Box<Failure> {
+fn recalled(mut guard: Guard, class: FailureClass, error: GatewayError) -> Box<Failure> {
+    let trace = guard.take_trace();
     let (permit, meter) = guard.recall();
     let mut failure = Failure::settling(permit, class, error);
     failure.meter = meter;
+    failure.trace = trace;
     failure
 }

@@ -12,6 +12,7 @@ use crate::ingress::Inbound;
 use crate::record::Record;
 use crate::reply::Meter;
 use crate::state::State;
+use crate::trace::Trace;
 
 /// Everything one request's attempts share.
 pub(crate) struct Call<'a> {
@@ -32,6 +33,9 @@ pub(crate) struct Call<'a> {
     pub(crate) marked_signatures: Option<bool>,
     /// The request's log record, when the request log is on.
     pub(crate) record: &'a mut Option<Box<Record>>,
+    /// The request's spans, when traced, until an attempt's reply takes
+    /// them (and while it is tried: its span is open inside).
+    pub(crate) trace: &'a mut Option<Box<Trace>>,
 }
 
 impl Call<'_> {

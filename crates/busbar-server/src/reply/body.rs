@@ -120,8 +120,7 @@ impl Body {
         let mut watch = EndWatch::new(protocol);
         watch.feed(&first);
         // Every reply's tokens are counted (governance charges them, the request
-        // log records them): a
-        // relayed stream is decoded on the side, its bytes still going out
+        // log and a trace record them): a relayed stream is decoded on the side, its bytes still going out
         // untouched.
         let usage = Some(Box::new(UsageTap {
             decoder: protocol.stream_decoder(),
@@ -338,7 +337,8 @@ impl Relay {
         } = *self;
         // Only governance reads on: a key must pay for what it was sent.
         // Otherwise the guard, dropped here, counts the tokens seen so far,
-        // and the log's record ends with the client.
+        // the log's record ends with the client,
+        // and a trace ends here, as cancelled.
         let Some(mut tap) = usage.filter(|_| guard.is_metered()) else {
             return;
         };

@@ -8,6 +8,7 @@ use super::meter::Meter;
 use super::spend::Tally;
 use crate::failure::{classify, ErrorMap};
 use crate::record::Record;
+use crate::trace::Trace;
 
 /// Holds a lane's concurrency slot (and budget unit) until the reply body
 /// is finished, and reports how it ended exactly once: to the lane, to the
@@ -24,16 +25,20 @@ pub(crate) struct Guard {
     /// The request's log record, for a streamed reply: finished with the
     /// stream.
     record: Option<Box<Record>>,
+    /// The request's spans, when traced: they end when the reply does.
+    trace: Option<Box<Trace>>,
 }
 
 impl Guard {
     /// A guard for a request whose upstream answered 2xx: the budget unit is
     /// charged now. `meter` is the request's admission, when governed.
+    /// `trace` is the request's spans, when it is traced.
     pub(crate) fn charged(
         mut permit: Permit,
         meter: Option<Meter>,
         tally: Tally,
         error_map: ErrorMap,
+        trace: Option<Box<Trace>>,
     ) -> Self {
         permit.charge();
         Self {
@@ -42,6 +47,7 @@ impl Guard {
             tally: Some(Box::new(tally)),
             error_map,
             record: None,
+            trace,
         }
     }
 
@@ -61,6 +67,11 @@ impl Guard {
         self.meter.is_some()
     }
 
+    /// The request's spans, to record a complete reply on.
+    pub(crate) fn trace(&mut self) -> Option<&mut Trace> {
+        self.trace.as_deref_mut()
+    }
+
     /// A stream event passed: its usage counts, and a long reply renews
     /// its reservation.
     pub(crate) fn observe(&mut self, event: &StreamEvent) {
@@ -70,6 +81,9 @@ impl Guard {
         if let Some(meter) = &mut self.meter {
             meter.observe(event);
             meter.tick();
+        }
+        if let Some(trace) = &mut self.trace {
+            trace.observe(event);
         }
         if let Some(record) = &mut self.record {
             record.observe(event);
@@ -105,6 +119,9 @@ impl Guard {
             meter.finish(true);
         }
         self.finish_record(None);
+        if let Some(trace) = self.trace.take() {
+            trace.succeeded();
+        }
     }
 
     /// A complete reply with `usage` is about to be sent whole: the lane
@@ -116,6 +133,9 @@ impl Guard {
         if let Some(mut tally) = self.tally.take() {
             tally.record(usage);
             tally.finish();
+        }
+        if let Some(trace) = self.trace.take() {
+            trace.succeeded();
         }
         if let Some(mut meter) = self.meter.take() {
             meter.record(usage);
@@ -130,6 +150,9 @@ impl Guard {
             permit.finish(Outcome::failed(class));
         }
         self.count_spend();
+        if let Some(trace) = self.trace.take() {
+            trace.broke_off(class.as_str());
+        }
         if let Some(meter) = self.meter.take() {
             meter.finish(false);
         }
@@ -156,6 +179,12 @@ impl Guard {
             permit.finish(failure.map_or(Outcome::Success, Outcome::failed));
         }
         self.count_spend();
+        if let Some(trace) = self.trace.take() {
+            match failure {
+                Some(class) => trace.broke_off(class.as_str()),
+                None => trace.succeeded(),
+            }
+        }
         if let Some(meter) = self.meter.take() {
             meter.finish_unreported();
         }
@@ -169,6 +198,12 @@ impl Guard {
         if let Some(tally) = self.tally.take() {
             tally.finish();
         }
+    }
+
+    /// Takes the request's spans back, the attempt's still open, when the
+    /// reply failed before any byte reached the client.
+    pub(crate) fn take_trace(&mut self) -> Option<Box<Trace>> {
+        self.trace.take()
     }
 
     /// Takes the permit back, its charge refunded, and the meter unsettled,
@@ -193,6 +228,7 @@ impl Drop for Guard {
         // so the charge stands and nothing counts against the lane; the key
         // pays for the tokens it was sent so far. (A metered stream's body
         // reads on for the usage instead, and settles the guard itself.)
+        // The trace, dropped with it, ends its spans as cancelled.
         if let Some(permit) = self.permit.take() {
             permit.finish(Outcome::Success);
         }

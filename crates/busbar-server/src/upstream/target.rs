@@ -17,6 +17,7 @@ use super::sigv4::Signer;
 use crate::error::{GatewayError, StartError};
 use crate::failure::{classify, ErrorMap};
 use crate::reply::{LaneSpend, Tally};
+use crate::trace::LaneAttributes;
 
 /// What a proxied request brings from its client to the upstream request.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +56,8 @@ pub(crate) struct Target {
     price: Option<Arc<Price>>,
     /// The lane's tokens and cost so far.
     pub(crate) spend: Arc<LaneSpend>,
+    /// What names this lane's attempt spans.
+    pub(crate) span: LaneAttributes,
 }
 
 /// A lane's health-probe settings.
@@ -102,14 +105,16 @@ impl Target {
             }
             _ => None,
         };
+        let (uri, stream_uri) = (uri(false)?, uri(true)?);
         Ok(Self {
+            span: LaneAttributes::new(name, &model.provider, protocol, &model.upstream_model, &uri),
             protocol,
             model_id: model.upstream_model.clone(),
             lane_name: HeaderValue::from_str(name).map_err(|_| {
                 StartError::Config(format!("models.{name}: name is not a valid header value"))
             })?,
-            uri: uri(false)?,
-            stream_uri: uri(true)?,
+            uri,
+            stream_uri,
             count_uri: match provider.count_url(&model.upstream_model) {
                 Some(url) => Some(url.parse::<Uri>().map_err(|error| {
                     StartError::Config(format!(
