@@ -137,7 +137,7 @@ where
             }
         };
         let metrics = busbar_server::install_metrics();
-        let server = match State::new(&config, metrics) {
+        let server = match State::new(&config, metrics.clone()) {
             Ok(state) => Server::bind(state).await,
             Err(error) => Err(error),
         };
@@ -149,6 +149,13 @@ where
                 return ExitCode::FAILURE;
             }
         };
+        // The recorder starts beside the configuration's loading; serving
+        // waits for it, so no request's metrics are lost.
+        if !busbar_server::metrics_ready(&metrics, METRICS_WAIT).await {
+            tracing::warn!(
+                "the metrics recorder is slow to start; the first requests may go uncounted"
+            );
+        }
         tracing::info!(addr = %server.local_addr(), "busbar listening");
         announce(server.local_addr());
         reload_on_hangup(server.reloader(), reload_from);
@@ -194,6 +201,9 @@ fn reload_on_hangup(reloader: busbar_server::Reloader, paths: Option<cli::Paths>
     #[cfg(not(unix))]
     let _ = (reloader, paths);
 }
+
+/// The longest start-up waits for the metrics recorder.
+const METRICS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Libraries whose debug and trace lines print what they sign or send —
 /// headers with credentials among them — held at `info` whatever

@@ -86,4 +86,4 @@ pub use error::{GatewayError, StartError, UpstreamError};
 pub use reply::{Body, BodyError};
 pub use server::{Reloader, Server};
 pub use state::State;
-pub use telemetry::{install_metrics, MetricsSlot};
+pub use telemetry::{install_metrics, metrics_ready, MetricsSlot};

@@ -55,3 +55,18 @@ pub fn install_metrics() -> MetricsSlot {
     }
     slot
 }
+
+/// Waits until the recorder [`install_metrics`] started is in place, for at
+/// most `within`: call it before serving, so no request's metrics are
+/// recorded into nothing and `/metrics` is never empty. `false` when it
+/// did not arrive in time (metrics then start late, as before).
+pub async fn metrics_ready(slot: &MetricsSlot, within: std::time::Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while slot.get().is_none() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    true
+}
