@@ -69,6 +69,18 @@ pub enum StreamEvent {
     Error(ApiError),
 }
 
+impl StreamEvent {
+    /// The usage this event reports, if it reports any. Reports are
+    /// cumulative: fold them with [`Usage::merge`].
+    pub fn usage(&self) -> Option<&Usage> {
+        match self {
+            Self::MessageStart { usage, .. } => Some(usage),
+            Self::MessageDelta { usage, .. } => usage.as_ref(),
+            _ => None,
+        }
+    }
+}
+
 /// The kind of a content block that opens in a stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -109,4 +121,28 @@ pub enum BlockDelta {
     Thinking(String),
     /// The reasoning block's signature (sent whole or in pieces, appended).
     ThinkingSignature(String),
+}
+
+#[cfg(test)]
+mod usage_tests {
+    use super::*;
+
+    #[test]
+    fn only_start_and_delta_events_report_usage() {
+        let usage = Usage::new(3, 4);
+        let start = StreamEvent::MessageStart {
+            id: "m".into(),
+            model: "x".into(),
+            created: None,
+            usage,
+        };
+        assert_eq!(start.usage(), Some(&usage));
+        let delta = StreamEvent::MessageDelta {
+            stop_reason: None,
+            stop_sequence: None,
+            usage: None,
+        };
+        assert_eq!(delta.usage(), None);
+        assert_eq!(StreamEvent::MessageStop.usage(), None);
+    }
 }

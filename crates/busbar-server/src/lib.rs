@@ -35,6 +35,9 @@
 // In layers, each importing only from those above it (blank lines keep
 // rustfmt from sorting them):
 
+// the connector of every outgoing HTTP client
+mod https;
+
 // what an upstream failure means (error_map → class)
 mod failure;
 

@@ -236,12 +236,8 @@ impl Record {
     /// A stream event passed: its usage report counts (reports are
     /// cumulative).
     pub(crate) fn observe(&mut self, event: &StreamEvent) {
-        match event {
-            StreamEvent::MessageStart { usage, .. }
-            | StreamEvent::MessageDelta {
-                usage: Some(usage), ..
-            } => self.usage(usage),
-            _ => {}
+        if let Some(usage) = event.usage() {
+            self.usage(usage);
         }
     }
 

@@ -380,12 +380,9 @@ async fn relay_complete(
     target: &Target,
     parts: http::response::Parts,
     upstream_body: Incoming,
-    mut guard: Guard,
+    guard: Guard,
 ) -> Result<Response<Body>, Box<Failure>> {
-    let bytes = match read_reply(call, target, upstream_body).await {
-        Ok(bytes) => bytes,
-        Err((class, error)) => return Err(recalled(guard, class, error)),
-    };
+    let (bytes, mut guard) = read_reply(call, target, upstream_body, guard).await?;
     // A body the decoder cannot read is still the upstream's success; only
     // its tokens go uncounted.
     let usage = match target.protocol.decode_response(&bytes) {
@@ -414,13 +411,10 @@ async fn translate_complete(
     call: &mut Call<'_>,
     target: &Target,
     upstream_body: Incoming,
-    mut guard: Guard,
+    guard: Guard,
 ) -> Result<Response<Body>, Box<Failure>> {
     let inbound = call.inbound;
-    let bytes = match read_reply(call, target, upstream_body).await {
-        Ok(bytes) => bytes,
-        Err((class, error)) => return Err(recalled(guard, class, error)),
-    };
+    let (bytes, mut guard) = read_reply(call, target, upstream_body, guard).await?;
     let mut decoded = match target.protocol.decode_response(&bytes) {
         Ok(response) => response,
         Err(error) => {
@@ -458,13 +452,14 @@ async fn read_reply(
     call: &Call<'_>,
     target: &Target,
     body: Incoming,
-) -> Result<Bytes, (FailureClass, GatewayError)> {
+    guard: Guard,
+) -> Result<(Bytes, Guard), Box<Failure>> {
     let idle = call.state.limits.idle_timeout;
-    read_limited(body, MAX_UPSTREAM_BODY, idle)
-        .await
-        .map_err(|error| {
+    match read_limited(body, MAX_UPSTREAM_BODY, idle).await {
+        Ok(bytes) => Ok((bytes, guard)),
+        Err(error) => {
             let lane = target.lane_name_str();
-            match error {
+            let (class, error) = match error {
                 GatewayError::Timeout(_) => (
                     FailureClass::Timeout,
                     GatewayError::Timeout(format!(
@@ -478,8 +473,10 @@ async fn read_reply(
                         "the reply from `{lane}` broke off: {error}"
                     )),
                 ),
-            }
-        })
+            };
+            Err(recalled(guard, class, error))
+        }
+    }
 }
 
 /// Whether an upstream reply is a JSON document rather than a stream.
@@ -503,13 +500,10 @@ async fn stream_from_complete(
     call: &mut Call<'_>,
     target: &Target,
     upstream_body: Incoming,
-    mut guard: Guard,
+    guard: Guard,
 ) -> Result<Response<Body>, Box<Failure>> {
     let inbound = call.inbound;
-    let bytes = match read_reply(call, target, upstream_body).await {
-        Ok(bytes) => bytes,
-        Err((class, error)) => return Err(recalled(guard, class, error)),
-    };
+    let (bytes, mut guard) = read_reply(call, target, upstream_body, guard).await?;
     // Decoders read leniently; a "reply" with neither content nor a stop
     // reason is some other JSON.
     let complete = target
@@ -545,16 +539,10 @@ async fn stream_from_complete(
     if let Some((class, error)) = opening_error(target, &events) {
         return Err(recalled(guard, class, error));
     }
-    let usage = events
-        .iter()
-        .rev()
-        .find_map(|event| match event {
-            StreamEvent::MessageDelta {
-                usage: Some(usage), ..
-            } => Some(*usage),
-            _ => None,
-        })
-        .unwrap_or_default();
+    let mut usage = busbar_ir::Usage::default();
+    for reported in events.iter().filter_map(StreamEvent::usage) {
+        usage.merge(reported);
+    }
     if let Some(trace) = guard.trace() {
         events.iter().for_each(|event| trace.observe(event));
     }

@@ -71,12 +71,8 @@ impl Meter {
 
     /// Folds a stream event's usage report in (reports are cumulative).
     pub(crate) fn observe(&mut self, event: &StreamEvent) {
-        match event {
-            StreamEvent::MessageStart { usage, .. }
-            | StreamEvent::MessageDelta {
-                usage: Some(usage), ..
-            } => self.usage.merge(usage),
-            _ => {}
+        if let Some(usage) = event.usage() {
+            self.usage.merge(usage);
         }
     }
 
