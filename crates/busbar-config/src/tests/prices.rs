@@ -250,4 +250,50 @@ fn every_shipped_listing_has_input_and_output_prices() {
             );
         }
     }
+    // Some open-weight models cost the same both ways.
+    for provider in ["cohere"] {
+        let listings = &catalog.listings[provider];
+        assert!(listings.len() >= 4, "{provider}");
+        for listing in listings.values() {
+            assert!(
+                listing.price.rates.output >= listing.price.rates.input,
+                "{}",
+                listing.id
+            );
+        }
+    }
+}
+
+/// `config.yaml` switching on the shipped Cohere and Bedrock entries, with
+/// `models`.
+fn shipped(models: &str) -> String {
+    format!(
+        "listen: 127.0.0.1:8080\nproviders:\n  cohere: {{api_key_env: OPENAI_KEY}}\n  bedrock: {{api_key_env: AWS_BEDROCK_CREDS}}\n  bedrock-eu-west-1: {{api_key_env: AWS_BEDROCK_CREDS}}\nmodels:\n{models}"
+    )
+}
+
+#[test]
+fn the_shipped_catalog_prices_cohere_by_its_full_ids() {
+    let loaded = load_priced(
+        CATALOG,
+        &shipped("  a: {provider: cohere, max_concurrent: 1, upstream_model: command-a-03-2025}\n  r7b: {provider: cohere, max_concurrent: 1, upstream_model: command-r7b-12-2024}\n"),
+        &guide_env(),
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let a = &loaded.config.models["a"];
+    assert_eq!(a.context_window(), Some(256_000));
+    let usage = busbar_ir::Usage::new(1_000_000, 1_000_000);
+    assert_eq!(
+        a.price.as_ref().expect("priced").cost(&usage).to_string(),
+        "$12.50"
+    );
+    assert_eq!(
+        loaded.config.models["r7b"]
+            .price
+            .as_ref()
+            .expect("priced")
+            .cost(&usage)
+            .to_string(),
+        "$0.1875"
+    );
 }
