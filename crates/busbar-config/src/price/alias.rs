@@ -8,7 +8,9 @@
 //! so a snapshot priced differently can still be listed on its own.
 
 /// Bedrock's cross-region inference profile prefixes.
-const REGION_PREFIXES: [&str; 8] = ["us", "us-gov", "eu", "apac", "jp", "au", "ca", "global"];
+const REGION_PREFIXES: [&str; 9] = [
+    "us", "us-gov", "eu", "apac", "jp", "au", "ca", "in", "global",
+];
 
 /// `id`, then each shorter form of it in turn: without a Bedrock region
 /// prefix, without a Bedrock version suffix (`-v1:0`, `:0`), without a
@@ -76,7 +78,7 @@ mod tests {
 
     #[test]
     fn each_shorter_form_follows_the_id() {
-        let cases: [(&str, &[&str]); 9] = [
+        let cases: [(&str, &[&str]); 10] = [
             ("claude-sonnet-4-5", &["claude-sonnet-4-5"]),
             (
                 "claude-sonnet-4-5-20250929",
@@ -104,6 +106,11 @@ mod tests {
                     "anthropic.claude-haiku-4-5-20251001",
                     "anthropic.claude-haiku-4-5",
                 ],
+            ),
+            // India's geographic profile; the id has no version.
+            (
+                "in.openai.gpt-5.6-terra",
+                &["in.openai.gpt-5.6-terra", "openai.gpt-5.6-terra"],
             ),
             (
                 "amazon.nova-pro-v1:0",

@@ -250,4 +250,122 @@ fn every_shipped_listing_has_input_and_output_prices() {
             );
         }
     }
+    // Some open-weight models cost the same both ways.
+    for provider in ["cohere", "bedrock", "bedrock-ap-south-1"] {
+        let listings = &catalog.listings[provider];
+        assert!(listings.len() >= 4, "{provider}");
+        for listing in listings.values() {
+            assert!(
+                listing.price.rates.output >= listing.price.rates.input,
+                "{}",
+                listing.id
+            );
+        }
+    }
+}
+
+/// `config.yaml` switching on the shipped Cohere and Bedrock entries, with
+/// `models`.
+fn shipped(models: &str) -> String {
+    format!(
+        "listen: 127.0.0.1:8080\nproviders:\n  cohere: {{api_key_env: OPENAI_KEY}}\n  bedrock: {{api_key_env: AWS_BEDROCK_CREDS}}\n  bedrock-eu-west-1: {{api_key_env: AWS_BEDROCK_CREDS}}\nmodels:\n{models}"
+    )
+}
+
+#[test]
+fn the_shipped_catalog_prices_cohere_by_its_full_ids() {
+    let loaded = load_priced(
+        CATALOG,
+        &shipped("  a: {provider: cohere, max_concurrent: 1, upstream_model: command-a-03-2025}\n  r7b: {provider: cohere, max_concurrent: 1, upstream_model: command-r7b-12-2024}\n"),
+        &guide_env(),
+    );
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let a = &loaded.config.models["a"];
+    assert_eq!(a.context_window(), Some(256_000));
+    let usage = busbar_ir::Usage::new(1_000_000, 1_000_000);
+    assert_eq!(
+        a.price.as_ref().expect("priced").cost(&usage).to_string(),
+        "$12.50"
+    );
+    assert_eq!(
+        loaded.config.models["r7b"]
+            .price
+            .as_ref()
+            .expect("priced")
+            .cost(&usage)
+            .to_string(),
+        "$0.1875"
+    );
+}
+
+#[test]
+fn the_shipped_catalog_prices_bedrock_ids_as_converse_takes_them() {
+    let models = [
+        (
+            "sonnet",
+            "bedrock",
+            "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        ),
+        (
+            "haiku",
+            "bedrock-eu-west-1",
+            "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+        ),
+        ("nova", "bedrock", "us.amazon.nova-2-lite-v1:0"),
+        ("nova-global", "bedrock", "global.amazon.nova-2-lite-v1:0"),
+        ("oss", "bedrock", "openai.gpt-oss-120b-1:0"),
+        ("terra", "bedrock", "in.openai.gpt-5.6-terra"),
+        ("r1", "bedrock", "us.deepseek.r1-v1:0"),
+    ];
+    let lines: String = models
+        .iter()
+        .map(|(name, provider, id)| {
+            format!(
+                "  {name}: {{provider: {provider}, max_concurrent: 1, upstream_model: '{id}'}}\n"
+            )
+        })
+        .collect();
+    let loaded = load_priced(CATALOG, &shipped(&lines), &guide_env());
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let listed = |model: &str| {
+        loaded.config.models[model]
+            .listing
+            .as_ref()
+            .map(|l| l.id.clone())
+    };
+    let expected = [
+        ("sonnet", "anthropic.claude-sonnet-4-5"),
+        ("haiku", "anthropic.claude-haiku-4-5"),
+        ("nova", "amazon.nova-2-lite"),
+        ("nova-global", "global.amazon.nova-2-lite-v1:0"),
+        ("oss", "openai.gpt-oss-120b-1:0"),
+        ("terra", "openai.gpt-5.6-terra"),
+        ("r1", "deepseek.r1"),
+    ];
+    for (model, id) in expected {
+        assert_eq!(listed(model).as_deref(), Some(id), "{model}");
+    }
+    let cost = |model: &str, usage: &busbar_ir::Usage| {
+        loaded.config.models[model]
+            .price
+            .as_ref()
+            .expect("priced")
+            .cost(usage)
+            .to_string()
+    };
+    // The same rates as Anthropic's own: 50k cache reads at $0.30, 50k
+    // more in at $3, 100k out at $15 (per million).
+    let mut cached = busbar_ir::Usage::new(100_000, 100_000);
+    cached.cache_read_tokens = Some(50_000);
+    assert_eq!(cost("sonnet", &cached), "$1.665");
+    let million = busbar_ir::Usage::new(1_000_000, 1_000_000);
+    assert_eq!(cost("nova", &million), "$3.08");
+    assert_eq!(cost("nova-global", &million), "$2.80");
+    assert_eq!(cost("oss", &million), "$0.75");
+    // Past 272k the whole request moves to the long-context rates.
+    assert_eq!(cost("terra", &million), "$24.20");
+    assert_eq!(
+        loaded.config.models["haiku"].context_window(),
+        Some(200_000)
+    );
 }
