@@ -6,6 +6,7 @@
 //! business, so each test reads the usage the client was shown and checks
 //! that the gateway counted exactly that, priced exactly.
 
+use busbar_testkit::Fault;
 use serde_json::{json, Value};
 
 use crate::support::{Metrics, Setup};
@@ -216,4 +217,168 @@ async fn a_pool_counts_under_its_own_name() {
         seen.input + 2 * seen.output
     );
     assert_eq!(metrics.sum("busbar_cost_total", &[("pool", "gpt")]), 0);
+}
+
+/// A Claude model priced with whole micro-dollars a token for each class,
+/// the 1-hour writes dearest, on Anthropic and on Bedrock.
+const CACHING_MODELS: &str = "
+  claude:
+    provider: mock-anthropic
+    max_concurrent: 8
+    upstream_model: claude-3-5-haiku
+    price: {input: 1, output: 2, cache_write: 3, cache_write_1h: 7}
+  rock:
+    provider: mock-bedrock
+    max_concurrent: 8
+    upstream_model: anthropic.claude-haiku-4-5
+    price: {input: 1, output: 2, cache_write: 3, cache_write_1h: 7}
+";
+
+/// Tokens of a reply by the classes its price charges.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Cached {
+    input: u64,
+    write_5m: u64,
+    write_1h: u64,
+    output: u64,
+}
+
+impl Cached {
+    fn add(&mut self, other: Cached) {
+        self.input += other.input;
+        self.write_5m += other.write_5m;
+        self.write_1h += other.write_1h;
+        self.output += other.output;
+    }
+
+    /// At `CACHING_MODELS`' price, in micro-dollars.
+    fn cost(self) -> u64 {
+        self.input + 3 * self.write_5m + 7 * self.write_1h + 2 * self.output
+    }
+}
+
+/// Anthropic `usage` as a client sees it; it must split the writes.
+fn anthropic_cached(usage: &Value, output: &Value) -> Cached {
+    let split = &usage["cache_creation"];
+    let cached = Cached {
+        input: number(&usage["input_tokens"]),
+        write_5m: number(&split["ephemeral_5m_input_tokens"]),
+        write_1h: number(&split["ephemeral_1h_input_tokens"]),
+        output: number(output),
+    };
+    assert_eq!(
+        cached.write_5m + cached.write_1h,
+        number(&usage["cache_creation_input_tokens"]),
+        "{usage}"
+    );
+    cached
+}
+
+/// A Messages request whose system prompt (`stable`) is cached for an hour
+/// and whose first user block for five minutes.
+fn cached_messages(model: &str, stable: &str, stream: bool) -> Value {
+    json!({"model": model, "max_tokens": 50, "stream": stream,
+        "system": [{"type": "text", "text": stable,
+                    "cache_control": {"type": "ephemeral", "ttl": "1h"}}],
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "the case file in three parts",
+             "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "summarise it"}]}]})
+}
+
+#[tokio::test]
+async fn one_hour_cache_writes_are_charged_at_their_own_rate() {
+    let gateway = Setup::new()
+        .every_protocol()
+        .models(CACHING_MODELS)
+        .start()
+        .await;
+    Metrics::ready(&gateway).await;
+    let (mut claude, mut rock) = (Cached::default(), Cached::default());
+
+    // Anthropic in, Anthropic out, relayed: complete, then streamed (where
+    // `message_start` carries the split).
+    let body = cached_messages("claude", "you are a careful paralegal", false);
+    let reply = gateway.post_json("/v1/messages", &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let usage = &reply.json()["usage"];
+    claude.add(anthropic_cached(usage, &usage["output_tokens"]));
+    let body = cached_messages("claude", "you are a careful archivist", true);
+    let data = gateway.stream("/v1/messages", &body).await.data();
+    let start = data
+        .iter()
+        .find(|event| event["type"] == "message_start")
+        .expect("message_start");
+    let delta = data
+        .iter()
+        .rev()
+        .find(|event| event["type"] == "message_delta")
+        .expect("message_delta");
+    claude.add(anthropic_cached(
+        &start["message"]["usage"],
+        &delta["usage"]["output_tokens"],
+    ));
+
+    // OpenAI in, Anthropic out: the client has no cache markers nor a
+    // field for the split, so the upstream's reply is scripted; the cost
+    // still charges its 1-hour writes at their rate.
+    let upstream = json!({"id": "msg_cache1h", "type": "message", "role": "assistant",
+        "model": "claude-3-5-haiku", "content": [{"type": "text", "text": "cached"}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 10, "cache_creation_input_tokens": 50,
+                  "cache_read_input_tokens": 0, "output_tokens": 7,
+                  "cache_creation": {"ephemeral_5m_input_tokens": 20,
+                                     "ephemeral_1h_input_tokens": 30}}});
+    gateway
+        .mock
+        .push_fault(Fault::json_reply(upstream.to_string()));
+    let reply = gateway
+        .post_json("/v1/chat/completions", &chat("claude", "hi", false))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let usage = &reply.json()["usage"];
+    assert_eq!(usage["prompt_tokens"], 60, "{usage}");
+    assert_eq!(usage["prompt_tokens_details"]["cache_write_tokens"], 50);
+    claude.add(Cached {
+        input: 10,
+        write_5m: 20,
+        write_1h: 30,
+        output: number(&usage["completion_tokens"]),
+    });
+
+    // Anthropic in, Bedrock out, translated both ways: the markers become
+    // cache points with their lifetimes, `cacheDetails` the client's split.
+    let body = cached_messages("rock", "you are a careful auditor", false);
+    let reply = gateway.post_json("/v1/messages", &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let usage = &reply.json()["usage"];
+    rock.add(anthropic_cached(usage, &usage["output_tokens"]));
+
+    for seen in [claude, rock] {
+        assert!(seen.write_5m > 0 && seen.write_1h > 0, "{seen:?}");
+    }
+    let metrics = Metrics::read(&gateway).await;
+    for (lane, seen) in [("claude", claude), ("rock", rock)] {
+        let tokens = |class: &str| {
+            metrics.sum(
+                "busbar_tokens_total",
+                &[("pool", lane), ("lane", lane), ("class", class)],
+            )
+        };
+        let counted = Cached {
+            input: tokens("input"),
+            write_5m: tokens("cache_write"),
+            write_1h: tokens("cache_write_1h"),
+            output: tokens("output"),
+        };
+        assert_eq!(counted, seen, "{lane}");
+        assert_eq!(
+            metrics.sum("busbar_cost_total", &[("pool", lane), ("lane", lane)]),
+            seen.cost(),
+            "{lane}"
+        );
+        let stats = gateway.lane_stats(lane).await;
+        assert_eq!(stats["tokens"]["cache_write_1h"], seen.write_1h, "{stats}");
+        assert_eq!(stats["cost_microdollars"], seen.cost(), "{stats}");
+    }
 }

@@ -11,12 +11,15 @@
 //! **Token classes.** [`busbar_ir::Usage`] counts every input token in
 //! `input_tokens`, the cache reads and writes among them, and every output
 //! token in `output_tokens`, reasoning among them (each protocol converts
-//! its vendor's counts to that at its edge). So a cost charges the cache
-//! counts at their own rates and only the rest of the input at `input`,
-//! and reasoning at its rate and only the rest of the output at `output`:
-//! no token is charged twice. A class without a rate of its own is charged
-//! at its parent's: cache reads and writes as input, reasoning as output,
-//! 1-hour cache writes as 5-minute ones.
+//! its vendor's counts to that at its edge), and every cache write in
+//! `cache_write_tokens`, the 1-hour ones among them. So a cost charges the
+//! cache counts at their own rates and only the rest of the input at
+//! `input`, reasoning at its rate and only the rest of the output at
+//! `output`, and the 1-hour writes at theirs and only the rest of the
+//! writes at `cache_write`: no token is charged twice. A class without a
+//! rate of its own is charged at its parent's: cache reads and writes as
+//! input, reasoning as output, 1-hour cache writes as 5-minute ones. Writes
+//! whose lifetime the vendor did not report are charged as 5-minute ones.
 //!
 //! **Long context.** Some vendors charge every token of a request at higher
 //! rates once its prompt passes a size (Gemini 2.5 Pro and Claude's
@@ -121,10 +124,8 @@ pub struct Rates {
     /// Input tokens written to the prompt cache, at the default (5-minute)
     /// lifetime (`None`: as `input`).
     pub cache_write: Option<Rate>,
-    /// Cache writes with a 1-hour lifetime (`None`: as `cache_write`).
-    /// Kept in the catalog, but not applied yet: usage does not yet tell
-    /// the two lifetimes apart, so every cache write is charged at
-    /// `cache_write`.
+    /// Cache writes with a 1-hour lifetime (`None`: as `cache_write`),
+    /// charged when usage reports them (`Usage::cache_write_1h_tokens`).
     pub cache_write_1h: Option<Rate>,
     /// Reasoning (thinking) tokens (`None`: as `output`).
     pub reasoning: Option<Rate>,
@@ -151,6 +152,11 @@ impl Rates {
     /// The rate cache writes are charged at.
     pub fn cache_write(&self) -> Rate {
         self.cache_write.unwrap_or(self.input)
+    }
+
+    /// The rate cache writes with a 1-hour lifetime are charged at.
+    pub fn cache_write_1h(&self) -> Rate {
+        self.cache_write_1h.unwrap_or_else(|| self.cache_write())
     }
 
     /// The rate reasoning tokens are charged at.
@@ -230,9 +236,13 @@ impl Price {
     pub fn cost(&self, usage: &Usage) -> Money {
         let rates = self.rates_for(usage.input_tokens);
         let cache_read = usage.cache_read_tokens.unwrap_or(0);
-        let cache_write = usage.cache_write_tokens.unwrap_or(0);
         // A report whose parts exceed its whole is charged as its parts say,
         // never below zero for the rest.
+        let cache_write_1h = usage.cache_write_1h_tokens.unwrap_or(0);
+        let cache_write = usage
+            .cache_write_tokens
+            .unwrap_or(0)
+            .saturating_sub(cache_write_1h);
         let reasoning = usage.reasoning_tokens.unwrap_or(0);
         let output = usage.output_tokens.saturating_sub(reasoning);
         rates
@@ -240,6 +250,7 @@ impl Price {
             .times(usage.uncached_input_tokens())
             .plus(rates.cache_read().times(cache_read))
             .plus(rates.cache_write().times(cache_write))
+            .plus(rates.cache_write_1h().times(cache_write_1h))
             .plus(rates.output.times(output))
             .plus(rates.reasoning().times(reasoning))
             .plus(self.per_request)

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 /// `input_tokens` counts **every** input token, cached or not, as OpenAI's
 /// `prompt_tokens` does; the cache counts are parts of it. Anthropic's
 /// `input_tokens`, which excludes cache reads and writes, is converted at its
-/// edge. `output_tokens` likewise includes `reasoning_tokens`.
+/// edge. `output_tokens` likewise includes `reasoning_tokens`, and
+/// `cache_write_tokens` includes `cache_write_1h_tokens`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Usage {
@@ -18,9 +19,16 @@ pub struct Usage {
     /// Input tokens read from the prompt cache.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_read_tokens: Option<u64>,
-    /// Input tokens written to the prompt cache.
+    /// Input tokens written to the prompt cache, whatever their lifetime.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write_tokens: Option<u64>,
+    /// The part of `cache_write_tokens` written with a 1-hour lifetime,
+    /// which vendors charge at a higher rate than the default 5 minutes
+    /// (Anthropic's `cache_creation.ephemeral_1h_input_tokens`, Bedrock's
+    /// `cacheDetails`). `None` when the vendor did not say how the writes
+    /// split; the rest of the writes have the default lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h_tokens: Option<u64>,
     /// Output tokens spent on reasoning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_tokens: Option<u64>,
@@ -59,6 +67,7 @@ impl Usage {
         }
         self.cache_read_tokens = later.cache_read_tokens.or(self.cache_read_tokens);
         self.cache_write_tokens = later.cache_write_tokens.or(self.cache_write_tokens);
+        self.cache_write_1h_tokens = later.cache_write_1h_tokens.or(self.cache_write_1h_tokens);
         self.reasoning_tokens = later.reasoning_tokens.or(self.reasoning_tokens);
     }
 }
@@ -74,6 +83,7 @@ mod tests {
             output_tokens: 5,
             cache_read_tokens: Some(60),
             cache_write_tokens: Some(30),
+            cache_write_1h_tokens: Some(20),
             reasoning_tokens: None,
         };
         assert_eq!(usage.uncached_input_tokens(), 10);
@@ -88,5 +98,27 @@ mod tests {
         assert_eq!(usage.input_tokens, 12);
         assert_eq!(usage.output_tokens, 9);
         assert_eq!(usage.cache_read_tokens, Some(4));
+    }
+
+    #[test]
+    fn merge_keeps_the_1h_split_until_a_later_report_gives_one() {
+        let mut usage = Usage::new(50, 1);
+        usage.cache_write_tokens = Some(40);
+        usage.cache_write_1h_tokens = Some(30);
+        usage.merge(&Usage::new(0, 9));
+        assert_eq!(usage.cache_write_1h_tokens, Some(30));
+        let mut later = Usage::new(0, 10);
+        later.cache_write_1h_tokens = Some(40);
+        usage.merge(&later);
+        assert_eq!(usage.cache_write_1h_tokens, Some(40));
+    }
+
+    #[test]
+    fn an_unknown_split_is_not_serialized() {
+        let json = serde_json::to_value(Usage::new(3, 4)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"input_tokens": 3, "output_tokens": 4})
+        );
     }
 }

@@ -17,7 +17,9 @@
 //!   `cacheReadInputTokens` + `cacheWriteInputTokens`), while `totalTokens`
 //!   counts them. The IR's input includes them: decoders add the cache
 //!   counts, encoders subtract them (saturating) and write `totalTokens` as
-//!   all input plus output.
+//!   all input plus output. `cacheDetails` splits the writes by lifetime
+//!   (`[{ttl: "1h"|"5m", inputTokens}]`, 1h first); it is read into the
+//!   IR's 1-hour count and written only when that is known.
 //! * **Tool arguments** are a JSON object (`input`) on the wire and text in
 //!   the IR, as for Anthropic.
 //! * **Names and ids.** Bedrock accepts tool names matching
@@ -111,6 +113,63 @@ struct WireUsage {
     cache_read_input_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cache_write_input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cache_details: Option<CacheDetails>,
+}
+
+/// `cacheDetails`, the cache writes by lifetime: those of 1 hour, and the
+/// rest (`5m`, and any lifetime newer than this code, charged as 5 minutes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<WireCacheDetail>", into = "Vec<WireCacheDetail>")]
+struct CacheDetails {
+    one_hour: u64,
+    rest: u64,
+}
+
+impl CacheDetails {
+    /// Counts `tokens` written with lifetime `ttl`.
+    fn add(&mut self, ttl: &str, tokens: u64) {
+        let class = if ttl == "1h" {
+            &mut self.one_hour
+        } else {
+            &mut self.rest
+        };
+        *class = class.saturating_add(tokens);
+    }
+}
+
+/// One entry of `cacheDetails`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireCacheDetail {
+    ttl: String,
+    #[serde(default)]
+    input_tokens: u64,
+}
+
+impl From<Vec<WireCacheDetail>> for CacheDetails {
+    fn from(entries: Vec<WireCacheDetail>) -> Self {
+        let mut details = CacheDetails::default();
+        for entry in entries {
+            details.add(&entry.ttl, entry.input_tokens);
+        }
+        details
+    }
+}
+
+/// As Bedrock writes them: 1h before 5m, a lifetime with no writes left
+/// out (no writes at all is an empty list).
+impl From<CacheDetails> for Vec<WireCacheDetail> {
+    fn from(details: CacheDetails) -> Self {
+        [("1h", details.one_hour), ("5m", details.rest)]
+            .into_iter()
+            .filter(|&(_, tokens)| tokens > 0)
+            .map(|(ttl, input_tokens)| WireCacheDetail {
+                ttl: ttl.to_owned(),
+                input_tokens,
+            })
+            .collect()
+    }
 }
 
 impl WireUsage {
@@ -123,19 +182,31 @@ impl WireUsage {
             total_tokens: usage.total_tokens(),
             cache_read_input_tokens: usage.cache_read_tokens,
             cache_write_input_tokens: usage.cache_write_tokens,
+            cache_details: usage.cache_write_1h_tokens.map(|one_hour| CacheDetails {
+                one_hour,
+                rest: usage
+                    .cache_write_tokens
+                    .unwrap_or(0)
+                    .saturating_sub(one_hour),
+            }),
         }
     }
 
     /// IR usage for Bedrock's counts: input including the cache counts.
+    /// Without `cacheWriteInputTokens`, `cacheDetails` gives the writes.
     fn to_ir(self) -> Usage {
+        let cache_write = self.cache_write_input_tokens.or(self
+            .cache_details
+            .map(|details| details.one_hour.saturating_add(details.rest)));
         let mut usage = Usage::new(
             self.input_tokens
                 .saturating_add(self.cache_read_input_tokens.unwrap_or(0))
-                .saturating_add(self.cache_write_input_tokens.unwrap_or(0)),
+                .saturating_add(cache_write.unwrap_or(0)),
             self.output_tokens,
         );
         usage.cache_read_tokens = self.cache_read_input_tokens;
-        usage.cache_write_tokens = self.cache_write_input_tokens;
+        usage.cache_write_tokens = cache_write;
+        usage.cache_write_1h_tokens = self.cache_details.map(|details| details.one_hour);
         usage
     }
 }
@@ -186,6 +257,7 @@ pub(crate) fn capabilities() -> crate::testing::Capabilities {
         created: false,
         cache_read: Count::Maybe,
         cache_write: Count::Maybe,
+        cache_write_1h: Count::Maybe,
         reasoning_tokens: Count::Never,
         // Fields added to `Capabilities` later keep OpenAI's value until
         // this list names them.
@@ -210,6 +282,39 @@ mod tests {
         assert_eq!(ir.cache_read_tokens, Some(60));
         assert_eq!(ir.cache_write_tokens, Some(30));
         assert_eq!(WireUsage::from_ir(&ir), wire);
+    }
+
+    #[test]
+    fn the_cache_writes_split_by_lifetime_both_ways() {
+        let wire: WireUsage = serde_json::from_str(
+            r#"{"inputTokens":10,"outputTokens":7,"totalTokens":57,"cacheWriteInputTokens":40,
+                "cacheDetails":[{"ttl":"1h","inputTokens":25},{"ttl":"5m","inputTokens":15}]}"#,
+        )
+        .unwrap();
+        let ir = wire.to_ir();
+        assert_eq!(ir.input_tokens, 50);
+        assert_eq!(ir.cache_write_tokens, Some(40));
+        assert_eq!(ir.cache_write_1h_tokens, Some(25));
+        assert_eq!(WireUsage::from_ir(&ir), wire);
+        let json = serde_json::to_value(WireUsage::from_ir(&ir)).unwrap();
+        assert_eq!(
+            json["cacheDetails"],
+            serde_json::json!([{"ttl": "1h", "inputTokens": 25}, {"ttl": "5m", "inputTokens": 15}])
+        );
+        // No writes: an empty list, read back as no 1-hour writes.
+        let mut none = Usage::new(3, 1);
+        none.cache_write_tokens = Some(0);
+        none.cache_write_1h_tokens = Some(0);
+        let json = serde_json::to_value(WireUsage::from_ir(&none)).unwrap();
+        assert_eq!(json["cacheDetails"], serde_json::json!([]));
+        // The details alone give the writes; an unknown lifetime is not 1h.
+        let details: WireUsage = serde_json::from_str(
+            r#"{"inputTokens":1,"cacheDetails":[{"ttl":"1h","inputTokens":2},{"ttl":"24h","inputTokens":3}]}"#,
+        )
+        .unwrap();
+        let ir = details.to_ir();
+        assert_eq!((ir.input_tokens, ir.cache_write_tokens), (6, Some(5)));
+        assert_eq!(ir.cache_write_1h_tokens, Some(2));
     }
 
     #[test]

@@ -192,6 +192,7 @@ pub(crate) fn capabilities() -> crate::testing::Capabilities {
         created: false,
         cache_read: Count::Maybe,
         cache_write: Count::Never,
+        cache_write_1h: Count::Never,
         reasoning_tokens: Count::Never,
     }
 }

@@ -197,6 +197,7 @@ pub(crate) fn capabilities() -> crate::testing::Capabilities {
         created: true,
         cache_read: Count::Always,
         cache_write: Count::Always,
+        cache_write_1h: Count::Never,
         reasoning_tokens: Count::Always,
     }
 }

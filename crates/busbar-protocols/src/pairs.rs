@@ -39,6 +39,7 @@ fn common() -> Capabilities {
         created: false,
         cache_read: Count::Never,
         cache_write: Count::Never,
+        cache_write_1h: Count::Never,
         reasoning_tokens: Count::Never,
     }
 }

@@ -65,6 +65,9 @@ pub(crate) struct Capabilities {
     pub(crate) cache_read: Count,
     /// Cache-write input tokens in usage.
     pub(crate) cache_write: Count,
+    /// The 1-hour part of the cache writes (generated only beside a
+    /// cache-write count, and at most it).
+    pub(crate) cache_write_1h: Count,
     /// Reasoning output tokens in usage.
     pub(crate) reasoning_tokens: Count,
 }
@@ -432,22 +435,26 @@ fn count(count: Count) -> BoxedStrategy<Option<u64>> {
     }
 }
 
-/// Usage within `caps`; the cache counts are parts of `input_tokens`.
+/// Usage within `caps`; the cache counts are parts of `input_tokens`, the
+/// 1-hour writes part of the writes.
 pub(crate) fn usage(caps: &Capabilities) -> BoxedStrategy<Usage> {
     (
         0u64..1_000_000,
         0u64..100_000,
         count(caps.cache_read),
         count(caps.cache_write),
+        count(caps.cache_write_1h),
         count(caps.reasoning_tokens),
     )
-        .prop_map(|(uncached, output, read, write, reasoning)| {
+        .prop_map(|(uncached, output, read, write, one_hour, reasoning)| {
             let mut usage = Usage::new(
                 uncached + read.unwrap_or(0) + write.unwrap_or(0),
                 output + reasoning.unwrap_or(0),
             );
             usage.cache_read_tokens = read;
             usage.cache_write_tokens = write;
+            usage.cache_write_1h_tokens =
+                write.and_then(|write| one_hour.map(|one_hour| one_hour.min(write)));
             usage.reasoning_tokens = reasoning;
             usage
         })
@@ -567,6 +574,19 @@ mod tests {
             prop_assert_eq!(usage.cache_read_tokens, None);
             let write = usage.cache_write_tokens.unwrap_or(u64::MAX);
             prop_assert!(write <= usage.input_tokens);
+        }
+
+        #[test]
+        fn one_hour_writes_are_a_part_of_the_writes(
+            usage in usage(&Capabilities {
+                cache_write: Count::Maybe,
+                cache_write_1h: Count::Maybe,
+                ..crate::openai::capabilities()
+            })
+        ) {
+            if let Some(one_hour) = usage.cache_write_1h_tokens {
+                prop_assert!(one_hour <= usage.cache_write_tokens.unwrap_or(0));
+            }
         }
     }
 }

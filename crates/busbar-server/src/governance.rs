@@ -177,11 +177,17 @@ impl Estimate {
 /// The most a request within `estimate` can cost at `price`: its prompt
 /// at the input price and its replies at the output price, at the rates of
 /// the long-context tier the prompt would fall in (tiers only raise rates),
-/// plus the fee per request. Cache and reasoning rates are at most these
-/// for every vendor the catalog lists, so this bounds the real cost.
+/// plus the fee per request, with the input price raised to the dearest
+/// cache-write rate (a 1-hour write costs twice the input at Anthropic).
+/// Reasoning and cache-read rates are at most these for every vendor the
+/// catalog lists, so this bounds the real cost.
 fn catalog_worst_case(price: &LanePrice, estimate: Estimate) -> Cents {
     let rates = price.0.rates_for(estimate.input);
-    let input = rates.input.max(rates.cache_write()).times(estimate.input);
+    let input = rates
+        .input
+        .max(rates.cache_write())
+        .max(rates.cache_write_1h())
+        .times(estimate.input);
     let output = rates.output.max(rates.reasoning()).times(estimate.output);
     crate::reply::money_to_cents(input.plus(output).plus(price.0.per_request))
 }
@@ -305,6 +311,26 @@ pub(crate) mod tests {
         // Identifying admitted nothing: no request was counted.
         let usage = governance.governor().usage(&second).await.expect("usage");
         assert_eq!(usage.requests, 0);
+    }
+
+    #[test]
+    fn a_catalog_worst_case_bounds_a_prompt_written_to_the_cache_for_an_hour() {
+        use busbar_config::{Price, Rate, Rates};
+        let per_mtok = |dollars: u64| Rate::from_picodollars(dollars * 1_000_000);
+        let mut rates = Rates::new(per_mtok(3), per_mtok(15));
+        rates.cache_write_1h = Some(per_mtok(6));
+        let price = LanePrice(std::sync::Arc::new(Price::new(rates)));
+        let estimate = Estimate {
+            input: 1_000,
+            output: 100,
+        };
+        let mut usage = busbar_ir::Usage::new(1_000, 100);
+        usage.cache_write_tokens = Some(1_000);
+        usage.cache_write_1h_tokens = Some(1_000);
+        let worst = catalog_worst_case(&price, estimate);
+        assert_eq!(worst, price.cost(&usage));
+        // 1000 × $6/MTok + 100 × $15/MTok = $0.0075: 750,000 micro-cents.
+        assert_eq!(worst.micros(), 750_000);
     }
 
     #[tokio::test]

@@ -371,6 +371,7 @@ impl Record {
                 output: usage.output_tokens,
                 cache_read: usage.cache_read_tokens,
                 cache_write: usage.cache_write_tokens,
+                cache_write_1h: usage.cache_write_1h_tokens,
                 reasoning: usage.reasoning_tokens,
             }),
             cost_microdollars: self.cost_microdollars(),
@@ -479,6 +480,7 @@ mod tests {
         assert_eq!(line["usage"]["input"], 7);
         assert_eq!(line["usage"]["output"], 9);
         assert_eq!(line["usage"]["cache_read"], Value::Null);
+        assert_eq!(line["usage"]["cache_write_1h"], Value::Null);
         assert_eq!(line["cost_microdollars"], Value::Null);
         assert_eq!(line["dropped"], serde_json::json!(["top_k", "metadata"]));
         assert!(line["first_byte_ms"].is_f64());
@@ -487,6 +489,29 @@ mod tests {
         let overhead = line["overhead_ms"].as_f64().expect("overhead");
         assert!((total - upstream - overhead).abs() < 0.002);
         assert!(line.get("request_body").is_none());
+    }
+
+    #[test]
+    fn one_hour_cache_writes_are_logged_and_priced_at_their_rate() {
+        use busbar_config::{Price, Rate, Rates};
+        let per_mtok = |dollars: u64| Rate::from_picodollars(dollars * 1_000_000);
+        let mut rates = Rates::new(per_mtok(3), per_mtok(15));
+        rates.cache_write = Some(per_mtok(4));
+        rates.cache_write_1h = Some(per_mtok(6));
+        let (outlet, mut receiver) = outlet(1);
+        let mut record = opened(&outlet);
+        let price = Some(Arc::new(Price::new(rates)));
+        record.attempt("a", "prov-a", Protocol::Anthropic, "claude-x", price);
+        let mut usage = Usage::new(1_000, 0);
+        usage.cache_write_tokens = Some(1_000);
+        usage.cache_write_1h_tokens = Some(750);
+        record.usage(&usage);
+        record.finish();
+        let line = written(&mut receiver);
+        assert_eq!(line["usage"]["cache_write"], 1_000);
+        assert_eq!(line["usage"]["cache_write_1h"], 750);
+        // 250 × $4/MTok + 750 × $6/MTok = $0.0055.
+        assert_eq!(line["cost_microdollars"], 5_500);
     }
 
     #[test]

@@ -56,7 +56,13 @@ pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
     let scope = format!("anthropic/{}", request.model);
     let prefix = request.cache_prefix.as_deref();
     let prefix_words = prefix.map_or(0, behaviour::count_words);
-    let cache = shared.prompt_cache().settle(&scope, prefix, prefix_words);
+    let hour_words = request
+        .cache_prefix_1h
+        .as_deref()
+        .map_or(0, behaviour::count_words);
+    let cache = shared
+        .prompt_cache()
+        .settle(&scope, prefix, prefix_words, hour_words);
     let id = format!("msg_mock{:08}", shared.next_id());
     let blocks = content_blocks(shared, &request, &reply);
     let stop_sequence = match &reply.finish {
@@ -90,12 +96,14 @@ pub(crate) fn is_count_path(path: &str) -> bool {
 }
 
 /// `usage`: `input_tokens` leaves out the words read from or written to the cache, as the API's
-/// does (see `cache.rs` for the rule).
+/// does, and `cache_creation` splits the writes by lifetime (see `cache.rs` for the rule).
 fn usage(request: &MessagesRequest<'_>, cache: CacheUse, output_tokens: u64) -> Value {
     json!({"input_tokens": request.words - cache.total(),
            "cache_creation_input_tokens": cache.write,
-           "cache_read_input_tokens": cache.read, "output_tokens": output_tokens,
-           "service_tier": "standard"})
+           "cache_read_input_tokens": cache.read,
+           "cache_creation": {"ephemeral_5m_input_tokens": cache.write_5m(),
+                              "ephemeral_1h_input_tokens": cache.write_1h},
+           "output_tokens": output_tokens, "service_tier": "standard"})
 }
 
 fn check_headers(shared: &Shared, headers: &HeaderMap) -> Result<(), Outcome> {

@@ -98,17 +98,30 @@ pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
     let content = content_blocks(shared, &reply);
     let prefix = parsed.cache_prefix.as_deref();
     let scope = format!("bedrock/{}", decode_model(model));
-    let cache =
-        shared
-            .prompt_cache()
-            .settle(&scope, prefix, prefix.map_or(0, behaviour::count_words));
+    let hour_words = parsed
+        .cache_prefix_1h
+        .as_deref()
+        .map_or(0, behaviour::count_words);
+    let cache = shared.prompt_cache().settle(
+        &scope,
+        prefix,
+        prefix.map_or(0, behaviour::count_words),
+        hour_words,
+    );
     let input = parsed.words - cache.total();
     let mut usage = json!({"inputTokens": input, "outputTokens": reply.output_tokens,
                            "totalTokens": parsed.words + reply.output_tokens});
-    // Like Bedrock, the cache counts appear when the request has cache points.
+    // Like Bedrock, the cache counts appear when the request has cache points; `cacheDetails`
+    // lists the writes by lifetime, 1h first, and is empty when nothing was written.
     if prefix.is_some() {
         usage["cacheReadInputTokens"] = json!(cache.read);
         usage["cacheWriteInputTokens"] = json!(cache.write);
+        let details: Vec<Value> = [("1h", cache.write_1h), ("5m", cache.write_5m())]
+            .into_iter()
+            .filter(|&(_, tokens)| tokens > 0)
+            .map(|(ttl, tokens)| json!({"ttl": ttl, "inputTokens": tokens}))
+            .collect();
+        usage["cacheDetails"] = Value::Array(details);
     }
     if stream {
         return events::stream(shared, &content, stop_reason(&reply.finish), usage);

@@ -8,6 +8,10 @@
 //! `cache_read_input_tokens` / `cacheReadInputTokens`; the plain input count then excludes those
 //! words, as both vendors' does. A request without markers neither reads nor writes. Tool
 //! definitions count no words (see the crate docs), so a marker on a tool alone caches nothing.
+//!
+//! A write is split by lifetime as the vendors report it (`cache_creation` /
+//! `cacheDetails`): the words up to the last marker with `ttl: 1h` are written for an hour, the
+//! rest for five minutes (Anthropic takes longer lifetimes only before shorter ones).
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashSet;
@@ -25,6 +29,8 @@ pub(crate) struct PromptCache {
 pub(crate) struct CacheUse {
     pub(crate) read: u64,
     pub(crate) write: u64,
+    /// The part of `write` written for an hour.
+    pub(crate) write_1h: u64,
 }
 
 impl CacheUse {
@@ -32,12 +38,24 @@ impl CacheUse {
     pub(crate) fn total(self) -> u64 {
         self.read + self.write
     }
+
+    /// The part of `write` written for five minutes.
+    pub(crate) fn write_5m(self) -> u64 {
+        self.write - self.write_1h
+    }
 }
 
 impl PromptCache {
-    /// Records a request whose cacheable prefix is `prefix` (its text) holding `words` words.
-    /// `None` (no marker) or an empty prefix uses no cache.
-    pub(crate) fn settle(&self, scope: &str, prefix: Option<&str>, words: u64) -> CacheUse {
+    /// Records a request whose cacheable prefix is `prefix` (its text) holding `words` words,
+    /// the first `words_1h` of them up to a marker with a 1-hour lifetime. `None` (no marker) or
+    /// an empty prefix uses no cache.
+    pub(crate) fn settle(
+        &self,
+        scope: &str,
+        prefix: Option<&str>,
+        words: u64,
+        words_1h: u64,
+    ) -> CacheUse {
         let Some(prefix) = prefix.filter(|_| words > 0) else {
             return CacheUse::default();
         };
@@ -53,11 +71,12 @@ impl PromptCache {
             CacheUse {
                 read: 0,
                 write: words,
+                write_1h: words_1h.min(words),
             }
         } else {
             CacheUse {
                 read: words,
-                write: 0,
+                ..CacheUse::default()
             }
         }
     }
@@ -70,11 +89,28 @@ mod tests {
     #[test]
     fn first_request_writes_later_ones_read() {
         let cache = PromptCache::default();
-        let write = cache.settle("anthropic/m", Some("a b c"), 3);
-        assert_eq!(write, CacheUse { read: 0, write: 3 });
-        assert_eq!(cache.settle("anthropic/m", Some("a b c"), 3).read, 3);
-        assert_eq!(cache.settle("anthropic/other", Some("a b c"), 3).write, 3);
-        assert_eq!(cache.settle("anthropic/m", None, 3), CacheUse::default());
-        assert_eq!(cache.settle("anthropic/m", Some(""), 0).total(), 0);
+        let write = cache.settle("anthropic/m", Some("a b c"), 3, 0);
+        let expected = CacheUse {
+            read: 0,
+            write: 3,
+            write_1h: 0,
+        };
+        assert_eq!(write, expected);
+        assert_eq!(cache.settle("anthropic/m", Some("a b c"), 3, 0).read, 3);
+        assert_eq!(
+            cache.settle("anthropic/other", Some("a b c"), 3, 0).write,
+            3
+        );
+        assert_eq!(cache.settle("anthropic/m", None, 3, 0), CacheUse::default());
+        assert_eq!(cache.settle("anthropic/m", Some(""), 0, 0).total(), 0);
+    }
+
+    #[test]
+    fn a_write_is_split_by_lifetime_and_a_read_is_not() {
+        let cache = PromptCache::default();
+        let write = cache.settle("anthropic/m", Some("a b c d"), 4, 3);
+        assert_eq!((write.write, write.write_1h, write.write_5m()), (4, 3, 1));
+        let read = cache.settle("anthropic/m", Some("a b c d"), 4, 3);
+        assert_eq!((read.read, read.write, read.write_1h), (4, 0, 0));
     }
 }

@@ -56,7 +56,8 @@
 //! - usage counts whitespace-separated words: every input text in, the reply out;
 //! - cache markers (Anthropic `cache_control`, Bedrock `cachePoint`): the words up to the last
 //!   marker are written to the cache on the first request with that prefix and read from it on
-//!   later ones, and the plain input count leaves them out (see `cache.rs`); Anthropic's
+//!   later ones, and the plain input count leaves them out; a write is split by lifetime, the
+//!   words up to the last `ttl: 1h` marker written for an hour (see `cache.rs`); Anthropic's
 //!   `thinking.display: omitted` returns the thinking block with its signature and no text.
 //!
 //! Ids are per-server counters: `chatcmpl-mock…`, `resp_mock…`, `msg_mock…`, `fc_mock…`,

@@ -247,3 +247,36 @@ async fn catalog_pricing_charges_the_serving_models_price_class_by_class() {
     assert_eq!(refused.status, 429, "{}", refused.text());
     assert_eq!(governed.mock.received().len(), before);
 }
+
+#[tokio::test]
+async fn catalog_pricing_charges_one_hour_cache_writes_at_their_rate() {
+    // `claude` costs $1 a million input tokens, $3 a million 5-minute cache
+    // writes and $7 a million 1-hour ones, $2 a million output tokens.
+    let models = crate::support::DEFAULT_MODELS.replacen(
+        "upstream_model: claude-3-5-haiku",
+        "upstream_model: claude-3-5-haiku\n    \
+         price: {input: 1, output: 2, cache_write: 3, cache_write_1h: 7}",
+        1,
+    );
+    let governed = Governed::start_with_models(&models, "  pricing: catalog\n", "").await;
+    let (id, secret) = governed.create_key(json!({"name": "cache"})).await;
+    // An OpenAI client cannot see the split; the Anthropic upstream reports it.
+    let upstream = json!({"id": "msg_cache1h", "type": "message", "role": "assistant",
+        "model": "claude-3-5-haiku", "content": [{"type": "text", "text": "cached"}],
+        "stop_reason": "end_turn", "stop_sequence": null,
+        "usage": {"input_tokens": 10, "cache_creation_input_tokens": 50,
+                  "cache_read_input_tokens": 0, "output_tokens": 7,
+                  "cache_creation": {"ephemeral_5m_input_tokens": 20,
+                                     "ephemeral_1h_input_tokens": 30}}});
+    governed
+        .mock
+        .push_fault(busbar_testkit::Fault::json_reply(upstream.to_string()));
+    let reply = governed.chat(&secret, "slow").await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // In micro-cents (10⁻⁸ dollars): $1/MTok is 100 micro-cents a token.
+    let expected = 100 * 10 + 300 * 20 + 700 * 30 + 200 * 7;
+    let spent = super::usage_settled(&governed, &id, 1).await;
+    let spent_micros = (spent["spend_cents"].as_f64().expect("spend") * 1e6).round() as u64;
+    assert_eq!(spent_micros, expected, "{spent}");
+    assert_eq!(spent["cache_write_tokens"], 50, "{spent}");
+}

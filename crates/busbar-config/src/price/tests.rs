@@ -44,6 +44,46 @@ fn cache_counts_are_taken_out_of_input_and_charged_at_their_own_rates() {
 }
 
 #[test]
+fn one_hour_cache_writes_are_charged_at_their_rate_and_the_rest_at_five_minutes() {
+    let mut used = usage(10_000, 0);
+    used.cache_write_tokens = Some(3_000);
+    used.cache_write_1h_tokens = Some(2_000);
+    // 7000 uncached × 3 + 1000 five-minute writes × 3.75 + 2000 one-hour
+    // writes × 6, in µ$/MTok.
+    let expected = 7_000 * 3_000_000 + 1_000 * 3_750_000 + 2_000 * 6_000_000;
+    assert_eq!(sonnet().cost(&used).picodollars(), expected);
+    // An unknown split charges every write at the 5-minute rate.
+    used.cache_write_1h_tokens = None;
+    let expected = 7_000 * 3_000_000 + 3_000 * 3_750_000;
+    assert_eq!(sonnet().cost(&used).picodollars(), expected);
+}
+
+#[test]
+fn one_hour_writes_without_a_rate_fall_back_to_the_cache_write_rate_then_input() {
+    let mut rates = Rates::new(per_mtok("2"), per_mtok("8"));
+    let mut used = usage(100, 0);
+    used.cache_write_tokens = Some(40);
+    used.cache_write_1h_tokens = Some(30);
+    assert_eq!(
+        Price::new(rates).cost(&used),
+        Price::new(rates).cost(&usage(100, 0))
+    );
+    rates.cache_write = Some(per_mtok("2.5"));
+    assert_eq!(
+        Price::new(rates).cost(&used).picodollars(),
+        60 * 2_000_000 + 40 * 2_500_000
+    );
+    // A long-context tier without a 1-hour rate uses its own write rate.
+    let mut long = usage(300_000, 0);
+    long.cache_write_tokens = Some(100_000);
+    long.cache_write_1h_tokens = Some(100_000);
+    assert_eq!(
+        sonnet().cost(&long).picodollars(),
+        200_000 * 6_000_000 + 100_000 * 7_500_000
+    );
+}
+
+#[test]
 fn reasoning_is_part_of_output_and_never_charged_twice() {
     let mut base = Rates::new(per_mtok("1"), per_mtok("10"));
     let mut used = usage(0, 1_000);
@@ -130,11 +170,20 @@ fn inconsistent_reports_never_go_below_zero() {
     let mut used = usage(10, 5);
     used.cache_read_tokens = Some(50);
     used.reasoning_tokens = Some(9);
-    let rates = Rates::new(per_mtok("1"), per_mtok("2"));
+    let mut rates = Rates::new(per_mtok("1"), per_mtok("2"));
     // 50 cache reads (as input) + 0 uncached + 0 plain output + 9 reasoning.
     assert_eq!(
         Price::new(rates).cost(&used).picodollars(),
         50 * 1_000_000 + 9 * 2_000_000
+    );
+    // More 1-hour writes than writes: the 1-hour ones, none at 5 minutes.
+    let mut writes = usage(10, 0);
+    writes.cache_write_tokens = Some(4);
+    writes.cache_write_1h_tokens = Some(6);
+    rates.cache_write_1h = Some(per_mtok("3"));
+    assert_eq!(
+        Price::new(rates).cost(&writes).picodollars(),
+        6 * 1_000_000 + 6 * 3_000_000
     );
 }
 

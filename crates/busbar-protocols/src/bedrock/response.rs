@@ -11,12 +11,14 @@ use std::borrow::Cow;
 
 use busbar_ir::{ContentBlock, Response};
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::content::{blob, decode_blocks, tool_input, OutBlock, OutReasoning, OutToolUse};
 use super::fields::opt_object;
-use super::{stop_reason_from_wire, stop_reason_to_wire, WireMetrics, WireUsage, NO_METRICS};
-use crate::json::{object, opt_str, opt_u64};
+use super::{
+    stop_reason_from_wire, stop_reason_to_wire, CacheDetails, WireMetrics, WireUsage, NO_METRICS,
+};
+use crate::json::{get, object, opt_str, opt_u64, path_of};
 use crate::{DecodeError, Encoded};
 
 /// Decodes a Converse reply body.
@@ -41,10 +43,33 @@ pub fn decode(body: &[u8]) -> Result<Response, DecodeError> {
             total_tokens: opt_u64(usage, path, "totalTokens")?.unwrap_or(0),
             cache_read_input_tokens: opt_u64(usage, path, "cacheReadInputTokens")?,
             cache_write_input_tokens: opt_u64(usage, path, "cacheWriteInputTokens")?,
+            cache_details: cache_details(usage, path)?,
         }
         .to_ir();
     }
     Ok(response)
+}
+
+/// `cacheDetails`: a list of `{ttl, inputTokens}`.
+fn cache_details(
+    usage: &Map<String, Value>,
+    parent: &str,
+) -> Result<Option<CacheDetails>, DecodeError> {
+    let Some(entries) = get(usage, "cacheDetails") else {
+        return Ok(None);
+    };
+    let path = path_of(parent, "cacheDetails");
+    let entries = entries
+        .as_array()
+        .ok_or_else(|| DecodeError::invalid(&path, "must be an array"))?;
+    let mut details = CacheDetails::default();
+    for (index, entry) in entries.iter().enumerate() {
+        let path = format!("{path}.{index}");
+        let entry = object(entry, &path)?;
+        let ttl = opt_str(entry, &path, "ttl")?.unwrap_or_default();
+        details.add(ttl, opt_u64(entry, &path, "inputTokens")?.unwrap_or(0));
+    }
+    Ok(Some(details))
 }
 
 /// Encodes `response` as a Converse reply body, with every member botocore's
@@ -266,6 +291,13 @@ mod tests {
         assert!(
             decode(br#"{"output":{"message":{"content":[]}},"usage":{"inputTokens":-1}}"#).is_err()
         );
+        for details in [r#""1h""#, r#"[3]"#, r#"[{"ttl":"1h","inputTokens":-2}]"#] {
+            let body = format!(
+                r#"{{"output":{{"message":{{"content":[]}}}},"usage":{{"cacheDetails":{details}}}}}"#
+            );
+            let error = decode(body.as_bytes()).unwrap_err();
+            assert!(error.to_string().contains("usage.cacheDetails"), "{error}");
+        }
         let minimal =
             decode(br#"{"output":{"message":{"role":"assistant","content":[]}}}"#).unwrap();
         assert!(minimal.content.is_empty() && minimal.stop_reason.is_none());

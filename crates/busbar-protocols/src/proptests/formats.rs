@@ -241,6 +241,7 @@ fn anthropic_caps() -> Capabilities {
         created: false,
         cache_read: Count::Always,
         cache_write: Count::Always,
+        cache_write_1h: Count::Maybe,
         reasoning_tokens: Count::Maybe,
     }
 }
@@ -322,7 +323,8 @@ pub(super) fn anthropic() -> Format {
             signature redacted_thinking max_tokens tools tool_choice input_schema
             disable_parallel_tool_use budget_tokens stop_reason stop_sequence usage
             input_tokens output_tokens cache_read_input_tokens
-            cache_creation_input_tokens message index content_block delta text_delta
+            cache_creation_input_tokens cache_creation ephemeral_5m_input_tokens
+            ephemeral_1h_input_tokens message index content_block delta text_delta
             input_json_delta partial_json thinking_delta signature_delta message_start
             content_block_start content_block_delta content_block_stop message_delta
             message_stop ping error server_tool_use web_search_tool_result user

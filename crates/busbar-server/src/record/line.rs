@@ -66,6 +66,7 @@ pub(super) struct UsageLine {
     pub(super) output: u64,
     pub(super) cache_read: Option<u64>,
     pub(super) cache_write: Option<u64>,
+    pub(super) cache_write_1h: Option<u64>,
     pub(super) reasoning: Option<u64>,
 }
 

@@ -17,10 +17,19 @@ use busbar_ir::{StreamEvent, Usage};
 use serde::Serialize;
 
 /// The token classes, as `busbar_tokens_total`'s `class` label and `/stats`
-/// name them. They partition a reply's tokens: `input` is the input read
-/// neither from nor into the cache, `output` the output other than
-/// reasoning, so the five add up to the total.
-const CLASSES: [&str; 5] = ["input", "output", "cache_read", "cache_write", "reasoning"];
+/// name them. They partition a reply's tokens, as its price charges them:
+/// `input` is the input read neither from nor into the cache, `cache_write`
+/// the writes other than the 1-hour ones (5-minute writes, and writes whose
+/// lifetime was not reported), `output` the output other than reasoning, so
+/// the six add up to the total.
+const CLASSES: [&str; 6] = [
+    "input",
+    "output",
+    "cache_read",
+    "cache_write",
+    "cache_write_1h",
+    "reasoning",
+];
 
 /// A lane's tokens by class, for `/stats`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -29,28 +38,35 @@ pub(crate) struct Tokens {
     pub(crate) output: u64,
     pub(crate) cache_read: u64,
     pub(crate) cache_write: u64,
+    pub(crate) cache_write_1h: u64,
     pub(crate) reasoning: u64,
 }
 
 impl Tokens {
-    /// `usage` split into the five classes.
+    /// `usage` split into the six classes.
     fn of(usage: &Usage) -> Self {
         let reasoning = usage.reasoning_tokens.unwrap_or(0);
+        let cache_write_1h = usage.cache_write_1h_tokens.unwrap_or(0);
         Self {
             input: usage.uncached_input_tokens(),
             output: usage.output_tokens.saturating_sub(reasoning),
             cache_read: usage.cache_read_tokens.unwrap_or(0),
-            cache_write: usage.cache_write_tokens.unwrap_or(0),
+            cache_write: usage
+                .cache_write_tokens
+                .unwrap_or(0)
+                .saturating_sub(cache_write_1h),
+            cache_write_1h,
             reasoning,
         }
     }
 
-    fn counts(&self) -> [u64; 5] {
+    fn counts(&self) -> [u64; 6] {
         [
             self.input,
             self.output,
             self.cache_read,
             self.cache_write,
+            self.cache_write_1h,
             self.reasoning,
         ]
     }
@@ -60,6 +76,7 @@ impl Tokens {
         self.output = self.output.saturating_add(other.output);
         self.cache_read = self.cache_read.saturating_add(other.cache_read);
         self.cache_write = self.cache_write.saturating_add(other.cache_write);
+        self.cache_write_1h = self.cache_write_1h.saturating_add(other.cache_write_1h);
         self.reasoning = self.reasoning.saturating_add(other.reasoning);
     }
 }
@@ -192,7 +209,12 @@ mod tests {
         usage.cache_write_tokens = Some(30);
         usage.reasoning_tokens = Some(25);
         let tokens = Tokens::of(&usage);
-        assert_eq!(tokens.counts(), [10, 15, 60, 30, 25]);
+        assert_eq!(tokens.counts(), [10, 15, 60, 30, 0, 25]);
+        assert_eq!(tokens.counts().iter().sum::<u64>(), usage.total_tokens());
+        // The 1-hour writes are taken out of the writes.
+        usage.cache_write_1h_tokens = Some(20);
+        let tokens = Tokens::of(&usage);
+        assert_eq!(tokens.counts(), [10, 15, 60, 10, 20, 25]);
         assert_eq!(tokens.counts().iter().sum::<u64>(), usage.total_tokens());
     }
 

@@ -13,6 +13,8 @@ pub(super) struct MessagesRequest<'a> {
     pub(super) words: u64,
     /// The text up to and including the last block with a cache marker, when there is one.
     pub(super) cache_prefix: Option<String>,
+    /// The text up to and including the last block whose marker has `ttl: 1h`.
+    pub(super) cache_prefix_1h: Option<String>,
     /// `thinking.display: omitted`: thinking blocks come back with their signature only.
     pub(super) omit_thinking: bool,
     pub(super) conversation: Conversation<'a>,
@@ -28,7 +30,11 @@ pub(super) fn parse(body: &Value) -> MessagesRequest<'_> {
         .get("messages")
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
-    let (text, cache_prefix) = input_text(body, messages);
+    let Input {
+        text,
+        cache_prefix,
+        cache_prefix_1h,
+    } = input_text(body, messages);
     let words = behaviour::count_words(&text);
     let mut tools = Vec::new();
     for tool in body
@@ -86,57 +92,85 @@ pub(super) fn parse(body: &Value) -> MessagesRequest<'_> {
         stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
         words,
         cache_prefix,
+        cache_prefix_1h,
         omit_thinking: body.pointer("/thinking/display").and_then(Value::as_str) == Some("omitted"),
         conversation,
     }
 }
 
-/// Every input text in the order the API caches it (tools, system, messages), and the text up to
-/// the last marked block. Tools hold no counted text, so a marker there caches nothing; a
-/// top-level `cache_control` marks the last block, so the whole input.
-fn input_text(body: &Value, messages: &[Value]) -> (String, Option<String>) {
-    let mut text = String::new();
-    let mut prefix = None;
+/// A request's input text and its cacheable prefixes.
+struct Input {
+    text: String,
+    cache_prefix: Option<String>,
+    cache_prefix_1h: Option<String>,
+}
+
+/// Every input text in the order the API caches it (tools, system, messages), the text up to the
+/// last marked block, and the text up to the last block marked for an hour. Tools hold no counted
+/// text, so a marker there caches nothing; a top-level `cache_control` marks the last block, so
+/// the whole input.
+fn input_text(body: &Value, messages: &[Value]) -> Input {
+    let mut input = Input {
+        text: String::new(),
+        cache_prefix: None,
+        cache_prefix_1h: None,
+    };
     let tools = body
         .get("tools")
         .and_then(Value::as_array)
         .into_iter()
         .flatten();
-    if tools.into_iter().any(marked) {
-        prefix = Some(String::new());
+    if tools.into_iter().any(|tool| marker(tool).is_some()) {
+        input.cache_prefix = Some(String::new());
     }
-    let mut take = |block_text: String, marker: bool, text: &mut String| {
+    let take = |block_text: String, marker: Option<Ttl>, input: &mut Input| {
+        let text = &mut input.text;
         if !block_text.is_empty() {
             if !text.is_empty() {
                 text.push(' ');
             }
             text.push_str(&block_text);
         }
-        if marker {
-            prefix = Some(text.clone());
+        if marker.is_some() {
+            input.cache_prefix = Some(text.clone());
+        }
+        if marker == Some(Ttl::OneHour) {
+            input.cache_prefix_1h = Some(text.clone());
         }
     };
     let system = std::iter::once(body.get("system"));
     let contents = system.chain(messages.iter().map(|m| m.get("content")));
     for content in contents {
         match content {
-            Some(Value::String(plain)) => take(plain.clone(), false, &mut text),
+            Some(Value::String(plain)) => take(plain.clone(), None, &mut input),
             Some(Value::Array(blocks)) => {
                 for block in blocks {
-                    take(block_text(block), marked(block), &mut text);
+                    take(block_text(block), marker(block), &mut input);
                 }
             }
             _ => {}
         }
     }
-    if body.get("cache_control").is_some_and(|c| !c.is_null()) {
-        prefix = Some(text.clone());
+    if let Some(ttl) = marker(body) {
+        take(String::new(), Some(ttl), &mut input);
     }
-    (text, prefix)
+    input
 }
 
-fn marked(block: &Value) -> bool {
-    block.get("cache_control").is_some_and(|c| !c.is_null())
+/// A cache marker's lifetime.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ttl {
+    FiveMinutes,
+    OneHour,
+}
+
+/// The lifetime of the block's (or the body's) `cache_control`, when it has one.
+fn marker(block: &Value) -> Option<Ttl> {
+    let control = block.get("cache_control").filter(|c| !c.is_null())?;
+    Some(match control.get("ttl").and_then(Value::as_str) {
+        Some("1h") => Ttl::OneHour,
+        _ => Ttl::FiveMinutes,
+    })
 }
 
 /// The latest user message: its `tool_result` blocks when it has any, else its text.
@@ -217,5 +251,25 @@ mod tests {
         let plain =
             json!({"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]});
         assert_eq!(parse(&plain).cache_prefix, None);
+    }
+
+    #[test]
+    fn the_one_hour_prefix_ends_at_the_last_one_hour_marker() {
+        let hour = json!({"type": "ephemeral", "ttl": "1h"});
+        let five = json!({"type": "ephemeral", "ttl": "5m"});
+        let body = json!({"model": "m", "max_tokens": 9,
+            "system": [{"type": "text", "text": "be brief", "cache_control": hour}],
+            "messages": [
+                {"role": "user", "content": [{"type": "text", "text": "one two", "cache_control": five},
+                                             {"type": "text", "text": "three"}]}]});
+        let request = parse(&body);
+        assert_eq!(request.cache_prefix.as_deref(), Some("be brief one two"));
+        assert_eq!(request.cache_prefix_1h.as_deref(), Some("be brief"));
+        let mut whole = body.clone();
+        whole["cache_control"] = hour;
+        assert_eq!(
+            parse(&whole).cache_prefix_1h.as_deref(),
+            Some("be brief one two three")
+        );
     }
 }

@@ -39,6 +39,8 @@ pub(super) struct ConverseRequest<'a> {
     pub(super) words: u64,
     /// The text before the last `cachePoint`, when there is one.
     pub(super) cache_prefix: Option<String>,
+    /// The text before the last `cachePoint` with `ttl: 1h`.
+    pub(super) cache_prefix_1h: Option<String>,
     pub(super) conversation: Conversation<'a>,
 }
 
@@ -54,6 +56,7 @@ pub(super) fn parse(body: &Value) -> Result<ConverseRequest<'_>, Outcome> {
     }
     let mut text = String::new();
     let mut cache_prefix = None;
+    let mut cache_prefix_1h = None;
     let tools = body.pointer("/toolConfig/tools").and_then(Value::as_array);
     for (index, tool) in tools.into_iter().flatten().enumerate() {
         let path = format!("toolConfig.tools.{}.member", index + 1);
@@ -71,7 +74,9 @@ pub(super) fn parse(body: &Value) -> Result<ConverseRequest<'_>, Outcome> {
             push(&mut text, words);
         }
         if block.get("cachePoint").is_some() {
-            cache_point(&block["cachePoint"], &path)?;
+            if cache_point(&block["cachePoint"], &path)? {
+                cache_prefix_1h = Some(text.clone());
+            }
             cache_prefix = Some(text.clone());
         }
     }
@@ -131,8 +136,11 @@ pub(super) fn parse(body: &Value) -> Result<ConverseRequest<'_>, Outcome> {
                 }
             }
             if block.get("cachePoint").is_some() {
-                cache_point(&block["cachePoint"], &path)?;
+                let one_hour = cache_point(&block["cachePoint"], &path)?;
                 push(&mut text, &block_text(block));
+                if one_hour {
+                    cache_prefix_1h = Some(text.clone());
+                }
                 cache_prefix = Some(text.clone());
             } else {
                 push(&mut text, &block_text(block));
@@ -211,6 +219,7 @@ pub(super) fn parse(body: &Value) -> Result<ConverseRequest<'_>, Outcome> {
     Ok(ConverseRequest {
         words,
         cache_prefix,
+        cache_prefix_1h,
         conversation,
     })
 }
@@ -249,15 +258,16 @@ fn union(value: &Value, members: &[&str], path: &str) -> Result<(), Outcome> {
 }
 
 /// `CachePointBlock`: `type` `default`, optional `ttl` `5m` or `1h`.
-fn cache_point(value: &Value, path: &str) -> Result<(), Outcome> {
+/// Checks a `cachePoint`; answers whether its lifetime is an hour.
+fn cache_point(value: &Value, path: &str) -> Result<bool, Outcome> {
     let kind = value.get("type").and_then(Value::as_str).unwrap_or("null");
     if kind != "default" {
         let rule = "Member must satisfy enum value set: [default]";
         return Err(constraint(kind, &format!("{path}.cachePoint.type"), rule));
     }
     match value.get("ttl") {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(ttl)) if ttl == "5m" || ttl == "1h" => Ok(()),
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::String(ttl)) if ttl == "5m" || ttl == "1h" => Ok(ttl == "1h"),
         Some(other) => {
             let rule = "Member must satisfy enum value set: [5m, 1h]";
             let shown = other
@@ -361,6 +371,7 @@ mod tests {
         };
         assert_eq!(request.words, 6);
         assert_eq!(request.cache_prefix.as_deref(), Some("be brief one two"));
+        assert_eq!(request.cache_prefix_1h.as_deref(), Some("be brief one two"));
         let two = json!({"messages": [{"role": "user", "content": [{"text": "a", "cachePoint": {"type": "default"}}]}]});
         assert!(parse(&two).is_err());
         let ttl = json!({"messages": [{"role": "user", "content": [{"text": "a"}, {"cachePoint": {"type": "default", "ttl": "2h"}}]}]});

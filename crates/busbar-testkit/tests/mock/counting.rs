@@ -2,6 +2,7 @@
 //! `countTokens`, Bedrock `count-tokens`) and the prompt-cache rule of usage, each predicted from
 //! the mock's word count.
 
+use busbar_testkit::sse;
 use serde_json::json;
 
 use crate::support::{mock, post, post_signed, ANTHROPIC, GEMINI, OPENAI};
@@ -109,6 +110,57 @@ async fn cache_markers_write_first_and_read_after() {
         .await
         .json()["usage"];
     assert!(usage.get("cacheReadInputTokens").is_none(), "{usage}");
+}
+
+#[tokio::test]
+async fn cache_writes_are_split_by_the_markers_lifetimes() {
+    let upstream = mock().await;
+    let hour = json!({"type": "ephemeral", "ttl": "1h"});
+    let request = json!({"model": "m", "max_tokens": 50, "stream": true,
+        "system": [{"type": "text", "text": "a long stable prefix", "cache_control": hour}],
+        "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "three more words", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "hello"}]}]});
+    let stream = post(&upstream, "/v1/messages", ANTHROPIC, &request).await;
+    let start = stream
+        .events()
+        .first()
+        .and_then(sse::SseEvent::json)
+        .expect("message_start");
+    let usage = &start["message"]["usage"];
+    assert_eq!(usage["input_tokens"], 1, "{usage}");
+    assert_eq!(usage["cache_creation_input_tokens"], 7, "{usage}");
+    assert_eq!(
+        usage["cache_creation"],
+        json!({"ephemeral_5m_input_tokens": 3, "ephemeral_1h_input_tokens": 4})
+    );
+    let mut again = request.clone();
+    again["stream"] = json!(false);
+    let usage = &post(&upstream, "/v1/messages", ANTHROPIC, &again)
+        .await
+        .json()["usage"];
+    assert_eq!(usage["cache_read_input_tokens"], 7, "{usage}");
+    assert_eq!(
+        usage["cache_creation"],
+        json!({"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0})
+    );
+
+    let converse = json!({"system": [{"text": "a long stable prefix"}, {"cachePoint": {"type": "default", "ttl": "1h"}}],
+        "messages": [{"role": "user", "content": [{"text": "three more words"},
+            {"cachePoint": {"type": "default"}}, {"text": "hello"}]}]});
+    let usage = &post_signed(&upstream, "/model/m/converse", &converse)
+        .await
+        .json()["usage"];
+    assert_eq!(usage["cacheWriteInputTokens"], 7, "{usage}");
+    assert_eq!(
+        usage["cacheDetails"],
+        json!([{"ttl": "1h", "inputTokens": 4}, {"ttl": "5m", "inputTokens": 3}])
+    );
+    let usage = &post_signed(&upstream, "/model/m/converse", &converse)
+        .await
+        .json()["usage"];
+    assert_eq!(usage["cacheReadInputTokens"], 7, "{usage}");
+    assert_eq!(usage["cacheDetails"], json!([]));
 }
 
 #[tokio::test]

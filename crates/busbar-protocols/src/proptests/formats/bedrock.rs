@@ -156,7 +156,8 @@ pub(in crate::proptests) fn bedrock() -> Format {
             signature redactedContent system inferenceConfig maxTokens temperature topP
             stopSequences toolConfig tools toolSpec inputSchema toolChoice auto any tool
             output stopReason usage inputTokens outputTokens cacheReadInputTokens
-            cacheWriteInputTokens contentBlockIndex delta start metadata metrics
+            cacheWriteInputTokens cacheDetails ttl 1h 5m contentBlockIndex delta start
+            metadata metrics
             latencyMs message messageStart contentBlockStart contentBlockDelta
             contentBlockStop messageStop additionalModelRequestFields guardrailConfig
             end_turn tool_use max_tokens user assistant success error png

@@ -40,6 +40,7 @@ fn gemini_caps() -> Capabilities {
         created: false,
         cache_read: Count::Maybe,
         cache_write: Count::Never,
+        cache_write_1h: Count::Never,
         reasoning_tokens: Count::Maybe,
     }
 }
