@@ -19,6 +19,7 @@
 //! under `busbar.`.
 
 mod export;
+mod otlp;
 
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -9,8 +9,9 @@
 //! The batch processor keeps a bounded queue that a finished span joins
 //! without waiting (a full queue drops the span), and exports from its own
 //! thread, so a slow or dead collector never holds up a request. OTLP/HTTP
-//! goes through a hyper client of the same make as the upstream one (no
-//! second HTTP stack), its requests spawned on the server's runtime.
+//! is encoded by Busbar's own writer (`otlp.rs`) and posted through a hyper
+//! client of the same make as the upstream one (no second HTTP stack), its
+//! requests spawned on the server's runtime.
 
 use std::time::Duration;
 
@@ -22,7 +23,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use opentelemetry_http::{HttpClient, HttpError, Request, Response};
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithTonicConfig};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use tokio::runtime::Handle;
@@ -92,43 +93,43 @@ pub(super) fn provider(endpoint: &str) -> Result<SdkTracerProvider, String> {
             );
         }
     }
-    let exporter = {
-        // tonic's channel starts its worker on the runtime it is made in.
-        let _entered = runtime.enter();
-        match transport {
-            Transport::Http(url) => opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_http_client(Collector::new(runtime.clone()))
-                .with_protocol(Protocol::HttpBinary)
-                .with_endpoint(url)
-                .with_timeout(EXPORT_TIMEOUT)
-                .build(),
-            Transport::Grpc { origin, tls } => {
-                let builder = opentelemetry_otlp::SpanExporter::builder()
-                    .with_tonic()
-                    .with_protocol(Protocol::Grpc)
-                    .with_endpoint(origin)
-                    .with_timeout(EXPORT_TIMEOUT);
-                let builder = if tls {
-                    builder.with_tls_config(
-                        opentelemetry_otlp::tonic_types::transport::ClientTlsConfig::new()
-                            .with_webpki_roots(),
-                    )
-                } else {
-                    builder
-                };
-                builder.build()
-            }
-        }
-    }
-    .map_err(|error| format!("observability.otlp_endpoint `{endpoint}`: {error}"))?;
-    let processor = BatchSpanProcessor::builder(exporter)
-        .with_batch_config(
-            BatchConfigBuilder::default()
-                .with_max_queue_size(MAX_QUEUE)
-                .build(),
-        )
+    let config = BatchConfigBuilder::default()
+        .with_max_queue_size(MAX_QUEUE)
         .build();
+    let processor = match transport {
+        Transport::Http(url) => {
+            let url = url
+                .parse::<Uri>()
+                .map_err(|error| format!("observability.otlp_endpoint `{endpoint}`: {error}"))?;
+            let exporter = super::otlp::HttpExporter::new(Collector::new(runtime), url);
+            BatchSpanProcessor::builder(exporter)
+                .with_batch_config(config)
+                .build()
+        }
+        Transport::Grpc { origin, tls } => {
+            // tonic's channel starts its worker on the runtime it is made in.
+            let _entered = runtime.enter();
+            let builder = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_protocol(Protocol::Grpc)
+                .with_endpoint(origin)
+                .with_timeout(EXPORT_TIMEOUT);
+            let builder = if tls {
+                builder.with_tls_config(
+                    opentelemetry_otlp::tonic_types::transport::ClientTlsConfig::new()
+                        .with_webpki_roots(),
+                )
+            } else {
+                builder
+            };
+            let exporter = builder
+                .build()
+                .map_err(|error| format!("observability.otlp_endpoint `{endpoint}`: {error}"))?;
+            BatchSpanProcessor::builder(exporter)
+                .with_batch_config(config)
+                .build()
+        }
+    };
     Ok(SdkTracerProvider::builder()
         .with_span_processor(processor)
         .with_resource(
