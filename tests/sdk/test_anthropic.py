@@ -492,7 +492,7 @@ def test_client_request_id_is_kept(client: Anthropic, egress: str) -> None:
 
 @pytest.mark.parametrize("egress", EGRESS)
 def test_model_in_path_wins_over_the_body(clients: Callable[[str], Anthropic], egress: str) -> None:
-    """The guide: routing keys off the name in the URL, not the model field in the body."""
+    """`/NAME/v1/messages` (README.md's routes): the name in the URL wins over the body's model."""
     other = next(name for name in EGRESS if name != egress)
     raw = clients(f"/{egress}").messages.with_raw_response.create(
         model=other, max_tokens=DEFAULT_MAX_TOKENS, messages=user(PLAIN_PROMPT)

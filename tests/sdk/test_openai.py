@@ -64,7 +64,7 @@ def client(base_url: str) -> Iterator[OpenAI]:
 
 @pytest.fixture(scope="session")
 def root_client(base_url: str) -> Iterator[OpenAI]:
-    """A strict client on `http://H:P` without `/v1`, as the Getting Started guide has it."""
+    """A strict client on `http://H:P` without `/v1`: it calls `/chat/completions`."""
     with make_client(base_url) as client:
         yield client
 

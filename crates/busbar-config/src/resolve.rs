@@ -2,7 +2,7 @@
 //!
 //! Sections are read in dependency order (auth before providers, because
 //! passthrough waives keys; providers before models; models before pools),
-//! which is also the order the guide writes them in. Every section is read
+//! which is also the order docs/configuration.md documents them in. Every section is read
 //! even after errors, so one run reports everything; the partly built
 //! [`Config`] is thrown away if anything was reported.
 

@@ -1,6 +1,6 @@
 //! Loading tests: whole documents in, resolved configs or error lists out.
 //!
-//! - `defaults`: the guide's configurations, the shipped catalog, every default.
+//! - `defaults`: the example configurations, the shipped catalog, every default.
 //! - `environment`: `${NAME}` expansion as seen through loading.
 //! - `providers`: catalog merge, overrides, keys, the SSRF guard, upstream URLs.
 //! - `models_and_auth`: models, names, auth, governance, limits, listen.
@@ -23,7 +23,7 @@ use crate::{load_str, Loaded};
 /// The catalog Busbar ships.
 const CATALOG: &str = include_str!("../../../providers.yaml");
 
-/// The guide's minimal configuration.
+/// The smallest configuration that starts (README.md, docs/configuration.md).
 const MINIMAL: &str = "
 providers:
   anthropic:
@@ -34,7 +34,7 @@ models:
     max_concurrent: 10
 ";
 
-/// The guide's two-provider pool configuration.
+/// Two providers, a weighted pool, client tokens.
 const POOL: &str = r#"
 auth:
   mode: token
@@ -68,8 +68,8 @@ fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The variables the guide's examples set.
-fn guide_env() -> BTreeMap<String, String> {
+/// The variables the examples need.
+fn example_env() -> BTreeMap<String, String> {
     env(&[
         ("ANTHROPIC_KEY", "sk-ant-test-key"),
         ("OPENAI_KEY", "sk-openai-test-key"),
@@ -81,13 +81,13 @@ fn guide_env() -> BTreeMap<String, String> {
     ])
 }
 
-/// Loads `config` against the shipped catalog and the guide's variables.
+/// Loads `config` against the shipped catalog and the examples' variables.
 fn load(config: &str) -> Loaded {
-    load_with(CATALOG, config, &guide_env())
+    load_with(CATALOG, config, &example_env())
 }
 
 /// Loads `config` against `catalog`. The warning about models without a
-/// price is dropped, since the guide's model names are no vendor's ids;
+/// price is dropped, since the examples' model names are no vendor's ids;
 /// `prices` tests it.
 fn load_with(catalog: &str, config: &str, env: &BTreeMap<String, String>) -> Loaded {
     let mut loaded = load_priced(catalog, config, env);
@@ -107,7 +107,7 @@ fn load_priced(catalog: &str, config: &str, env: &BTreeMap<String, String>) -> L
 
 /// The error lines for `config` against the shipped catalog.
 fn errors(config: &str) -> Vec<String> {
-    errors_with(CATALOG, config, &guide_env())
+    errors_with(CATALOG, config, &example_env())
 }
 
 fn errors_with(catalog: &str, config: &str, env: &BTreeMap<String, String>) -> Vec<String> {

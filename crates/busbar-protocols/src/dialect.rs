@@ -220,7 +220,7 @@ macro_rules! on_wire {
 }
 
 impl Protocol {
-    /// All six, in the order the guide lists them.
+    /// All six, in the order README.md's route table lists them.
     pub const ALL: [Protocol; 6] = [
         Protocol::OpenAi,
         Protocol::Responses,

@@ -1,9 +1,12 @@
 //! What travels with a reply to the client: the response [`Body`] (bytes
 //! Busbar built, a relayed upstream body, or a stream translated frame by
-//! frame), the lane's [`Guard`] inside it, and governance's [`Meter`].
+//! frame), the lane's [`Guard`] inside it, governance's [`Meter`], the spend
+//! [`Tally`], the shutdown [`Cutoff`] every stream watches, and the drain
+//! of a metered stream its client left.
 //!
-//! This is the lowest layer of the server: errors render into a [`Body`],
-//! so nothing here knows routes, state or errors.
+//! It sits below `error`, because errors render into a [`Body`]: nothing
+//! here knows routes, state or errors, only the record and the trace a
+//! reply carries.
 
 mod body;
 mod cutoff;

@@ -1,4 +1,4 @@
-//! The guide's configurations, the shipped catalog, and every default.
+//! The example configurations, the shipped catalog, and every default.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use crate::{
 };
 
 #[test]
-fn minimal_guide_config_loads_with_every_default() {
+fn minimal_config_loads_with_every_default() {
     let loaded = load(MINIMAL);
     let config = &loaded.config;
     assert_eq!(config.listen, "0.0.0.0:8080");
@@ -53,7 +53,7 @@ fn minimal_guide_config_loads_with_every_default() {
 }
 
 #[test]
-fn default_values_match_the_contract() {
+fn default_values_match_the_documentation() {
     let health = Health::default();
     assert_eq!(
         (health.mode, health.interval, health.timeout),
@@ -121,7 +121,7 @@ fn secs(n: u64) -> Duration {
 }
 
 #[test]
-fn pool_guide_config_loads() {
+fn pool_config_loads() {
     let loaded = load(POOL);
     let config = &loaded.config;
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
@@ -153,7 +153,7 @@ fn pool_guide_config_loads() {
 }
 
 #[test]
-fn guide_bedrock_and_max_tokens_examples_load() {
+fn bedrock_and_max_tokens_examples_load() {
     let config = load(
         "
 providers:

@@ -5,7 +5,7 @@ use crate::{ConfigError, EnvError};
 
 #[test]
 fn references_are_expanded_before_parsing() {
-    let mut vars = guide_env();
+    let mut vars = example_env();
     vars.insert("LISTEN".into(), "127.0.0.1:9999".into());
     vars.insert(
         "PROVIDER_BLOCK".into(),
@@ -55,7 +55,7 @@ fn control_characters_in_values_are_fatal() {
         "a\u{2028}b",
         "a\u{2029}b",
     ] {
-        let mut vars = guide_env();
+        let mut vars = example_env();
         vars.insert("TOKEN".into(), bad.into());
         let config = "auth: {mode: token, client_tokens: ['${TOKEN}']}\n";
         let errors = errors_with(CATALOG, config, &vars);

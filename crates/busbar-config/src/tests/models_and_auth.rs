@@ -243,7 +243,7 @@ fn tls_needs_both_files() {
 
 #[test]
 fn governance_fields_resolve() {
-    let mut vars = guide_env();
+    let mut vars = example_env();
     vars.insert("SEAL".into(), "0123456789abcdef0123456789abcdef".into());
     vars.insert("ADMIN".into(), "admin-secret".into());
     let config = minimal_with(

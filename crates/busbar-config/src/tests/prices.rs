@@ -44,7 +44,7 @@ fn a_dated_id_finds_its_model_in_the_catalog() {
     let loaded = load_priced(
         PRICED,
         &config("  sonnet: {provider: anthropic, max_concurrent: 1, upstream_model: claude-sonnet-4-5-20250929}\n"),
-        &guide_env(),
+        &example_env(),
     );
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let model = &loaded.config.models["sonnet"];
@@ -81,7 +81,7 @@ fn a_price_in_config_replaces_the_catalogs_and_prices_unlisted_models() {
         &config(
             "  gpt: {provider: openai, max_concurrent: 1, upstream_model: gpt-4.1-2025-04-14, price: {input: 1, output: 4}}\n  mine: {provider: local, max_concurrent: 1, price: {input: 0, output: 0, per_request: 0.002}}\n",
         ),
-        &guide_env(),
+        &example_env(),
     );
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let gpt = &loaded.config.models["gpt"];
@@ -110,7 +110,7 @@ fn models_without_a_price_are_named_in_one_warning() {
     let loaded = load_priced(
         PRICED,
         &config("  a: {provider: anthropic, max_concurrent: 1}\n  b: {provider: local, max_concurrent: 1, upstream_model: llama}\n  c: {provider: openai, max_concurrent: 1, upstream_model: gpt-4.1}\n"),
-        &guide_env(),
+        &example_env(),
     );
     assert_eq!(
         loaded.warnings,
@@ -125,7 +125,7 @@ fn price_errors_name_their_fields() {
         errors_with(
             PRICED,
             &config("  a: {provider: anthropic, max_concurrent: 1, price: {input: -1, output: '1.2.3', cache_read: true, reasoning: 0.0000001, per_request: x, long_context: [{input: 1, output: 1}, {above: 5, input: 1, output: 1}, {above: 5, input: 2}], colour: red}}\n  b: {provider: openai, max_concurrent: 1, price: {input: 1}}\n"),
-            &guide_env(),
+            &example_env(),
         ),
         [
             "config.yaml: models.a.price.colour: unknown field; expected one of: `input`, `output`, `cache_read`, `cache_write`, `cache_write_1h`, `reasoning`, `per_request`, `long_context`",
@@ -159,7 +159,7 @@ providers:
 ";
     let config = "providers:\n  a: {api_key_env: OPENAI_KEY, models: {}}\nmodels:\n  m: {provider: a, max_concurrent: 1}\n";
     assert_eq!(
-        errors_with(catalog, config, &guide_env()),
+        errors_with(catalog, config, &example_env()),
         [
             "providers.yaml: providers.a.models.m1.colour: unknown field; expected one of: `input`, `output`, `cache_read`, `cache_write`, `cache_write_1h`, `reasoning`, `per_request`, `long_context`, `context_window`, `max_output`",
             "providers.yaml: providers.a.models.m1.context_window: must be >= 1",
@@ -185,7 +185,7 @@ providers:
       anthropic.claude-haiku-4-5: {input: 1, output: 5}
 ";
     let config = "listen: 127.0.0.1:1\nproviders:\n  bedrock-eu: {api_key_env: AWS_BEDROCK_CREDS}\nmodels:\n  haiku: {provider: bedrock-eu, max_concurrent: 1, upstream_model: 'eu.anthropic.claude-haiku-4-5-20251001-v1:0'}\n";
-    let loaded = load_priced(catalog, config, &guide_env());
+    let loaded = load_priced(catalog, config, &example_env());
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(
         loaded.config.models["haiku"]
@@ -201,7 +201,7 @@ fn the_shipped_catalog_prices_the_flagship_models_by_their_dated_ids() {
     let config = config(
         "  sonnet: {provider: anthropic, max_concurrent: 1, upstream_model: claude-sonnet-4-5-20250929}\n  haiku: {provider: anthropic, max_concurrent: 1, upstream_model: claude-haiku-4-5-20251001}\n  gpt: {provider: openai, max_concurrent: 1, upstream_model: gpt-4.1-2025-04-14}\n  old-4o: {provider: openai, max_concurrent: 1, upstream_model: gpt-4o-2024-05-13}\n",
     );
-    let loaded = load_priced(CATALOG, &config, &guide_env());
+    let loaded = load_priced(CATALOG, &config, &example_env());
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let cost = |model: &str, usage: &busbar_ir::Usage| {
         loaded.config.models[model]
@@ -277,7 +277,7 @@ fn the_shipped_catalog_prices_cohere_by_its_full_ids() {
     let loaded = load_priced(
         CATALOG,
         &shipped("  a: {provider: cohere, max_concurrent: 1, upstream_model: command-a-03-2025}\n  r7b: {provider: cohere, max_concurrent: 1, upstream_model: command-r7b-12-2024}\n"),
-        &guide_env(),
+        &example_env(),
     );
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let a = &loaded.config.models["a"];
@@ -325,7 +325,7 @@ fn the_shipped_catalog_prices_bedrock_ids_as_converse_takes_them() {
             )
         })
         .collect();
-    let loaded = load_priced(CATALOG, &shipped(&lines), &guide_env());
+    let loaded = load_priced(CATALOG, &shipped(&lines), &example_env());
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let listed = |model: &str| {
         loaded.config.models[model]

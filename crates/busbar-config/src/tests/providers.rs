@@ -37,7 +37,7 @@ fn deployment_fields_override_the_catalog_and_error_maps_merge() {
     region: eu-west-1
 ",
     );
-    let provider = &load_with(LOCAL_CATALOG, &config, &guide_env())
+    let provider = &load_with(LOCAL_CATALOG, &config, &example_env())
         .config
         .providers["hosted"];
     assert_eq!(provider.protocol, Protocol::OpenAi);
@@ -75,7 +75,7 @@ fn protocol_and_base_url_can_be_overridden() {
         "hosted",
         "    api_key_env: OPENAI_KEY\n    protocol: responses\n    base_url: https://other.example.com/\n",
     );
-    let provider = &load_with(LOCAL_CATALOG, &config, &guide_env())
+    let provider = &load_with(LOCAL_CATALOG, &config, &example_env())
         .config
         .providers["hosted"];
     assert_eq!(provider.protocol, Protocol::Responses);
@@ -128,7 +128,7 @@ fn ssrf_guard_applies_to_overrides_and_allow_private_lifts_it() {
             "hosted",
             &format!("    api_key_env: OPENAI_KEY\n    base_url: {base_url}\n"),
         );
-        let errors = errors_with(LOCAL_CATALOG, &config, &guide_env());
+        let errors = errors_with(LOCAL_CATALOG, &config, &example_env());
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(
             errors[0].starts_with("config.yaml: providers.hosted.base_url: "),
@@ -141,7 +141,7 @@ fn ssrf_guard_applies_to_overrides_and_allow_private_lifts_it() {
         "    api_key_env: OPENAI_KEY\n    base_url: http://localhost:8000\n    allow_private: true\n",
     );
     assert!(
-        load_with(LOCAL_CATALOG, &config, &guide_env())
+        load_with(LOCAL_CATALOG, &config, &example_env())
             .config
             .providers["hosted"]
             .allow_private
@@ -154,13 +154,13 @@ fn revoking_allow_private_rechecks_the_catalog_url() {
         "local",
         "    api_key_env: OPENAI_KEY\n    allow_private: false\n",
     );
-    let errors = errors_with(LOCAL_CATALOG, &config, &guide_env());
+    let errors = errors_with(LOCAL_CATALOG, &config, &example_env());
     assert_eq!(errors.len(), 1);
     assert!(errors[0].starts_with("config.yaml: providers.local.base_url: must use https://"));
     // Kept as the catalog says, it loads.
     let config = one_model("local", "    api_key_env: OPENAI_KEY\n");
     assert!(
-        load_with(LOCAL_CATALOG, &config, &guide_env())
+        load_with(LOCAL_CATALOG, &config, &example_env())
             .config
             .providers["local"]
             .allow_private
@@ -173,7 +173,7 @@ fn a_private_catalog_entry_without_allow_private_is_a_catalog_error() {
     let errors = errors_with(
         catalog,
         &one_model("bad", "    api_key_env: OPENAI_KEY\n"),
-        &guide_env(),
+        &example_env(),
     );
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0]
@@ -182,7 +182,7 @@ fn a_private_catalog_entry_without_allow_private_is_a_catalog_error() {
 
 #[test]
 fn api_key_env_is_required_and_must_be_set_and_non_empty() {
-    let mut vars = guide_env();
+    let mut vars = example_env();
     vars.insert("EMPTY_KEY".into(), String::new());
     vars.insert("SPACED_KEY".into(), "sk-abc ".into());
     for (yaml, expected) in [
@@ -225,7 +225,7 @@ fn passthrough_needs_no_provider_keys() {
 
 #[test]
 fn bedrock_keys_must_have_the_aws_shape() {
-    let mut vars = guide_env();
+    let mut vars = example_env();
     for bad in ["just-one-part", "a:b:c:d", "AKID::token", ":secret"] {
         vars.insert("CREDS".into(), bad.into());
         let errors = errors_with(

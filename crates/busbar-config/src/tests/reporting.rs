@@ -47,7 +47,7 @@ pools:
     on_exhausted: {action: explode}
 limits: {max_body_bytes: 0}
 ";
-    let err = crate::load_str(CATALOG, config, &guide_env()).unwrap_err();
+    let err = crate::load_str(CATALOG, config, &example_env()).unwrap_err();
     let expected = [
         "config.yaml: listen: must be `host:port`, e.g. `0.0.0.0:8080` or `[::1]:8080`",
         "config.yaml: providers.anthropic.api_key_env: environment variable `UNSET_KEY` is not set",
@@ -133,11 +133,11 @@ fn files_are_read_from_disk() {
         .write_all(MINIMAL.as_bytes())
         .unwrap();
 
-    let loaded = crate::load_with_env(&providers, &config, &guide_env()).unwrap();
+    let loaded = crate::load_with_env(&providers, &config, &example_env()).unwrap();
     assert_eq!(loaded.config.models.len(), 1);
 
     let missing = dir.join("missing.yaml");
-    let err = crate::load_with_env(&missing, &missing, &guide_env()).unwrap_err();
+    let err = crate::load_with_env(&missing, &missing, &example_env()).unwrap_err();
     assert_eq!(err.len(), 2);
     assert!(
         matches!(&err.errors()[0], ConfigError::Read { file, .. } if file.ends_with("missing.yaml"))

@@ -22,10 +22,10 @@ use super::{cases, decode_stream, encode_stream, parse, read};
 use crate::{Protocol, ReplyOptions, RequestOptions};
 
 /// Fields the description marks required that the SDK does not require and
-/// real OpenAI bodies omit, per `shared/specs/README.md`. Busbar writes every
-/// required field (and leaves out a Responses `usage` until it is known, which
-/// the description types non-nullable), so none is excused today; the list is
-/// where a future false positive would go, by `schema.field`.
+/// real OpenAI bodies omit. Busbar writes every required field (and leaves
+/// out a Responses `usage` until it is known, which the description types
+/// non-nullable), so none is excused today; the list is where a future false
+/// positive would go, by `schema.field`.
 const NOT_REALLY_REQUIRED: &[&str] = &[];
 
 pub(crate) struct Spec {

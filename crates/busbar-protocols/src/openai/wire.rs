@@ -25,7 +25,7 @@ impl Wire for OpenAiChat {
 
     fn route(&self, path: &str, _query: Option<&str>) -> PathMatch {
         // The OpenAI SDKs append their paths to whatever base URL they are
-        // given; the guide's example uses a base URL without `/v1`.
+        // given, and a base URL without `/v1` is a common setting.
         match path {
             "/v1/chat/completions" | "/chat/completions" => {
                 PathMatch::Route(IngressRoute::new(Protocol::OpenAi, Endpoint::Generate))

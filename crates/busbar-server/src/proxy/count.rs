@@ -85,15 +85,18 @@ pub(crate) async fn count<'s>(
     for target in counting.take(attempts) {
         match upstream(state, &inbound, &peeked, target, &mut decoded).await {
             Ok(reply) => return Ok(reply),
-            Err((class, error)) if class.fails_over() => {
-                tracing::debug!(
-                    lane = target.lane_name_str(),
-                    class = class.as_str(),
-                    %error,
-                    "token count failed; trying the next lane"
-                );
-            }
-            Err((_, error)) => return Err(error),
+            Err(Miss::Failed(class, error)) if !class.fails_over() => return Err(error),
+            Err(Miss::Failed(class, error)) => tracing::debug!(
+                lane = target.lane_name_str(),
+                class = class.as_str(),
+                %error,
+                "token count failed; trying the next lane"
+            ),
+            Err(Miss::NoEndpoint(error)) => tracing::debug!(
+                lane = target.lane_name_str(),
+                %error,
+                "no token-counting endpoint; trying the next lane"
+            ),
         }
     }
     let decoded = match decoded {
@@ -120,15 +123,26 @@ fn decode(inbound: &Inbound) -> Result<DecodedRequest, GatewayError> {
     Ok(decoded)
 }
 
-/// Asks `target`'s counting endpoint. On failure, what it means for
-/// routing and what the client would hear.
+/// Why a lane gave no count, with what the client would hear.
+enum Miss {
+    /// The lane failed; its class (the transport's, or
+    /// `busbar_routing::classify`'s for an error reply) says whether a
+    /// generation would fail over, and so whether the next lane is asked.
+    Failed(FailureClass, GatewayError),
+    /// The lane has no counting endpoint (none on its route, or it answered
+    /// 404, 405 or 501, as many compatible servers do): the next lane is
+    /// asked, whatever the reply's class.
+    NoEndpoint(GatewayError),
+}
+
+/// Asks `target`'s counting endpoint.
 async fn upstream(
     state: &State,
     inbound: &Inbound,
     peeked: &Peeked<'_>,
     target: &Target,
     decoded: &mut Option<DecodedRequest>,
-) -> Result<Response<Body>, (FailureClass, GatewayError)> {
+) -> Result<Response<Body>, Miss> {
     let protocol = inbound.protocol();
     // Signatures marked as another vendor's must not be relayed (see
     // `busbar_protocols::Protocol::carries_marked_signatures`).
@@ -146,7 +160,9 @@ async fn upstream(
         (body, Vec::new())
     } else {
         if decoded.is_none() {
-            *decoded = Some(decode(inbound).map_err(|error| (FailureClass::ClientError, error))?);
+            *decoded = Some(
+                decode(inbound).map_err(|error| Miss::Failed(FailureClass::ClientError, error))?,
+            );
         }
         let decoded = decoded.as_ref().expect("decoded above");
         let mut options = RequestOptions::new(target.model_id.clone());
@@ -161,13 +177,13 @@ async fn upstream(
     };
     let request = match target.build_count_request(body, same_protocol, inbound.client_side()) {
         Some(Ok(request)) => request,
-        Some(Err(error)) => return Err((FailureClass::ClientError, error)),
+        Some(Err(error)) => return Err(Miss::Failed(FailureClass::ClientError, error)),
         None => {
             let error = GatewayError::BadUpstreamReply(format!(
                 "`{}` has no token-counting endpoint",
                 target.lane_name_str()
             ));
-            return Err((FailureClass::ServerError, error));
+            return Err(Miss::NoEndpoint(error));
         }
     };
     let first_byte = state.limits.first_byte_timeout;
@@ -178,7 +194,7 @@ async fn upstream(
                 target.lane_name_str(),
                 first_byte.as_secs()
             ));
-            return Err((FailureClass::Timeout, error));
+            return Err(Miss::Failed(FailureClass::Timeout, error));
         }
         Ok(Err(error)) => {
             let error = GatewayError::Unreachable(format!(
@@ -186,7 +202,7 @@ async fn upstream(
                 target.lane_name_str(),
                 describe(&error)
             ));
-            return Err((FailureClass::Network, error));
+            return Err(Miss::Failed(FailureClass::Network, error));
         }
         Ok(Ok(response)) => response,
     };
@@ -196,17 +212,16 @@ async fn upstream(
         // Not Found, Method Not Allowed or Not Implemented: an upstream that
         // speaks the protocol but serves no counting endpoint (many
         // Anthropic- and OpenAI-compatible servers), like a lane without one.
-        let class = if matches!(status, 404 | 405 | 501) {
-            FailureClass::ServerError
-        } else {
-            class
-        };
-        return Err((class, error));
+        // The class stays `classify`'s; only the next step differs.
+        if matches!(status, 404 | 405 | 501) {
+            return Err(Miss::NoEndpoint(error));
+        }
+        return Err(Miss::Failed(class, error));
     }
     let (parts, upstream_body) = response.into_parts();
     let bytes = read_limited(upstream_body, MAX_COUNT_REPLY, state.limits.idle_timeout)
         .await
-        .map_err(|error| (FailureClass::Network, error))?;
+        .map_err(|error| Miss::Failed(FailureClass::Network, error))?;
     let mut reply = if same_protocol {
         let mut reply = Response::new(Body::full(bytes));
         *reply.status_mut() = parts.status;
@@ -221,7 +236,7 @@ async fn upstream(
                     "`{}`: {error}",
                     target.lane_name_str()
                 ));
-                (FailureClass::ServerError, error)
+                Miss::Failed(FailureClass::ServerError, error)
             })?;
         json_reply(protocol.encode_count_reply(tokens))
     };
