@@ -382,3 +382,54 @@ async fn one_hour_cache_writes_are_charged_at_their_own_rate() {
         assert_eq!(stats["cost_microdollars"], seen.cost(), "{stats}");
     }
 }
+
+/// An OpenAI Chat client that streams without `stream_options.include_usage`
+/// still has its tokens counted and priced on a priced lane: the upstream is
+/// asked for usage, and the client is not shown the extra chunk.
+#[tokio::test]
+async fn a_priced_stream_is_counted_even_when_its_client_asked_for_no_usage() {
+    let gateway = Setup::new().models(MODELS).start().await;
+    let text = "count these words please";
+    let mut unasked = chat("gpt", text, true);
+    unasked
+        .as_object_mut()
+        .expect("an object")
+        .remove("stream_options");
+    let data = gateway
+        .stream("/v1/chat/completions", &unasked)
+        .await
+        .data();
+    assert!(!data.is_empty());
+    assert!(
+        data.iter().all(|chunk| !chunk["usage"].is_object()),
+        "the client asked for no usage: {data:?}"
+    );
+    let metrics = Metrics::read(&gateway).await;
+    let tokens = |metrics: &Metrics, class: &str| {
+        metrics.sum(
+            "busbar_tokens_total",
+            &[("pool", "gpt"), ("lane", "gpt"), ("class", class)],
+        )
+    };
+    let counted = Seen {
+        input: tokens(&metrics, "input"),
+        output: tokens(&metrics, "output"),
+    };
+    let cost = metrics.sum("busbar_cost_total", &[("pool", "gpt"), ("lane", "gpt")]);
+
+    // The same request with usage asked for shows what the first one used
+    // (the mock's counts are deterministic).
+    let asked = gateway
+        .stream("/v1/chat/completions", &chat("gpt", text, true))
+        .await
+        .data();
+    let usage = asked
+        .iter()
+        .rev()
+        .find(|chunk| chunk["usage"].is_object())
+        .expect("a usage chunk");
+    let shown = openai_usage(&usage["usage"]);
+    assert!(shown.input > 0 && shown.output > 0);
+    assert_eq!((counted.input, counted.output), (shown.input, shown.output));
+    assert_eq!(cost, shown.input + 2 * shown.output);
+}

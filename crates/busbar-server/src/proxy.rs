@@ -71,8 +71,7 @@ pub(crate) async fn proxy<'s>(
         record.asked(&name, stream);
         record.key(meter.as_ref().and_then(Meter::key_id));
     }
-    let count_usage = meter.is_some()
-        && stream
+    let usage_unasked = stream
         && inbound.protocol().wire().stream_usage_flag().is_some()
         && !peeked.stream_usage(inbound.protocol());
     let affinity_key = route
@@ -97,7 +96,7 @@ pub(crate) async fn proxy<'s>(
         stream,
         decoded: None,
         meter,
-        count_usage,
+        usage_unasked,
         marked_signatures: None,
         record,
         trace,

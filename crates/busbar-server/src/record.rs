@@ -38,6 +38,10 @@ pub(crate) use line::{Kind, Outcome};
 pub(crate) use outlet::{dropped, Bodies, Message, Outlet, Sink};
 pub(crate) use redact::Redactor;
 
+/// The bytes reserved for a record's line: a request with one attempt and
+/// no bodies writes about 700.
+const LINE_CAPACITY: usize = 1024;
+
 /// One lane tried.
 struct Attempt {
     lane: String,
@@ -308,7 +312,10 @@ impl Record {
 
     /// The record as of `ended`, as one line of JSON (without its newline).
     pub(super) fn json_line(&self, ended: Instant) -> serde_json::Result<Vec<u8>> {
-        serde_json::to_vec(&self.line(ended))
+        // Sized for a typical record, so the line is not grown step by step.
+        let mut line = Vec::with_capacity(LINE_CAPACITY);
+        serde_json::to_writer(&mut line, &self.line(ended))?;
+        Ok(line)
     }
 
     fn line(&self, ended: Instant) -> Line<'_> {

@@ -82,12 +82,13 @@ pub(super) async fn run(
     let inbound = call.inbound;
     let state = call.state;
     let protocol = inbound.protocol();
-    // A metered stream whose client did not opt in to usage (OpenAI Chat's
-    // `include_usage`) goes through the IR: the upstream is asked for usage
-    // (Busbar must count tokens) and the client does not see the extra
-    // chunk. So does a body with another vendor's reasoning signatures,
-    // which must not be relayed.
-    let same_protocol = target.protocol == protocol && !call.count_usage && call.relayable();
+    // A stream whose client did not opt in to usage (OpenAI Chat's
+    // `include_usage`) goes through the IR when Busbar must count its
+    // tokens (governed, or a priced lane): the upstream is asked for usage
+    // and the client does not see the extra chunk. So does a body with
+    // another vendor's reasoning signatures, which must not be relayed.
+    let count_usage = call.usage_unasked && (call.meter.is_some() || target.is_priced());
+    let same_protocol = target.protocol == protocol && !count_usage && call.relayable();
     let (body, dropped) = if same_protocol {
         let body = if protocol.model_in_body() {
             call.peeked.with_model(&target.model_id)

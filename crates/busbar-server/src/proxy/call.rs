@@ -24,10 +24,11 @@ pub(crate) struct Call<'a> {
     pub(crate) decoded: Option<DecodedRequest>,
     /// The governance admission, until an attempt's reply takes it.
     pub(crate) meter: Option<Meter>,
-    /// Whether the reply's usage must be counted even where the client did
-    /// not ask for it (a metered OpenAI chat stream without
-    /// `stream_options.include_usage`).
-    pub(crate) count_usage: bool,
+    /// A stream whose client did not ask for usage (OpenAI Chat without
+    /// `stream_options.include_usage`): on a lane where Busbar must count
+    /// tokens anyway (governed, or priced), the upstream is asked for it and
+    /// the client does not see the extra chunk.
+    pub(crate) usage_unasked: bool,
     /// Whether the body carries a reasoning signature marked as another
     /// vendor's, learnt the first time a same-protocol lane is tried.
     pub(crate) marked_signatures: Option<bool>,

@@ -319,10 +319,25 @@ fn message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
     tag(out, field, LEN);
     let start = out.len();
     body(out);
-    let length = out.len() - start;
-    let mut prefix = Vec::with_capacity(10);
-    varint(&mut prefix, length as u64);
-    out.splice(start..start, prefix);
+    let end = out.len();
+    let length = (end - start) as u64;
+    let mut prefix = [0_u8; 10];
+    let mut width = 0;
+    let mut rest = length;
+    loop {
+        let byte = (rest & 0x7f) as u8;
+        rest >>= 7;
+        if rest == 0 {
+            prefix[width] = byte;
+            width += 1;
+            break;
+        }
+        prefix[width] = byte | 0x80;
+        width += 1;
+    }
+    out.resize(end + width, 0);
+    out.copy_within(start..end, start + width);
+    out[start..start + width].copy_from_slice(&prefix[..width]);
 }
 
 /// A string field; proto3 leaves an empty one out.
