@@ -588,3 +588,29 @@ async fn a_priced_lanes_record_carries_the_requests_exact_cost() {
         found[0]
     );
 }
+
+#[tokio::test]
+async fn a_token_count_records_the_lane_it_asked() {
+    let dir = TempDir::new("reqlog-count");
+    let path = dir.path().join("requests.jsonl");
+    let gateway = logging(&dir, "", "").await;
+    let body = json!({"model": "claude", "messages": [{"role": "user", "content": "count me"}]});
+    let reply = gateway.post_json("/v1/messages/count_tokens", &body).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("x-busbar-token-count"), Some("upstream"));
+
+    let found = wait_for_records(&path, 1).await;
+    let record = find(&found, reply.header("x-request-id").expect("an id"));
+    assert_eq!(record["kind"], "count_tokens", "{record}");
+    assert_eq!(record["model"], "claude");
+    assert_eq!(record["outcome"], "success");
+    assert_eq!(record["lane"], "claude");
+    assert_eq!(record["egress"], "anthropic");
+    let attempts = record["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 1, "{record}");
+    assert_eq!(attempts[0]["status"], 200);
+    assert_eq!(attempts[0]["failure"], Value::Null);
+    assert!(ms(record, "upstream_ms") > 0.0, "{record}");
+    assert_eq!(record["cost_microdollars"], Value::Null, "a count is free");
+    assert_times(record);
+}

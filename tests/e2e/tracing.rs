@@ -285,6 +285,44 @@ async fn a_request_that_fails_everywhere_ends_its_span_with_the_status() {
     assert_eq!(attributes(attempt)["http.response.status_code"], json!(429));
 }
 
+/// A collector's API key from the OpenTelemetry variables reaches it with
+/// every export, over both transports.
+#[tokio::test]
+async fn the_otlp_header_variables_reach_the_collector() {
+    for scheme in ["http", "grpc"] {
+        let collector = Collector::start().await;
+        let gateway = Setup::new()
+            .models(LANES)
+            .extra(&format!(
+                "observability: {{otlp_endpoint: '{scheme}://{}'}}\n",
+                collector.addr
+            ))
+            .env("OTEL_BSP_SCHEDULE_DELAY", "100")
+            .env("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=not-this")
+            .env(
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "x-api-key=collector%20key",
+            )
+            .start()
+            .await;
+        let body = json!({"model": "a", "messages": [{"role": "user", "content": "hi"}]});
+        assert_eq!(
+            gateway
+                .post_json("/v1/chat/completions", &body)
+                .await
+                .status,
+            200
+        );
+        collector.wait_for(2).await;
+        let keys = collector.api_keys();
+        assert!(!keys.is_empty(), "{scheme}: no export carried the key");
+        assert!(
+            keys.iter().all(|key| key == "collector key"),
+            "{scheme}: {keys:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_grpc_endpoint_receives_the_same_spans_over_otlp_grpc() {
     let collector = Collector::start().await;
@@ -406,6 +444,8 @@ struct Collector {
     addr: SocketAddr,
     spans: Arc<Mutex<Vec<Span>>>,
     transports: Arc<Mutex<Vec<&'static str>>>,
+    /// The `x-api-key` header of each export, when it had one.
+    api_keys: Arc<Mutex<Vec<String>>>,
     _server: tokio::task::JoinHandle<()>,
 }
 
@@ -421,15 +461,20 @@ impl Collector {
         let addr = listener.local_addr().expect("addr");
         let spans = Arc::new(Mutex::new(Vec::new()));
         let transports = Arc::new(Mutex::new(Vec::new()));
-        let (kept, seen) = (spans.clone(), transports.clone());
+        let api_keys = Arc::new(Mutex::new(Vec::new()));
+        let (kept, seen, keys) = (spans.clone(), transports.clone(), api_keys.clone());
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (kept, seen) = (kept.clone(), seen.clone());
+                let (kept, seen, keys) = (kept.clone(), seen.clone(), keys.clone());
                 tokio::spawn(async move {
                     let service =
                         service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                            let (kept, seen) = (kept.clone(), seen.clone());
+                            let (kept, seen, keys) = (kept.clone(), seen.clone(), keys.clone());
                             async move {
+                                if let Some(key) = request.headers().get("x-api-key") {
+                                    let key = key.to_str().expect("ascii").to_owned();
+                                    keys.lock().expect("not poisoned").push(key);
+                                }
                                 let grpc = request.uri().path() == GRPC_EXPORT;
                                 if !grpc {
                                     assert_eq!(request.uri().path(), "/v1/traces");
@@ -480,6 +525,7 @@ impl Collector {
             addr,
             spans,
             transports,
+            api_keys,
             _server: server,
         }
     }
@@ -487,6 +533,10 @@ impl Collector {
     /// The transport of each export received (`http`, `grpc`).
     fn transports(&self) -> Vec<&'static str> {
         self.transports.lock().expect("not poisoned").clone()
+    }
+
+    fn api_keys(&self) -> Vec<String> {
+        self.api_keys.lock().expect("not poisoned").clone()
     }
 
     fn endpoint(&self) -> String {

@@ -199,7 +199,9 @@ async fn serve<'s>(
                     };
                     match work {
                         Work::Generate => proxy::proxy(state, inbound, pool, record, trace).await,
-                        Work::Count => proxy::count(state, inbound, pool).await,
+                        Work::Count => {
+                            proxy::count(state, inbound, pool, record.as_deref_mut()).await
+                        }
                     }
                 }
                 Err(error) => Err(error),

@@ -33,13 +33,16 @@
 
 use busbar_protocols::{DecodedRequest, RequestOptions};
 use busbar_routing::{FailureClass, LaneId};
+use bytes::Bytes;
 use http::{header, HeaderValue, Response};
+use http_body_util::Full;
 
 use super::attempt::read_error;
 use super::call::{resolve, vet};
 use crate::error::GatewayError;
 use crate::ingress::peek::Peeked;
 use crate::ingress::Inbound;
+use crate::record::Record;
 use crate::reply::Body;
 use crate::state::State;
 use crate::upstream::{copy_end_to_end_headers, describe, read_limited, Target};
@@ -51,18 +54,30 @@ pub(crate) const SOURCE_HEADER: &str = "x-busbar-token-count";
 const MAX_COUNT_REPLY: usize = 1024 * 1024;
 
 /// Serves one token-count request. `pool` is set to the configured name the
-/// request resolved to, for metric labels.
+/// request resolved to, for metric labels; `record` (when the request log
+/// is on) learns the model asked for and each lane asked.
 pub(crate) async fn count<'s>(
     state: &'s State,
     inbound: Inbound,
     pool: &mut &'s str,
+    mut record: Option<&mut Record>,
 ) -> Result<Response<Body>, GatewayError> {
     let governance = state.governance()?;
-    let (peeked, _, route) = match resolve(state, &inbound) {
+    let (peeked, name, route) = match resolve(state, &inbound) {
         Ok(resolved) => resolved,
-        Err(error) => return Err(vet(governance, &inbound, error).await),
+        Err(error) => {
+            if let (Some(record), GatewayError::UnknownModel(name)) =
+                (record.as_deref_mut(), &error)
+            {
+                record.named(name);
+            }
+            return Err(vet(governance, &inbound, error).await);
+        }
     };
     *pool = route.name();
+    if let Some(record) = record.as_deref_mut() {
+        record.asked(&name, false);
+    }
     if let Some(governance) = governance {
         let secret = inbound.virtual_key.as_deref().unwrap_or_default();
         governance.allow(secret, route.name()).await?;
@@ -80,10 +95,33 @@ pub(crate) async fn count<'s>(
     let mut decoded = None;
     let counting = usable
         .iter()
-        .map(|&lane| state.target(lane))
-        .filter(|target| target.counts_tokens());
-    for target in counting.take(attempts) {
-        match upstream(state, &inbound, &peeked, target, &mut decoded).await {
+        .map(|&lane| (lane, state.target(lane)))
+        .filter(|(_, target)| target.counts_tokens());
+    for (lane_id, target) in counting.take(attempts) {
+        if let Some(record) = record.as_deref_mut() {
+            let provider = state
+                .router
+                .lane(lane_id)
+                .map_or("", |lane| lane.provider());
+            // A count is free: no price, so no cost.
+            record.attempt(
+                target.lane_name_str(),
+                provider,
+                target.protocol,
+                &target.model_id,
+                None,
+            );
+        }
+        let result = upstream(
+            state,
+            &inbound,
+            &peeked,
+            target,
+            &mut decoded,
+            record.as_deref_mut(),
+        )
+        .await;
+        match result {
             Ok(reply) => return Ok(reply),
             Err(Miss::Failed(class, error)) if !class.fails_over() => return Err(error),
             Err(Miss::Failed(class, error)) => tracing::debug!(
@@ -142,6 +180,7 @@ async fn upstream(
     peeked: &Peeked<'_>,
     target: &Target,
     decoded: &mut Option<DecodedRequest>,
+    mut record: Option<&mut Record>,
 ) -> Result<Response<Body>, Miss> {
     let protocol = inbound.protocol();
     // Signatures marked as another vendor's must not be relayed (see
@@ -186,42 +225,21 @@ async fn upstream(
             return Err(Miss::NoEndpoint(error));
         }
     };
-    let first_byte = state.limits.first_byte_timeout;
-    let response = match tokio::time::timeout(first_byte, state.client.request(request)).await {
-        Err(_) => {
-            let error = GatewayError::Timeout(format!(
-                "no token count from `{}` within {} s",
-                target.lane_name_str(),
-                first_byte.as_secs()
-            ));
-            return Err(Miss::Failed(FailureClass::Timeout, error));
-        }
-        Ok(Err(error)) => {
-            let error = GatewayError::Unreachable(format!(
-                "`{}`: {}",
-                target.lane_name_str(),
-                describe(&error)
-            ));
-            return Err(Miss::Failed(FailureClass::Network, error));
-        }
-        Ok(Ok(response)) => response,
-    };
-    if !response.status().is_success() {
-        let status = response.status().as_u16();
-        let (class, _, error) = read_error(state, target, response).await;
-        // Not Found, Method Not Allowed or Not Implemented: an upstream that
-        // speaks the protocol but serves no counting endpoint (many
-        // Anthropic- and OpenAI-compatible servers), like a lane without one.
-        // The class stays `classify`'s; only the next step differs.
-        if matches!(status, 404 | 405 | 501) {
-            return Err(Miss::NoEndpoint(error));
-        }
-        return Err(Miss::Failed(class, error));
+    if let Some(record) = record.as_deref_mut() {
+        record.sent();
     }
-    let (parts, upstream_body) = response.into_parts();
-    let bytes = read_limited(upstream_body, MAX_COUNT_REPLY, state.limits.idle_timeout)
-        .await
-        .map_err(|error| Miss::Failed(FailureClass::Network, error))?;
+    let (status, result) = exchange(state, target, request).await;
+    if let Some(record) = record {
+        if let Some(status) = status {
+            record.answered(status);
+        }
+        match &result {
+            Ok(_) => record.upstream_done(),
+            Err(Miss::Failed(class, _)) => record.failed(*class),
+            Err(Miss::NoEndpoint(_)) => record.failed(FailureClass::ClientError),
+        }
+    }
+    let (parts, bytes) = result?;
     let mut reply = if same_protocol {
         let mut reply = Response::new(Body::full(bytes));
         *reply.status_mut() = parts.status;
@@ -249,6 +267,55 @@ async fn upstream(
         }
     }
     Ok(reply)
+}
+
+/// Sends a count request to `target` and reads its reply: the upstream's
+/// status when it answered, and the head and body of a successful reply.
+async fn exchange(
+    state: &State,
+    target: &Target,
+    request: http::Request<Full<Bytes>>,
+) -> (Option<u16>, Result<(http::response::Parts, Bytes), Miss>) {
+    let first_byte = state.limits.first_byte_timeout;
+    let response = match tokio::time::timeout(first_byte, state.client.request(request)).await {
+        Err(_) => {
+            let error = GatewayError::Timeout(format!(
+                "no token count from `{}` within {} s",
+                target.lane_name_str(),
+                first_byte.as_secs()
+            ));
+            return (None, Err(Miss::Failed(FailureClass::Timeout, error)));
+        }
+        Ok(Err(error)) => {
+            let error = GatewayError::Unreachable(format!(
+                "`{}`: {}",
+                target.lane_name_str(),
+                describe(&error)
+            ));
+            return (None, Err(Miss::Failed(FailureClass::Network, error)));
+        }
+        Ok(Ok(response)) => response,
+    };
+    let status = response.status().as_u16();
+    if !response.status().is_success() {
+        let (class, _, error) = read_error(state, target, response).await;
+        // Not Found, Method Not Allowed or Not Implemented: an upstream that
+        // speaks the protocol but serves no counting endpoint (many
+        // Anthropic- and OpenAI-compatible servers), like a lane without one.
+        // The class stays `classify`'s; only the next step differs.
+        let miss = if matches!(status, 404 | 405 | 501) {
+            Miss::NoEndpoint(error)
+        } else {
+            Miss::Failed(class, error)
+        };
+        return (Some(status), Err(miss));
+    }
+    let (parts, upstream_body) = response.into_parts();
+    let read = read_limited(upstream_body, MAX_COUNT_REPLY, state.limits.idle_timeout).await;
+    let result = read
+        .map(|bytes| (parts, bytes))
+        .map_err(|error| Miss::Failed(FailureClass::Network, error));
+    (Some(status), result)
 }
 
 fn json_reply(body: Vec<u8>) -> Response<Body> {

@@ -9,7 +9,10 @@
 //! reused buffer. The wire format is OTLP's `trace.proto` (v1); the e2e
 //! tests decode what it sends with a real protobuf decoder.
 //!
-//! gRPC endpoints still go through `opentelemetry-otlp`'s tonic exporter.
+//! Like the SDK's exporter it sends the headers named by
+//! `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (a
+//! collector's API key). gRPC endpoints still go through
+//! `opentelemetry-otlp`'s tonic exporter.
 
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -26,6 +29,8 @@ use opentelemetry_sdk::Resource;
 pub(super) struct HttpExporter<C> {
     client: C,
     url: http::Uri,
+    /// Sent with every export (from the environment).
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// The `Resource` message, encoded once when the provider sets it.
     resource: Vec<u8>,
     /// The buffer each batch is encoded into, kept between exports.
@@ -42,9 +47,12 @@ impl<C> std::fmt::Debug for HttpExporter<C> {
 
 impl<C: HttpClient> HttpExporter<C> {
     pub(super) fn new(client: C, url: http::Uri) -> Self {
+        let general = std::env::var("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or_default();
+        let traces = std::env::var("OTEL_EXPORTER_OTLP_TRACES_HEADERS").unwrap_or_default();
         Self {
             client,
             url,
+            headers: env_headers(&general, &traces),
             resource: Vec::new(),
             buffer: Mutex::new(Vec::new()),
         }
@@ -66,10 +74,13 @@ impl<C: HttpClient + 'static> SpanExporter for HttpExporter<C> {
             Bytes::copy_from_slice(&buffer)
         };
         drop(batch);
-        let request = Request::post(self.url.clone())
+        let mut request = Request::post(self.url.clone())
             .header(http::header::CONTENT_TYPE, "application/x-protobuf")
             .body(body)
             .map_err(|error| OTelSdkError::InternalFailure(error.to_string()))?;
+        for (name, value) in &self.headers {
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
         let response = self
             .client
             .send_bytes(request)
@@ -95,6 +106,64 @@ impl<C: HttpClient + 'static> SpanExporter for HttpExporter<C> {
         }
         self.resource = encoded;
     }
+}
+
+/// The headers `OTEL_EXPORTER_OTLP_HEADERS` (`general`) and
+/// `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (`traces`, winning on a name both
+/// give) ask for: `name=value` pairs separated by commas, values
+/// percent-encoded. A pair that is not a valid header is skipped, with a
+/// warning that names it but not its value (which is often a secret).
+fn env_headers(general: &str, traces: &str) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    let mut headers: Vec<(http::HeaderName, http::HeaderValue)> = Vec::new();
+    for pair in general.split(',').chain(traces.split(',')) {
+        if pair.trim().is_empty() {
+            continue;
+        }
+        let parsed = pair.split_once('=').and_then(|(name, value)| {
+            let name = http::HeaderName::from_bytes(name.trim().as_bytes()).ok()?;
+            let value = http::HeaderValue::from_bytes(&percent_decode(value.trim())).ok()?;
+            Some((name, value))
+        });
+        match parsed {
+            Some((name, value)) => {
+                headers.retain(|(kept, _)| *kept != name);
+                headers.push((name, value));
+            }
+            None => {
+                let name = pair.split_once('=').map_or("", |(name, _)| name.trim());
+                tracing::warn!(
+                    header = name,
+                    "traces: an OTLP header from the environment is not valid and is not sent"
+                );
+            }
+        }
+    }
+    headers
+}
+
+/// `%XX` escapes decoded; anything else kept as it is.
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let escaped = (bytes[at] == b'%')
+            .then(|| bytes.get(at + 1..at + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                at += 3;
+            }
+            None => {
+                out.push(bytes[at]);
+                at += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Writes `ExportTraceServiceRequest { resource_spans: [ResourceSpans] }`:
@@ -508,6 +577,28 @@ mod tests {
         message(&mut out, 1, |out| out.extend_from_slice(&[0; 200]));
         assert_eq!(&out[..3], &[0x0a, 0xc8, 0x01]);
         assert_eq!(out.len(), 203);
+    }
+
+    #[test]
+    fn headers_come_from_both_variables_the_traces_one_winning() {
+        let headers = env_headers(
+            "x-api-key=general, tenant = a%20b ,broken,bad name=1",
+            "x-api-key=for%2Ctraces",
+        );
+        let found: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("tenant".to_owned(), "a b".to_owned()),
+                ("x-api-key".to_owned(), "for,traces".to_owned())
+            ]
+        );
+        assert!(env_headers("", "").is_empty());
+        assert_eq!(percent_decode("100%"), b"100%");
+        assert_eq!(percent_decode("%zz%41"), b"%zzA");
     }
 
     #[derive(Debug)]
