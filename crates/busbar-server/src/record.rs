@@ -33,7 +33,7 @@ use busbar_protocols::Protocol;
 use busbar_routing::FailureClass;
 use bytes::Bytes;
 
-use line::{millis, AttemptLine, Line, UsageLine};
+use line::{AttemptLine, Line, UsageLine};
 pub(crate) use line::{Kind, Outcome};
 pub(crate) use outlet::{dropped, Bodies, Message, Outlet, Sink};
 pub(crate) use redact::Redactor;
@@ -292,13 +292,7 @@ impl Record {
     /// The body ended: the record is written.
     pub(crate) fn finish(mut self: Box<Self>) {
         let ended = *self.ended.get_or_insert_with(Instant::now);
-        let mut line = match self.json_line(ended) {
-            Ok(line) => line,
-            Err(error) => {
-                tracing::warn!(%error, "a request log record could not be serialized");
-                return;
-            }
-        };
+        let mut line = self.json_line(ended);
         line.push(b'\n');
         self.outlet.send(&Bytes::from(line));
     }
@@ -311,11 +305,11 @@ impl Record {
     }
 
     /// The record as of `ended`, as one line of JSON (without its newline).
-    pub(super) fn json_line(&self, ended: Instant) -> serde_json::Result<Vec<u8>> {
+    pub(super) fn json_line(&self, ended: Instant) -> Vec<u8> {
         // Sized for a typical record, so the line is not grown step by step.
         let mut line = Vec::with_capacity(LINE_CAPACITY);
-        serde_json::to_writer(&mut line, &self.line(ended))?;
-        Ok(line)
+        self.line(ended).write(&mut line);
+        line
     }
 
     fn line(&self, ended: Instant) -> Line<'_> {
@@ -344,10 +338,10 @@ impl Record {
         };
         Line {
             request_id: &self.request_id,
-            time: time::rfc3339(self.time),
+            time: self.time,
             kind: self.kind,
             key_id: self.key_id.as_deref(),
-            client: self.client.to_string(),
+            client: self.client,
             ingress: self.ingress.name(),
             path: &self.path,
             model: self.model.as_deref(),
@@ -370,7 +364,7 @@ impl Record {
                     upstream_model: &attempt.upstream_model,
                     status: attempt.status,
                     failure: attempt.failure.map(FailureClass::as_str),
-                    upstream_ms: attempt.upstream.map(millis),
+                    upstream: attempt.upstream,
                 })
                 .collect(),
             usage: self.usage.as_ref().map(|usage| UsageLine {
@@ -382,10 +376,10 @@ impl Record {
                 reasoning: usage.reasoning_tokens,
             }),
             cost_microdollars: self.cost_microdollars(),
-            total_ms: millis(total),
-            first_byte_ms: self.first_byte.map(|at| millis(since(at))),
-            upstream_ms: millis(upstream),
-            overhead_ms: millis(total.saturating_sub(upstream)),
+            total,
+            first_byte: self.first_byte.map(since),
+            upstream,
+            overhead: total.saturating_sub(upstream),
             dropped: &self.dropped,
             request_body: body(&self.request_body),
             request_body_bytes: self.request_body.as_ref().map(|captured| captured.length),

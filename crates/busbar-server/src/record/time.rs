@@ -4,19 +4,36 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `at` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, milliseconds); a time before
 /// 1970 (a clock gone wrong) reads as the epoch.
+#[cfg(test)]
 pub(super) fn rfc3339(at: SystemTime) -> String {
+    let mut out = Vec::with_capacity(24);
+    write_rfc3339(&mut out, at);
+    String::from_utf8(out).expect("ASCII")
+}
+
+/// Appends `at` as `YYYY-MM-DDTHH:MM:SS.mmmZ` (see [`rfc3339`]) to `out`,
+/// digit by digit: it is written for every request.
+pub(super) fn write_rfc3339(out: &mut Vec<u8>, at: SystemTime) {
     let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
     let of_day = secs % 86_400;
     let (year, month, day) = civil(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60,
-        since.subsec_millis()
-    )
+    let digits = super::line::digits;
+    digits(out, u64::try_from(year).unwrap_or(0), 4);
+    out.push(b'-');
+    digits(out, u64::from(month), 2);
+    out.push(b'-');
+    digits(out, u64::from(day), 2);
+    out.push(b'T');
+    digits(out, of_day / 3600, 2);
+    out.push(b':');
+    digits(out, of_day / 60 % 60, 2);
+    out.push(b':');
+    digits(out, of_day % 60, 2);
+    out.push(b'.');
+    digits(out, u64::from(since.subsec_millis()), 3);
+    out.push(b'Z');
 }
 
 /// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's

@@ -383,16 +383,23 @@ fn varint(out: &mut Vec<u8>, mut value: u64) {
 }
 
 /// A nested message: its body is written by `body` in place, then its
-/// length (known only then) is put in front of it.
+/// length (known only then) is put in front of it. One byte is kept for
+/// the length, enough for most attributes; a longer body is moved along
+/// to make room for the rest.
 fn message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
     tag(out, field, LEN);
+    out.push(0);
     let start = out.len();
     body(out);
     let end = out.len();
-    let length = (end - start) as u64;
+    let length = end - start;
+    if length < 0x80 {
+        out[start - 1] = length as u8;
+        return;
+    }
     let mut prefix = [0_u8; 10];
     let mut width = 0;
-    let mut rest = length;
+    let mut rest = length as u64;
     loop {
         let byte = (rest & 0x7f) as u8;
         rest >>= 7;
@@ -404,9 +411,10 @@ fn message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
         prefix[width] = byte | 0x80;
         width += 1;
     }
-    out.resize(end + width, 0);
-    out.copy_within(start..end, start + width);
-    out[start..start + width].copy_from_slice(&prefix[..width]);
+    // The kept byte takes the first; the rest need room.
+    out.resize(end + width - 1, 0);
+    out.copy_within(start..end, start + width - 1);
+    out[start - 1..start - 1 + width].copy_from_slice(&prefix[..width]);
 }
 
 /// A string field; proto3 leaves an empty one out.
@@ -574,9 +582,18 @@ mod tests {
         varint(&mut out, u64::MAX);
         assert_eq!(out.len(), 10);
         out.clear();
-        message(&mut out, 1, |out| out.extend_from_slice(&[0; 200]));
+        message(&mut out, 1, |out| out.extend_from_slice(&[7; 200]));
         assert_eq!(&out[..3], &[0x0a, 0xc8, 0x01]);
         assert_eq!(out.len(), 203);
+        assert!(out[3..].iter().all(|&byte| byte == 7));
+        out.clear();
+        message(&mut out, 2, |out| out.extend_from_slice(&[7; 127]));
+        assert_eq!(&out[..2], &[0x12, 0x7f]);
+        assert_eq!(out.len(), 129);
+        out.clear();
+        message(&mut out, 1, |out| out.extend_from_slice(&[7; 20_000]));
+        assert_eq!(&out[..4], &[0x0a, 0xa0, 0x9c, 0x01]);
+        assert_eq!(out.len(), 20_004);
     }
 
     #[test]
