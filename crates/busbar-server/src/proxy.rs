@@ -53,7 +53,7 @@ pub(crate) async fn proxy<'s>(
     };
     *pool = route.name();
     let stream = inbound.ingress.stream.unwrap_or_else(|| peeked.stream());
-    if let Some(trace) = trace.as_deref() {
+    if let Some(trace) = trace.as_deref_mut() {
         let max_tokens = peeked.max_tokens(inbound.protocol());
         trace.routed(&name, route.name(), stream, max_tokens);
     }

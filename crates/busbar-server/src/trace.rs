@@ -14,6 +14,14 @@
 //! Without an endpoint there is no [`Tracer`] and no `Trace`: a request
 //! pays for nothing but a `None`.
 //!
+//! Each span is the SDK's own span object, held by the `Trace` itself
+//! rather than behind a `Context` (whose shared span takes a lock and a
+//! dynamic call for every attribute), with room made up front for every
+//! attribute it will get: what is added later (on routing, at the end)
+//! is a push into a vector that does not grow. The request span starts at
+//! arrival, so the configured sampler decides there and the attempts
+//! inherit its decision through their parent context.
+//!
 //! The attribute names follow the OpenTelemetry GenAI semantic conventions
 //! (see `docs/operations.md#traces` for the version read); Busbar's own are
 //! under `busbar.`.
@@ -29,11 +37,13 @@ use busbar_ir::{StopReason, StreamEvent, Usage};
 use busbar_protocols::Protocol;
 use http::{HeaderMap, HeaderValue, Uri};
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _};
+use opentelemetry::trace::{
+    Span as _, SpanContext, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+};
 use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, Span};
 
 /// Where spans are made and sent: the SDK's provider with its batch
 /// exporter. Cheap to clone; kept across reloads.
@@ -85,24 +95,27 @@ impl Tracer {
     ) -> Box<Trace> {
         let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
         let operation = operation(ingress);
-        let span = self
+        let mut attributes = Vec::with_capacity(REQUEST_ATTRIBUTES);
+        attributes.extend([
+            KeyValue::new(OPERATION, operation),
+            KeyValue::new("busbar.ingress_protocol", ingress.name()),
+            KeyValue::new(
+                "busbar.request_id",
+                String::from_utf8_lossy(request_id.as_bytes()).into_owned(),
+            ),
+        ]);
+        let mut builder = self
             .tracer
             .span_builder(operation)
-            .with_kind(SpanKind::Server)
-            .with_attributes([
-                KeyValue::new(OPERATION, operation),
-                KeyValue::new("busbar.ingress_protocol", ingress.name()),
-                KeyValue::new(
-                    "busbar.request_id",
-                    String::from_utf8_lossy(request_id.as_bytes()).into_owned(),
-                ),
-            ])
-            .start_with_context(&self.tracer, &parent);
-        let recording = opentelemetry::trace::Span::is_recording(&span);
+            .with_kind(SpanKind::Server);
+        // Set as made, not through `with_attributes`, to keep its capacity.
+        builder.attributes = Some(attributes);
+        let span = self.tracer.build_with_context(builder, &parent);
         Box::new(Trace {
             tracer: self.tracer.clone(),
-            recording,
-            request: Context::new().with_span(span),
+            recording: span.is_recording(),
+            request: span,
+            parent: None,
             operation,
             attempt: None,
             attempts: 0,
@@ -162,8 +175,11 @@ pub(crate) struct Trace {
     /// Whether the spans are sampled: when not (the client's trace is
     /// not), attributes are not gathered and usage is not decoded.
     recording: bool,
-    /// Holds the request span (kind SERVER).
-    request: Context,
+    /// The request span (kind SERVER).
+    request: Span,
+    /// The request span's context, the attempts' parent: made at the
+    /// first attempt.
+    parent: Option<Context>,
     /// The request's operation (`chat`, `generate_content`).
     operation: &'static str,
     /// The attempt in progress or being replied from (kind CLIENT).
@@ -176,7 +192,7 @@ pub(crate) struct Trace {
 }
 
 struct Attempt {
-    span: Context,
+    span: Span,
     lane: StringValue,
 }
 
@@ -191,26 +207,27 @@ struct Reply {
 
 impl Trace {
     /// The request resolved to `name` (a pool or model), served by `pool`.
-    pub(crate) fn routed(&self, name: &str, pool: &str, stream: bool, max_tokens: Option<u64>) {
+    pub(crate) fn routed(&mut self, name: &str, pool: &str, stream: bool, max_tokens: Option<u64>) {
         if !self.recording {
             return;
         }
-        let span = self.request.span();
-        span.update_name(format!("{} {name}", self.operation));
-        let mut attributes = vec![
-            KeyValue::new(REQUEST_MODEL, name.to_owned()),
-            KeyValue::new("busbar.pool", pool.to_owned()),
-        ];
+        let span = &mut self.request;
+        let mut span_name = String::with_capacity(self.operation.len() + 1 + name.len());
+        span_name.push_str(self.operation);
+        span_name.push(' ');
+        span_name.push_str(name);
+        span.update_name(span_name);
+        span.set_attribute(KeyValue::new(REQUEST_MODEL, name.to_owned()));
+        span.set_attribute(KeyValue::new("busbar.pool", pool.to_owned()));
         if stream {
-            attributes.push(KeyValue::new("gen_ai.request.stream", true));
+            span.set_attribute(KeyValue::new("gen_ai.request.stream", true));
         }
         if let Some(max) = max_tokens {
-            attributes.push(KeyValue::new(
+            span.set_attribute(KeyValue::new(
                 "gen_ai.request.max_tokens",
                 i64::try_from(max).unwrap_or(i64::MAX),
             ));
         }
-        span.set_attributes(attributes);
     }
 
     /// Opens an attempt's span on `lane`; `failover_reason` is the failure
@@ -224,7 +241,7 @@ impl Trace {
         self.attempts += 1;
         let mut attributes = Vec::new();
         if self.recording {
-            attributes.reserve(lane.attributes.len() + 3);
+            attributes.reserve(lane.attributes.len() + ATTEMPT_ATTRIBUTES);
             attributes.extend(lane.attributes.iter().cloned());
             attributes.push(KeyValue::new("busbar.pool", pool.to_owned()));
             attributes.push(KeyValue::new("busbar.attempt", i64::from(self.attempts)));
@@ -232,14 +249,19 @@ impl Trace {
                 attributes.push(KeyValue::new("busbar.failover_reason", reason));
             }
         }
-        let span = self
+        let request = &self.request;
+        let parent = self.parent.get_or_insert_with(|| {
+            // Not remote: the context is the request span's own, local.
+            Context::new().with_remote_span_context(request.span_context().clone())
+        });
+        let mut builder = self
             .tracer
             .span_builder(lane.span_name.clone())
-            .with_kind(SpanKind::Client)
-            .with_attributes(attributes)
-            .start_with_context(&self.tracer, &self.request);
+            .with_kind(SpanKind::Client);
+        builder.attributes = Some(attributes);
+        let span = self.tracer.build_with_context(builder, parent);
         self.attempt = Some(Attempt {
-            span: Context::new().with_span(span),
+            span,
             lane: lane.lane.clone(),
         });
     }
@@ -251,20 +273,11 @@ impl Trace {
         let Some(attempt) = &self.attempt else {
             return;
         };
-        let span = attempt.span.span();
-        let context = span.span_context();
+        let context = attempt.span.span_context();
         if !context.is_valid() {
             return;
         }
-        // `00-{trace id}-{span id}-{flags}`, written straight into the
-        // header: this runs on every attempt.
-        let value = format!(
-            "00-{}-{}-{:02x}",
-            context.trace_id(),
-            context.span_id(),
-            context.trace_flags().to_u8()
-        );
-        if let Ok(value) = HeaderValue::from_str(&value) {
+        if let Ok(value) = HeaderValue::from_bytes(&traceparent(context)) {
             headers.insert(TRACEPARENT, value);
         }
         let state = context.trace_state().header();
@@ -279,15 +292,14 @@ impl Trace {
     /// `status` is the upstream's HTTP status when it answered.
     pub(crate) fn attempt_failed(&mut self, class: &'static str, status: Option<u16>) {
         self.last_failure = Some(class);
-        let Some(attempt) = self.attempt.take() else {
+        let Some(mut attempt) = self.attempt.take() else {
             return;
         };
-        let span = attempt.span.span();
-        let mut attributes = vec![KeyValue::new(ERROR_TYPE, class)];
+        let span = &mut attempt.span;
+        span.set_attribute(KeyValue::new(ERROR_TYPE, class));
         if let Some(status) = status {
-            attributes.push(KeyValue::new(STATUS_CODE, i64::from(status)));
+            span.set_attribute(KeyValue::new(STATUS_CODE, i64::from(status)));
         }
-        span.set_attributes(attributes);
         span.set_status(Status::error(class));
         span.end();
     }
@@ -364,15 +376,13 @@ impl Trace {
             return;
         }
         let class = self.last_failure;
-        self.request
-            .span()
-            .set_attribute(KeyValue::new(STATUS_CODE, i64::from(status)));
+        let span = &mut self.request;
+        span.set_attribute(KeyValue::new(STATUS_CODE, i64::from(status)));
         let error = match class {
             Some(class) => Cow::Borrowed(class),
             None => Cow::Owned(status.to_string()),
         };
         self.ended = true;
-        let span = self.request.span();
         span.set_attribute(KeyValue::new(ERROR_TYPE, error.clone()));
         span.set_status(Status::error(error));
         span.set_attribute(KeyValue::new("busbar.attempts", i64::from(self.attempts)));
@@ -387,49 +397,49 @@ impl Trace {
     fn end(&mut self, error: Option<&'static str>) {
         self.ended = true;
         if !self.recording {
-            if let Some(attempt) = self.attempt.take() {
-                attempt.span.span().end();
+            if let Some(mut attempt) = self.attempt.take() {
+                attempt.span.end();
             }
-            self.request.span().end();
+            self.request.end();
             return;
         }
-        let mut attributes = Vec::with_capacity(8);
-        if let Some(model) = self.reply.model.take() {
-            attributes.push(KeyValue::new("gen_ai.response.model", model));
-        }
-        if let Some(usage) = self.reply.usage {
-            push_usage(&mut attributes, &usage);
-        }
-        let finish = match (self.reply.finish, self.reply.other_finish.take()) {
-            (Some(name), _) => Some(StringValue::from(name)),
-            (None, Some(raw)) => Some(StringValue::from(raw)),
-            (None, None) => None,
-        };
-        if let Some(finish) = finish {
-            attributes.push(KeyValue::new(
-                "gen_ai.response.finish_reasons",
-                Value::Array(Array::String(vec![finish])),
-            ));
-        }
-        if let Some(error) = error {
-            attributes.push(KeyValue::new(ERROR_TYPE, error));
-        }
-        let mut request = Vec::with_capacity(3);
-        if let Some(error) = error {
-            request.push(KeyValue::new(ERROR_TYPE, error));
-        }
-        if let Some(attempt) = self.attempt.take() {
-            request.push(KeyValue::new("busbar.lane", attempt.lane));
-            let span = attempt.span.span();
-            span.set_attributes(attributes);
-            if let Some(error) = error {
-                span.set_status(Status::error(error));
+        let lane = match self.attempt.take() {
+            Some(mut attempt) => {
+                let span = &mut attempt.span;
+                if let Some(model) = self.reply.model.take() {
+                    span.set_attribute(KeyValue::new("gen_ai.response.model", model));
+                }
+                if let Some(usage) = self.reply.usage {
+                    set_usage(span, &usage);
+                }
+                let finish = match (self.reply.finish, self.reply.other_finish.take()) {
+                    (Some(name), _) => Some(StringValue::from(name)),
+                    (None, Some(raw)) => Some(StringValue::from(raw)),
+                    (None, None) => None,
+                };
+                if let Some(finish) = finish {
+                    span.set_attribute(KeyValue::new(
+                        "gen_ai.response.finish_reasons",
+                        Value::Array(Array::String(vec![finish])),
+                    ));
+                }
+                if let Some(error) = error {
+                    span.set_attribute(KeyValue::new(ERROR_TYPE, error));
+                    span.set_status(Status::error(error));
+                }
+                span.end();
+                Some(attempt.lane)
             }
-            span.end();
+            None => None,
+        };
+        let span = &mut self.request;
+        if let Some(error) = error {
+            span.set_attribute(KeyValue::new(ERROR_TYPE, error));
         }
-        request.push(KeyValue::new("busbar.attempts", i64::from(self.attempts)));
-        let span = self.request.span();
-        span.set_attributes(request);
+        if let Some(lane) = lane {
+            span.set_attribute(KeyValue::new("busbar.lane", lane));
+        }
+        span.set_attribute(KeyValue::new("busbar.attempts", i64::from(self.attempts)));
         if let Some(error) = error {
             span.set_status(Status::error(error));
         }
@@ -448,6 +458,14 @@ impl Drop for Trace {
         self.end(Some("cancelled"));
     }
 }
+
+/// The most attributes a request span gets: three at arrival, four on
+/// routing, three at its end.
+const REQUEST_ATTRIBUTES: usize = 10;
+/// The most attributes an attempt span gets beyond its lane's: three at
+/// its start, eight at its end (model, five counts, finish, error) or two
+/// when it fails.
+const ATTEMPT_ATTRIBUTES: usize = 11;
 
 const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
@@ -493,19 +511,38 @@ fn finish_reason(reason: &StopReason) -> Option<&'static str> {
     })
 }
 
+/// The W3C `traceparent` of `context`: `00-{trace id}-{span id}-{flags}`
+/// in lowercase hex. Written by hand: this runs on every attempt, and
+/// `format!` through the ids' `Display` cost ten times as much.
+fn traceparent(context: &SpanContext) -> [u8; 55] {
+    fn hex(bytes: &[u8], out: &mut [u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+    }
+    let mut value = [b'-'; 55];
+    value[..2].copy_from_slice(b"00");
+    hex(&context.trace_id().to_bytes(), &mut value[3..35]);
+    hex(&context.span_id().to_bytes(), &mut value[36..52]);
+    hex(&[context.trace_flags().to_u8()], &mut value[53..]);
+    value
+}
+
 /// A string value cloned by reference count, for attributes every attempt
 /// of a lane repeats.
 fn shared(value: &str) -> StringValue {
     StringValue::from(Arc::<str>::from(value))
 }
 
-fn push_usage(attributes: &mut Vec<KeyValue>, usage: &Usage) {
+fn set_usage(span: &mut Span, usage: &Usage) {
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    attributes.push(KeyValue::new(
+    span.set_attribute(KeyValue::new(
         "gen_ai.usage.input_tokens",
         count(usage.input_tokens),
     ));
-    attributes.push(KeyValue::new(
+    span.set_attribute(KeyValue::new(
         "gen_ai.usage.output_tokens",
         count(usage.output_tokens),
     ));
@@ -524,7 +561,36 @@ fn push_usage(attributes: &mut Vec<KeyValue>, usage: &Usage) {
         ),
     ] {
         if let Some(value) = value {
-            attributes.push(KeyValue::new(key, count(value)));
+            span.set_attribute(KeyValue::new(key, count(value)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+    use super::traceparent;
+
+    #[test]
+    fn traceparent_is_the_w3c_header_in_lowercase_hex() {
+        for (trace, span, flags) in [
+            (0x0af7651916cd43dd8448eb211c80319c, 0xb7ad6b7169203331, 1),
+            (1, 0xffff_ffff_ffff_ffff, 0),
+            (u128::MAX, 1, 0xff),
+        ] {
+            let context = SpanContext::new(
+                TraceId::from(trace),
+                SpanId::from(span),
+                TraceFlags::new(flags),
+                false,
+                TraceState::NONE,
+            );
+            let expected = format!("00-{trace:032x}-{span:016x}-{flags:02x}");
+            assert_eq!(
+                std::str::from_utf8(&traceparent(&context)),
+                Ok(expected.as_str())
+            );
         }
     }
 }
