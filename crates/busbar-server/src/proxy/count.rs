@@ -130,7 +130,7 @@ pub(crate) async fn count<'s>(
                 %error,
                 "token count failed; trying the next lane"
             ),
-            Err(Miss::NoEndpoint(error)) => tracing::debug!(
+            Err(Miss::NoEndpoint(error, _)) => tracing::debug!(
                 lane = target.lane_name_str(),
                 %error,
                 "no token-counting endpoint; trying the next lane"
@@ -169,8 +169,9 @@ enum Miss {
     Failed(FailureClass, GatewayError),
     /// The lane has no counting endpoint (none on its route, or it answered
     /// 404, 405 or 501, as many compatible servers do): the next lane is
-    /// asked, whatever the reply's class.
-    NoEndpoint(GatewayError),
+    /// asked, whatever the reply's class (`classify`'s, for the request
+    /// log, when the upstream answered).
+    NoEndpoint(GatewayError, Option<FailureClass>),
 }
 
 /// Asks `target`'s counting endpoint.
@@ -222,21 +223,23 @@ async fn upstream(
                 "`{}` has no token-counting endpoint",
                 target.lane_name_str()
             ));
-            return Err(Miss::NoEndpoint(error));
+            return Err(Miss::NoEndpoint(error, None));
         }
     };
     if let Some(record) = record.as_deref_mut() {
         record.sent();
     }
     let (status, result) = exchange(state, target, request).await;
-    if let Some(record) = record {
+    if let Some(record) = record.as_deref_mut() {
         if let Some(status) = status {
             record.answered(status);
         }
         match &result {
             Ok(_) => record.upstream_done(),
-            Err(Miss::Failed(class, _)) => record.failed(*class),
-            Err(Miss::NoEndpoint(_)) => record.failed(FailureClass::ClientError),
+            Err(Miss::Failed(class, _) | Miss::NoEndpoint(_, Some(class))) => {
+                record.failed(*class);
+            }
+            Err(Miss::NoEndpoint(_, None)) => {}
         }
     }
     let (parts, bytes) = result?;
@@ -254,6 +257,9 @@ async fn upstream(
                     "`{}`: {error}",
                     target.lane_name_str()
                 ));
+                if let Some(record) = record {
+                    record.failed(FailureClass::ServerError);
+                }
                 Miss::Failed(FailureClass::ServerError, error)
             })?;
         json_reply(protocol.encode_count_reply(tokens))
@@ -304,7 +310,7 @@ async fn exchange(
         // Anthropic- and OpenAI-compatible servers), like a lane without one.
         // The class stays `classify`'s; only the next step differs.
         let miss = if matches!(status, 404 | 405 | 501) {
-            Miss::NoEndpoint(error)
+            Miss::NoEndpoint(error, Some(class))
         } else {
             Miss::Failed(class, error)
         };
