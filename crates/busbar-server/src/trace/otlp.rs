@@ -17,6 +17,7 @@
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use busbar_protocols::wire::percent_decode;
 use bytes::Bytes;
 use opentelemetry::trace::{SpanKind, Status};
 use opentelemetry::{Array, InstrumentationScope, KeyValue, Value};
@@ -111,7 +112,8 @@ impl<C: HttpClient + 'static> SpanExporter for HttpExporter<C> {
 /// The headers `OTEL_EXPORTER_OTLP_HEADERS` (`general`) and
 /// `OTEL_EXPORTER_OTLP_TRACES_HEADERS` (`traces`, winning on a name both
 /// give) ask for: `name=value` pairs separated by commas, values
-/// percent-encoded. A pair that is not a valid header is skipped, with a
+/// percent-encoded. A pair that is not a valid header (or whose value has
+/// a malformed escape) is skipped, with a
 /// warning that names it but not its value (which is often a secret).
 fn env_headers(general: &str, traces: &str) -> Vec<(http::HeaderName, http::HeaderValue)> {
     let mut headers: Vec<(http::HeaderName, http::HeaderValue)> = Vec::new();
@@ -121,7 +123,8 @@ fn env_headers(general: &str, traces: &str) -> Vec<(http::HeaderName, http::Head
         }
         let parsed = pair.split_once('=').and_then(|(name, value)| {
             let name = http::HeaderName::from_bytes(name.trim().as_bytes()).ok()?;
-            let value = http::HeaderValue::from_bytes(&percent_decode(value.trim())).ok()?;
+            let value = percent_decode(value.trim())?;
+            let value = http::HeaderValue::from_str(&value).ok()?;
             Some((name, value))
         });
         match parsed {
@@ -139,31 +142,6 @@ fn env_headers(general: &str, traces: &str) -> Vec<(http::HeaderName, http::Head
         }
     }
     headers
-}
-
-/// `%XX` escapes decoded; anything else kept as it is.
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        let escaped = (bytes[at] == b'%')
-            .then(|| bytes.get(at + 1..at + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                at += 3;
-            }
-            None => {
-                out.push(bytes[at]);
-                at += 1;
-            }
-        }
-    }
-    out
 }
 
 /// Writes `ExportTraceServiceRequest { resource_spans: [ResourceSpans] }`:
@@ -614,8 +592,7 @@ mod tests {
             ]
         );
         assert!(env_headers("", "").is_empty());
-        assert_eq!(percent_decode("100%"), b"100%");
-        assert_eq!(percent_decode("%zz%41"), b"%zzA");
+        assert!(env_headers("a=100%", "b=%zz").is_empty());
     }
 
     #[derive(Debug)]
