@@ -262,10 +262,9 @@ async fn flush_request_log(state: &ArcSwap<State>) {
     }
 }
 
-/// Exports the spans still queued, for at most [`TRACE_FLUSH`]. The
-/// exporter blocks its caller, so it runs where blocking is allowed.
+/// Exports the spans still queued, for at most [`TRACE_FLUSH`].
 async fn flush_traces(tracer: Option<crate::trace::Tracer>) {
     if let Some(tracer) = tracer {
-        let _ = tokio::task::spawn_blocking(move || tracer.shutdown(TRACE_FLUSH)).await;
+        tracer.flush(TRACE_FLUSH).await;
     }
 }

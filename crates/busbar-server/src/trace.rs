@@ -14,75 +14,76 @@
 //! Without an endpoint there is no [`Tracer`] and no `Trace`: a request
 //! pays for nothing but a `None`.
 //!
-//! Each span is the SDK's own span object, held by the `Trace` itself
-//! rather than behind a `Context` (whose shared span takes a lock and a
-//! dynamic call for every attribute), with room made up front for every
-//! attribute it will get: what is added later (on routing, at the end)
-//! is a push into a vector that does not grow. The request span starts at
-//! arrival, so the configured sampler decides there and the attempts
-//! inherit its decision through their parent context.
+//! Spans are Busbar's own, not an SDK's span objects: each is written
+//! straight into its OTLP protobuf as it goes (`otlp.rs`), an attribute
+//! at a time, and queued when it ends (`export.rs`). A lane's constant
+//! attributes are encoded once, when the lane is configured. This is what
+//! the OpenTelemetry SDK's spans (a boxed attribute list per span, a
+//! `String` per value, the exporter's copy of each) cost several times
+//! over on a gateway's hot path; the wire format, the W3C propagation and
+//! the SDK's sampler and batch variables are the same (`context.rs`,
+//! `export.rs`).
 //!
 //! The attribute names follow the OpenTelemetry GenAI semantic conventions
 //! (see `docs/operations.md#traces` for the version read); Busbar's own are
 //! under `busbar.`.
 
+mod context;
 mod export;
 mod otlp;
 
-use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use busbar_ir::{StopReason, StreamEvent, Usage};
 use busbar_protocols::Protocol;
 use http::{HeaderMap, HeaderValue, Uri};
-use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::{
-    Span as _, SpanContext, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
-};
-use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
-use opentelemetry_http::HeaderExtractor;
-use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider, Span};
 
-/// Where spans are made and sent: the SDK's provider with its batch
-/// exporter. Cheap to clone; kept across reloads.
+use context::{Sampler, SpanId, TraceId, SAMPLED};
+use export::{Batching, Exporter, Queue};
+use otlp::{bool_attribute, int_attribute, string_attribute, strings_attribute, Kind, SpanWriter};
+
+/// Where spans are made and sent: the sampler and the exporter's queue.
+/// Cheap to clone; kept across reloads.
 #[derive(Clone)]
 pub(crate) struct Tracer {
-    provider: SdkTracerProvider,
-    tracer: SdkTracer,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    exporter: Exporter,
+    sampler: Sampler,
     /// The endpoint as configured, to tell a reload that changes it.
-    endpoint: Arc<str>,
+    endpoint: Box<str>,
 }
 
 impl Tracer {
     /// Starts exporting to `endpoint` (already validated by the
     /// configuration). Needs the tokio runtime the exports run on.
     pub(crate) fn start(endpoint: &str) -> Result<Self, String> {
-        let provider = export::provider(endpoint)?;
-        let tracer = provider.tracer_with_scope(
-            opentelemetry::InstrumentationScope::builder("busbar")
-                .with_version(env!("CARGO_PKG_VERSION"))
-                .build(),
-        );
+        let resource = otlp::resource(&resource_attributes(
+            std::env::var("OTEL_SERVICE_NAME").ok().as_deref(),
+            &std::env::var("OTEL_RESOURCE_ATTRIBUTES").unwrap_or_default(),
+        ));
+        let scope = otlp::scope("busbar", env!("CARGO_PKG_VERSION"));
+        let exporter = Exporter::start(endpoint, Batching::from_env(), resource, scope)?;
         Ok(Self {
-            provider,
-            tracer,
-            endpoint: endpoint.into(),
+            shared: Arc::new(Shared {
+                exporter,
+                sampler: Sampler::from_env(),
+                endpoint: endpoint.into(),
+            }),
         })
     }
 
     /// The endpoint spans go to.
     pub(crate) fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.shared.endpoint
     }
 
-    /// Exports what is queued and stops, waiting at most `timeout`. Blocks
-    /// the calling thread: call it where blocking is allowed.
-    pub(crate) fn shutdown(&self, timeout: Duration) {
-        if let Err(error) = self.provider.shutdown_with_timeout(timeout) {
-            tracing::warn!(%error, "traces: the last spans could not be exported");
-        }
+    /// Exports what is queued, waiting at most `within`.
+    pub(crate) async fn flush(&self, within: Duration) {
+        self.shared.exporter.flush(within).await;
     }
 
     /// Opens a request's span: a child of the client's `traceparent` when
@@ -93,32 +94,51 @@ impl Tracer {
         ingress: Protocol,
         request_id: &HeaderValue,
     ) -> Box<Trace> {
-        let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+        let parent = context::parent(headers);
+        let trace_id = parent
+            .as_ref()
+            .map_or_else(context::new_trace_id, |parent| parent.trace_id);
+        let recording = self.shared.sampler.sampled(&trace_id, parent.as_ref());
+        let flags = match &parent {
+            Some(parent) => (parent.flags & !SAMPLED) | if recording { SAMPLED } else { 0 },
+            None if recording => SAMPLED,
+            None => 0,
+        };
+        let state = parent.as_ref().and_then(|_| context::tracestate(headers));
+        let span_id = context::new_span_id();
         let operation = operation(ingress);
-        let mut attributes = Vec::with_capacity(REQUEST_ATTRIBUTES);
-        attributes.extend([
-            KeyValue::new(OPERATION, operation),
-            KeyValue::new("busbar.ingress_protocol", ingress.name()),
-            KeyValue::new(
+        let request = recording.then(|| {
+            let mut span = SpanWriter::start(
+                &trace_id,
+                &span_id,
+                state.as_ref().map_or(&[][..], HeaderValue::as_bytes),
+                parent.as_ref().map(|parent| &parent.span_id),
+                Kind::Server,
+                now(),
+            );
+            let out = span.attributes();
+            string_attribute(out, OPERATION, operation);
+            string_attribute(out, "busbar.ingress_protocol", ingress.name());
+            string_attribute(
+                out,
                 "busbar.request_id",
-                String::from_utf8_lossy(request_id.as_bytes()).into_owned(),
-            ),
-        ]);
-        let mut builder = self
-            .tracer
-            .span_builder(operation)
-            .with_kind(SpanKind::Server);
-        // Set as made, not through `with_attributes`, to keep its capacity.
-        builder.attributes = Some(attributes);
-        let span = self.tracer.build_with_context(builder, &parent);
+                std::str::from_utf8(request_id.as_bytes()).unwrap_or_default(),
+            );
+            span
+        });
         Box::new(Trace {
-            tracer: self.tracer.clone(),
-            recording: span.is_recording(),
-            request: span,
-            parent: None,
+            queue: Arc::clone(&self.shared.exporter.queue),
+            trace_id,
+            span_id,
+            remote_parent: parent.is_some(),
+            flags,
+            state,
+            request,
+            named: false,
             operation,
             attempt: None,
             attempts: 0,
+            served: None,
             last_failure: None,
             reply: Reply::default(),
             ended: false,
@@ -126,12 +146,68 @@ impl Tracer {
     }
 }
 
-/// What names one lane in its attempt spans, made once per lane.
+/// The resource's attributes: `OTEL_RESOURCE_ATTRIBUTES` (`key=value`
+/// pairs separated by commas, values percent-encoded), with
+/// `service.name` from `OTEL_SERVICE_NAME` (else those attributes, else
+/// `busbar`) and `service.version` Busbar's own unless given.
+fn resource_attributes(service_name: Option<&str>, attributes: &str) -> Vec<(String, String)> {
+    let mut all: Vec<(String, String)> = Vec::new();
+    for pair in attributes.split(',') {
+        let Some((key, value)) = pair.split_once('=') else {
+            if !pair.trim().is_empty() {
+                tracing::warn!(
+                    pair,
+                    "traces: OTEL_RESOURCE_ATTRIBUTES has a pair without `=`; it is ignored"
+                );
+            }
+            continue;
+        };
+        let key = key.trim();
+        match busbar_protocols::wire::percent_decode(value.trim()) {
+            Some(value) if !key.is_empty() => {
+                all.retain(|(kept, _)| kept != key);
+                all.push((key.to_owned(), value));
+            }
+            _ => tracing::warn!(
+                key,
+                "traces: an OTEL_RESOURCE_ATTRIBUTES pair is not valid; it is ignored"
+            ),
+        }
+    }
+    let mut set = |key: &str, value: &str, replace: bool| match all
+        .iter_mut()
+        .find(|(kept, _)| kept == key)
+    {
+        Some(kept) if replace => kept.1 = value.to_owned(),
+        Some(_) => {}
+        None => all.push((key.to_owned(), value.to_owned())),
+    };
+    match service_name.map(str::trim).filter(|name| !name.is_empty()) {
+        Some(name) => set("service.name", name, true),
+        None => set("service.name", "busbar", false),
+    }
+    set("service.version", env!("CARGO_PKG_VERSION"), false);
+    set("telemetry.sdk.name", "busbar", true);
+    set("telemetry.sdk.language", "rust", true);
+    set("telemetry.sdk.version", env!("CARGO_PKG_VERSION"), true);
+    all
+}
+
+/// What names one lane in its attempt spans, made once per lane: the span
+/// name and the lane's attributes, already encoded.
 #[derive(Clone)]
 pub(crate) struct LaneAttributes {
-    span_name: Cow<'static, str>,
-    attributes: Arc<[KeyValue]>,
-    lane: StringValue,
+    lane: Arc<LaneSpan>,
+}
+
+struct LaneSpan {
+    name: String,
+    /// The lane's name, for the request span's `busbar.lane`.
+    lane: String,
+    /// `gen_ai.operation.name`, `gen_ai.provider.name`,
+    /// `gen_ai.request.model`, `busbar.lane`, `busbar.provider`,
+    /// `busbar.egress_protocol`, `server.address`, `server.port`.
+    attributes: Vec<u8>,
 }
 
 impl LaneAttributes {
@@ -145,46 +221,57 @@ impl LaneAttributes {
         uri: &Uri,
     ) -> Self {
         let operation = operation(protocol);
-        let mut attributes = vec![
-            KeyValue::new(OPERATION, operation),
-            KeyValue::new(PROVIDER, provider_name(protocol)),
-            KeyValue::new(REQUEST_MODEL, shared(model_id)),
-            KeyValue::new("busbar.lane", shared(lane)),
-            KeyValue::new("busbar.provider", shared(provider)),
-            KeyValue::new("busbar.egress_protocol", protocol.name()),
-        ];
+        let mut attributes = Vec::new();
+        let out = &mut attributes;
+        string_attribute(out, OPERATION, operation);
+        string_attribute(out, PROVIDER, provider_name(protocol));
+        string_attribute(out, REQUEST_MODEL, model_id);
+        string_attribute(out, "busbar.lane", lane);
+        string_attribute(out, "busbar.provider", provider);
+        string_attribute(out, "busbar.egress_protocol", protocol.name());
         if let Some(host) = uri.host() {
-            attributes.push(KeyValue::new("server.address", shared(host)));
+            string_attribute(out, "server.address", host);
             let port = uri.port_u16().unwrap_or(match uri.scheme_str() {
                 Some("http") => 80,
                 _ => 443,
             });
-            attributes.push(KeyValue::new("server.port", i64::from(port)));
+            int_attribute(out, "server.port", i64::from(port));
         }
         Self {
-            span_name: format!("{operation} {model_id}").into(),
-            attributes: attributes.into(),
-            lane: shared(lane),
+            lane: Arc::new(LaneSpan {
+                name: format!("{operation} {model_id}"),
+                lane: lane.to_owned(),
+                attributes,
+            }),
         }
     }
 }
 
 /// A request's spans, from the handler to the end of its reply body.
 pub(crate) struct Trace {
-    tracer: SdkTracer,
-    /// Whether the spans are sampled: when not (the client's trace is
-    /// not), attributes are not gathered and usage is not decoded.
-    recording: bool,
-    /// The request span (kind SERVER).
-    request: Span,
-    /// The request span's context, the attempts' parent: made at the
-    /// first attempt.
-    parent: Option<Context>,
+    queue: Arc<Queue>,
+    trace_id: TraceId,
+    /// The request span's id, the attempts' parent.
+    span_id: SpanId,
+    /// The request span's parent is the client's.
+    remote_parent: bool,
+    /// The W3C trace flags sent upstream (sampled or not).
+    flags: u8,
+    /// The client's `tracestate`, carried on.
+    state: Option<HeaderValue>,
+    /// The request span (kind SERVER) being written; `None` when the trace
+    /// is not sampled, and then attributes are not gathered and usage is
+    /// not decoded.
+    request: Option<SpanWriter>,
+    /// The request span has its routed name.
+    named: bool,
     /// The request's operation (`chat`, `generate_content`).
     operation: &'static str,
     /// The attempt in progress or being replied from (kind CLIENT).
     attempt: Option<Attempt>,
     attempts: u32,
+    /// The lane whose reply reached the client.
+    served: Option<Arc<LaneSpan>>,
     /// The failure class of the latest failed attempt.
     last_failure: Option<&'static str>,
     reply: Reply,
@@ -192,8 +279,10 @@ pub(crate) struct Trace {
 }
 
 struct Attempt {
-    span: Span,
-    lane: StringValue,
+    span_id: SpanId,
+    /// `None` when the trace is not sampled.
+    span: Option<SpanWriter>,
+    lane: Arc<LaneSpan>,
 }
 
 /// What the reply said about itself, as it passed.
@@ -206,27 +295,29 @@ struct Reply {
 }
 
 impl Trace {
+    fn recording(&self) -> bool {
+        self.request.is_some()
+    }
+
     /// The request resolved to `name` (a pool or model), served by `pool`.
     pub(crate) fn routed(&mut self, name: &str, pool: &str, stream: bool, max_tokens: Option<u64>) {
-        if !self.recording {
+        let Some(span) = &mut self.request else {
             return;
-        }
-        let span = &mut self.request;
-        let mut span_name = String::with_capacity(self.operation.len() + 1 + name.len());
-        span_name.push_str(self.operation);
-        span_name.push(' ');
-        span_name.push_str(name);
-        span.update_name(span_name);
-        span.set_attribute(KeyValue::new(REQUEST_MODEL, name.to_owned()));
-        span.set_attribute(KeyValue::new("busbar.pool", pool.to_owned()));
+        };
+        self.named = true;
+        let out = span.attributes();
+        otlp::name(out, &[self.operation, " ", name]);
+        string_attribute(out, REQUEST_MODEL, name);
+        string_attribute(out, "busbar.pool", pool);
         if stream {
-            span.set_attribute(KeyValue::new("gen_ai.request.stream", true));
+            bool_attribute(out, "gen_ai.request.stream", true);
         }
         if let Some(max) = max_tokens {
-            span.set_attribute(KeyValue::new(
+            int_attribute(
+                out,
                 "gen_ai.request.max_tokens",
                 i64::try_from(max).unwrap_or(i64::MAX),
-            ));
+            );
         }
     }
 
@@ -239,30 +330,30 @@ impl Trace {
         failover_reason: Option<&'static str>,
     ) {
         self.attempts += 1;
-        let mut attributes = Vec::new();
-        if self.recording {
-            attributes.reserve(lane.attributes.len() + ATTEMPT_ATTRIBUTES);
-            attributes.extend(lane.attributes.iter().cloned());
-            attributes.push(KeyValue::new("busbar.pool", pool.to_owned()));
-            attributes.push(KeyValue::new("busbar.attempt", i64::from(self.attempts)));
+        let span_id = context::new_span_id();
+        let span = self.recording().then(|| {
+            let mut span = SpanWriter::start(
+                &self.trace_id,
+                &span_id,
+                self.state.as_ref().map_or(&[][..], HeaderValue::as_bytes),
+                Some(&self.span_id),
+                Kind::Client,
+                now(),
+            );
+            let out = span.attributes();
+            otlp::name(out, &[&lane.lane.name]);
+            out.extend_from_slice(&lane.lane.attributes);
+            string_attribute(out, "busbar.pool", pool);
+            int_attribute(out, "busbar.attempt", i64::from(self.attempts));
             if let Some(reason) = failover_reason {
-                attributes.push(KeyValue::new("busbar.failover_reason", reason));
+                string_attribute(out, "busbar.failover_reason", reason);
             }
-        }
-        let request = &self.request;
-        let parent = self.parent.get_or_insert_with(|| {
-            // Not remote: the context is the request span's own, local.
-            Context::new().with_remote_span_context(request.span_context().clone())
+            span
         });
-        let mut builder = self
-            .tracer
-            .span_builder(lane.span_name.clone())
-            .with_kind(SpanKind::Client);
-        builder.attributes = Some(attributes);
-        let span = self.tracer.build_with_context(builder, parent);
         self.attempt = Some(Attempt {
+            span_id,
             span,
-            lane: lane.lane.clone(),
+            lane: Arc::clone(&lane.lane),
         });
     }
 
@@ -273,18 +364,12 @@ impl Trace {
         let Some(attempt) = &self.attempt else {
             return;
         };
-        let context = attempt.span.span_context();
-        if !context.is_valid() {
-            return;
-        }
-        if let Ok(value) = HeaderValue::from_bytes(&traceparent(context)) {
+        let value = context::traceparent(&self.trace_id, &attempt.span_id, self.flags);
+        if let Ok(value) = HeaderValue::from_bytes(&value) {
             headers.insert(TRACEPARENT, value);
         }
-        let state = context.trace_state().header();
-        if !state.is_empty() {
-            if let Ok(value) = HeaderValue::from_str(&state) {
-                headers.insert(TRACESTATE, value);
-            }
+        if let Some(state) = &self.state {
+            headers.insert(TRACESTATE, state.clone());
         }
     }
 
@@ -292,20 +377,27 @@ impl Trace {
     /// `status` is the upstream's HTTP status when it answered.
     pub(crate) fn attempt_failed(&mut self, class: &'static str, status: Option<u16>) {
         self.last_failure = Some(class);
-        let Some(mut attempt) = self.attempt.take() else {
+        let Some(Attempt {
+            span: Some(mut span),
+            ..
+        }) = self.attempt.take()
+        else {
             return;
         };
-        let span = &mut attempt.span;
-        span.set_attribute(KeyValue::new(ERROR_TYPE, class));
+        let out = span.attributes();
+        string_attribute(out, ERROR_TYPE, class);
         if let Some(status) = status {
-            span.set_attribute(KeyValue::new(STATUS_CODE, i64::from(status)));
+            int_attribute(out, STATUS_CODE, i64::from(status));
         }
-        span.set_status(Status::error(class));
-        span.end();
+        self.queue
+            .push(span.finish(now(), Some(class), self.flags, false));
     }
 
     /// A stream event of the reply passed.
     pub(crate) fn observe(&mut self, event: &StreamEvent) {
+        if !self.recording() {
+            return;
+        }
         match event {
             StreamEvent::MessageStart { model, usage, .. } => {
                 if !model.is_empty() {
@@ -329,6 +421,9 @@ impl Trace {
 
     /// A complete reply's model, finish reason and usage.
     pub(crate) fn complete(&mut self, model: &str, stop: Option<&StopReason>, usage: &Usage) {
+        if !self.recording() {
+            return;
+        }
         if !model.is_empty() {
             self.reply.model = Some(model.to_owned());
         }
@@ -371,22 +466,27 @@ impl Trace {
 
     /// The request failed before any reply: it answered `status`.
     pub(crate) fn failed(mut self: Box<Self>, status: u16) {
-        if !self.recording {
-            self.end(None);
-            return;
-        }
-        let class = self.last_failure;
-        let span = &mut self.request;
-        span.set_attribute(KeyValue::new(STATUS_CODE, i64::from(status)));
-        let error = match class {
-            Some(class) => Cow::Borrowed(class),
-            None => Cow::Owned(status.to_string()),
-        };
         self.ended = true;
-        span.set_attribute(KeyValue::new(ERROR_TYPE, error.clone()));
-        span.set_status(Status::error(error));
-        span.set_attribute(KeyValue::new("busbar.attempts", i64::from(self.attempts)));
-        span.end();
+        let Some(mut span) = self.request.take() else {
+            return;
+        };
+        let out = span.attributes();
+        if !self.named {
+            otlp::name(out, &[self.operation]);
+        }
+        int_attribute(out, STATUS_CODE, i64::from(status));
+        let status_text;
+        let error = match self.last_failure {
+            Some(class) => class,
+            None => {
+                status_text = status.to_string();
+                &status_text
+            }
+        };
+        string_attribute(out, ERROR_TYPE, error);
+        int_attribute(out, "busbar.attempts", i64::from(self.attempts));
+        self.queue
+            .push(span.finish(now(), Some(error), self.flags, self.remote_parent));
     }
 
     /// Ends the reply's attempt span and the request span, with what the
@@ -396,54 +496,44 @@ impl Trace {
     /// GenAI usage across spans counts it once.
     fn end(&mut self, error: Option<&'static str>) {
         self.ended = true;
-        if !self.recording {
-            if let Some(mut attempt) = self.attempt.take() {
-                attempt.span.end();
-            }
-            self.request.end();
+        let Some(mut request) = self.request.take() else {
             return;
-        }
-        let lane = match self.attempt.take() {
-            Some(mut attempt) => {
-                let span = &mut attempt.span;
+        };
+        let ended = now();
+        if let Some(attempt) = self.attempt.take() {
+            if let Some(mut span) = attempt.span {
+                let out = span.attributes();
                 if let Some(model) = self.reply.model.take() {
-                    span.set_attribute(KeyValue::new("gen_ai.response.model", model));
+                    string_attribute(out, "gen_ai.response.model", &model);
                 }
-                if let Some(usage) = self.reply.usage {
-                    set_usage(span, &usage);
+                if let Some(usage) = &self.reply.usage {
+                    usage_attributes(out, usage);
                 }
-                let finish = match (self.reply.finish, self.reply.other_finish.take()) {
-                    (Some(name), _) => Some(StringValue::from(name)),
-                    (None, Some(raw)) => Some(StringValue::from(raw)),
-                    (None, None) => None,
-                };
-                if let Some(finish) = finish {
-                    span.set_attribute(KeyValue::new(
-                        "gen_ai.response.finish_reasons",
-                        Value::Array(Array::String(vec![finish])),
-                    ));
+                let other = self.reply.other_finish.take();
+                if let Some(finish) = self.reply.finish.or(other.as_deref()) {
+                    strings_attribute(out, "gen_ai.response.finish_reasons", &[finish]);
                 }
                 if let Some(error) = error {
-                    span.set_attribute(KeyValue::new(ERROR_TYPE, error));
-                    span.set_status(Status::error(error));
+                    string_attribute(out, ERROR_TYPE, error);
                 }
-                span.end();
-                Some(attempt.lane)
+                self.queue
+                    .push(span.finish(ended, error, self.flags, false));
             }
-            None => None,
-        };
-        let span = &mut self.request;
+            self.served = Some(attempt.lane);
+        }
+        let out = request.attributes();
+        if !self.named {
+            otlp::name(out, &[self.operation]);
+        }
         if let Some(error) = error {
-            span.set_attribute(KeyValue::new(ERROR_TYPE, error));
+            string_attribute(out, ERROR_TYPE, error);
         }
-        if let Some(lane) = lane {
-            span.set_attribute(KeyValue::new("busbar.lane", lane));
+        if let Some(lane) = &self.served {
+            string_attribute(out, "busbar.lane", &lane.lane);
         }
-        span.set_attribute(KeyValue::new("busbar.attempts", i64::from(self.attempts)));
-        if let Some(error) = error {
-            span.set_status(Status::error(error));
-        }
-        span.end();
+        int_attribute(out, "busbar.attempts", i64::from(self.attempts));
+        self.queue
+            .push(request.finish(ended, error, self.flags, self.remote_parent));
     }
 }
 
@@ -459,13 +549,14 @@ impl Drop for Trace {
     }
 }
 
-/// The most attributes a request span gets: three at arrival, four on
-/// routing, three at its end.
-const REQUEST_ATTRIBUTES: usize = 10;
-/// The most attributes an attempt span gets beyond its lane's: three at
-/// its start, eight at its end (model, five counts, finish, error) or two
-/// when it fails.
-const ATTEMPT_ATTRIBUTES: usize = 11;
+/// Now, in nanoseconds since the Unix epoch.
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
+}
 
 const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
 const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
@@ -511,41 +602,14 @@ fn finish_reason(reason: &StopReason) -> Option<&'static str> {
     })
 }
 
-/// The W3C `traceparent` of `context`: `00-{trace id}-{span id}-{flags}`
-/// in lowercase hex. Written by hand: this runs on every attempt, and
-/// `format!` through the ids' `Display` cost ten times as much.
-fn traceparent(context: &SpanContext) -> [u8; 55] {
-    fn hex(bytes: &[u8], out: &mut [u8]) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0x0f)];
-        }
-    }
-    let mut value = [b'-'; 55];
-    value[..2].copy_from_slice(b"00");
-    hex(&context.trace_id().to_bytes(), &mut value[3..35]);
-    hex(&context.span_id().to_bytes(), &mut value[36..52]);
-    hex(&[context.trace_flags().to_u8()], &mut value[53..]);
-    value
-}
-
-/// A string value cloned by reference count, for attributes every attempt
-/// of a lane repeats.
-fn shared(value: &str) -> StringValue {
-    StringValue::from(Arc::<str>::from(value))
-}
-
-fn set_usage(span: &mut Span, usage: &Usage) {
+fn usage_attributes(out: &mut Vec<u8>, usage: &Usage) {
     let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-    span.set_attribute(KeyValue::new(
-        "gen_ai.usage.input_tokens",
-        count(usage.input_tokens),
-    ));
-    span.set_attribute(KeyValue::new(
+    int_attribute(out, "gen_ai.usage.input_tokens", count(usage.input_tokens));
+    int_attribute(
+        out,
         "gen_ai.usage.output_tokens",
         count(usage.output_tokens),
-    ));
+    );
     for (key, value) in [
         (
             "gen_ai.usage.cache_read.input_tokens",
@@ -561,36 +625,39 @@ fn set_usage(span: &mut Span, usage: &Usage) {
         ),
     ] {
         if let Some(value) = value {
-            span.set_attribute(KeyValue::new(key, count(value)));
+            int_attribute(out, key, count(value));
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
-
-    use super::traceparent;
+    use super::resource_attributes;
 
     #[test]
-    fn traceparent_is_the_w3c_header_in_lowercase_hex() {
-        for (trace, span, flags) in [
-            (0x0af7651916cd43dd8448eb211c80319c, 0xb7ad6b7169203331, 1),
-            (1, 0xffff_ffff_ffff_ffff, 0),
-            (u128::MAX, 1, 0xff),
-        ] {
-            let context = SpanContext::new(
-                TraceId::from(trace),
-                SpanId::from(span),
-                TraceFlags::new(flags),
-                false,
-                TraceState::NONE,
-            );
-            let expected = format!("00-{trace:032x}-{span:016x}-{flags:02x}");
-            assert_eq!(
-                std::str::from_utf8(&traceparent(&context)),
-                Ok(expected.as_str())
-            );
-        }
+    fn the_resource_comes_from_the_environment_with_busbars_defaults() {
+        let found = resource_attributes(None, "");
+        let get = |all: &[(String, String)], key: &str| {
+            all.iter()
+                .find(|(kept, _)| kept == key)
+                .map(|(_, value)| value.clone())
+        };
+        assert_eq!(get(&found, "service.name").as_deref(), Some("busbar"));
+        assert_eq!(
+            get(&found, "service.version").as_deref(),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
+        let set = resource_attributes(
+            None,
+            "service.name=gw-eu,deployment.environment=prod%20eu, broken ,k8s.pod.name=busbar-0",
+        );
+        assert_eq!(get(&set, "service.name").as_deref(), Some("gw-eu"));
+        assert_eq!(
+            get(&set, "deployment.environment").as_deref(),
+            Some("prod eu")
+        );
+        assert_eq!(get(&set, "k8s.pod.name").as_deref(), Some("busbar-0"));
+        let named = resource_attributes(Some("edge"), "service.name=gw-eu");
+        assert_eq!(get(&named, "service.name").as_deref(), Some("edge"));
     }
 }

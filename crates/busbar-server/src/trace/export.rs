@@ -1,42 +1,38 @@
-//! Where spans go: the OTLP exporter for `observability.otlp_endpoint`,
-//! behind the SDK's batch processor, and the HTTP client it posts with.
+//! Where spans go: a bounded queue that a finished span joins without
+//! waiting, and one task on the server's runtime that sends what is queued
+//! to `observability.otlp_endpoint` in batches.
 //!
 //! The endpoint's scheme picks the transport: `http://` and `https://` are
 //! OTLP over HTTP with protobuf bodies, posted to `/v1/traces` (appended
-//! when the URL has no path of its own); `grpc://` (in the clear) and
-//! `grpcs://` (TLS, the Mozilla roots) are OTLP over gRPC.
+//! when the URL has no path of its own); `grpc://` (in the clear, HTTP/2
+//! with prior knowledge) and `grpcs://` (TLS, the Mozilla roots) are OTLP
+//! over gRPC: the same message, framed, posted to the trace service's
+//! `Export` method. Both go through a hyper client of the same make as the
+//! upstream one (no second HTTP stack).
 //!
-//! The batch processor keeps a bounded queue that a finished span joins
-//! without waiting (a full queue drops the span), and exports from its own
-//! thread, so a slow or dead collector never holds up a request. OTLP/HTTP
-//! is encoded by Busbar's own writer (`otlp.rs`) and posted through a hyper
-//! client of the same make as the upstream one (no second HTTP stack), its
-//! requests spawned on the server's runtime.
+//! A full queue drops the span, counted in
+//! `busbar_trace_spans_dropped_total`, so a slow or dead collector never
+//! holds up a request; a failed export is logged and its spans counted
+//! there too. The batch processor's `OTEL_BSP_*` variables apply.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::Uri;
+use bytes::{BufMut as _, Bytes, BytesMut};
+use http::{HeaderName, HeaderValue, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use opentelemetry_http::{HttpClient, HttpError, Request, Response};
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithTonicConfig};
-use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
-use opentelemetry_sdk::Resource;
-use tokio::runtime::Handle;
+use tokio::sync::{oneshot, Notify};
 
-/// How long one export may take, connection included.
-const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Spans waiting for export; more are dropped (and counted by the SDK's
-/// own log) rather than held.
-const MAX_QUEUE: usize = 8192;
+use super::otlp;
 
 /// The largest collector reply read.
 const MAX_REPLY: usize = 64 * 1024;
+
+/// The gRPC method spans are exported with.
+const GRPC_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
 
 /// How an endpoint is spoken to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,118 +76,311 @@ impl Transport {
     }
 }
 
-/// The tracer provider exporting to `endpoint`, in batches.
-pub(super) fn provider(endpoint: &str) -> Result<SdkTracerProvider, String> {
-    let runtime = Handle::try_current()
-        .map_err(|_| "observability.otlp_endpoint needs a tokio runtime to export on".to_owned())?;
-    let transport = Transport::of(endpoint)?;
-    if let Transport::Http(url) = &transport {
-        if url.contains(":4317/") {
-            tracing::warn!(
-                endpoint,
-                "traces: port 4317 is OTLP/gRPC's; this sends OTLP/HTTP (write grpc://… for gRPC)"
-            );
-        }
+/// The batch processor's settings: the OpenTelemetry `OTEL_BSP_*`
+/// variables, with Busbar's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Batching {
+    /// `OTEL_BSP_SCHEDULE_DELAY`: how often a batch is sent.
+    pub(super) delay: Duration,
+    /// `OTEL_BSP_MAX_QUEUE_SIZE`: spans waiting beyond this are dropped.
+    pub(super) max_queue: usize,
+    /// `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`: the most spans in one export (a
+    /// queue this long is sent without waiting for the delay).
+    pub(super) max_batch: usize,
+    /// `OTEL_BSP_EXPORT_TIMEOUT`: how long one export may take.
+    pub(super) timeout: Duration,
+}
+
+impl Batching {
+    pub(super) fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
     }
-    let config = BatchConfigBuilder::default()
-        .with_max_queue_size(MAX_QUEUE)
-        .build();
-    let processor = match transport {
-        Transport::Http(url) => {
-            let url = url
-                .parse::<Uri>()
-                .map_err(|error| format!("observability.otlp_endpoint `{endpoint}`: {error}"))?;
-            let exporter = super::otlp::HttpExporter::new(Collector::new(runtime), url);
-            BatchSpanProcessor::builder(exporter)
-                .with_batch_config(config)
-                .build()
-        }
-        Transport::Grpc { origin, tls } => {
-            // tonic's channel starts its worker on the runtime it is made in.
-            let _entered = runtime.enter();
-            let builder = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_protocol(Protocol::Grpc)
-                .with_endpoint(origin)
-                .with_timeout(EXPORT_TIMEOUT);
-            let builder = if tls {
-                builder.with_tls_config(
-                    opentelemetry_otlp::tonic_types::transport::ClientTlsConfig::new()
-                        .with_webpki_roots(),
-                )
-            } else {
-                builder
-            };
-            let exporter = builder
-                .build()
-                .map_err(|error| format!("observability.otlp_endpoint `{endpoint}`: {error}"))?;
-            BatchSpanProcessor::builder(exporter)
-                .with_batch_config(config)
-                .build()
-        }
-    };
-    Ok(SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        .with_resource(
-            Resource::builder()
-                .with_service_name("busbar")
-                .with_attribute(opentelemetry::KeyValue::new(
-                    "service.version",
-                    env!("CARGO_PKG_VERSION"),
-                ))
-                .build(),
-        )
-        .build())
-}
 
-/// Posts OTLP/HTTP exports. The batch processor calls it from its own
-/// thread, outside any runtime, so each request is spawned on the server's.
-struct Collector {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    runtime: Handle,
-}
-
-impl std::fmt::Debug for Collector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Collector")
-    }
-}
-
-impl Collector {
-    fn new(runtime: Handle) -> Self {
-        let https = crate::https::connector(EXPORT_TIMEOUT, None);
-        Self {
-            client: Client::builder(TokioExecutor::new()).build(https),
-            runtime,
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl HttpClient for Collector {
-    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        let client = self.client.clone();
-        let (parts, body) = request.into_parts();
-        let request = Request::from_parts(parts, Full::new(body));
-        let exchange = async move {
-            let response = client.request(request).await?;
-            let (parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_REPLY).collect().await?.to_bytes();
-            Ok::<_, HttpError>(Response::from_parts(parts, body))
+    fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let number = |name: &str, default: u64| -> u64 {
+            match lookup(name) {
+                None => default,
+                Some(text) => match text.trim().parse::<u64>() {
+                    Ok(value) if value > 0 => value,
+                    _ => {
+                        tracing::warn!(
+                            variable = name,
+                            value = text,
+                            "traces: not a positive whole number; using {default}"
+                        );
+                        default
+                    }
+                },
+            }
         };
-        self.runtime
-            .spawn(async move {
-                tokio::time::timeout(EXPORT_TIMEOUT, exchange)
-                    .await
-                    .map_err(|_| HttpError::from("the collector did not answer in time"))?
-            })
-            .await?
+        let max_queue = number("OTEL_BSP_MAX_QUEUE_SIZE", 8192);
+        let max_batch = number("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512).min(max_queue);
+        Self {
+            delay: Duration::from_millis(number("OTEL_BSP_SCHEDULE_DELAY", 5000)),
+            max_queue: usize::try_from(max_queue).unwrap_or(usize::MAX),
+            max_batch: usize::try_from(max_batch).unwrap_or(usize::MAX),
+            timeout: Duration::from_millis(number("OTEL_BSP_EXPORT_TIMEOUT", 10_000)),
+        }
+    }
+}
+
+/// Finished spans waiting for export.
+pub(super) struct Queue {
+    spans: Mutex<Vec<Vec<u8>>>,
+    max: usize,
+    /// Wakes the exporter early: a full batch is waiting, or a flush.
+    wake: Notify,
+    /// The batch size that wakes the exporter.
+    batch: usize,
+    /// Flush requests, answered once everything queued before was sent.
+    flushes: Mutex<Vec<oneshot::Sender<()>>>,
+}
+
+impl Queue {
+    /// Queues a finished span's body; a full queue drops it, counted.
+    pub(super) fn push(&self, span: Vec<u8>) {
+        let length = {
+            let mut spans = self
+                .spans
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if spans.len() >= self.max {
+                drop(spans);
+                dropped(1);
+                return;
+            }
+            spans.push(span);
+            spans.len()
+        };
+        if length == self.batch {
+            self.wake.notify_one();
+        }
+    }
+
+    fn take(&self) -> Vec<Vec<u8>> {
+        std::mem::take(
+            &mut *self
+                .spans
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+fn dropped(spans: usize) {
+    metrics::counter!("busbar_trace_spans_dropped_total").increment(spans as u64);
+}
+
+/// The exporter's handle: its queue, and a way to have it send what is
+/// queued.
+pub(super) struct Exporter {
+    pub(super) queue: Arc<Queue>,
+}
+
+impl Exporter {
+    /// Starts the export task for `endpoint` on the current runtime.
+    pub(super) fn start(
+        endpoint: &str,
+        batching: Batching,
+        resource: Vec<u8>,
+        scope: Vec<u8>,
+    ) -> Result<Self, String> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            "observability.otlp_endpoint needs a tokio runtime to export on".to_owned()
+        })?;
+        let transport = Transport::of(endpoint)?;
+        if let Transport::Http(url) = &transport {
+            if url.contains(":4317/") {
+                tracing::warn!(
+                    endpoint,
+                    "traces: port 4317 is OTLP/gRPC's; this sends OTLP/HTTP (write grpc://… for gRPC)"
+                );
+            }
+        }
+        let general = std::env::var("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or_default();
+        let traces = std::env::var("OTEL_EXPORTER_OTLP_TRACES_HEADERS").unwrap_or_default();
+        let sender = Sender::new(
+            &transport,
+            otlp::env_headers(&general, &traces),
+            batching.timeout,
+        )
+        .map_err(|error| format!("observability.otlp_endpoint `{endpoint}`: {error}"))?;
+        let queue = Arc::new(Queue {
+            spans: Mutex::new(Vec::new()),
+            max: batching.max_queue,
+            wake: Notify::new(),
+            batch: batching.max_batch,
+            flushes: Mutex::new(Vec::new()),
+        });
+        runtime.spawn(run(Arc::clone(&queue), sender, batching, resource, scope));
+        Ok(Self { queue })
+    }
+
+    /// Sends everything queued, waiting at most `within`.
+    pub(super) async fn flush(&self, within: Duration) {
+        let (done, answer) = oneshot::channel();
+        self.queue
+            .flushes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(done);
+        self.queue.wake.notify_one();
+        let _ = tokio::time::timeout(within, answer).await;
+    }
+}
+
+/// The export loop: every `delay`, or sooner when a batch is full or a
+/// flush asked, sends what is queued. It runs as long as the process.
+async fn run(
+    queue: Arc<Queue>,
+    sender: Sender,
+    batching: Batching,
+    resource: Vec<u8>,
+    scope: Vec<u8>,
+) {
+    let mut body = Vec::new();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(batching.delay) => {}
+            () = queue.wake.notified() => {}
+        }
+        let flushes = std::mem::take(
+            &mut *queue
+                .flushes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let spans = queue.take();
+        for batch in spans.chunks(batching.max_batch.max(1)) {
+            body.clear();
+            otlp::export_request(&mut body, &resource, &scope, batch);
+            if let Err(error) = sender.send(&body).await {
+                tracing::warn!(%error, spans = batch.len(), "traces: an export failed; its spans are lost");
+                dropped(batch.len());
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+enum ExportError {
+    #[error("the collector could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the collector did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the collector answered {0}")]
+    Status(http::StatusCode),
+    #[error("the collector answered gRPC status {code}: {message}")]
+    Grpc { code: String, message: String },
+}
+
+/// Posts export requests to the collector.
+struct Sender {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    url: Uri,
+    grpc: bool,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    timeout: Duration,
+}
+
+impl Sender {
+    fn new(
+        transport: &Transport,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let (url, grpc) = match transport {
+            Transport::Http(url) => (url.clone(), false),
+            Transport::Grpc { origin, .. } => (format!("{origin}{GRPC_EXPORT}"), true),
+        };
+        let url = url.parse::<Uri>().map_err(|error| error.to_string())?;
+        let mut builder = Client::builder(TokioExecutor::new());
+        let connector = if grpc {
+            builder.http2_only(true);
+            crate::https::h2_connector(timeout)
+        } else {
+            crate::https::connector(timeout, None)
+        };
+        Ok(Self {
+            client: builder.build(connector),
+            url,
+            grpc,
+            headers,
+            timeout,
+        })
+    }
+
+    async fn send(&self, message: &[u8]) -> Result<(), ExportError> {
+        let body = if self.grpc {
+            // gRPC's frame: not compressed, then the length, big-endian.
+            let mut framed = BytesMut::with_capacity(5 + message.len());
+            framed.put_u8(0);
+            framed.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
+            framed.put_slice(message);
+            framed.freeze()
+        } else {
+            Bytes::copy_from_slice(message)
+        };
+        let mut request = Request::post(self.url.clone());
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        let request = if self.grpc {
+            request
+                .header(http::header::CONTENT_TYPE, "application/grpc")
+                .header(http::header::TE, "trailers")
+        } else {
+            request.header(http::header::CONTENT_TYPE, "application/x-protobuf")
+        }
+        .body(Full::new(body))
+        .map_err(|error| ExportError::Unreachable(error.to_string()))?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|error| ExportError::Unreachable(error.to_string()))?;
+            let (parts, body) = response.into_parts();
+            let collected = Limited::new(body, MAX_REPLY)
+                .collect()
+                .await
+                .map_err(|error| ExportError::Unreachable(error.to_string()))?;
+            if !parts.status.is_success() {
+                return Err(ExportError::Status(parts.status));
+            }
+            if self.grpc {
+                // A reply with no message carries its status in the headers.
+                let trailers = collected.trailers().cloned().unwrap_or_default();
+                let field = |name: &str| {
+                    trailers
+                        .get(name)
+                        .or_else(|| parts.headers.get(name))
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let code = field("grpc-status").unwrap_or_else(|| "missing".to_owned());
+                if code != "0" {
+                    return Err(ExportError::Grpc {
+                        code,
+                        message: field("grpc-message").unwrap_or_default(),
+                    });
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| ExportError::Timeout(self.timeout))?
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Transport;
+    use super::*;
 
     #[test]
     fn the_scheme_picks_the_transport() {
@@ -222,5 +411,36 @@ mod tests {
             assert_eq!(Transport::of(endpoint), Ok(expected), "{endpoint}");
         }
         assert!(Transport::of("ftp://otel").is_err());
+    }
+
+    #[test]
+    fn the_batch_variables_apply_and_bad_values_fall_back() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            Batching::from_lookup(move |name| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            })
+        };
+        assert_eq!(
+            vars(&[]),
+            Batching {
+                delay: Duration::from_secs(5),
+                max_queue: 8192,
+                max_batch: 512,
+                timeout: Duration::from_secs(10),
+            }
+        );
+        let set = vars(&[
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+            ("OTEL_BSP_MAX_QUEUE_SIZE", "64"),
+            ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1000"),
+            ("OTEL_BSP_EXPORT_TIMEOUT", "abc"),
+        ]);
+        assert_eq!(set.delay, Duration::from_millis(100));
+        assert_eq!(set.max_queue, 64);
+        assert_eq!(set.max_batch, 64, "a batch is never larger than the queue");
+        assert_eq!(set.timeout, Duration::from_secs(10));
     }
 }
