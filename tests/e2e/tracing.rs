@@ -26,7 +26,7 @@ use prost::Message;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-use crate::support::{Gateway, Setup, CLAUDE_UPSTREAM};
+use crate::support::{Gateway, Metrics, Setup, CLAUDE_UPSTREAM};
 
 /// Two lanes on the mock, named after their upstream model ids: `a` speaks
 /// OpenAI, `b` Anthropic; pool `p` tries `a` first.
@@ -394,6 +394,23 @@ async fn a_collector_that_is_dead_or_silent_costs_requests_nothing() {
             "{endpoint}: {:?}",
             started.elapsed()
         );
+        // A refused export loses its spans, and says so.
+        if endpoint.contains(&dead.to_string()) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let dropped = Metrics::read(&gateway)
+                    .await
+                    .sum("busbar_trace_spans_dropped_total", &[]);
+                if dropped > 0 {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{endpoint}: no span counted as dropped"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
     }
     held.abort();
 }
