@@ -312,7 +312,7 @@ impl Record {
         line
     }
 
-    fn line(&self, ended: Instant) -> Line<'_> {
+    fn line(&self, ended: Instant) -> Line<'_, impl Iterator<Item = AttemptLine<'_>>> {
         let since = |at: Instant| at.saturating_duration_since(self.started);
         let total = since(ended);
         let upstream: Duration = self
@@ -354,19 +354,15 @@ impl Record {
             lane: served.map(|attempt| attempt.lane.as_str()),
             egress: served.map(|attempt| attempt.egress.name()),
             upstream_model: served.map(|attempt| attempt.upstream_model.as_str()),
-            attempts: self
-                .attempts
-                .iter()
-                .map(|attempt| AttemptLine {
-                    lane: &attempt.lane,
-                    provider: &attempt.provider,
-                    egress: attempt.egress.name(),
-                    upstream_model: &attempt.upstream_model,
-                    status: attempt.status,
-                    failure: attempt.failure.map(FailureClass::as_str),
-                    upstream: attempt.upstream,
-                })
-                .collect(),
+            attempts: self.attempts.iter().map(|attempt| AttemptLine {
+                lane: &attempt.lane,
+                provider: &attempt.provider,
+                egress: attempt.egress.name(),
+                upstream_model: &attempt.upstream_model,
+                status: attempt.status,
+                failure: attempt.failure.map(FailureClass::as_str),
+                upstream: attempt.upstream,
+            }),
             usage: self.usage.as_ref().map(|usage| UsageLine {
                 input: usage.input_tokens,
                 output: usage.output_tokens,
