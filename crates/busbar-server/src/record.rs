@@ -24,6 +24,7 @@ mod outlet;
 mod redact;
 mod time;
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 use busbar_ir::{StreamEvent, Usage};
 use busbar_protocols::Protocol;
 use busbar_routing::FailureClass;
-use bytes::Bytes;
+use bytes::BytesMut;
 
 use line::{AttemptLine, Line, UsageLine};
 pub(crate) use line::{Kind, Outcome};
@@ -39,15 +40,33 @@ pub(crate) use outlet::{dropped, Bodies, Message, Outlet, Sink};
 pub(crate) use redact::Redactor;
 
 /// The bytes reserved for a record's line: a request with one attempt and
-/// no bodies writes about 700.
+/// no bodies writes about 750.
 const LINE_CAPACITY: usize = 1024;
+
+/// The size of the blocks a thread's lines are cut from: a few dozen
+/// typical lines each.
+const LINES_BLOCK: usize = 32 * 1024;
+
+thread_local! {
+    /// This thread's lines: each written to `.0`, then copied into `.1`
+    /// and split off it, so that the lines of many records share one
+    /// allocation (freed, or reused, once the sinks have dropped them all)
+    /// instead of each line being allocated on this thread and freed on a
+    /// sink's.
+    static LINES: RefCell<(Vec<u8>, BytesMut)> = RefCell::new((Vec::new(), BytesMut::new()));
+}
+
+/// The bytes reserved for a record's names (request id, path, model, pool,
+/// each attempt's lane, provider and model): about 110 for a request with
+/// one attempt.
+const TEXT_CAPACITY: usize = 256;
 
 /// One lane tried.
 struct Attempt {
-    lane: String,
-    provider: String,
+    lane: Span,
+    provider: Span,
     egress: Protocol,
-    upstream_model: String,
+    upstream_model: Span,
     /// When the upstream request was handed to the HTTP client (`None`: it
     /// never was, e.g. the body could not be translated).
     sent: Option<Instant>,
@@ -63,13 +82,16 @@ pub(crate) struct Record {
     outlet: Arc<Outlet>,
     started: Instant,
     time: SystemTime,
-    request_id: String,
+    /// The record's names, one after another, each found by its [`Span`]:
+    /// one allocation instead of one for each.
+    text: String,
+    request_id: Span,
     client: SocketAddr,
     ingress: Protocol,
     kind: Kind,
-    path: String,
-    model: Option<String>,
-    pool: Option<String>,
+    path: Span,
+    model: Option<Span>,
+    pool: Option<Span>,
     key_id: Option<String>,
     stream: Option<bool>,
     attempts: Vec<Attempt>,
@@ -86,6 +108,13 @@ pub(crate) struct Record {
     ended: Option<Instant>,
     request_body: Option<Captured>,
     response_body: Option<Captured>,
+}
+
+/// Where a name is in its record's `text`.
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
 }
 
 /// The start of a body, up to the cap, and its whole length.
@@ -122,15 +151,19 @@ pub(crate) struct Opening<'a> {
 impl Record {
     /// A record for a request that arrived at `opening.started`.
     pub(crate) fn open(outlet: &Arc<Outlet>, opening: Opening<'_>) -> Box<Self> {
+        let mut text = String::with_capacity(TEXT_CAPACITY);
+        let request_id = keep(&mut text, opening.request_id);
+        let path = keep(&mut text, opening.path);
         Box::new(Self {
             outlet: Arc::clone(outlet),
             started: opening.started,
             time: SystemTime::now(),
-            request_id: opening.request_id.to_owned(),
+            text,
+            request_id,
             client: opening.client,
             ingress: opening.ingress,
             kind: opening.kind,
-            path: opening.path.to_owned(),
+            path,
             model: None,
             pool: None,
             key_id: None,
@@ -167,7 +200,7 @@ impl Record {
 
     /// The name the request asked for, resolved or not.
     pub(crate) fn named(&mut self, model: &str) {
-        self.model = Some(model.to_owned());
+        self.model = Some(keep(&mut self.text, model));
     }
 
     /// The governance key that was admitted.
@@ -185,16 +218,17 @@ impl Record {
         price: Option<Arc<busbar_config::Price>>,
     ) {
         self.price = price;
-        self.attempts.push(Attempt {
-            lane: lane.to_owned(),
-            provider: provider.to_owned(),
+        let attempt = Attempt {
+            lane: keep(&mut self.text, lane),
+            provider: keep(&mut self.text, provider),
             egress,
-            upstream_model: upstream_model.to_owned(),
+            upstream_model: keep(&mut self.text, upstream_model),
             sent: None,
             upstream: None,
             status: None,
             failure: None,
-        });
+        };
+        self.attempts.push(attempt);
     }
 
     /// The current attempt's request goes to the upstream now.
@@ -249,7 +283,7 @@ impl Record {
     pub(crate) fn replied(&mut self, reply: Replied<'_>) {
         self.status = reply.status;
         self.outcome = reply.outcome;
-        self.pool = Some(reply.pool.to_owned());
+        self.pool = Some(keep(&mut self.text, reply.pool));
         self.error = reply.error;
         if self.outcome == Outcome::UpstreamError {
             self.failure = self.attempts.last().and_then(|attempt| attempt.failure);
@@ -292,9 +326,22 @@ impl Record {
     /// The body ended: the record is written.
     pub(crate) fn finish(mut self: Box<Self>) {
         let ended = *self.ended.get_or_insert_with(Instant::now);
-        let mut line = self.json_line(ended);
-        line.push(b'\n');
-        self.outlet.send(&Bytes::from(line));
+        let line = LINES.with_borrow_mut(|(written, block)| {
+            written.clear();
+            written.reserve(LINE_CAPACITY);
+            self.line(ended).write(written);
+            written.push(b'\n');
+            if block.capacity() < written.len() {
+                block.reserve(LINES_BLOCK.max(written.len()));
+            }
+            block.extend_from_slice(written);
+            // A line with large bodies does not keep its room.
+            if written.capacity() > LINES_BLOCK {
+                *written = Vec::new();
+            }
+            block.split().freeze()
+        });
+        self.outlet.send(&line);
     }
 
     /// The request's cost: the serving (last tried) lane's price of the
@@ -304,15 +351,7 @@ impl Record {
         Some(self.price.as_ref()?.cost(usage).micro_dollars())
     }
 
-    /// The record as of `ended`, as one line of JSON (without its newline).
-    pub(super) fn json_line(&self, ended: Instant) -> Vec<u8> {
-        // Sized for a typical record, so the line is not grown step by step.
-        let mut line = Vec::with_capacity(LINE_CAPACITY);
-        self.line(ended).write(&mut line);
-        line
-    }
-
-    fn line(&self, ended: Instant) -> Line<'_> {
+    fn line(&self, ended: Instant) -> Line<'_, impl Iterator<Item = AttemptLine<'_>>> {
         let since = |at: Instant| at.saturating_duration_since(self.started);
         let total = since(ended);
         let upstream: Duration = self
@@ -336,37 +375,34 @@ impl Record {
             let whole = captured.length <= captured.bytes.len() as u64;
             Some(bodies.redactor.body(&captured.bytes, whole))
         };
+        let text = |span: Span| &self.text[span.start..span.end];
         Line {
-            request_id: &self.request_id,
+            request_id: text(self.request_id),
             time: self.time,
             kind: self.kind,
             key_id: self.key_id.as_deref(),
             client: self.client,
             ingress: self.ingress.name(),
-            path: &self.path,
-            model: self.model.as_deref(),
-            pool: self.pool.as_deref(),
+            path: text(self.path),
+            model: self.model.map(text),
+            pool: self.pool.map(text),
             stream: self.stream,
             status: self.status,
             outcome: self.outcome,
             failure: self.failure.map(FailureClass::as_str),
             error: self.error.as_deref(),
-            lane: served.map(|attempt| attempt.lane.as_str()),
+            lane: served.map(|attempt| text(attempt.lane)),
             egress: served.map(|attempt| attempt.egress.name()),
-            upstream_model: served.map(|attempt| attempt.upstream_model.as_str()),
-            attempts: self
-                .attempts
-                .iter()
-                .map(|attempt| AttemptLine {
-                    lane: &attempt.lane,
-                    provider: &attempt.provider,
-                    egress: attempt.egress.name(),
-                    upstream_model: &attempt.upstream_model,
-                    status: attempt.status,
-                    failure: attempt.failure.map(FailureClass::as_str),
-                    upstream: attempt.upstream,
-                })
-                .collect(),
+            upstream_model: served.map(|attempt| text(attempt.upstream_model)),
+            attempts: self.attempts.iter().map(move |attempt| AttemptLine {
+                lane: text(attempt.lane),
+                provider: text(attempt.provider),
+                egress: attempt.egress.name(),
+                upstream_model: text(attempt.upstream_model),
+                status: attempt.status,
+                failure: attempt.failure.map(FailureClass::as_str),
+                upstream: attempt.upstream,
+            }),
             usage: self.usage.as_ref().map(|usage| UsageLine {
                 input: usage.input_tokens,
                 output: usage.output_tokens,
@@ -386,6 +422,16 @@ impl Record {
             response_body: body(&self.response_body),
             response_body_bytes: self.response_body.as_ref().map(|captured| captured.length),
         }
+    }
+}
+
+/// Appends `name` to a record's `text`, and where it went.
+fn keep(text: &mut String, name: &str) -> Span {
+    let start = text.len();
+    text.push_str(name);
+    Span {
+        start,
+        end: text.len(),
     }
 }
 
