@@ -39,7 +39,7 @@ use busbar_ir::{StopReason, StreamEvent, Usage};
 use busbar_protocols::Protocol;
 use http::{HeaderMap, HeaderValue, Uri};
 
-use context::{Sampler, SpanId, TraceId, SAMPLED};
+use context::{Sampler, SpanId, TraceId, SAMPLED, TRACEPARENT, TRACESTATE};
 use export::{Batching, Exporter, Queue};
 use otlp::{bool_attribute, int_attribute, string_attribute, strings_attribute, Kind, SpanWriter};
 
@@ -53,6 +53,9 @@ pub(crate) struct Tracer {
 struct Shared {
     exporter: Exporter,
     sampler: Sampler,
+    /// Each ingress protocol's first two request-span attributes
+    /// (`gen_ai.operation.name`, `busbar.ingress_protocol`), encoded once.
+    openings: Vec<(Protocol, Vec<u8>)>,
     /// The endpoint as configured, to tell a reload that changes it.
     endpoint: Box<str>,
 }
@@ -71,6 +74,15 @@ impl Tracer {
             shared: Arc::new(Shared {
                 exporter,
                 sampler: Sampler::from_env(),
+                openings: Protocol::ALL
+                    .into_iter()
+                    .map(|protocol| {
+                        let mut encoded = Vec::new();
+                        string_attribute(&mut encoded, OPERATION, operation(protocol));
+                        string_attribute(&mut encoded, "busbar.ingress_protocol", protocol.name());
+                        (protocol, encoded)
+                    })
+                    .collect(),
                 endpoint: endpoint.into(),
             }),
         })
@@ -117,8 +129,18 @@ impl Tracer {
                 now(),
             );
             let out = span.attributes();
-            string_attribute(out, OPERATION, operation);
-            string_attribute(out, "busbar.ingress_protocol", ingress.name());
+            match self
+                .shared
+                .openings
+                .iter()
+                .find(|(protocol, _)| *protocol == ingress)
+            {
+                Some((_, encoded)) => out.extend_from_slice(encoded),
+                None => {
+                    string_attribute(out, OPERATION, operation);
+                    string_attribute(out, "busbar.ingress_protocol", ingress.name());
+                }
+            }
             string_attribute(
                 out,
                 "busbar.request_id",
@@ -135,6 +157,8 @@ impl Tracer {
             state,
             request,
             named: false,
+            pool: None,
+            pool_len: 0,
             operation,
             attempt: None,
             attempts: 0,
@@ -202,8 +226,9 @@ pub(crate) struct LaneAttributes {
 
 struct LaneSpan {
     name: String,
-    /// The lane's name, for the request span's `busbar.lane`.
-    lane: String,
+    /// `busbar.lane` for the request span of a request this lane served,
+    /// encoded.
+    served_by: Vec<u8>,
     /// `gen_ai.operation.name`, `gen_ai.provider.name`,
     /// `gen_ai.request.model`, `busbar.lane`, `busbar.provider`,
     /// `busbar.egress_protocol`, `server.address`, `server.port`.
@@ -237,10 +262,12 @@ impl LaneAttributes {
             });
             int_attribute(out, "server.port", i64::from(port));
         }
+        let mut served_by = Vec::new();
+        string_attribute(&mut served_by, "busbar.lane", lane);
         Self {
             lane: Arc::new(LaneSpan {
                 name: format!("{operation} {model_id}"),
-                lane: lane.to_owned(),
+                served_by,
                 attributes,
             }),
         }
@@ -265,6 +292,11 @@ pub(crate) struct Trace {
     request: Option<SpanWriter>,
     /// The request span has its routed name.
     named: bool,
+    /// Where the request span's `busbar.pool` attribute is in its buffer
+    /// (it ends with the pool's name), for the attempts to copy.
+    pool: Option<std::ops::Range<usize>>,
+    /// The length of that pool's name.
+    pool_len: usize,
     /// The request's operation (`chat`, `generate_content`).
     operation: &'static str,
     /// The attempt in progress or being replied from (kind CLIENT).
@@ -308,7 +340,10 @@ impl Trace {
         let out = span.attributes();
         otlp::name(out, &[self.operation, " ", name]);
         string_attribute(out, REQUEST_MODEL, name);
+        let start = out.len();
         string_attribute(out, "busbar.pool", pool);
+        self.pool = Some(start..out.len());
+        self.pool_len = pool.len();
         if stream {
             bool_attribute(out, "gen_ai.request.stream", true);
         }
@@ -343,7 +378,22 @@ impl Trace {
             let out = span.attributes();
             otlp::name(out, &[&lane.lane.name]);
             out.extend_from_slice(&lane.lane.attributes);
-            string_attribute(out, "busbar.pool", pool);
+            // The request span's own, when it names the same pool (same
+            // name, so the same length and bytes before it).
+            let routed_len = self.pool_len;
+            let routed =
+                self.request
+                    .as_mut()
+                    .zip(self.pool.clone())
+                    .and_then(|(request, range)| {
+                        let encoded = request.attributes().get(range)?;
+                        (routed_len == pool.len() && encoded.ends_with(pool.as_bytes()))
+                            .then_some(encoded)
+                    });
+            match routed {
+                Some(encoded) => out.extend_from_slice(encoded),
+                None => string_attribute(out, "busbar.pool", pool),
+            }
             int_attribute(out, "busbar.attempt", i64::from(self.attempts));
             if let Some(reason) = failover_reason {
                 string_attribute(out, "busbar.failover_reason", reason);
@@ -529,7 +579,7 @@ impl Trace {
             string_attribute(out, ERROR_TYPE, error);
         }
         if let Some(lane) = &self.served {
-            string_attribute(out, "busbar.lane", &lane.lane);
+            out.extend_from_slice(&lane.served_by);
         }
         int_attribute(out, "busbar.attempts", i64::from(self.attempts));
         self.queue
@@ -558,8 +608,6 @@ fn now() -> u64 {
         })
 }
 
-const TRACEPARENT: http::HeaderName = http::HeaderName::from_static("traceparent");
-const TRACESTATE: http::HeaderName = http::HeaderName::from_static("tracestate");
 const OPERATION: &str = "gen_ai.operation.name";
 const PROVIDER: &str = "gen_ai.provider.name";
 const REQUEST_MODEL: &str = "gen_ai.request.model";
@@ -632,7 +680,84 @@ fn usage_attributes(out: &mut Vec<u8>, usage: &Usage) {
 
 #[cfg(test)]
 mod tests {
-    use super::resource_attributes;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use opentelemetry_proto::tonic::trace::v1::Span;
+    use prost::Message as _;
+
+    use super::*;
+
+    fn attribute<'s>(span: &'s Span, key: &str) -> Option<&'s Any> {
+        span.attributes
+            .iter()
+            .find(|pair| pair.key == key)
+            .and_then(|pair| pair.value.as_ref()?.value.as_ref())
+    }
+
+    fn text(value: Option<&Any>) -> Option<&str> {
+        match value {
+            Some(Any::StringValue(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// A request routed to one pool whose first attempt fails and whose
+    /// second is made for another pool: each span names its own pool,
+    /// though the first attempt's is copied from the request span.
+    #[test]
+    fn each_attempt_names_the_pool_it_was_made_for() {
+        let queue = Arc::new(Queue::detached());
+        let shared = Shared {
+            exporter: Exporter {
+                queue: Arc::clone(&queue),
+            },
+            sampler: Sampler::named("always_on", None),
+            openings: Vec::new(),
+            endpoint: "http://127.0.0.1:1".into(),
+        };
+        let tracer = Tracer {
+            shared: Arc::new(shared),
+        };
+        let uri: Uri = "https://api.example.com/v1/chat/completions"
+            .parse()
+            .unwrap();
+        let lane = LaneAttributes::new("fast", "vendor", Protocol::OpenAi, "gpt-x", &uri);
+        let mut trace = tracer.request(
+            &HeaderMap::new(),
+            Protocol::Anthropic,
+            &HeaderValue::from_static("req_1"),
+        );
+        trace.routed("fast-pool", "fast-pool", true, Some(64));
+        trace.attempt(&lane, "fast-pool", None);
+        trace.attempt_failed("rate_limit", Some(429));
+        trace.attempt(&lane, "fast-poo", Some("rate_limit"));
+        trace.complete("gpt-x-2026", Some(&StopReason::EndTurn), &Usage::default());
+        trace.succeeded();
+
+        let mut body = Vec::new();
+        otlp::export_request(&mut body, &[], &[], &queue.take());
+        let request = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+        let spans = &request.resource_spans[0].scope_spans[0].spans;
+        assert_eq!(spans.len(), 3);
+        let (first, second, server) = (&spans[0], &spans[1], &spans[2]);
+        assert_eq!(server.name, "chat fast-pool");
+        assert_eq!(text(attribute(server, "busbar.pool")), Some("fast-pool"));
+        assert_eq!(text(attribute(server, "busbar.lane")), Some("fast"));
+        assert_eq!(
+            text(attribute(server, "busbar.ingress_protocol")),
+            Some("anthropic")
+        );
+        assert_eq!(text(attribute(first, "busbar.pool")), Some("fast-pool"));
+        assert_eq!(text(attribute(second, "busbar.pool")), Some("fast-poo"));
+        assert_eq!(first.name, "chat gpt-x");
+        assert_eq!(text(attribute(first, "error.type")), Some("rate_limit"));
+        assert_eq!(
+            text(attribute(second, "gen_ai.response.model")),
+            Some("gpt-x-2026")
+        );
+        assert_eq!(first.parent_span_id, server.span_id);
+        assert_eq!(second.trace_id, server.trace_id);
+    }
 
     #[test]
     fn the_resource_comes_from_the_environment_with_busbars_defaults() {

@@ -4,12 +4,15 @@
 
 use std::cell::Cell;
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// A 16-byte trace id (never all zero).
 pub(super) type TraceId = [u8; 16];
 /// An 8-byte span id (never all zero).
 pub(super) type SpanId = [u8; 8];
+
+pub(super) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+pub(super) const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// The `sampled` bit of the W3C trace flags.
 pub(super) const SAMPLED: u8 = 0x01;
@@ -26,7 +29,7 @@ pub(super) struct Parent {
 /// one valid one (W3C Trace Context, level 1: version `00` exactly as
 /// long as it defines, a later version possibly longer).
 pub(super) fn parent(headers: &HeaderMap) -> Option<Parent> {
-    let mut values = headers.get_all("traceparent").iter();
+    let mut values = headers.get_all(&TRACEPARENT).iter();
     let value = values.next()?;
     if values.next().is_some() {
         return None;
@@ -78,7 +81,7 @@ fn hex_byte(pair: &[u8]) -> Option<u8> {
 /// members `key=value`, at most 32 of them and 512 bytes in all (a longer
 /// or malformed one is dropped, as the W3C allows).
 pub(super) fn tracestate(headers: &HeaderMap) -> Option<HeaderValue> {
-    let value = headers.get("tracestate")?;
+    let value = headers.get(&TRACESTATE)?;
     let text = value.to_str().ok()?;
     if text.len() > 512 {
         return None;

@@ -157,7 +157,19 @@ impl Queue {
         }
     }
 
-    fn take(&self) -> Vec<Vec<u8>> {
+    /// A queue no exporter reads, for tests that look at the spans.
+    #[cfg(test)]
+    pub(super) fn detached() -> Self {
+        Self {
+            spans: Mutex::new(Vec::new()),
+            max: usize::MAX,
+            wake: Notify::new(),
+            batch: usize::MAX,
+            flushes: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn take(&self) -> Vec<Vec<u8>> {
         std::mem::take(
             &mut *self
                 .spans

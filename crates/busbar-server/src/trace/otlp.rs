@@ -113,6 +113,7 @@ pub(super) fn name(out: &mut Vec<u8>, parts: &[&str]) {
 /// A string attribute (`KeyValue { key, value: AnyValue { string_value } }`).
 /// An empty value is still written: an `AnyValue` with no field set means
 /// no value at all.
+#[inline]
 pub(super) fn string_attribute(out: &mut Vec<u8>, key: &str, value: &str) {
     let value_field = 1 + varint_len(value.len()) + value.len();
     key_value_head(out, key, value_field);
@@ -122,6 +123,7 @@ pub(super) fn string_attribute(out: &mut Vec<u8>, key: &str, value: &str) {
 }
 
 /// An integer attribute (`int_value`).
+#[inline]
 pub(super) fn int_attribute(out: &mut Vec<u8>, key: &str, value: i64) {
     // int64: two's complement, so a negative one takes ten bytes.
     let value = value as u64;
@@ -131,6 +133,7 @@ pub(super) fn int_attribute(out: &mut Vec<u8>, key: &str, value: i64) {
 }
 
 /// A boolean attribute (`bool_value`).
+#[inline]
 pub(super) fn bool_attribute(out: &mut Vec<u8>, key: &str, value: bool) {
     key_value_head(out, key, 2);
     tag(out, 2, VARINT);
@@ -159,6 +162,7 @@ pub(super) fn strings_attribute(out: &mut Vec<u8>, key: &str, values: &[&str]) {
 
 /// A `KeyValue` attribute's tag, length, key and the head of its value,
 /// whose `AnyValue` body (`value_body` bytes) follows.
+#[inline]
 fn key_value_head(out: &mut Vec<u8>, key: &str, value_body: usize) {
     let value_field = 1 + varint_len(value_body) + value_body;
     let key_field = 1 + varint_len(key.len()) + key.len();
@@ -187,11 +191,13 @@ struct Small {
 }
 
 impl Small {
+    #[inline]
     fn push(&mut self, byte: u8) {
         self.buffer[self.len] = byte;
         self.len += 1;
     }
 
+    #[inline]
     fn varint(&mut self, mut value: u64) {
         while value >= 0x80 {
             self.push((value as u8) | 0x80);
@@ -290,10 +296,12 @@ const I64: u8 = 1;
 const LEN: u8 = 2;
 const I32: u8 = 5;
 
+#[inline]
 fn tag(out: &mut Vec<u8>, field: u32, wire_type: u8) {
     varint(out, u64::from(field) << 3 | u64::from(wire_type));
 }
 
+#[inline]
 fn varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
@@ -302,10 +310,12 @@ fn varint(out: &mut Vec<u8>, mut value: u64) {
     out.push(value as u8);
 }
 
+#[inline]
 fn varint_len(value: usize) -> usize {
     varint_len_u64(value as u64)
 }
 
+#[inline]
 fn varint_len_u64(value: u64) -> usize {
     // One byte per started group of seven bits; zero takes one.
     (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
