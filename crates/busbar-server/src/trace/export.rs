@@ -26,7 +26,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::{oneshot, Notify};
 
-use super::otlp;
+use super::otlp::{env_headers, export_request};
 
 /// The largest collector reply read.
 const MAX_REPLY: usize = 64 * 1024;
@@ -211,12 +211,8 @@ impl Exporter {
         }
         let general = std::env::var("OTEL_EXPORTER_OTLP_HEADERS").unwrap_or_default();
         let traces = std::env::var("OTEL_EXPORTER_OTLP_TRACES_HEADERS").unwrap_or_default();
-        let sender = Sender::new(
-            &transport,
-            otlp::env_headers(&general, &traces),
-            batching.timeout,
-        )
-        .map_err(|error| format!("observability.otlp_endpoint `{endpoint}`: {error}"))?;
+        let sender = Sender::new(&transport, env_headers(&general, &traces), batching.timeout)
+            .map_err(|error| format!("observability.otlp_endpoint `{endpoint}`: {error}"))?;
         let queue = Arc::new(Queue {
             spans: Mutex::new(Vec::new()),
             max: batching.max_queue,
@@ -265,7 +261,7 @@ async fn run(
         let spans = queue.take();
         for batch in spans.chunks(batching.max_batch.max(1)) {
             body.clear();
-            otlp::export_request(&mut body, &resource, &scope, batch);
+            export_request(&mut body, &resource, &scope, batch);
             if let Err(error) = sender.send(&body).await {
                 tracing::warn!(%error, spans = batch.len(), "traces: an export failed; its spans are lost");
                 dropped(batch.len());
