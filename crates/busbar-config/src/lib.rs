@@ -98,7 +98,8 @@ use std::path::Path;
 pub use env::{Env, SystemEnv};
 pub use error::{ConfigError, ConfigErrors, EnvError};
 pub use model::{
-    Affinity, AffinityMode, Auth, AuthMode, AuthScheme, AwsCredentials, Breaker, Config, Failover,
+    Affinity, AffinityMode, Auth, AuthMode, AuthScheme, AwsCredentials, Breaker, Config, Credentials,
+    Failover,
     FailureClass, Governance, GovernancePricing, Health, HealthMode, Limits, Model, Observability,
     OnExhausted, Pool, PoolMember, Protocol, Provider, RequestLog, Secret, Target, Tls, Trip,
     TripMode,
