@@ -166,10 +166,12 @@ fn credentials(
 ) -> Option<Credentials> {
     let profile = f.get("aws_profile").and_then(|(path, node)| {
         w.string(&path, node).filter(|name| {
-            let ok = !name.is_empty()
-                && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+            let ok = !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control());
             if !ok {
-                w.error(&path, "must be a profile name of the shared AWS config files");
+                w.error(
+                    &path,
+                    "must be a profile name of the shared AWS config files",
+                );
             }
             ok
         })

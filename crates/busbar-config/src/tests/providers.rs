@@ -356,9 +356,12 @@ fn a_bedrock_provider_may_take_the_aws_credential_chain_instead_of_a_key() {
         .providers["bedrock"];
     assert_eq!(plain.credentials, Credentials::Aws { profile: None });
     // 1.x configurations keep their static key.
-    let keyed = &load(&one_model("bedrock", "    api_key_env: AWS_BEDROCK_CREDS\n"))
-        .config
-        .providers["bedrock"];
+    let keyed = &load(&one_model(
+        "bedrock",
+        "    api_key_env: AWS_BEDROCK_CREDS\n",
+    ))
+    .config
+    .providers["bedrock"];
     assert_eq!(keyed.credentials, Credentials::ApiKey);
     assert!(keyed.aws_credentials().is_some());
 }
