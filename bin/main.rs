@@ -38,6 +38,9 @@ fn main() -> ExitCode {
                     paths.providers.display(),
                     paths.config.display()
                 );
+                for (name, provider) in &loaded.config.providers {
+                    println!("provider {name}: {}", credential_source(provider));
+                }
                 ExitCode::SUCCESS
             }
             Err(errors) => {
@@ -67,6 +70,16 @@ fn main() -> ExitCode {
             })
         }
         Command::Demo { listen } => serve_demo(listen),
+    }
+}
+
+/// Where a provider's credential comes from, as `check` reports it: never
+/// the secret, only where it is read.
+fn credential_source(provider: &busbar_config::Provider) -> String {
+    match (&provider.credentials, &provider.api_key_env) {
+        (busbar_config::Credentials::ApiKey, Some(var)) => format!("key from ${var}"),
+        (busbar_config::Credentials::ApiKey, None) => "the caller's own key (passthrough)".into(),
+        (source, _) => source.to_string(),
     }
 }
 
@@ -208,18 +221,34 @@ const METRICS_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Libraries whose debug and trace lines print what they sign or send —
 /// headers with credentials among them — held at `info` whatever
 /// `RUST_LOG` asks, so no log level shows a credential.
-const CREDENTIAL_BEARING_TARGETS: [&str; 3] = [
+const CREDENTIAL_BEARING_TARGETS: [&str; 6] = [
     "aws_sigv4",
     "aws_smithy_runtime_api",
+    "aws_smithy_runtime",
+    "aws_smithy_http_client",
     "aws_credential_types",
+    "aws_sdk_sts",
 ];
+
+/// The AWS credential chain's own crate, held at `error`: its warnings
+/// print raw responses of credential endpoints (which may hold a session
+/// token). Busbar logs each failure of the chain itself, without them.
+const CREDENTIAL_CHAIN_TARGETS: [&str; 1] = ["aws_config"];
 
 fn init_logging() {
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    for target in CREDENTIAL_BEARING_TARGETS {
+    let held = CREDENTIAL_BEARING_TARGETS
+        .iter()
+        .map(|target| (target, "info"))
+        .chain(
+            CREDENTIAL_CHAIN_TARGETS
+                .iter()
+                .map(|target| (target, "error")),
+        );
+    for (target, level) in held {
         filter = filter.add_directive(
-            format!("{target}=info")
+            format!("{target}={level}")
                 .parse()
                 .expect("a target name and a level are a valid directive"),
         );

@@ -14,6 +14,10 @@
 //! * `streaming` — streamed replies, relayed and translated;
 //! * `agent_shapes` — what coding agents send (mid-conversation system
 //!   messages, namespace tools), translated;
+//! * `bedrock_credentials` — Bedrock lanes signing with the AWS default
+//!   credential chain (`credentials: aws`): environment, profiles,
+//!   container credentials and their refresh, IMDSv2, web identity, a
+//!   failing source;
 //! * `count_tokens` — the token-counting routes: relayed, translated to a
 //!   lane's counting endpoint, or estimated;
 //! * `errors` — bad requests, upstream failures, broken streams;
@@ -42,6 +46,7 @@
 mod support;
 
 mod agent_shapes;
+mod bedrock_credentials;
 mod chaos;
 mod connections;
 mod count_tokens;

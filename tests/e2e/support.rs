@@ -192,7 +192,7 @@ pub(crate) fn key_env() -> Vec<(String, String)> {
 
 /// How to start a [`Gateway`].
 pub(crate) struct Setup {
-    providers: &'static str,
+    providers: String,
     models: String,
     extra: String,
     mock: MockOptions,
@@ -203,7 +203,7 @@ pub(crate) struct Setup {
 impl Setup {
     pub(crate) fn new() -> Self {
         Self {
-            providers: "",
+            providers: String::new(),
             models: DEFAULT_MODELS.to_owned(),
             extra: String::new(),
             mock: MockOptions::default(),
@@ -221,7 +221,14 @@ impl Setup {
     /// Switches on the `mock-responses`, `mock-gemini`, `mock-bedrock` and `mock-cohere`
     /// providers too, for models of every protocol.
     pub(crate) fn every_protocol(mut self) -> Self {
-        self.providers = EVERY_PROTOCOL_PROVIDERS;
+        EVERY_PROTOCOL_PROVIDERS.clone_into(&mut self.providers);
+        self
+    }
+
+    /// Switches on catalog providers with these entries under `providers:`
+    /// (indented by two), instead of [`every_protocol`](Self::every_protocol)'s.
+    pub(crate) fn providers(mut self, yaml: &str) -> Self {
+        yaml.clone_into(&mut self.providers);
         self
     }
 
@@ -262,7 +269,7 @@ impl Setup {
         );
         let config = dir.write(
             "config.yaml",
-            &config_yaml_with(self.providers, &self.models, &self.extra),
+            &config_yaml_with(&self.providers, &self.models, &self.extra),
         );
         let args: Vec<String> = vec![
             "--providers".into(),

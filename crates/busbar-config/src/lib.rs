@@ -98,10 +98,10 @@ use std::path::Path;
 pub use env::{Env, SystemEnv};
 pub use error::{ConfigError, ConfigErrors, EnvError};
 pub use model::{
-    Affinity, AffinityMode, Auth, AuthMode, AuthScheme, AwsCredentials, Breaker, Config, Failover,
-    FailureClass, Governance, GovernancePricing, Health, HealthMode, Limits, Model, Observability,
-    OnExhausted, Pool, PoolMember, Protocol, Provider, RequestLog, Secret, Target, Tls, Trip,
-    TripMode,
+    Affinity, AffinityMode, Auth, AuthMode, AuthScheme, AwsCredentials, Breaker, Config,
+    Credentials, Failover, FailureClass, Governance, GovernancePricing, Health, HealthMode, Limits,
+    Model, Observability, OnExhausted, Pool, PoolMember, Protocol, Provider, RequestLog, Secret,
+    Target, Tls, Trip, TripMode,
 };
 pub use price::{alias_candidates, Listing, Money, Price, Rate, Rates, Tier};
 pub use ssrf::blocked_address;

@@ -72,6 +72,11 @@ pub enum GatewayError {
     /// The upstream did not answer in time.
     #[error("upstream timed out: {0}")]
     Timeout(String),
+    /// The credentials to call the lane with could not be had (the AWS
+    /// credential chain failed): a failure of class `auth`. Names the lane;
+    /// why is in the log.
+    #[error("the gateway has no upstream credentials for `{0}` right now")]
+    NoCredentials(String),
     /// The upstream answered with something that is not its protocol.
     #[error("upstream sent an invalid reply: {0}")]
     BadUpstreamReply(String),
@@ -122,7 +127,7 @@ impl GatewayError {
                 ApiError::new(ErrorKind::Unavailable, message)
             }
             Self::Upstream(upstream) => upstream.error.clone(),
-            Self::Unreachable(_) | Self::BadUpstreamReply(_) => {
+            Self::Unreachable(_) | Self::BadUpstreamReply(_) | Self::NoCredentials(_) => {
                 ApiError::new(ErrorKind::BadGateway, message)
             }
             Self::Timeout(_) => ApiError::new(ErrorKind::Timeout, message),

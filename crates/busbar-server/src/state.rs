@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use busbar_config::{AuthMode, Config, TripMode};
+use busbar_config::{AuthMode, Config, Credentials, TripMode};
 use busbar_governance::Refusal;
 use busbar_routing::{
     BreakerPolicy, FailoverPolicy, Lane, LaneId, Member, OnExhausted, Pool, Route, Router,
@@ -20,7 +20,7 @@ use crate::request_log::RequestLog;
 use crate::telemetry::MetricsSlot;
 use crate::trace::Tracer;
 use crate::upstream::sigv4::constant_time_eq;
-use crate::upstream::{build_client, Target, UpstreamClient};
+use crate::upstream::{build_client, AwsChain, Target, UpstreamClient};
 
 /// Everything a request needs, shared by all of them.
 pub struct State {
@@ -31,6 +31,10 @@ pub struct State {
     pub(crate) router: Router,
     /// Indexed by [`LaneId`], like the router's lanes.
     pub(crate) targets: Vec<Target>,
+    /// The AWS credential chains of `credentials: aws` providers, one per
+    /// profile and region, shared by their lanes and kept across reloads
+    /// with their cached credentials.
+    aws_chains: Vec<Arc<AwsChain>>,
     pub(crate) client: UpstreamClient,
     connect_timeout: Duration,
     pub(crate) metrics: crate::telemetry::MetricsSlot,
@@ -49,6 +53,34 @@ pub struct State {
     /// Where spans go, when `observability.otlp_endpoint` is set; made at
     /// start and kept across reloads.
     pub(crate) tracer: Option<Tracer>,
+}
+
+/// The chain for `profile` and `region`: one of `chains` already made for
+/// this configuration, else the previous state's (with its cached
+/// credentials), else a new one, warmed up so the first request need not
+/// wait.
+fn aws_chain(
+    chains: &mut Vec<Arc<AwsChain>>,
+    previous: Option<&State>,
+    profile: Option<&str>,
+    region: String,
+) -> Arc<AwsChain> {
+    let known = chains
+        .iter()
+        .chain(previous.map_or(&[][..], |previous| &previous.aws_chains[..]))
+        .find(|chain| chain.is_for(profile, &region))
+        .cloned();
+    let chain = known.unwrap_or_else(|| {
+        let chain = Arc::new(AwsChain::new(profile.map(str::to_owned), region));
+        if tokio::runtime::Handle::try_current().is_ok() {
+            chain.warm_up();
+        }
+        chain
+    });
+    if !chains.iter().any(|kept| Arc::ptr_eq(kept, &chain)) {
+        chains.push(Arc::clone(&chain));
+    }
+    chain
 }
 
 /// How clients are authenticated.
@@ -160,6 +192,7 @@ impl State {
     ) -> Result<Self, StartError> {
         let mut lanes = Vec::with_capacity(config.models.len());
         let mut targets = Vec::with_capacity(config.models.len());
+        let mut aws_chains = Vec::new();
         for (name, model) in &config.models {
             let provider = config.providers.get(&model.provider).ok_or_else(|| {
                 StartError::Config(format!("models.{name}.provider: unknown provider"))
@@ -179,7 +212,16 @@ impl State {
                         && lane.max_requests() == max_requests.map(NonZeroU64::get)
                 })
                 .cloned();
-            let mut target = Target::new(name, model, provider, config.auth.mode)?;
+            let chain = match &provider.credentials {
+                Credentials::Aws { profile } => Some(aws_chain(
+                    &mut aws_chains,
+                    previous,
+                    profile.as_deref(),
+                    provider.aws_region(),
+                )),
+                _ => None,
+            };
+            let mut target = Target::new(name, model, provider, config.auth.mode, chain)?;
             // A kept lane keeps its spend totals with its other counters.
             if let (Some(_), Some(previous)) = (&kept, previous) {
                 if let Some(id) = previous.router.lane_id(name) {
@@ -295,6 +337,7 @@ impl State {
             limits,
             router,
             targets,
+            aws_chains,
             metrics,
             governance_settings: config.governance.clone(),
             governor: governor.filter(|_| config.governance.enabled),

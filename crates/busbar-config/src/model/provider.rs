@@ -25,6 +25,42 @@ pub enum AuthScheme {
     ApiKey,
 }
 
+/// Where a provider's credential comes from (`credentials:`).
+///
+/// Every source reads its secrets from the environment or from files the
+/// environment names, never from `config.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// The key in the variable `api_key_env` names (no `credentials:`
+    /// field): an API key, or for Bedrock
+    /// `ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]`.
+    #[default]
+    ApiKey,
+    /// The AWS default credential chain (`credentials: aws`), for SigV4:
+    /// environment, shared config and credentials files, web identity (EKS
+    /// IRSA), container credentials (ECS, EKS Pod Identity), EC2 instance
+    /// metadata. Fetched and refreshed by the server.
+    Aws {
+        /// The profile of the shared files to use (`aws_profile`); `None`
+        /// follows `AWS_PROFILE`, else `default`.
+        profile: Option<String>,
+    },
+}
+
+impl std::fmt::Display for Credentials {
+    /// How `busbar check` and the logs name the source.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::ApiKey => f.write_str("key from api_key_env"),
+            Credentials::Aws { profile: None } => f.write_str("AWS default credential chain"),
+            Credentials::Aws {
+                profile: Some(profile),
+            } => write!(f, "AWS default credential chain, profile `{profile}`"),
+        }
+    }
+}
+
 /// Which lanes of a provider are probed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum HealthMode {
@@ -95,10 +131,13 @@ pub struct Provider {
     pub region: Option<String>,
     /// Whether `base_url` may be plain http or private.
     pub allow_private: bool,
+    /// Where the credential comes from.
+    pub credentials: Credentials,
     /// The variable the key was read from.
     pub api_key_env: Option<String>,
-    /// The key. `None` only under `auth.mode: passthrough`, where the
-    /// caller's own credential is forwarded.
+    /// The key. `None` under `auth.mode: passthrough`, where the caller's
+    /// own credential is forwarded, and when `credentials` is not
+    /// [`Credentials::ApiKey`].
     pub api_key: Option<Secret>,
 }
 

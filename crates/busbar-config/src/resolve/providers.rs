@@ -7,7 +7,9 @@ use std::time::Duration;
 use super::{keys_required, read_secret_var};
 use crate::catalog::{read_provider_fields, Catalog, ProviderFields, PROVIDER_FIELDS};
 use crate::env::Env;
-use crate::model::{AuthMode, AuthScheme, AwsCredentials, Health, Model, Provider, Secret};
+use crate::model::{
+    AuthMode, AuthScheme, AwsCredentials, Credentials, Health, Model, Provider, Secret,
+};
 use crate::price;
 use crate::ssrf;
 use crate::walk::{join, suggest, Fields, Walker};
@@ -42,7 +44,7 @@ pub(super) fn providers(
         return (out, declared);
     };
     let mut known = PROVIDER_FIELDS.to_vec();
-    known.push("api_key_env");
+    known.extend(["api_key_env", "credentials", "aws_profile"]);
     let entries = w.named(&section, node);
     if entries.is_empty() {
         w.error(&section, "must configure at least one provider");
@@ -68,11 +70,17 @@ pub(super) fn providers(
         // pair; with `auth: bearer` it holds an API key like any other token.
         let sigv4 = protocol.is_some_and(|protocol| protocol.wire().sigv4_service().is_some())
             && scheme == AuthScheme::Native;
-        let api_key = api_key(w, &f, api_key_env.as_deref(), sigv4, mode, env);
-        if let Some(provider) = merge(w, &path, name, catalog, &over) {
+        let credentials = credentials(w, &f, protocol.is_some().then_some(sigv4), mode);
+        let api_key = match credentials {
+            Some(Credentials::ApiKey) => api_key(w, &f, api_key_env.as_deref(), sigv4, mode, env),
+            _ => None,
+        };
+        let provider = merge(w, &path, name, catalog, &over);
+        if let (Some(provider), Some(credentials)) = (provider, credentials) {
             out.insert(
                 name.clone(),
                 Provider {
+                    credentials,
                     api_key_env,
                     api_key,
                     ..provider
@@ -141,9 +149,68 @@ fn merge(
         },
         region: merged.region,
         allow_private,
+        credentials: Credentials::ApiKey,
         api_key_env: None,
         api_key: None,
     })
+}
+
+/// Reads `credentials` and `aws_profile`; `None` after an error. `sigv4` is
+/// whether the provider signs with SigV4 (`None`: its protocol is unknown,
+/// an error reported elsewhere).
+fn credentials(
+    w: &mut Walker,
+    f: &Fields<'_>,
+    sigv4: Option<bool>,
+    mode: AuthMode,
+) -> Option<Credentials> {
+    let profile = f.get("aws_profile").and_then(|(path, node)| {
+        w.string(&path, node).filter(|name| {
+            let ok = !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                w.error(
+                    &path,
+                    "must be a profile name of the shared AWS config files",
+                );
+            }
+            ok
+        })
+    });
+    let Some((path, node)) = f.get("credentials") else {
+        if f.has("aws_profile") {
+            w.error(
+                &join(f.path(), "aws_profile"),
+                "applies only with `credentials: aws`",
+            );
+            return None;
+        }
+        return Some(Credentials::ApiKey);
+    };
+    // One source so far; `gcp` and `entra` will join it.
+    w.choice(&path, node, &[("aws", ())])?;
+    let mut ok = f.has("aws_profile") == profile.is_some();
+    if f.has("api_key_env") {
+        w.error(
+            &path,
+            "`aws` and `api_key_env` are two sources of the same credential; keep one",
+        );
+        ok = false;
+    }
+    if sigv4 == Some(false) {
+        w.error(
+            &path,
+            "`aws` signs requests with SigV4, which only a `bedrock` provider without `auth:` does",
+        );
+        ok = false;
+    }
+    if !keys_required(mode) {
+        w.error(
+            &path,
+            "has no use under `auth.mode: passthrough`, where each caller's own credential goes upstream",
+        );
+        ok = false;
+    }
+    ok.then_some(Credentials::Aws { profile })
 }
 
 /// Reads the provider's key. Required unless the caller's own credential is
@@ -159,9 +226,14 @@ fn api_key(
     let path = join(f.path(), "api_key_env");
     let Some(name) = api_key_env else {
         if keys_required(mode) && !f.has("api_key_env") {
+            let also = if sigv4 {
+                ", or `credentials: aws` for the AWS default credential chain"
+            } else {
+                ""
+            };
             w.error(
                 &path,
-                "required: the name of the environment variable holding this provider's key",
+                format!("required: the name of the environment variable holding this provider's key{also}"),
             );
         }
         return None;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::*;
-use crate::{AuthMode, AuthScheme, FailureClass, HealthMode, Protocol};
+use crate::{AuthMode, AuthScheme, Credentials, FailureClass, HealthMode, Protocol};
 
 const LOCAL_CATALOG: &str = "
 providers:
@@ -330,4 +330,82 @@ fn a_bedrock_api_key_under_bearer_auth_is_any_token() {
         "{errors}"
     );
     assert!(crate::load_str(providers, bearer, &env).is_ok());
+}
+
+#[test]
+fn a_bedrock_provider_may_take_the_aws_credential_chain_instead_of_a_key() {
+    let config = one_model(
+        "bedrock",
+        "    credentials: aws\n    aws_profile: prod-bedrock\n",
+    );
+    let provider = &load(&config).config.providers["bedrock"];
+    assert_eq!(
+        provider.credentials,
+        Credentials::Aws {
+            profile: Some("prod-bedrock".into())
+        }
+    );
+    assert_eq!((&provider.api_key, &provider.api_key_env), (&None, &None));
+    assert_eq!(provider.aws_credentials(), None);
+    assert_eq!(
+        provider.credentials.to_string(),
+        "AWS default credential chain, profile `prod-bedrock`"
+    );
+    let plain = &load(&one_model("bedrock", "    credentials: aws\n"))
+        .config
+        .providers["bedrock"];
+    assert_eq!(plain.credentials, Credentials::Aws { profile: None });
+    // 1.x configurations keep their static key.
+    let keyed = &load(&one_model(
+        "bedrock",
+        "    api_key_env: AWS_BEDROCK_CREDS\n",
+    ))
+    .config
+    .providers["bedrock"];
+    assert_eq!(keyed.credentials, Credentials::ApiKey);
+    assert!(keyed.aws_credentials().is_some());
+}
+
+#[test]
+fn credential_sources_are_checked() {
+    let cases = [
+        (
+            one_model("bedrock", ""),
+            "config.yaml: providers.bedrock.api_key_env: required: the name of the environment variable holding this provider's key, or `credentials: aws` for the AWS default credential chain",
+        ),
+        (
+            one_model("bedrock", "    credentials: aws\n    api_key_env: AWS_BEDROCK_CREDS\n"),
+            "config.yaml: providers.bedrock.credentials: `aws` and `api_key_env` are two sources of the same credential; keep one",
+        ),
+        (
+            one_model("anthropic", "    credentials: aws\n"),
+            "config.yaml: providers.anthropic.credentials: `aws` signs requests with SigV4, which only a `bedrock` provider without `auth:` does",
+        ),
+        (
+            one_model("bedrock", "    credentials: aws\n    auth: bearer\n"),
+            "config.yaml: providers.bedrock.credentials: `aws` signs requests with SigV4, which only a `bedrock` provider without `auth:` does",
+        ),
+        (
+            one_model("bedrock", "    credentials: awz\n"),
+            "config.yaml: providers.bedrock.credentials: unknown value `awz`; expected one of: `aws`; did you mean `aws`?",
+        ),
+        (
+            one_model("bedrock", "    api_key_env: AWS_BEDROCK_CREDS\n    aws_profile: prod\n"),
+            "config.yaml: providers.bedrock.aws_profile: applies only with `credentials: aws`",
+        ),
+        (
+            one_model("bedrock", "    credentials: aws\n    aws_profile: 'two words'\n"),
+            "config.yaml: providers.bedrock.aws_profile: must be a profile name of the shared AWS config files",
+        ),
+        (
+            format!(
+                "auth: {{mode: passthrough}}\n{}",
+                one_model("bedrock", "    credentials: aws\n")
+            ),
+            "config.yaml: providers.bedrock.credentials: has no use under `auth.mode: passthrough`, where each caller's own credential goes upstream",
+        ),
+    ];
+    for (config, expected) in cases {
+        assert_eq!(errors(&config), [expected], "{config}");
+    }
 }

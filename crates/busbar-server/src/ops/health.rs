@@ -12,6 +12,7 @@ use busbar_protocols::RequestOptions;
 use busbar_routing::{FailureClass, LaneId, Outcome};
 use tokio::time::Instant;
 
+use crate::error::GatewayError;
 use crate::state::State;
 use crate::upstream::Target;
 
@@ -80,8 +81,11 @@ async fn send(state: &State, target: &Target) -> Outcome {
     request.max_tokens = Some(16);
     let options = RequestOptions::new(target.model_id.clone());
     let body = target.protocol.encode_request(&request, &options).body;
-    let Ok(upstream) = target.build_request(body, false, false, None) else {
-        return Outcome::failed(FailureClass::ClientError);
+    let upstream = match target.build_request(body, false, false, None).await {
+        Ok(upstream) => upstream,
+        // No credentials renews an `auth` hard-down; their return ends it.
+        Err(GatewayError::NoCredentials(_)) => return Outcome::failed(FailureClass::Auth),
+        Err(_) => return Outcome::failed(FailureClass::ClientError),
     };
     match state.client.request(upstream).await {
         Err(_) => Outcome::failed(FailureClass::Network),

@@ -127,14 +127,20 @@ pub(super) async fn run(
         let dropped = decoded.dropped_with(&encoded.dropped);
         (encoded.body, dropped)
     };
-    let mut upstream_request = match target.build_request(
-        body,
-        call.stream,
-        same_protocol,
-        Some(inbound.client_side()),
-    ) {
+    let mut upstream_request = match target
+        .build_request(
+            body,
+            call.stream,
+            same_protocol,
+            Some(inbound.client_side()),
+        )
+        .await
+    {
         Ok(request) => request,
-        Err(error) => return Err(Failure::new(permit, FailureClass::ClientError, error)),
+        Err(error) => {
+            let class = unbuilt_class(&error);
+            return Err(Failure::new(permit, class, error));
+        }
     };
     // The attempt span's own context, not the client's: after signing,
     // which leaves a header it did not sign out of the signature.
@@ -235,6 +241,16 @@ pub(super) async fn run(
         }
     }
     Ok(reply)
+}
+
+/// What a request that could not be built means for routing: no upstream
+/// credentials is `auth` (the lane cannot authenticate); anything else is
+/// the request's fault.
+pub(super) fn unbuilt_class(error: &GatewayError) -> FailureClass {
+    match error {
+        GatewayError::NoCredentials(_) => FailureClass::Auth,
+        _ => FailureClass::ClientError,
+    }
 }
 
 /// How long a streamed reply may go silent, and how much of a metered

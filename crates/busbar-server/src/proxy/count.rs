@@ -37,7 +37,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response};
 use http_body_util::Full;
 
-use super::attempt::read_error;
+use super::attempt::{read_error, unbuilt_class};
 use super::call::{resolve, vet};
 use crate::error::GatewayError;
 use crate::ingress::peek::Peeked;
@@ -215,9 +215,12 @@ async fn upstream(
         let dropped = decoded.dropped_with(&encoded.dropped);
         (encoded.body, dropped)
     };
-    let request = match target.build_count_request(body, same_protocol, inbound.client_side()) {
+    let request = match target
+        .build_count_request(body, same_protocol, inbound.client_side())
+        .await
+    {
         Some(Ok(request)) => request,
-        Some(Err(error)) => return Err(Miss::Failed(FailureClass::ClientError, error)),
+        Some(Err(error)) => return Err(Miss::Failed(unbuilt_class(&error), error)),
         None => {
             let error = GatewayError::BadUpstreamReply(format!(
                 "`{}` has no token-counting endpoint",

@@ -8,6 +8,7 @@
 //! within five minutes of now, so a captured request cannot be replayed
 //! later.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
@@ -20,6 +21,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::Full;
 
+use super::aws::{AwsChain, CredentialsError};
 use crate::error::GatewayError;
 
 /// How far a client's `X-Amz-Date` may be from Busbar's clock.
@@ -27,10 +29,30 @@ const MAX_SKEW: Duration = Duration::from_secs(5 * 60);
 
 /// What signs one Bedrock lane's requests.
 pub(crate) struct Signer {
-    identity: Identity,
+    keys: Keys,
     region: String,
     /// The AWS service the signature is scoped to (the protocol's).
     service: &'static str,
+}
+
+/// Where a signer's credentials come from.
+enum Keys {
+    /// The key pair in `api_key_env`.
+    Fixed(Identity),
+    /// The AWS default credential chain, shared by the provider's lanes.
+    Chain(Arc<AwsChain>),
+}
+
+/// Why a request could not be signed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum SignError {
+    /// No credentials: a failure of class `auth`.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// The request cannot be signed (a header the signer refuses).
+    #[error("cannot sign the request: {0}")]
+    Request(String),
 }
 
 impl Signer {
@@ -50,7 +72,16 @@ impl Signer {
             "busbar-config",
         );
         Self {
-            identity: credentials.into(),
+            keys: Keys::Fixed(credentials.into()),
+            region,
+            service,
+        }
+    }
+
+    /// A signer for `region` taking its credentials from `chain`.
+    pub(crate) fn from_chain(chain: Arc<AwsChain>, region: String, service: &'static str) -> Self {
+        Self {
+            keys: Keys::Chain(chain),
             region,
             service,
         }
@@ -59,14 +90,29 @@ impl Signer {
     /// Adds `Authorization`, `X-Amz-Date` and, with a session token,
     /// `X-Amz-Security-Token` to `request`, signing its method, URI, headers
     /// and body as of `time`.
-    pub(crate) fn sign(
+    pub(crate) async fn sign(
         &self,
+        request: &mut http::Request<Full<Bytes>>,
+        body: &[u8],
+        time: SystemTime,
+    ) -> Result<(), SignError> {
+        let identity = match &self.keys {
+            Keys::Fixed(identity) => identity.clone(),
+            Keys::Chain(chain) => chain.identity().await?,
+        };
+        self.sign_as(&identity, request, body, time)
+            .map_err(SignError::Request)
+    }
+
+    fn sign_as(
+        &self,
+        identity: &Identity,
         request: &mut http::Request<Full<Bytes>>,
         body: &[u8],
         time: SystemTime,
     ) -> Result<(), String> {
         let params = v4::SigningParams::builder()
-            .identity(&self.identity)
+            .identity(identity)
             .region(&self.region)
             .name(self.service)
             .time(time)
@@ -374,8 +420,8 @@ impl From<Rejected> for GatewayError {
 mod tests {
     use super::*;
 
-    #[test]
-    fn signs_with_the_bedrock_service_and_region() {
+    #[tokio::test]
+    async fn signs_with_the_bedrock_service_and_region() {
         let signer = Signer::new(
             "AKIDEXAMPLE",
             "secret",
@@ -398,6 +444,7 @@ mod tests {
                 &body,
                 SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000),
             )
+            .await
             .unwrap();
         let authorization = request.headers()["authorization"].to_str().unwrap();
         assert!(
@@ -470,8 +517,8 @@ mod tests {
         assert_eq!(rejected.exception, "IncompleteSignatureException");
     }
 
-    #[test]
-    fn signs_and_verifies_its_own_requests() {
+    #[tokio::test]
+    async fn signs_and_verifies_its_own_requests() {
         let signer = Signer::new(
             "vk_0123456789abcdef",
             SECRET,
@@ -486,7 +533,7 @@ mod tests {
             .parse()
             .unwrap();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        signer.sign(&mut request, &body, now).unwrap();
+        signer.sign(&mut request, &body, now).await.unwrap();
         let (parts, _) = request.into_parts();
         let presented = Presented::parse(&parts.headers, "bedrock")
             .unwrap()

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use busbar_config::{AuthMode, AuthScheme, HealthMode, Price};
+use busbar_config::{AuthMode, AuthScheme, Credentials, HealthMode, Price};
 use busbar_ir::ApiError;
 use busbar_protocols::{KeyHeader, Protocol};
 use busbar_routing::{ErrorSource, FailureClass, ProbeMode};
@@ -13,7 +13,8 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use http_body_util::Full;
 
-use super::sigv4::Signer;
+use super::aws::AwsChain;
+use super::sigv4::{SignError, Signer};
 use crate::error::{GatewayError, StartError};
 use crate::failure::{classify, ErrorMap};
 use crate::reply::{LaneSpend, Tally};
@@ -43,7 +44,7 @@ pub(crate) struct Target {
     /// `None` under `auth.mode: passthrough` (the caller's credential is
     /// used) and for SigV4-signed Bedrock lanes.
     credential: Option<(HeaderName, HeaderValue)>,
-    /// Signs each request, for Bedrock lanes with AWS keys.
+    /// Signs each request, for Bedrock lanes with AWS keys or the AWS chain.
     sigv4: Option<Signer>,
     /// How the key is presented (for passthrough, where it comes per request).
     scheme: AuthScheme,
@@ -69,12 +70,14 @@ pub(crate) struct Probing {
 }
 
 impl Target {
-    /// The target for model `name` at `provider`.
+    /// The target for model `name` at `provider`; `chain` is the
+    /// provider's AWS credential chain, under `credentials: aws`.
     pub(crate) fn new(
         name: &str,
         model: &busbar_config::Model,
         provider: &busbar_config::Provider,
         mode: AuthMode,
+        chain: Option<Arc<AwsChain>>,
     ) -> Result<Self, StartError> {
         let protocol = provider.protocol;
         let uri = |stream: bool| {
@@ -87,17 +90,30 @@ impl Target {
             })
         };
         let passthrough = mode == AuthMode::Passthrough;
-        let sigv4 = match (provider.aws_credentials(), protocol.wire().sigv4_service()) {
-            (Some(keys), Some(service)) if provider.auth == AuthScheme::Native && !passthrough => {
-                Some(Signer::new(
+        let service = protocol
+            .wire()
+            .sigv4_service()
+            .filter(|_| provider.auth == AuthScheme::Native && !passthrough);
+        let sigv4 = match (service, &provider.credentials) {
+            (None, _) => None,
+            (Some(service), Credentials::Aws { .. }) => {
+                let chain = chain.ok_or_else(|| {
+                    StartError::Config(format!(
+                        "providers.{}: no AWS credential chain",
+                        model.provider
+                    ))
+                })?;
+                Some(Signer::from_chain(chain, provider.aws_region(), service))
+            }
+            (Some(service), _) => provider.aws_credentials().map(|keys| {
+                Signer::new(
                     &keys.access_key_id,
                     keys.secret_access_key.expose(),
                     keys.session_token.as_ref().map(|token| token.expose()),
                     provider.aws_region(),
                     service,
-                ))
-            }
-            _ => None,
+                )
+            }),
         };
         let credential = match &provider.api_key {
             Some(key) if !passthrough && sigv4.is_none() => {
@@ -193,8 +209,10 @@ impl Target {
         self.lane_name.to_str().unwrap_or("?")
     }
 
-    /// The upstream request for an already-encoded body.
-    pub(crate) fn build_request(
+    /// The upstream request for an already-encoded body. Signing may wait
+    /// for AWS credentials; without them the error is
+    /// [`GatewayError::NoCredentials`], a failure of class `auth`.
+    pub(crate) async fn build_request(
         &self,
         body: Vec<u8>,
         stream: bool,
@@ -203,6 +221,7 @@ impl Target {
     ) -> Result<http::Request<Full<Bytes>>, GatewayError> {
         let uri = if stream { &self.stream_uri } else { &self.uri };
         self.request_to(uri, body, stream, same_protocol, client)
+            .await
     }
 
     /// Whether the lane's protocol has a token-counting endpoint.
@@ -212,17 +231,20 @@ impl Target {
 
     /// The upstream request to the lane's token-counting endpoint; `None`
     /// when it has none.
-    pub(crate) fn build_count_request(
+    pub(crate) async fn build_count_request(
         &self,
         body: Vec<u8>,
         same_protocol: bool,
         client: FromClient<'_>,
     ) -> Option<Result<http::Request<Full<Bytes>>, GatewayError>> {
         let uri = self.count_uri.as_ref()?;
-        Some(self.request_to(uri, body, false, same_protocol, Some(client)))
+        Some(
+            self.request_to(uri, body, false, same_protocol, Some(client))
+                .await,
+        )
     }
 
-    fn request_to(
+    async fn request_to(
         &self,
         uri: &Uri,
         body: Vec<u8>,
@@ -273,11 +295,19 @@ impl Target {
             headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
         }
         if let Some(signer) = &self.sigv4 {
-            signer
+            let signed = signer
                 .sign(&mut request, &body, std::time::SystemTime::now())
-                .map_err(|reason| {
-                    GatewayError::Unreachable(format!("cannot sign the request: {reason}"))
-                })?;
+                .await;
+            match signed {
+                Ok(()) => {}
+                Err(SignError::Credentials(error)) => {
+                    // The chain's words stay in the log: they may name roles,
+                    // files and hosts.
+                    tracing::warn!(lane = self.lane_name_str(), %error, "no AWS credentials to sign with");
+                    return Err(GatewayError::NoCredentials(self.lane_name_str().to_owned()));
+                }
+                Err(error) => return Err(GatewayError::Unreachable(error.to_string())),
+            }
         }
         Ok(request)
     }
