@@ -18,7 +18,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{BufMut as _, Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -30,6 +30,9 @@ use super::otlp::{env_headers, export_request};
 
 /// The largest collector reply read.
 const MAX_REPLY: usize = 64 * 1024;
+
+/// gRPC's frame header: a compression flag and the message's length.
+const GRPC_HEADER: usize = 5;
 
 /// The gRPC method spans are exported with.
 const GRPC_EXPORT: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
@@ -246,7 +249,9 @@ async fn run(
     resource: Vec<u8>,
     scope: Vec<u8>,
 ) {
-    let mut body = Vec::new();
+    // Room is kept in front of the message for gRPC's frame header.
+    let front = if sender.grpc { GRPC_HEADER } else { 0 };
+    let mut capacity = 0;
     loop {
         tokio::select! {
             () = tokio::time::sleep(batching.delay) => {}
@@ -260,9 +265,12 @@ async fn run(
         );
         let spans = queue.take();
         for batch in spans.chunks(batching.max_batch.max(1)) {
-            body.clear();
+            // Sized like the last one, so it is rarely grown while written.
+            let mut body = Vec::with_capacity(capacity);
+            body.resize(front, 0);
             export_request(&mut body, &resource, &scope, batch);
-            if let Err(error) = sender.send(&body).await {
+            capacity = body.len();
+            if let Err(error) = sender.send(body).await {
                 tracing::warn!(%error, spans = batch.len(), "traces: an export failed; its spans are lost");
                 dropped(batch.len());
             }
@@ -322,17 +330,16 @@ impl Sender {
         })
     }
 
-    async fn send(&self, message: &[u8]) -> Result<(), ExportError> {
-        let body = if self.grpc {
+    /// Posts `body`: the export message, after [`GRPC_HEADER`] bytes of
+    /// room for gRPC's frame header when the transport is gRPC.
+    async fn send(&self, mut body: Vec<u8>) -> Result<(), ExportError> {
+        if self.grpc {
             // gRPC's frame: not compressed, then the length, big-endian.
-            let mut framed = BytesMut::with_capacity(5 + message.len());
-            framed.put_u8(0);
-            framed.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
-            framed.put_slice(message);
-            framed.freeze()
-        } else {
-            Bytes::copy_from_slice(message)
-        };
+            let length = u32::try_from(body.len() - GRPC_HEADER).unwrap_or(u32::MAX);
+            body[0] = 0;
+            body[1..GRPC_HEADER].copy_from_slice(&length.to_be_bytes());
+        }
+        let body = Bytes::from(body);
         let mut request = Request::post(self.url.clone());
         for (name, value) in &self.headers {
             request = request.header(name, value);

@@ -113,7 +113,7 @@ pub(super) fn name(out: &mut Vec<u8>, parts: &[&str]) {
 /// A string attribute (`KeyValue { key, value: AnyValue { string_value } }`).
 /// An empty value is still written: an `AnyValue` with no field set means
 /// no value at all.
-#[inline]
+#[inline(always)]
 pub(super) fn string_attribute(out: &mut Vec<u8>, key: &str, value: &str) {
     let value_field = 1 + varint_len(value.len()) + value.len();
     key_value_head(out, key, value_field);
@@ -123,7 +123,7 @@ pub(super) fn string_attribute(out: &mut Vec<u8>, key: &str, value: &str) {
 }
 
 /// An integer attribute (`int_value`).
-#[inline]
+#[inline(always)]
 pub(super) fn int_attribute(out: &mut Vec<u8>, key: &str, value: i64) {
     // int64: two's complement, so a negative one takes ten bytes.
     let value = value as u64;
@@ -133,7 +133,7 @@ pub(super) fn int_attribute(out: &mut Vec<u8>, key: &str, value: i64) {
 }
 
 /// A boolean attribute (`bool_value`).
-#[inline]
+#[inline(always)]
 pub(super) fn bool_attribute(out: &mut Vec<u8>, key: &str, value: bool) {
     key_value_head(out, key, 2);
     tag(out, 2, VARINT);
@@ -162,53 +162,30 @@ pub(super) fn strings_attribute(out: &mut Vec<u8>, key: &str, values: &[&str]) {
 
 /// A `KeyValue` attribute's tag, length, key and the head of its value,
 /// whose `AnyValue` body (`value_body` bytes) follows.
-#[inline]
+///
+/// Inlined into each caller, where the key is a literal: its length is
+/// then known when compiling, and the usual attribute (every length under
+/// 128, one byte each) is a few stores and one copy of the value.
+#[inline(always)]
 fn key_value_head(out: &mut Vec<u8>, key: &str, value_body: usize) {
-    let value_field = 1 + varint_len(value_body) + value_body;
     let key_field = 1 + varint_len(key.len()) + key.len();
-    // The fixed bytes around the key are put together on the stack, so the
-    // buffer is grown (and checked) three times rather than once a byte.
-    let mut before = Small::default();
-    // Span.attributes = 9
-    before.push(9 << 3 | LEN);
-    before.varint((key_field + value_field) as u64);
-    before.push(1 << 3 | LEN);
-    before.varint(key.len() as u64);
-    let mut after = Small::default();
-    after.push(2 << 3 | LEN);
-    after.varint(value_body as u64);
-    out.reserve(before.len + key.len() + after.len + value_body);
-    out.extend_from_slice(before.bytes());
+    let value_field = 1 + varint_len(value_body) + value_body;
+    let total = key_field + value_field;
+    // Span.attributes = 9, KeyValue.key = 1, KeyValue.value = 2.
+    if total < 0x80 {
+        out.reserve(2 + total);
+        out.extend_from_slice(&[9 << 3 | LEN, total as u8, 1 << 3 | LEN, key.len() as u8]);
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(&[2 << 3 | LEN, value_body as u8]);
+        return;
+    }
+    tag(out, 9, LEN);
+    varint(out, total as u64);
+    tag(out, 1, LEN);
+    varint(out, key.len() as u64);
     out.extend_from_slice(key.as_bytes());
-    out.extend_from_slice(after.bytes());
-}
-
-/// A few bytes of a message put together on the stack: tags and lengths.
-#[derive(Default)]
-struct Small {
-    buffer: [u8; 24],
-    len: usize,
-}
-
-impl Small {
-    #[inline]
-    fn push(&mut self, byte: u8) {
-        self.buffer[self.len] = byte;
-        self.len += 1;
-    }
-
-    #[inline]
-    fn varint(&mut self, mut value: u64) {
-        while value >= 0x80 {
-            self.push((value as u8) | 0x80);
-            value >>= 7;
-        }
-        self.push(value as u8);
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &self.buffer[..self.len]
-    }
+    tag(out, 2, LEN);
+    varint(out, value_body as u64);
 }
 
 /// A `Resource` body: string attributes (field 1, like a span's field 9).
