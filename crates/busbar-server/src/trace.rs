@@ -323,7 +323,6 @@ struct Reply {
     usage: Option<Usage>,
     finish: Option<&'static str>,
     other_finish: Option<String>,
-    model: Option<String>,
 }
 
 impl Trace {
@@ -450,9 +449,7 @@ impl Trace {
         }
         match event {
             StreamEvent::MessageStart { model, usage, .. } => {
-                if !model.is_empty() {
-                    self.reply.model = Some(model.clone());
-                }
+                self.response_model(model);
                 self.usage(usage);
             }
             StreamEvent::MessageDelta {
@@ -474,13 +471,24 @@ impl Trace {
         if !self.recording() {
             return;
         }
-        if !model.is_empty() {
-            self.reply.model = Some(model.to_owned());
-        }
+        self.response_model(model);
         if let Some(reason) = stop {
             self.finish(reason);
         }
         self.usage(usage);
+    }
+
+    /// `gen_ai.response.model`, written on the attempt's span as it comes.
+    fn response_model(&mut self, model: &str) {
+        if model.is_empty() {
+            return;
+        }
+        if let Some(Attempt {
+            span: Some(span), ..
+        }) = &mut self.attempt
+        {
+            string_attribute(span.attributes(), "gen_ai.response.model", model);
+        }
     }
 
     fn usage(&mut self, usage: &Usage) {
@@ -550,12 +558,10 @@ impl Trace {
             return;
         };
         let ended = now();
+        let mut attempt_span = None;
         if let Some(attempt) = self.attempt.take() {
             if let Some(mut span) = attempt.span {
                 let out = span.attributes();
-                if let Some(model) = self.reply.model.take() {
-                    string_attribute(out, "gen_ai.response.model", &model);
-                }
                 if let Some(usage) = &self.reply.usage {
                     usage_attributes(out, usage);
                 }
@@ -566,8 +572,7 @@ impl Trace {
                 if let Some(error) = error {
                     string_attribute(out, ERROR_TYPE, error);
                 }
-                self.queue
-                    .push(span.finish(ended, error, self.flags, false));
+                attempt_span = Some(span.finish(ended, error, self.flags, false));
             }
             self.served = Some(attempt.lane);
         }
@@ -582,8 +587,11 @@ impl Trace {
             out.extend_from_slice(&lane.served_by);
         }
         int_attribute(out, "busbar.attempts", i64::from(self.attempts));
-        self.queue
-            .push(request.finish(ended, error, self.flags, self.remote_parent));
+        let request = request.finish(ended, error, self.flags, self.remote_parent);
+        match attempt_span {
+            Some(attempt) => self.queue.push_two(attempt, request),
+            None => self.queue.push(request),
+        }
     }
 }
 

@@ -142,20 +142,31 @@ pub(super) struct Queue {
 impl Queue {
     /// Queues a finished span's body; a full queue drops it, counted.
     pub(super) fn push(&self, span: Vec<u8>) {
-        let length = {
-            let mut spans = self
+        self.push_all([span]);
+    }
+
+    /// Queues two finished spans under one lock (a request's two).
+    pub(super) fn push_two(&self, first: Vec<u8>, second: Vec<u8>) {
+        self.push_all([first, second]);
+    }
+
+    fn push_all<const N: usize>(&self, spans: [Vec<u8>; N]) {
+        let (before, after, lost) = {
+            let mut queue = self
                 .spans
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if spans.len() >= self.max {
-                drop(spans);
-                dropped(1);
-                return;
-            }
-            spans.push(span);
-            spans.len()
+            let before = queue.len();
+            let room = self.max.saturating_sub(before);
+            let lost = N.saturating_sub(room);
+            queue.extend(spans.into_iter().take(room));
+            (before, queue.len(), lost)
         };
-        if length == self.batch {
+        if lost > 0 {
+            dropped(lost);
+        }
+        // Wake the exporter when this push made a full batch.
+        if before < self.batch && after >= self.batch {
             self.wake.notify_one();
         }
     }
