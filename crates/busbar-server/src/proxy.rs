@@ -122,17 +122,7 @@ pub(crate) async fn proxy<'s>(
         }
         let lane = target.lane_name_str();
         if let Some(record) = call.record.as_deref_mut() {
-            let provider = state
-                .router
-                .lane(lane_id)
-                .map_or("", |lane| lane.provider());
-            record.attempt(
-                lane,
-                provider,
-                target.protocol,
-                &target.model_id,
-                target.price(),
-            );
+            record.attempt(&target.record, target.price());
         }
         metrics::counter!(
             "busbar_upstream_attempts_total",

@@ -35,7 +35,7 @@ use busbar_routing::FailureClass;
 use bytes::BytesMut;
 
 use line::{AttemptLine, Line, UsageLine};
-pub(crate) use line::{Kind, Outcome};
+pub(crate) use line::{Kind, LaneLine, Outcome};
 pub(crate) use outlet::{dropped, Bodies, Message, Outlet, Sink};
 pub(crate) use redact::Redactor;
 
@@ -56,17 +56,14 @@ thread_local! {
     static LINES: RefCell<(Vec<u8>, BytesMut)> = RefCell::new((Vec::new(), BytesMut::new()));
 }
 
-/// The bytes reserved for a record's names (request id, path, model, pool,
-/// each attempt's lane, provider and model): about 110 for a request with
-/// one attempt.
-const TEXT_CAPACITY: usize = 256;
+/// The bytes reserved for a record's names (request id, path, model,
+/// pool): about 80 for a usual request.
+const TEXT_CAPACITY: usize = 128;
 
 /// One lane tried.
 struct Attempt {
-    lane: Span,
-    provider: Span,
-    egress: Protocol,
-    upstream_model: Span,
+    /// The lane's names, written once when it was configured.
+    lane: Arc<LaneLine>,
     /// When the upstream request was handed to the HTTP client (`None`: it
     /// never was, e.g. the body could not be translated).
     sent: Option<Instant>,
@@ -208,21 +205,15 @@ impl Record {
         self.key_id = id;
     }
 
-    /// A lane is about to be tried.
+    /// A lane (named by `lane`) is about to be tried.
     pub(crate) fn attempt(
         &mut self,
-        lane: &str,
-        provider: &str,
-        egress: Protocol,
-        upstream_model: &str,
+        lane: &Arc<LaneLine>,
         price: Option<Arc<busbar_config::Price>>,
     ) {
         self.price = price;
         let attempt = Attempt {
-            lane: keep(&mut self.text, lane),
-            provider: keep(&mut self.text, provider),
-            egress,
-            upstream_model: keep(&mut self.text, upstream_model),
+            lane: Arc::clone(lane),
             sent: None,
             upstream: None,
             status: None,
@@ -391,14 +382,9 @@ impl Record {
             outcome: self.outcome,
             failure: self.failure.map(FailureClass::as_str),
             error: self.error.as_deref(),
-            lane: served.map(|attempt| text(attempt.lane)),
-            egress: served.map(|attempt| attempt.egress.name()),
-            upstream_model: served.map(|attempt| text(attempt.upstream_model)),
+            served: served.map(|attempt| &*attempt.lane),
             attempts: self.attempts.iter().map(move |attempt| AttemptLine {
-                lane: text(attempt.lane),
-                provider: text(attempt.provider),
-                egress: attempt.egress.name(),
-                upstream_model: text(attempt.upstream_model),
+                lane: &attempt.lane,
                 status: attempt.status,
                 failure: attempt.failure.map(FailureClass::as_str),
                 upstream: attempt.upstream,
@@ -475,6 +461,10 @@ mod tests {
         )
     }
 
+    fn lane(name: &str, provider: &str, egress: Protocol, model: &str) -> Arc<LaneLine> {
+        Arc::new(LaneLine::new(name, provider, egress.name(), model))
+    }
+
     fn written(receiver: &mut mpsc::Receiver<Message>) -> Value {
         match receiver.try_recv() {
             Ok(Message::Record(line)) => {
@@ -491,11 +481,11 @@ mod tests {
         let (outlet, mut receiver) = outlet(4);
         let mut record = opened(&outlet);
         record.asked("fast", true);
-        record.attempt("a", "prov-a", Protocol::Anthropic, "claude-x", None);
+        record.attempt(&lane("a", "prov-a", Protocol::Anthropic, "claude-x"), None);
         record.sent();
         record.answered(529);
         record.failed(FailureClass::Overloaded);
-        record.attempt("b", "prov-b", Protocol::OpenAi, "gpt-x", None);
+        record.attempt(&lane("b", "prov-b", Protocol::OpenAi, "gpt-x"), None);
         record.sent();
         record.answered(200);
         record.replied(Replied {
@@ -548,7 +538,7 @@ mod tests {
         let (outlet, mut receiver) = outlet(1);
         let mut record = opened(&outlet);
         let price = Some(Arc::new(Price::new(rates)));
-        record.attempt("a", "prov-a", Protocol::Anthropic, "claude-x", price);
+        record.attempt(&lane("a", "prov-a", Protocol::Anthropic, "claude-x"), price);
         let mut usage = Usage::new(1_000, 0);
         usage.cache_write_tokens = Some(1_000);
         usage.cache_write_1h_tokens = Some(750);

@@ -97,20 +97,10 @@ pub(crate) async fn count<'s>(
         .iter()
         .map(|&lane| (lane, state.target(lane)))
         .filter(|(_, target)| target.counts_tokens());
-    for (lane_id, target) in counting.take(attempts) {
+    for (_, target) in counting.take(attempts) {
         if let Some(record) = record.as_deref_mut() {
-            let provider = state
-                .router
-                .lane(lane_id)
-                .map_or("", |lane| lane.provider());
             // A count is free: no price, so no cost.
-            record.attempt(
-                target.lane_name_str(),
-                provider,
-                target.protocol,
-                &target.model_id,
-                None,
-            );
+            record.attempt(&target.record, None);
         }
         let result = upstream(
             state,

@@ -24,9 +24,8 @@ pub(super) struct Line<'a, Attempts> {
     pub(super) outcome: Outcome,
     pub(super) failure: Option<&'static str>,
     pub(super) error: Option<&'a str>,
-    pub(super) lane: Option<&'a str>,
-    pub(super) egress: Option<&'static str>,
-    pub(super) upstream_model: Option<&'a str>,
+    /// The lane that served the reply.
+    pub(super) served: Option<&'a LaneLine>,
     pub(super) attempts: Attempts,
     pub(super) usage: Option<UsageLine>,
     pub(super) cost_microdollars: Option<u64>,
@@ -42,13 +41,64 @@ pub(super) struct Line<'a, Attempts> {
 }
 
 pub(super) struct AttemptLine<'a> {
-    pub(super) lane: &'a str,
-    pub(super) provider: &'a str,
-    pub(super) egress: &'static str,
-    pub(super) upstream_model: &'a str,
+    pub(super) lane: &'a LaneLine,
     pub(super) status: Option<u16>,
     pub(super) failure: Option<&'static str>,
     pub(super) upstream: Option<Duration>,
+}
+
+/// A lane's names as the record writes them, escaped once when the lane
+/// is configured rather than for every request.
+pub(crate) struct LaneLine {
+    /// `{"lane":…,"provider":…,"egress":…,"upstream_model":…` opening the
+    /// lane's entry in `attempts`.
+    attempt: Vec<u8>,
+    /// `,"lane":…,"egress":…,"upstream_model":…` for the record of a
+    /// request this lane served.
+    served: Vec<u8>,
+    #[cfg(test)]
+    names: (String, String, &'static str, String),
+}
+
+impl LaneLine {
+    /// The names of lane `lane` (model `upstream_model` at provider
+    /// `provider`, speaking `egress`).
+    pub(crate) fn new(
+        lane: &str,
+        provider: &str,
+        egress: &'static str,
+        upstream_model: &str,
+    ) -> Self {
+        let mut attempt = Vec::new();
+        let mut json = Json { out: &mut attempt };
+        json.literal(b"{\"lane\":");
+        json.string(lane);
+        json.literal(b",\"provider\":");
+        json.string(provider);
+        json.literal(b",\"egress\":");
+        json.word(egress);
+        json.literal(b",\"upstream_model\":");
+        json.string(upstream_model);
+        let mut served = Vec::new();
+        let mut json = Json { out: &mut served };
+        json.literal(b",\"lane\":");
+        json.string(lane);
+        json.literal(b",\"egress\":");
+        json.word(egress);
+        json.literal(b",\"upstream_model\":");
+        json.string(upstream_model);
+        Self {
+            attempt,
+            served,
+            #[cfg(test)]
+            names: (
+                lane.to_owned(),
+                provider.to_owned(),
+                egress,
+                upstream_model.to_owned(),
+            ),
+        }
+    }
 }
 
 pub(super) struct UsageLine {
@@ -101,26 +151,16 @@ impl<'a, Attempts: Iterator<Item = AttemptLine<'a>>> Line<'a, Attempts> {
         json.optional_word(self.failure);
         json.literal(b",\"error\":");
         json.optional_string(self.error);
-        json.literal(b",\"lane\":");
-        json.optional_string(self.lane);
-        json.literal(b",\"egress\":");
-        json.optional_word(self.egress);
-        json.literal(b",\"upstream_model\":");
-        json.optional_string(self.upstream_model);
+        match self.served {
+            Some(lane) => json.literal(&lane.served),
+            None => json.literal(b",\"lane\":null,\"egress\":null,\"upstream_model\":null"),
+        }
         json.literal(b",\"attempts\":[");
         for (index, attempt) in self.attempts.enumerate() {
-            json.literal(if index == 0 {
-                b"{\"lane\":"
-            } else {
-                b",{\"lane\":"
-            });
-            json.string(attempt.lane);
-            json.literal(b",\"provider\":");
-            json.string(attempt.provider);
-            json.literal(b",\"egress\":");
-            json.word(attempt.egress);
-            json.literal(b",\"upstream_model\":");
-            json.string(attempt.upstream_model);
+            if index > 0 {
+                json.literal(b",");
+            }
+            json.literal(&attempt.lane.attempt);
             json.literal(b",\"status\":");
             json.optional_number(attempt.status.map(u64::from));
             json.literal(b",\"failure\":");
@@ -542,11 +582,22 @@ mod tests {
     /// vary: absent values, escapes, attempts, usage, bodies.
     fn line(case: u32) -> Line<'static, std::vec::IntoIter<AttemptLine<'static>>> {
         let bit = |n: u32| case & (1 << n) != 0;
+        static LANES: LazyLock<Vec<LaneLine>> = LazyLock::new(|| {
+            (0..6)
+                .map(|n| {
+                    LaneLine::new(
+                        ["a", "lane \"two\"", "ln\u{1}"][n % 3],
+                        "prov\\ider",
+                        ["openai", "anthropic"][n % 2],
+                        "gpt-x",
+                    )
+                })
+                .collect()
+        });
+        static SERVED: LazyLock<LaneLine> =
+            LazyLock::new(|| LaneLine::new("b", "p", "openai", "claude \u{1f}"));
         let attempt = |n: u32| AttemptLine {
-            lane: ["a", "lane \"two\"", "ln\u{1}"][n as usize % 3],
-            provider: "prov\\ider",
-            egress: ["openai", "anthropic"][n as usize % 2],
-            upstream_model: "gpt-x",
+            lane: &LANES[n as usize % 6],
             status: n.is_multiple_of(2).then_some(529 + n as u16),
             failure: (n % 3 != 2).then_some("overloaded"),
             upstream: (n != 1).then(|| Duration::from_micros(u64::from(n) * 1_234_567 + 9)),
@@ -581,9 +632,7 @@ mod tests {
             ][case as usize % 3],
             failure: bit(6).then_some("rate_limited"),
             error: bit(7).then_some("upstream said \"no\"\r\n"),
-            lane: bit(2).then_some("b"),
-            egress: bit(2).then_some("openai"),
-            upstream_model: bit(2).then_some("claude \u{1f}"),
+            served: bit(2).then(|| &*SERVED),
             attempts: attempts.into_iter(),
             usage: bit(8).then_some(UsageLine {
                 input: u64::from(case) * 1_000_003,
@@ -666,17 +715,21 @@ mod reference {
             json.key("outcome").string(self.outcome.as_str());
             json.key("failure").optional_string(self.failure);
             json.key("error").optional_string(self.error);
-            json.key("lane").optional_string(self.lane);
-            json.key("egress").optional_string(self.egress);
+            let served = self.served.map(|lane| &lane.names);
+            json.key("lane")
+                .optional_string(served.map(|names| names.0.as_str()));
+            json.key("egress")
+                .optional_string(served.map(|names| names.2));
             json.key("upstream_model")
-                .optional_string(self.upstream_model);
+                .optional_string(served.map(|names| names.3.as_str()));
             json.key("attempts").open(b'[');
             for attempt in self.attempts {
                 json.element().open(b'{');
-                json.key("lane").string(attempt.lane);
-                json.key("provider").string(attempt.provider);
-                json.key("egress").string(attempt.egress);
-                json.key("upstream_model").string(attempt.upstream_model);
+                let names = &attempt.lane.names;
+                json.key("lane").string(&names.0);
+                json.key("provider").string(&names.1);
+                json.key("egress").string(names.2);
+                json.key("upstream_model").string(&names.3);
                 json.key("status")
                     .optional_number(attempt.status.map(u64::from));
                 json.key("failure").optional_string(attempt.failure);

@@ -17,6 +17,7 @@ use super::aws::AwsChain;
 use super::sigv4::{SignError, Signer};
 use crate::error::{GatewayError, StartError};
 use crate::failure::{classify, ErrorMap};
+use crate::record::LaneLine;
 use crate::reply::{LaneSpend, Tally};
 use crate::trace::LaneAttributes;
 
@@ -59,6 +60,8 @@ pub(crate) struct Target {
     pub(crate) spend: Arc<LaneSpend>,
     /// What names this lane's attempt spans.
     pub(crate) span: LaneAttributes,
+    /// What names this lane in request-log records.
+    pub(crate) record: Arc<LaneLine>,
 }
 
 /// A lane's health-probe settings.
@@ -124,6 +127,12 @@ impl Target {
         let (uri, stream_uri) = (uri(false)?, uri(true)?);
         Ok(Self {
             span: LaneAttributes::new(name, &model.provider, protocol, &model.upstream_model, &uri),
+            record: Arc::new(LaneLine::new(
+                name,
+                &model.provider,
+                protocol.name(),
+                &model.upstream_model,
+            )),
             protocol,
             model_id: model.upstream_model.clone(),
             lane_name: HeaderValue::from_str(name).map_err(|_| {
