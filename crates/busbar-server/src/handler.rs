@@ -16,7 +16,7 @@ use crate::ingress::routes::{self, Ingress, Route};
 use crate::ingress::{read_request_body, BodyLimits, Inbound};
 use crate::ops::{admin, stats};
 use crate::proxy;
-use crate::record::{Kind, Outcome, Record, Replied};
+use crate::record::{Kind, Outcome, Record, Replied, DROPPED_HEADER};
 use crate::reply::Body;
 use crate::state::State;
 use crate::trace::Trace;
@@ -303,7 +303,7 @@ fn respond(
             error,
             dropped: parts
                 .headers
-                .get("x-busbar-dropped")
+                .get(&DROPPED_HEADER)
                 .and_then(|value| value.to_str().ok()),
         });
     }

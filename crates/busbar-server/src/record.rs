@@ -107,6 +107,11 @@ pub(crate) struct Record {
     response_body: Option<Captured>,
 }
 
+/// `x-busbar-dropped`: the request fields a translation left out, which
+/// the reply carries and the record keeps.
+pub(crate) const DROPPED_HEADER: http::HeaderName =
+    http::HeaderName::from_static("x-busbar-dropped");
+
 /// Where a name is in its record's `text`.
 #[derive(Clone, Copy)]
 struct Span {

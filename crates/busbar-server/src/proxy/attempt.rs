@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use super::call::{unix_now, Call};
 use crate::error::{GatewayError, UpstreamError};
 use crate::governance::lane_price;
+use crate::record::DROPPED_HEADER;
 use crate::reply::{Body, Guard, Meter, StreamLimits};
 use crate::state::State;
 use crate::trace::Trace;
@@ -237,7 +238,7 @@ pub(super) async fn run(
     headers.insert("x-busbar-model", target.lane_name.clone());
     if !dropped.is_empty() {
         if let Ok(value) = HeaderValue::from_str(&dropped.join(", ")) {
-            headers.insert("x-busbar-dropped", value);
+            headers.insert(DROPPED_HEADER, value);
         }
     }
     Ok(reply)

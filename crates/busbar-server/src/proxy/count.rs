@@ -42,7 +42,7 @@ use super::call::{resolve, vet};
 use crate::error::GatewayError;
 use crate::ingress::peek::Peeked;
 use crate::ingress::Inbound;
-use crate::record::Record;
+use crate::record::{Record, DROPPED_HEADER};
 use crate::reply::Body;
 use crate::state::State;
 use crate::upstream::{copy_end_to_end_headers, describe, read_limited, Target};
@@ -262,7 +262,7 @@ async fn upstream(
     headers.insert("x-busbar-model", target.lane_name.clone());
     if !dropped.is_empty() {
         if let Ok(value) = HeaderValue::from_str(&dropped.join(", ")) {
-            headers.insert("x-busbar-dropped", value);
+            headers.insert(DROPPED_HEADER, value);
         }
     }
     Ok(reply)
