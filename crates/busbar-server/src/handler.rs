@@ -108,10 +108,12 @@ struct Asked {
 /// its record (when the request log is on) sent along with the reply.
 async fn proxied(state: &State, asked: Asked, request: Request<Incoming>) -> Response<Body> {
     let started = Instant::now();
+    // A header value of visible ASCII (see `request_id`).
+    let request_id = asked.request_id.to_str().unwrap_or_default();
     let mut record = state.request_log.as_ref().map(|log| {
         log.open(
             started,
-            asked.request_id.to_str().unwrap_or_default(),
+            request_id,
             asked.client,
             asked.ingress.protocol,
             match asked.work {
@@ -124,7 +126,7 @@ async fn proxied(state: &State, asked: Asked, request: Request<Incoming>) -> Res
     // Token counts are not traced: they are not generations.
     let mut trace = match (&state.tracer, asked.work) {
         (Some(tracer), Work::Generate) => {
-            Some(tracer.request(request.headers(), asked.ingress.protocol, &asked.request_id))
+            Some(tracer.request(request.headers(), asked.ingress.protocol, request_id))
         }
         _ => None,
     };

@@ -33,6 +33,7 @@ use busbar_ir::{StreamEvent, Usage};
 use busbar_protocols::Protocol;
 use busbar_routing::FailureClass;
 use bytes::BytesMut;
+use smallvec::SmallVec;
 
 use line::{AttemptLine, Line, UsageLine};
 pub(crate) use line::{Kind, LaneLine, Outcome};
@@ -91,7 +92,8 @@ pub(crate) struct Record {
     pool: Option<Span>,
     key_id: Option<String>,
     stream: Option<bool>,
-    attempts: Vec<Attempt>,
+    /// The lanes tried: usually one, kept in the record itself.
+    attempts: SmallVec<[Attempt; 1]>,
     /// The price of the lane tried last, which serves the reply if any does.
     price: Option<Arc<busbar_config::Price>>,
     status: u16,
@@ -170,7 +172,7 @@ impl Record {
             pool: None,
             key_id: None,
             stream: None,
-            attempts: Vec::new(),
+            attempts: SmallVec::new(),
             price: None,
             status: 0,
             outcome: Outcome::Success,

@@ -104,7 +104,7 @@ impl Tracer {
         &self,
         headers: &HeaderMap,
         ingress: Protocol,
-        request_id: &HeaderValue,
+        request_id: &str,
     ) -> Box<Trace> {
         let parent = context::parent(headers);
         let trace_id = parent
@@ -141,11 +141,7 @@ impl Tracer {
                     string_attribute(out, "busbar.ingress_protocol", ingress.name());
                 }
             }
-            string_attribute(
-                out,
-                "busbar.request_id",
-                std::str::from_utf8(request_id.as_bytes()).unwrap_or_default(),
-            );
+            string_attribute(out, "busbar.request_id", request_id);
             span
         });
         Box::new(Trace {
@@ -730,11 +726,7 @@ mod tests {
             .parse()
             .unwrap();
         let lane = LaneAttributes::new("fast", "vendor", Protocol::OpenAi, "gpt-x", &uri);
-        let mut trace = tracer.request(
-            &HeaderMap::new(),
-            Protocol::Anthropic,
-            &HeaderValue::from_static("req_1"),
-        );
+        let mut trace = tracer.request(&HeaderMap::new(), Protocol::Anthropic, "req_1");
         trace.routed("fast-pool", "fast-pool", true, Some(64));
         trace.attempt(&lane, "fast-pool", None);
         trace.attempt_failed("rate_limit", Some(429));
