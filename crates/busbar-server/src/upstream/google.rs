@@ -175,7 +175,7 @@ fn read_key_file(path: &Path) -> Result<Kind, SourceError> {
             Ok(Kind::ServiceAccount {
                 email: required("client_email")?,
                 key_id: field("private_key_id"),
-                key: Arc::new(rsa_key(&pem).map_err(|why| invalid(why))?),
+                key: Arc::new(rsa_key(&pem).map_err(&invalid)?),
                 token_uri: field("token_uri").unwrap_or_else(|| TOKEN_URI.to_owned()),
             })
         }
