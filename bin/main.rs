@@ -33,13 +33,29 @@ fn main() -> ExitCode {
                 for warning in &loaded.warnings {
                     eprintln!("warning: {warning}");
                 }
+                // A token source's files are read here too, as at start-up;
+                // no token is fetched.
+                let mut sources = Vec::new();
+                let mut unusable = false;
+                for (name, provider) in &loaded.config.providers {
+                    match busbar_server::describe_credentials(provider) {
+                        Ok(source) => sources.push(format!("provider {name}: {source}")),
+                        Err(error) => {
+                            eprintln!("config: providers.{name}.credentials: {error}");
+                            unusable = true;
+                        }
+                    }
+                }
+                if unusable {
+                    return ExitCode::FAILURE;
+                }
                 println!(
                     "configuration OK: {} and {}",
                     paths.providers.display(),
                     paths.config.display()
                 );
-                for (name, provider) in &loaded.config.providers {
-                    println!("provider {name}: {}", credential_source(provider));
+                for line in sources {
+                    println!("{line}");
                 }
                 ExitCode::SUCCESS
             }
@@ -70,16 +86,6 @@ fn main() -> ExitCode {
             })
         }
         Command::Demo { listen } => serve_demo(listen),
-    }
-}
-
-/// Where a provider's credential comes from, as `check` reports it: never
-/// the secret, only where it is read.
-fn credential_source(provider: &busbar_config::Provider) -> String {
-    match (&provider.credentials, &provider.api_key_env) {
-        (busbar_config::Credentials::ApiKey, Some(var)) => format!("key from ${var}"),
-        (busbar_config::Credentials::ApiKey, None) => "the caller's own key (passthrough)".into(),
-        (source, _) => source.to_string(),
     }
 }
 

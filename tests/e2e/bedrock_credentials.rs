@@ -49,26 +49,26 @@ const IMDS_TTL: &str = "x-aws-ec2-metadata-token-ttl-seconds";
 
 /// One request a credential endpoint received.
 #[derive(Debug, Clone)]
-struct Hit {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-    at: SystemTime,
+pub(crate) struct Hit {
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+    pub(crate) at: SystemTime,
 }
 
-type Answer = (u16, String);
+pub(crate) type Answer = (u16, String);
 
 /// A credential endpoint on 127.0.0.1 (container credentials, IMDS, STS):
 /// `answer` decides each reply; every request is kept.
-struct Endpoint {
-    base: String,
+pub(crate) struct Endpoint {
+    pub(crate) base: String,
     hits: Arc<Mutex<Vec<Hit>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Endpoint {
-    async fn start(answer: impl Fn(&Hit) -> Answer + Send + Sync + 'static) -> Self {
+    pub(crate) async fn start(answer: impl Fn(&Hit) -> Answer + Send + Sync + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let hits: Arc<Mutex<Vec<Hit>>> = Arc::default();
@@ -111,7 +111,7 @@ impl Endpoint {
         Self { base, hits, task }
     }
 
-    fn hits(&self) -> Vec<Hit> {
+    pub(crate) fn hits(&self) -> Vec<Hit> {
         self.hits.lock().expect("lock").clone()
     }
 

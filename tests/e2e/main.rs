@@ -18,6 +18,10 @@
 //!   credential chain (`credentials: aws`): environment, profiles,
 //!   container credentials and their refresh, IMDSv2, web identity, a
 //!   failing source;
+//! * `clouds` — Vertex AI (Gemini, Claude) and Azure OpenAI (deployments
+//!   and v1 APIs) with tokens from each source: a service-account key, an
+//!   authorized user, the metadata server, Entra ID client credentials,
+//!   managed identity; caching, refresh, a failing source, `check`;
 //! * `count_tokens` — the token-counting routes: relayed, translated to a
 //!   lane's counting endpoint, or estimated;
 //! * `errors` — bad requests, upstream failures, broken streams;
@@ -48,6 +52,7 @@ mod support;
 mod agent_shapes;
 mod bedrock_credentials;
 mod chaos;
+mod clouds;
 mod connections;
 mod count_tokens;
 mod errors;

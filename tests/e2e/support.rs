@@ -226,7 +226,8 @@ impl Setup {
     }
 
     /// Switches on catalog providers with these entries under `providers:`
-    /// (indented by two), instead of [`every_protocol`](Self::every_protocol)'s.
+    /// (indented by two), instead of [`every_protocol`](Self::every_protocol)'s;
+    /// `{MOCK_BASE_URL}` in them stands for the mock's address.
     pub(crate) fn providers(mut self, yaml: &str) -> Self {
         yaml.clone_into(&mut self.providers);
         self
@@ -269,7 +270,11 @@ impl Setup {
         );
         let config = dir.write(
             "config.yaml",
-            &config_yaml_with(&self.providers, &self.models, &self.extra),
+            &config_yaml_with(
+                &self.providers.replace("{MOCK_BASE_URL}", &mock.base_url()),
+                &self.models,
+                &self.extra,
+            ),
         );
         let args: Vec<String> = vec![
             "--providers".into(),

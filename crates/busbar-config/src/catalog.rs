@@ -14,7 +14,7 @@ use crate::walk::{join, Fields, Walker};
 use crate::yaml::Node;
 
 /// The fields a catalog entry may set, which `config.yaml` may override.
-pub(crate) const PROVIDER_FIELDS: [&str; 8] = [
+pub(crate) const PROVIDER_FIELDS: [&str; 12] = [
     "protocol",
     "base_url",
     "path",
@@ -23,7 +23,28 @@ pub(crate) const PROVIDER_FIELDS: [&str; 8] = [
     "health",
     "region",
     "allow_private",
+    "platform",
+    "project",
+    "location",
+    "api_version",
 ];
+
+/// The cloud platform named by `platform:`, before its own fields are
+/// resolved into a [`crate::model::Platform`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PlatformKind {
+    Vertex,
+    Azure,
+}
+
+impl PlatformKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            PlatformKind::Vertex => "vertex",
+            PlatformKind::Azure => "azure",
+        }
+    }
+}
 
 /// Fields only the catalog has: the models a provider serves, with their
 /// prices and limits, and where those prices were read.
@@ -45,6 +66,10 @@ pub(crate) struct ProviderFields {
     pub(crate) health_timeout: Option<u64>,
     pub(crate) region: Option<String>,
     pub(crate) allow_private: Option<bool>,
+    pub(crate) platform: Option<PlatformKind>,
+    pub(crate) project: Option<String>,
+    pub(crate) location: Option<String>,
+    pub(crate) api_version: Option<String>,
 }
 
 impl ProviderFields {
@@ -63,6 +88,13 @@ impl ProviderFields {
             health_timeout: over.health_timeout.or(self.health_timeout),
             region: over.region.clone().or_else(|| self.region.clone()),
             allow_private: over.allow_private.or(self.allow_private),
+            platform: over.platform.or(self.platform),
+            project: over.project.clone().or_else(|| self.project.clone()),
+            location: over.location.clone().or_else(|| self.location.clone()),
+            api_version: over
+                .api_version
+                .clone()
+                .or_else(|| self.api_version.clone()),
         }
     }
 }
@@ -86,8 +118,48 @@ pub(crate) fn read_provider_fields(w: &mut Walker, f: &Fields<'_>) -> ProviderFi
             )
         }),
         allow_private: f.bool(w, "allow_private"),
+        platform: f.get("platform").and_then(|(path, node)| {
+            w.choice(
+                &path,
+                node,
+                &[
+                    ("vertex", PlatformKind::Vertex),
+                    ("azure", PlatformKind::Azure),
+                ],
+            )
+        }),
         ..ProviderFields::default()
     };
+    // Each lands in a URL: a path segment (project, location) or a query
+    // value (api_version), so only the characters their vendors use.
+    let word = |w: &mut Walker, key: &str, what: &str, ok: fn(u8) -> bool| {
+        let (path, node) = f.get(key)?;
+        w.string(&path, node).filter(|value| {
+            let fine = !value.is_empty() && value.bytes().all(ok);
+            if !fine {
+                w.error(&path, format!("must be {what}"));
+            }
+            fine
+        })
+    };
+    out.project = word(
+        w,
+        "project",
+        "a Google Cloud project id such as `my-project-123`",
+        |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:".contains(&b),
+    );
+    out.location = word(
+        w,
+        "location",
+        "a Vertex AI location such as `us-central1`, `global`, `us` or `eu`",
+        |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-',
+    );
+    out.api_version = word(
+        w,
+        "api_version",
+        "`v1` or a dated Azure OpenAI API version such as `2024-10-21`",
+        |b| b.is_ascii_alphanumeric() || b"-.".contains(&b),
+    );
     if let Some((path, node)) = f.get("path") {
         out.path = w.string(&path, node).filter(|value| {
             let problem = if !value.starts_with('/') {
@@ -203,7 +275,13 @@ pub(crate) fn read(w: &mut Walker, doc: &Node) -> Catalog {
             price::read::source(w, &path, node);
         }
         f.require(w, "protocol", fields.protocol);
-        let base_url = f.require(w, "base_url", fields.base_url.take());
+        // A platform's endpoint is the deployment's: Vertex's follows from
+        // its location, Azure's is the customer's own resource.
+        let base_url = if fields.platform.is_some() {
+            fields.base_url.take()
+        } else {
+            f.require(w, "base_url", fields.base_url.take())
+        };
         fields.base_url = base_url.and_then(|raw| {
             match ssrf::check_base_url(&raw, fields.allow_private.unwrap_or(false)) {
                 Ok(url) => Some(url),
@@ -271,7 +349,7 @@ extra: 1
             errors,
             [
                 "providers.yaml: extra: unknown field; expected one of: `providers`",
-                "providers.yaml: providers.a.colour: unknown field; expected one of: `protocol`, `base_url`, `path`, `auth`, `error_map`, `health`, `region`, `allow_private`, `models`, `price_source`",
+                "providers.yaml: providers.a.colour: unknown field; expected one of: `protocol`, `base_url`, `path`, `auth`, `error_map`, `health`, `region`, `allow_private`, `platform`, `project`, `location`, `api_version`, `models`, `price_source`",
                 "providers.yaml: providers.a.protocol: unknown value `opnai`; expected one of: `openai`, `responses`, `anthropic`, `gemini`, `cohere`, `bedrock`; did you mean `openai`?",
                 "providers.yaml: providers.a.auth: unknown value `basic`; expected one of: `bearer`, `api-key`",
                 "providers.yaml: providers.a.path: must start with `/`",

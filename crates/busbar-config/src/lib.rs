@@ -100,8 +100,8 @@ pub use error::{ConfigError, ConfigErrors, EnvError};
 pub use model::{
     Affinity, AffinityMode, Auth, AuthMode, AuthScheme, AwsCredentials, Breaker, Config,
     Credentials, Failover, FailureClass, Governance, GovernancePricing, Health, HealthMode, Limits,
-    Model, Observability, OnExhausted, Pool, PoolMember, Protocol, Provider, RequestLog, Secret,
-    Target, Tls, Trip, TripMode,
+    Model, Observability, OnExhausted, Platform, Pool, PoolMember, Protocol, Provider, RequestLog,
+    Secret, Target, Tls, Trip, TripMode,
 };
 pub use price::{alias_candidates, Listing, Money, Price, Rate, Rates, Tier};
 pub use ssrf::blocked_address;

@@ -15,7 +15,9 @@ use crate::price::{Listing, Price};
 pub use pool::{
     Affinity, AffinityMode, Breaker, Failover, OnExhausted, Pool, PoolMember, Trip, TripMode,
 };
-pub use provider::{AuthScheme, AwsCredentials, Credentials, Health, HealthMode, Provider};
+pub use provider::{
+    AuthScheme, AwsCredentials, Credentials, Health, HealthMode, Platform, Provider,
+};
 
 /// The whole resolved configuration.
 #[derive(Debug, Clone, PartialEq)]

@@ -90,3 +90,4 @@ pub use reply::{Body, BodyError};
 pub use server::{Reloader, Server};
 pub use state::State;
 pub use telemetry::{install_metrics, metrics_ready, MetricsSlot};
+pub use upstream::{describe_credentials, SourceError};

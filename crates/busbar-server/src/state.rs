@@ -20,7 +20,7 @@ use crate::request_log::RequestLog;
 use crate::telemetry::MetricsSlot;
 use crate::trace::Tracer;
 use crate::upstream::sigv4::constant_time_eq;
-use crate::upstream::{build_client, AwsChain, Target, UpstreamClient};
+use crate::upstream::{build_client, AwsChain, BearerTokens, Target, UpstreamClient};
 
 /// Everything a request needs, shared by all of them.
 pub struct State {
@@ -35,6 +35,9 @@ pub struct State {
     /// profile and region, shared by their lanes and kept across reloads
     /// with their cached credentials.
     aws_chains: Vec<Arc<AwsChain>>,
+    /// The token sources of `credentials: gcp` and `azure` providers, one
+    /// per source, shared by their lanes and kept across reloads.
+    bearer_tokens: Vec<Arc<BearerTokens>>,
     pub(crate) client: UpstreamClient,
     connect_timeout: Duration,
     pub(crate) metrics: crate::telemetry::MetricsSlot,
@@ -81,6 +84,42 @@ fn aws_chain(
         chains.push(Arc::clone(&chain));
     }
     chain
+}
+
+/// The token source for `credentials`: one of `sources` already made for
+/// this configuration, else the previous state's (with its cached token),
+/// else a new one, warmed up. `None` for credentials that mint no token.
+fn bearer_tokens(
+    sources: &mut Vec<Arc<BearerTokens>>,
+    previous: Option<&State>,
+    credentials: &Credentials,
+    client: &UpstreamClient,
+    provider: &str,
+) -> Result<Option<Arc<BearerTokens>>, StartError> {
+    let known = sources
+        .iter()
+        .chain(previous.map_or(&[][..], |previous| &previous.bearer_tokens[..]))
+        .find(|tokens| tokens.is_for(credentials))
+        .cloned();
+    let tokens = match known {
+        Some(tokens) => tokens,
+        None => match BearerTokens::new(credentials, client.clone()) {
+            None => return Ok(None),
+            Some(made) => {
+                let tokens = Arc::new(made.map_err(|error| {
+                    StartError::Config(format!("providers.{provider}.credentials: {error}"))
+                })?);
+                if tokio::runtime::Handle::try_current().is_ok() {
+                    tokens.warm_up();
+                }
+                tokens
+            }
+        },
+    };
+    if !sources.iter().any(|kept| Arc::ptr_eq(kept, &tokens)) {
+        sources.push(Arc::clone(&tokens));
+    }
+    Ok(Some(tokens))
 }
 
 /// How clients are authenticated.
@@ -193,6 +232,13 @@ impl State {
         let mut lanes = Vec::with_capacity(config.models.len());
         let mut targets = Vec::with_capacity(config.models.len());
         let mut aws_chains = Vec::new();
+        let mut bearer_sources = Vec::new();
+        let client = match previous {
+            Some(previous) if previous.connect_timeout == config.limits.connect_timeout => {
+                previous.client.clone()
+            }
+            _ => build_client(config.limits.connect_timeout),
+        };
         for (name, model) in &config.models {
             let provider = config.providers.get(&model.provider).ok_or_else(|| {
                 StartError::Config(format!("models.{name}.provider: unknown provider"))
@@ -221,7 +267,14 @@ impl State {
                 )),
                 _ => None,
             };
-            let mut target = Target::new(name, model, provider, config.auth.mode, chain)?;
+            let bearer = bearer_tokens(
+                &mut bearer_sources,
+                previous,
+                &provider.credentials,
+                &client,
+                &model.provider,
+            )?;
+            let mut target = Target::new(name, model, provider, config.auth.mode, chain, bearer)?;
             // A kept lane keeps its spend totals with its other counters.
             if let (Some(_), Some(previous)) = (&kept, previous) {
                 if let Some(id) = previous.router.lane_id(name) {
@@ -327,17 +380,13 @@ impl State {
                 .as_ref()
                 .map(|tls| (tls.cert_file.clone(), tls.key_file.clone())),
             auth,
-            client: match previous {
-                Some(previous) if previous.connect_timeout == config.limits.connect_timeout => {
-                    previous.client.clone()
-                }
-                _ => build_client(config.limits.connect_timeout),
-            },
+            client,
             connect_timeout: config.limits.connect_timeout,
             limits,
             router,
             targets,
             aws_chains,
+            bearer_tokens: bearer_sources,
             metrics,
             governance_settings: config.governance.clone(),
             governor: governor.filter(|_| config.governance.enabled),

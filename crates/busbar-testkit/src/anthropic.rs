@@ -26,15 +26,30 @@ const LEGACY_VERSION: &str = "2023-06-01";
 /// Answers `POST …/v1/messages` and `POST …/v1/messages/count_tokens`.
 pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
     let headers = request.headers;
-    if let Err(refusal) = check_headers(shared, headers) {
-        return refusal;
+    let vertex = crate::cloud::vertex_claude(request.path);
+    // On Vertex AI `cloud.rs` checked the access token, and the version is in the body.
+    if vertex.is_none() {
+        if let Err(refusal) = check_headers(shared, headers) {
+            return refusal;
+        }
     }
     let Some(body) = request.json.filter(|v| v.is_object()) else {
         return invalid(
             "There was an error parsing the body of your request: it is not valid JSON.",
         );
     };
-    let count = is_count_path(request.path);
+    let vertex_body;
+    let body = match vertex {
+        None => body,
+        Some(claude) => match from_vertex(body, claude) {
+            Ok(rewritten) => {
+                vertex_body = rewritten;
+                &vertex_body
+            }
+            Err(refusal) => return refusal,
+        },
+    };
+    let count = is_count_path(request.path) || vertex.is_some_and(|claude| claude.model.is_none());
     let version = headers
         .get("anthropic-version")
         .and_then(|v| v.to_str().ok());
@@ -86,6 +101,31 @@ pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
         "usage": usage(&request, cache, reply.output_tokens),
     });
     Outcome::json(StatusCode::OK, body.to_string())
+}
+
+/// A Claude-on-Vertex body as the first-party API would take it: Vertex requires
+/// `anthropic_version` in the body and the model in the path (the body's `model` is refused),
+/// except on `count-tokens:rawPredict`, where the model is in the body.
+fn from_vertex(body: &Value, claude: crate::cloud::VertexClaude<'_>) -> Result<Value, Outcome> {
+    let mut body = body.clone();
+    let Some(object) = body.as_object_mut() else {
+        return Err(invalid("body: Input should be an object"));
+    };
+    if object.remove("anthropic_version").is_none() {
+        return Err(invalid("anthropic_version: Field required"));
+    }
+    if let Some(model) = claude.model {
+        if object.contains_key("model") {
+            return Err(invalid("model: Extra inputs are not permitted"));
+        }
+        object.insert("model".into(), Value::from(model));
+        if claude.stream != (object.get("stream") == Some(&Value::Bool(true))) {
+            return Err(invalid(
+                "stream: streamRawPredict takes `stream: true`, rawPredict does not",
+            ));
+        }
+    }
+    Ok(body)
 }
 
 /// Whether `path` is the token-counting endpoint.

@@ -11,6 +11,7 @@ use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
 
+use crate::cloud::{self, Cloud};
 use crate::faults::VendorError;
 use crate::server::Shared;
 use crate::{anthropic, bedrock, cohere, gemini, openai, responses};
@@ -99,7 +100,10 @@ impl Format {
             Some(Self::OpenAiChat)
         } else if path.ends_with("/responses") || path.ends_with("/responses/input_tokens") {
             Some(Self::Responses)
-        } else if path.ends_with("/v1/messages") || anthropic::is_count_path(path) {
+        } else if path.ends_with("/v1/messages")
+            || anthropic::is_count_path(path)
+            || cloud::vertex_claude(path).is_some()
+        {
             Some(Self::Anthropic)
         } else if path.ends_with("/v2/chat") {
             Some(Self::Cohere)
@@ -123,6 +127,10 @@ impl Format {
                 .map(|(model, _)| model)
                 .or_else(|| bedrock::count_route(path))
                 .map(bedrock::decode_model),
+            Self::Anthropic => match cloud::vertex_claude(path) {
+                Some(claude) => claude.model.map(Cow::Borrowed),
+                None => json?.get("model")?.as_str().map(Cow::Borrowed),
+            },
             _ => json?.get("model")?.as_str().map(Cow::Borrowed),
         }
     }
@@ -175,8 +183,14 @@ impl Format {
         if request.method != Method::POST {
             return self.not_found(request.method, request.path);
         }
+        let platform = Cloud::of(request.path);
+        if let Some(refusal) = platform.and_then(|cloud| cloud::refusal(shared, request, cloud)) {
+            return refusal;
+        }
+        // The platform checked the credential; the vendor's own check is not made.
+        let keyed = platform.is_none();
         match self {
-            Self::OpenAiChat => openai::handle(shared, request.headers, request.json),
+            Self::OpenAiChat => openai::handle(shared, request.headers, request.json, keyed),
             Self::Responses => responses::handle(shared, request),
             Self::Anthropic => anthropic::handle(shared, request),
             Self::Gemini => gemini::handle(shared, request),

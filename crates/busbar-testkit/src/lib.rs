@@ -26,6 +26,13 @@
 //!   [`MockOptions::aws_credentials`]) or Bearer; streams are `application/vnd.amazon.eventstream`
 //!   frames written by `aws-smithy-eventstream`.
 //!
+//! The cloud platforms' paths are served too (see `cloud.rs`): Gemini and Claude on Vertex AI
+//! (`…/projects/P/locations/L/publishers/{google,anthropic}/models/M:…`, an OAuth access token
+//! required; Claude's body carries `anthropic_version` and no `model`) and Azure OpenAI
+//! (`/openai/deployments/D/chat/completions?api-version=…`, `/openai/responses?api-version=…`,
+//! `/openai/v1/…`; `api-key` or an Entra ID token). With [`MockOptions::access_tokens`] only
+//! tokens issued there and not yet expired are accepted.
+//!
 //! Each format also answers its vendor's token-counting endpoint with the word count below:
 //! Anthropic `…/v1/messages/count_tokens` (`{"input_tokens"}`), Responses `…/responses/input_tokens`
 //! (`{"object":"response.input_tokens","input_tokens"}`), Gemini `…/models/{model}:countTokens`
@@ -102,6 +109,7 @@ mod behaviour;
 mod body;
 mod cache;
 mod check;
+mod cloud;
 mod cohere;
 mod faults;
 mod format;
@@ -114,6 +122,7 @@ mod server;
 pub mod sse;
 
 pub use behaviour::{PANGRAM, STRING_ARGUMENT, THINKING_SIGNATURE, THINKING_TEXT};
+pub use cloud::AccessTokens;
 pub use faults::{Chaos, ErrorKind, Fault, FaultRule, VendorError};
 pub use format::Format;
 pub use options::MockOptions;

@@ -24,9 +24,18 @@ struct ChatRequest<'a> {
 }
 
 /// Answers `POST …/chat/completions`.
-pub(crate) fn handle(shared: &Shared, headers: &HeaderMap, json: Option<&Value>) -> Outcome {
-    if let Err(refusal) = check_auth(shared, headers) {
-        return refusal;
+/// Answers `POST …/chat/completions`; `keyed`: the key is checked here (not on Azure's paths,
+/// whose credential `cloud.rs` checked).
+pub(crate) fn handle(
+    shared: &Shared,
+    headers: &HeaderMap,
+    json: Option<&Value>,
+    keyed: bool,
+) -> Outcome {
+    if keyed {
+        if let Err(refusal) = check_auth(shared, headers) {
+            return refusal;
+        }
     }
     let Some(body) = json.filter(|v| v.is_object()) else {
         return invalid(

@@ -14,6 +14,7 @@ pub struct MockOptions {
     pub(crate) words_per_delta: usize,
     pub(crate) event_interval: Duration,
     pub(crate) worker_threads: usize,
+    pub(crate) access_tokens: Option<crate::AccessTokens>,
 }
 
 impl Default for MockOptions {
@@ -27,6 +28,7 @@ impl Default for MockOptions {
             words_per_delta: 3,
             event_interval: Duration::ZERO,
             worker_threads: 1,
+            access_tokens: None,
         }
     }
 }
@@ -49,6 +51,13 @@ impl MockOptions {
     /// bearer tokens (Bedrock API keys); SigV4 is checked with [`MockOptions::aws_credentials`].
     pub fn expected_key(mut self, key: impl Into<String>) -> Self {
         self.expected_key = Some(key.into());
+        self
+    }
+
+    /// The access tokens Vertex AI and Azure OpenAI paths accept as `Authorization: Bearer`:
+    /// those issued in `tokens` and not yet expired. Without them any non-empty token is.
+    pub fn access_tokens(mut self, tokens: crate::AccessTokens) -> Self {
+        self.access_tokens = Some(tokens);
         self
     }
 

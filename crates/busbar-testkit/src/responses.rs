@@ -35,8 +35,11 @@ struct ResponsesRequest<'a> {
 
 /// Answers `POST …/responses` and `POST …/responses/input_tokens`.
 pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
-    if let Err(refusal) = openai::check_auth(shared, request.headers) {
-        return refusal;
+    // On Azure's paths `cloud.rs` checked the credential.
+    if crate::cloud::Cloud::of(request.path).is_none() {
+        if let Err(refusal) = openai::check_auth(shared, request.headers) {
+            return refusal;
+        }
     }
     let Some(body) = request.json.filter(|v| v.is_object()) else {
         return invalid(

@@ -52,6 +52,10 @@ impl Shared {
         self.options.expected_key.as_deref()
     }
 
+    pub(crate) fn access_tokens(&self) -> Option<&crate::AccessTokens> {
+        self.options.access_tokens.as_ref()
+    }
+
     pub(crate) fn aws_credentials(&self) -> Option<&AwsCredentials> {
         self.options.aws_credentials.as_ref()
     }

@@ -27,8 +27,24 @@ fn command(args: &[String], env: &[(String, String)]) -> Command {
         .stderr(Stdio::piped());
     // No test reads the machine's own AWS setup: a test of the AWS credential
     // chain sets every variable it means busbar to see.
+    // Nor Google's or Azure's: the token sources' tests set what they use.
+    const CLOUD_PREFIXES: [&str; 9] = [
+        "AWS_",
+        "GOOGLE_",
+        "GCE_",
+        "CLOUDSDK_",
+        "AZURE_",
+        "IDENTITY_",
+        "MSI_",
+        "IMDS_",
+        "BUSBAR_AZURE_",
+    ];
     for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("AWS_") {
+        let name_text = name.to_string_lossy();
+        if CLOUD_PREFIXES
+            .iter()
+            .any(|prefix| name_text.starts_with(prefix))
+        {
             command.env_remove(name);
         }
     }

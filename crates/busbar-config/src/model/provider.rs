@@ -46,6 +46,64 @@ pub enum Credentials {
         /// follows `AWS_PROFILE`, else `default`.
         profile: Option<String>,
     },
+    /// Google OAuth 2.0 access tokens from Application Default Credentials
+    /// (`credentials: gcp`), for a `platform: vertex` provider: the key file
+    /// `GOOGLE_APPLICATION_CREDENTIALS` names (a service account or an
+    /// authorized user), else gcloud's well-known file, else the GCE/GKE
+    /// metadata server. Minted and refreshed by the server.
+    Gcp,
+    /// Microsoft Entra ID access tokens (`credentials: azure`), for a
+    /// `platform: azure` provider: the client-credentials grant
+    /// (`AZURE_TENANT_ID`, `AZURE_CLIENT_ID`, `AZURE_CLIENT_SECRET`), else a
+    /// managed identity (App Service's `IDENTITY_ENDPOINT`, else IMDS).
+    /// Minted and refreshed by the server.
+    Azure,
+}
+
+impl Credentials {
+    /// The word `credentials:` takes for this source (`None` for a key).
+    pub fn keyword(&self) -> Option<&'static str> {
+        match self {
+            Credentials::ApiKey => None,
+            Credentials::Aws { .. } => Some("aws"),
+            Credentials::Gcp => Some("gcp"),
+            Credentials::Azure => Some("azure"),
+        }
+    }
+}
+
+/// A cloud platform that resells a vendor's API under its own URLs and
+/// credentials (`platform:`). The wire protocol stays the vendor's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Platform {
+    /// Google Vertex AI: Gemini (`protocol: gemini`) or Claude (`protocol:
+    /// anthropic`) under `/v1/projects/P/locations/L/publishers/…`.
+    Vertex {
+        /// The Google Cloud project (`project`).
+        project: String,
+        /// The Vertex location (`location`): a region, `global`, `us` or `eu`.
+        location: String,
+    },
+    /// Azure OpenAI: Chat Completions (`protocol: openai`) or Responses
+    /// (`protocol: responses`) under `/openai/…`.
+    Azure {
+        /// `v1` for the v1 API (`/openai/v1/…`), else a dated version for the
+        /// deployments API (`/openai/deployments/D/…?api-version=…`).
+        api_version: String,
+    },
+}
+
+impl Platform {
+    /// The host of Vertex AI's endpoint for `location`: `global` has no
+    /// location in its host, `us` and `eu` are multi-region endpoints.
+    pub fn vertex_base_url(location: &str) -> String {
+        match location {
+            "global" => "https://aiplatform.googleapis.com".to_owned(),
+            "us" | "eu" => format!("https://aiplatform.{location}.rep.googleapis.com"),
+            region => format!("https://{region}-aiplatform.googleapis.com"),
+        }
+    }
 }
 
 impl std::fmt::Display for Credentials {
@@ -57,6 +115,8 @@ impl std::fmt::Display for Credentials {
             Credentials::Aws {
                 profile: Some(profile),
             } => write!(f, "AWS default credential chain, profile `{profile}`"),
+            Credentials::Gcp => f.write_str("Google Application Default Credentials"),
+            Credentials::Azure => f.write_str("Microsoft Entra ID"),
         }
     }
 }
@@ -131,6 +191,8 @@ pub struct Provider {
     pub region: Option<String>,
     /// Whether `base_url` may be plain http or private.
     pub allow_private: bool,
+    /// The cloud platform whose URLs the provider is called at, if any.
+    pub platform: Option<Platform>,
     /// Where the credential comes from.
     pub credentials: Credentials,
     /// The variable the key was read from.
@@ -145,9 +207,10 @@ impl Provider {
     /// The upstream path for `model`: the `path` override with `{model}`
     /// substituted (percent-encoded), else the protocol's own path.
     pub fn upstream_path(&self, model: &str, stream: bool) -> String {
-        match &self.path {
-            Some(path) => path.replace("{model}", &percent_encode(model)),
-            None => self.protocol.wire().upstream_path(model, stream),
+        match (&self.path, &self.platform) {
+            (Some(path), _) => path.replace("{model}", &percent_encode(model)),
+            (None, Some(platform)) => platform.path(self.protocol, model, stream),
+            (None, None) => self.protocol.wire().upstream_path(model, stream),
         }
     }
 
@@ -166,6 +229,15 @@ impl Provider {
     /// which have no counting endpoint, and for a `path` override that does
     /// not end the way its protocol's default does.
     pub fn count_url(&self, model: &str) -> Option<String> {
+        // Claude on Vertex counts at one endpoint for every model.
+        if let (None, Some(Platform::Vertex { project, location })) = (&self.path, &self.platform) {
+            if self.protocol == Protocol::Anthropic {
+                return Some(format!(
+                    "{}/v1/projects/{project}/locations/{location}/publishers/anthropic/models/count-tokens:rawPredict",
+                    self.base_url
+                ));
+            }
+        }
         let url = self.url(model, false);
         let (path, query) = match url.split_once('?') {
             Some((path, query)) => (path, Some(query)),
@@ -191,6 +263,39 @@ impl Provider {
     /// (`ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]`).
     pub fn aws_credentials(&self) -> Option<AwsCredentials> {
         AwsCredentials::parse(self.api_key.as_ref()?.expose())
+    }
+}
+
+impl Platform {
+    /// The upstream path of `protocol` on this platform.
+    fn path(&self, protocol: Protocol, model: &str, stream: bool) -> String {
+        match self {
+            Platform::Vertex { project, location } => {
+                // `@` stays literal, as Google's SDKs send it (`claude-…@20250929`).
+                let model = percent_encode(model).replace("%40", "@");
+                let (publisher, method) = match (protocol, stream) {
+                    (Protocol::Anthropic, false) => ("anthropic", "rawPredict"),
+                    (Protocol::Anthropic, true) => ("anthropic", "streamRawPredict"),
+                    (_, false) => ("google", "generateContent"),
+                    (_, true) => ("google", "streamGenerateContent?alt=sse"),
+                };
+                format!("/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}")
+            }
+            Platform::Azure { api_version } => {
+                let responses = protocol == Protocol::Responses;
+                match (api_version.as_str(), responses) {
+                    ("v1", false) => "/openai/v1/chat/completions".to_owned(),
+                    ("v1", true) => "/openai/v1/responses".to_owned(),
+                    (version, false) => format!(
+                        "/openai/deployments/{}/chat/completions?api-version={version}",
+                        percent_encode(model)
+                    ),
+                    // Responses is not under /deployments: the model (the
+                    // deployment's name) is in the body.
+                    (version, true) => format!("/openai/responses?api-version={version}"),
+                }
+            }
+        }
     }
 }
 

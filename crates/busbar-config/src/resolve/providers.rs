@@ -5,10 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::{keys_required, read_secret_var};
-use crate::catalog::{read_provider_fields, Catalog, ProviderFields, PROVIDER_FIELDS};
+use crate::catalog::{
+    read_provider_fields, Catalog, PlatformKind, ProviderFields, PROVIDER_FIELDS,
+};
 use crate::env::Env;
 use crate::model::{
-    AuthMode, AuthScheme, AwsCredentials, Credentials, Health, Model, Provider, Secret,
+    AuthMode, AuthScheme, AwsCredentials, Credentials, Health, Model, Platform, Protocol, Provider,
+    Secret,
 };
 use crate::price;
 use crate::ssrf;
@@ -70,9 +73,14 @@ pub(super) fn providers(
         // pair; with `auth: bearer` it holds an API key like any other token.
         let sigv4 = protocol.is_some_and(|protocol| protocol.wire().sigv4_service().is_some())
             && scheme == AuthScheme::Native;
-        let credentials = credentials(w, &f, protocol.is_some().then_some(sigv4), mode);
+        let platform = over.platform.or_else(|| listed.and_then(|c| c.platform));
+        let source = Source {
+            sigv4: protocol.is_some().then_some(sigv4),
+            platform,
+        };
+        let credentials = credentials(w, &f, source, mode);
         let api_key = match credentials {
-            Some(Credentials::ApiKey) => api_key(w, &f, api_key_env.as_deref(), sigv4, mode, env),
+            Some(Credentials::ApiKey) => api_key(w, &f, api_key_env.as_deref(), source, mode, env),
             _ => None,
         };
         let provider = merge(w, &path, name, catalog, &over);
@@ -101,7 +109,9 @@ fn merge(
 ) -> Option<Provider> {
     let merged = match catalog.entries.get(name) {
         Some(base) => base.merged(over),
-        None if over.protocol.is_some() && over.base_url.is_some() => over.clone(),
+        None if over.protocol.is_some() && (over.base_url.is_some() || over.platform.is_some()) => {
+            over.clone()
+        }
         None => {
             let hint = suggest(name, catalog.names())
                 .map(|close| format!(" (did you mean `{close}`?)"))
@@ -111,6 +121,17 @@ fn merge(
                 format!("not in the provider catalog{hint}; define `protocol` and `base_url` here to add it inline"),
             );
             return None;
+        }
+    };
+    let platform = match merged.platform {
+        Some(kind) => Some(platform(w, path, kind, &merged)?),
+        None => {
+            for key in ["project", "location", "api_version"] {
+                if over_has(&merged, key) {
+                    w.error(&join(path, key), "applies only with a `platform:`");
+                }
+            }
+            None
         }
     };
     let allow_private = merged.allow_private.unwrap_or(false);
@@ -127,8 +148,18 @@ fn merge(
             }
         }
         Some(url) => url.clone(),
-        // The catalog entry's own error was reported in providers.yaml.
-        None => return None,
+        None => match &platform {
+            Some(Platform::Vertex { location, .. }) => Platform::vertex_base_url(location),
+            Some(Platform::Azure { .. }) => {
+                w.error(
+                    &join(path, "base_url"),
+                    "required: your Azure OpenAI resource's endpoint, e.g. `https://NAME.openai.azure.com`",
+                );
+                return None;
+            }
+            // The catalog entry's own error was reported in providers.yaml.
+            None => return None,
+        },
     };
     let defaults = Health::default();
     Some(Provider {
@@ -149,19 +180,94 @@ fn merge(
         },
         region: merged.region,
         allow_private,
+        platform,
         credentials: Credentials::ApiKey,
         api_key_env: None,
         api_key: None,
     })
 }
 
-/// Reads `credentials` and `aws_profile`; `None` after an error. `sigv4` is
-/// whether the provider signs with SigV4 (`None`: its protocol is unknown,
-/// an error reported elsewhere).
+/// Whether `key` of a platform's fields was set (in either file).
+fn over_has(fields: &ProviderFields, key: &str) -> bool {
+    match key {
+        "project" => fields.project.is_some(),
+        "location" => fields.location.is_some(),
+        _ => fields.api_version.is_some(),
+    }
+}
+
+/// The platform's resolved fields; `None` after an error.
+fn platform(
+    w: &mut Walker,
+    path: &str,
+    kind: PlatformKind,
+    merged: &ProviderFields,
+) -> Option<Platform> {
+    let served: &[Protocol] = match kind {
+        PlatformKind::Vertex => &[Protocol::Gemini, Protocol::Anthropic],
+        PlatformKind::Azure => &[Protocol::OpenAi, Protocol::Responses],
+    };
+    let mut ok = true;
+    if let Some(protocol) = merged.protocol.filter(|p| !served.contains(p)) {
+        let names: Vec<&str> = served.iter().map(|p| p.name()).collect();
+        w.error(
+            &join(path, "platform"),
+            format!(
+                "`{}` serves the `{}` protocols, not `{}`",
+                kind.as_str(),
+                names.join("` and `"),
+                protocol.name()
+            ),
+        );
+        ok = false;
+    }
+    let foreign: &[&str] = match kind {
+        PlatformKind::Vertex => &["api_version"],
+        PlatformKind::Azure => &["project", "location"],
+    };
+    for key in foreign.iter().filter(|key| over_has(merged, key)) {
+        w.error(
+            &join(path, key),
+            format!("does not apply to `platform: {}`", kind.as_str()),
+        );
+        ok = false;
+    }
+    let platform = match kind {
+        PlatformKind::Vertex => {
+            let Some(project) = merged.project.clone() else {
+                w.error(
+                    &join(path, "project"),
+                    "required: the Google Cloud project to call Vertex AI in",
+                );
+                return None;
+            };
+            Platform::Vertex {
+                project,
+                location: merged.location.clone().unwrap_or_else(|| "global".into()),
+            }
+        }
+        PlatformKind::Azure => Platform::Azure {
+            api_version: merged.api_version.clone().unwrap_or_else(|| "v1".into()),
+        },
+    };
+    ok.then_some(platform)
+}
+
+/// What decides which credential sources a provider can take.
+#[derive(Debug, Clone, Copy)]
+struct Source {
+    /// Whether it signs with SigV4 (`None`: its protocol is unknown, an
+    /// error reported elsewhere).
+    sigv4: Option<bool>,
+    /// The cloud platform it is called at.
+    platform: Option<PlatformKind>,
+}
+
+/// Reads `credentials` and `aws_profile`; `None` after an error.
 fn credentials(
     w: &mut Walker,
     f: &Fields<'_>,
-    sigv4: Option<bool>,
+    source: Source,
     mode: AuthMode,
 ) -> Option<Credentials> {
     let profile = f.get("aws_profile").and_then(|(path, node)| {
@@ -186,20 +292,41 @@ fn credentials(
         }
         return Some(Credentials::ApiKey);
     };
-    // One source so far; `gcp` and `entra` will join it.
-    w.choice(&path, node, &[("aws", ())])?;
+    let chosen = w.choice(
+        &path,
+        node,
+        &[
+            ("aws", Credentials::Aws { profile: None }),
+            ("gcp", Credentials::Gcp),
+            ("azure", Credentials::Azure),
+        ],
+    )?;
+    let word = chosen.keyword().unwrap_or_default();
     let mut ok = f.has("aws_profile") == profile.is_some();
     if f.has("api_key_env") {
         w.error(
             &path,
-            "`aws` and `api_key_env` are two sources of the same credential; keep one",
+            format!("`{word}` and `api_key_env` are two sources of the same credential; keep one"),
         );
         ok = false;
     }
-    if sigv4 == Some(false) {
-        w.error(
-            &path,
+    let misplaced = match chosen {
+        Credentials::Aws { .. } => (source.sigv4 == Some(false)).then_some(
             "`aws` signs requests with SigV4, which only a `bedrock` provider without `auth:` does",
+        ),
+        Credentials::Gcp => (source.platform != Some(PlatformKind::Vertex))
+            .then_some("`gcp` mints Google access tokens, which only a `platform: vertex` provider takes"),
+        _ => (source.platform != Some(PlatformKind::Azure))
+            .then_some("`azure` mints Microsoft Entra ID tokens, which only a `platform: azure` provider takes"),
+    };
+    if let Some(reason) = misplaced {
+        w.error(&path, reason);
+        ok = false;
+    }
+    if profile.is_some() && !matches!(chosen, Credentials::Aws { .. }) {
+        w.error(
+            &join(f.path(), "aws_profile"),
+            "applies only with `credentials: aws`",
         );
         ok = false;
     }
@@ -210,7 +337,10 @@ fn credentials(
         );
         ok = false;
     }
-    ok.then_some(Credentials::Aws { profile })
+    ok.then_some(match chosen {
+        Credentials::Aws { .. } => Credentials::Aws { profile },
+        other => other,
+    })
 }
 
 /// Reads the provider's key. Required unless the caller's own credential is
@@ -219,17 +349,21 @@ fn api_key(
     w: &mut Walker,
     f: &Fields<'_>,
     api_key_env: Option<&str>,
-    sigv4: bool,
+    source: Source,
     mode: AuthMode,
     env: &dyn Env,
 ) -> Option<Secret> {
+    let sigv4 = source.sigv4 == Some(true);
     let path = join(f.path(), "api_key_env");
     let Some(name) = api_key_env else {
         if keys_required(mode) && !f.has("api_key_env") {
-            let also = if sigv4 {
-                ", or `credentials: aws` for the AWS default credential chain"
-            } else {
-                ""
+            let also = match source.platform {
+                _ if sigv4 => ", or `credentials: aws` for the AWS default credential chain",
+                Some(PlatformKind::Vertex) => {
+                    ", or `credentials: gcp` for Google Application Default Credentials"
+                }
+                Some(PlatformKind::Azure) => ", or `credentials: azure` for Microsoft Entra ID",
+                None => "",
             };
             w.error(
                 &path,

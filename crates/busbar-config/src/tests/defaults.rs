@@ -211,6 +211,10 @@ fn shipped_catalog_is_valid_and_every_entry_resolves() {
         "cerebras",
         "deepinfra",
         "perplexity",
+        "vertex",
+        "vertex-anthropic",
+        "azure",
+        "azure-responses",
     ] {
         assert!(names.contains(&required), "catalog lacks {required}");
     }
@@ -221,6 +225,12 @@ fn shipped_catalog_is_valid_and_every_entry_resolves() {
             "  {name}:\n    api_key_env: KEY_{}\n",
             name.replace('-', "_")
         ));
+        // What a cloud platform's entry leaves to the deployment.
+        if name.starts_with("vertex") {
+            config.push_str("    project: p\n");
+        } else if name.starts_with("azure") {
+            config.push_str("    base_url: https://res.openai.azure.com\n");
+        }
     }
     config.push_str("models:\n");
     for name in &names {

@@ -169,7 +169,7 @@ providers:
             "providers.yaml: providers.a.price_source.checked: must be a date written YYYY-MM-DD",
             "providers.yaml: providers.b.price_source.url: required",
             "providers.yaml: providers.b.price_source.checked: required",
-            "config.yaml: providers.a.models: unknown field; expected one of: `protocol`, `base_url`, `path`, `auth`, `error_map`, `health`, `region`, `allow_private`, `api_key_env`, `credentials`, `aws_profile`",
+            "config.yaml: providers.a.models: unknown field; expected one of: `protocol`, `base_url`, `path`, `auth`, `error_map`, `health`, `region`, `allow_private`, `platform`, `project`, `location`, `api_version`, `api_key_env`, `credentials`, `aws_profile`",
         ]
     );
 }

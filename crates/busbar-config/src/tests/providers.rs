@@ -387,7 +387,7 @@ fn credential_sources_are_checked() {
         ),
         (
             one_model("bedrock", "    credentials: awz\n"),
-            "config.yaml: providers.bedrock.credentials: unknown value `awz`; expected one of: `aws`; did you mean `aws`?",
+            "config.yaml: providers.bedrock.credentials: unknown value `awz`; expected one of: `aws`, `gcp`, `azure`; did you mean `aws`?",
         ),
         (
             one_model("bedrock", "    api_key_env: AWS_BEDROCK_CREDS\n    aws_profile: prod\n"),
@@ -403,6 +403,183 @@ fn credential_sources_are_checked() {
                 one_model("bedrock", "    credentials: aws\n")
             ),
             "config.yaml: providers.bedrock.credentials: has no use under `auth.mode: passthrough`, where each caller's own credential goes upstream",
+        ),
+    ];
+    for (config, expected) in cases {
+        assert_eq!(errors(&config), [expected], "{config}");
+    }
+}
+
+#[test]
+fn vertex_providers_take_their_project_and_location_and_mint_google_tokens() {
+    let config = "listen: 127.0.0.1:8080
+providers:
+  vertex:
+    credentials: gcp
+    project: my-project
+    location: europe-west4
+  vertex-anthropic:
+    api_key_env: OPENAI_KEY
+    project: my-project
+models:
+  gem:
+    provider: vertex
+    max_concurrent: 1
+    upstream_model: gemini-2.5-flash
+  claude:
+    provider: vertex-anthropic
+    max_concurrent: 1
+    upstream_model: claude-sonnet-4-5@20250929
+";
+    let loaded = load(config);
+    let gem = &loaded.config.providers["vertex"];
+    assert_eq!(gem.credentials, Credentials::Gcp);
+    assert_eq!(
+        gem.base_url,
+        "https://europe-west4-aiplatform.googleapis.com"
+    );
+    assert_eq!(
+        gem.url("gemini-2.5-flash", true),
+        "https://europe-west4-aiplatform.googleapis.com/v1/projects/my-project/locations/europe-west4/publishers/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+    );
+    assert_eq!(
+        gem.count_url("gemini-2.5-flash").as_deref(),
+        Some("https://europe-west4-aiplatform.googleapis.com/v1/projects/my-project/locations/europe-west4/publishers/google/models/gemini-2.5-flash:countTokens")
+    );
+    let claude = &loaded.config.providers["vertex-anthropic"];
+    assert_eq!(claude.credentials, Credentials::ApiKey);
+    assert_eq!(claude.base_url, "https://aiplatform.googleapis.com");
+    assert_eq!(
+        claude.url("claude-sonnet-4-5@20250929", false),
+        "https://aiplatform.googleapis.com/v1/projects/my-project/locations/global/publishers/anthropic/models/claude-sonnet-4-5@20250929:rawPredict"
+    );
+    assert!(claude
+        .url("c@1", true)
+        .ends_with("/models/c@1:streamRawPredict"));
+    assert_eq!(
+        claude.count_url("c@1").as_deref(),
+        Some("https://aiplatform.googleapis.com/v1/projects/my-project/locations/global/publishers/anthropic/models/count-tokens:rawPredict")
+    );
+    for (location, host) in [
+        ("us", "https://aiplatform.us.rep.googleapis.com"),
+        ("eu", "https://aiplatform.eu.rep.googleapis.com"),
+        ("global", "https://aiplatform.googleapis.com"),
+    ] {
+        assert_eq!(crate::Platform::vertex_base_url(location), host);
+    }
+}
+
+#[test]
+fn azure_providers_choose_the_v1_or_the_deployments_api_by_api_version() {
+    let config = "listen: 127.0.0.1:8080
+providers:
+  azure:
+    credentials: azure
+    base_url: https://res.openai.azure.com
+  azure-responses:
+    api_key_env: OPENAI_KEY
+    base_url: https://res.openai.azure.com
+    api_version: 2025-04-01-preview
+models:
+  gpt:
+    provider: azure
+    max_concurrent: 1
+    upstream_model: my-gpt
+  resp:
+    provider: azure-responses
+    max_concurrent: 1
+";
+    let loaded = load(config);
+    let chat = &loaded.config.providers["azure"];
+    assert_eq!(chat.credentials, Credentials::Azure);
+    assert_eq!(
+        chat.url("my-gpt", false),
+        "https://res.openai.azure.com/openai/v1/chat/completions"
+    );
+    let responses = &loaded.config.providers["azure-responses"];
+    assert_eq!(responses.auth, AuthScheme::ApiKey);
+    assert_eq!(
+        responses.url("my-gpt", true),
+        "https://res.openai.azure.com/openai/responses?api-version=2025-04-01-preview"
+    );
+    assert_eq!(
+        responses.count_url("my-gpt").as_deref(),
+        Some("https://res.openai.azure.com/openai/responses/input_tokens?api-version=2025-04-01-preview")
+    );
+    let dated = load(&one_model(
+        "azure",
+        "    api_key_env: OPENAI_KEY
+    base_url: https://res.openai.azure.com
+    api_version: 2024-10-21
+",
+    ));
+    assert_eq!(
+        dated.config.providers["azure"].url("my gpt", false),
+        "https://res.openai.azure.com/openai/deployments/my%20gpt/chat/completions?api-version=2024-10-21"
+    );
+}
+
+#[test]
+fn cloud_platform_fields_and_sources_are_checked() {
+    let cases = [
+        (
+            one_model("vertex", "    credentials: gcp
+"),
+            "config.yaml: providers.vertex.project: required: the Google Cloud project to call Vertex AI in",
+        ),
+        (
+            one_model("vertex", "    project: p
+"),
+            "config.yaml: providers.vertex.api_key_env: required: the name of the environment variable holding this provider's key, or `credentials: gcp` for Google Application Default Credentials",
+        ),
+        (
+            one_model("azure", "    credentials: azure
+"),
+            "config.yaml: providers.azure.base_url: required: your Azure OpenAI resource's endpoint, e.g. `https://NAME.openai.azure.com`",
+        ),
+        (
+            one_model("anthropic", "    credentials: gcp
+"),
+            "config.yaml: providers.anthropic.credentials: `gcp` mints Google access tokens, which only a `platform: vertex` provider takes",
+        ),
+        (
+            one_model("vertex", "    credentials: azure
+    project: p
+"),
+            "config.yaml: providers.vertex.credentials: `azure` mints Microsoft Entra ID tokens, which only a `platform: azure` provider takes",
+        ),
+        (
+            one_model("vertex", "    credentials: gcp
+    project: p
+    api_version: v1
+"),
+            "config.yaml: providers.vertex.api_version: does not apply to `platform: vertex`",
+        ),
+        (
+            one_model("vertex", "    credentials: gcp
+    project: p
+    protocol: openai
+"),
+            "config.yaml: providers.vertex.platform: `vertex` serves the `gemini` and `anthropic` protocols, not `openai`",
+        ),
+        (
+            one_model("vertex", "    credentials: gcp
+    project: p
+    location: Europe West
+"),
+            "config.yaml: providers.vertex.location: must be a Vertex AI location such as `us-central1`, `global`, `us` or `eu`",
+        ),
+        (
+            one_model("anthropic", "    api_key_env: OPENAI_KEY
+    project: p
+"),
+            "config.yaml: providers.anthropic.project: applies only with a `platform:`",
+        ),
+        (
+            one_model("azure", "    credentials: gcp
+    base_url: https://r.openai.azure.com
+"),
+            "config.yaml: providers.azure.credentials: `gcp` mints Google access tokens, which only a `platform: vertex` provider takes",
         ),
     ];
     for (config, expected) in cases {

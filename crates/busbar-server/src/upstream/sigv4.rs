@@ -21,7 +21,8 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body_util::Full;
 
-use super::aws::{AwsChain, CredentialsError};
+use super::aws::AwsChain;
+use super::refresh::CredentialsError;
 use crate::error::GatewayError;
 
 /// How far a client's `X-Amz-Date` may be from Busbar's clock.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use busbar_config::{AuthMode, AuthScheme, Credentials, HealthMode, Price};
+use busbar_config::{AuthMode, AuthScheme, Credentials, HealthMode, Platform, Price};
 use busbar_ir::ApiError;
 use busbar_protocols::{KeyHeader, Protocol};
 use busbar_routing::{ErrorSource, FailureClass, ProbeMode};
@@ -14,7 +14,9 @@ use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use http_body_util::Full;
 
 use super::aws::AwsChain;
+use super::platform::Rewrite;
 use super::sigv4::{SignError, Signer};
+use super::token::BearerTokens;
 use crate::error::{GatewayError, StartError};
 use crate::failure::{classify, ErrorMap};
 use crate::record::LaneLine;
@@ -47,6 +49,11 @@ pub(crate) struct Target {
     credential: Option<(HeaderName, HeaderValue)>,
     /// Signs each request, for Bedrock lanes with AWS keys or the AWS chain.
     sigv4: Option<Signer>,
+    /// Mints the `Authorization` of each request, under `credentials: gcp`
+    /// or `azure`.
+    bearer: Option<Arc<BearerTokens>>,
+    /// What the lane's platform changes in a body.
+    rewrite: Option<Rewrite>,
     /// How the key is presented (for passthrough, where it comes per request).
     scheme: AuthScheme,
     pub(crate) default_max_tokens: u64,
@@ -74,13 +81,15 @@ pub(crate) struct Probing {
 
 impl Target {
     /// The target for model `name` at `provider`; `chain` is the
-    /// provider's AWS credential chain, under `credentials: aws`.
+    /// provider's AWS credential chain, under `credentials: aws`, and
+    /// `bearer` its token source, under `credentials: gcp` or `azure`.
     pub(crate) fn new(
         name: &str,
         model: &busbar_config::Model,
         provider: &busbar_config::Provider,
         mode: AuthMode,
         chain: Option<Arc<AwsChain>>,
+        bearer: Option<Arc<BearerTokens>>,
     ) -> Result<Self, StartError> {
         let protocol = provider.protocol;
         let uri = |stream: bool| {
@@ -118,10 +127,21 @@ impl Target {
                 )
             }),
         };
+        let vertex = matches!(provider.platform, Some(Platform::Vertex { .. }));
+        // Vertex AI takes an OAuth access token, never a Gemini or Anthropic key.
+        let scheme = match provider.auth {
+            AuthScheme::Native if vertex => AuthScheme::Bearer,
+            scheme => scheme,
+        };
         let credential = match &provider.api_key {
             Some(key) if !passthrough && sigv4.is_none() => {
-                Some(credential_header(protocol, provider.auth, key.expose())?)
+                Some(credential_header(protocol, scheme, key.expose())?)
             }
+            _ => None,
+        };
+        let rewrite = match (vertex && provider.path.is_none(), protocol) {
+            (true, Protocol::Anthropic) => Some(Rewrite::VertexAnthropic),
+            (true, Protocol::Gemini) => Some(Rewrite::VertexGemini),
             _ => None,
         };
         let (uri, stream_uri) = (uri(false)?, uri(true)?);
@@ -151,7 +171,9 @@ impl Target {
             },
             credential,
             sigv4,
-            scheme: provider.auth,
+            bearer: bearer.filter(|_| !passthrough),
+            rewrite,
+            scheme,
             default_max_tokens: u64::from(model.default_max_tokens),
             health: match provider.health.mode {
                 HealthMode::None => None,
@@ -211,7 +233,7 @@ impl Target {
     /// Whether Busbar holds a credential to probe this lane with (not under
     /// `auth.mode: passthrough`, where only callers have keys).
     pub(crate) fn can_probe(&self) -> bool {
-        self.credential.is_some() || self.sigv4.is_some()
+        self.credential.is_some() || self.sigv4.is_some() || self.bearer.is_some()
     }
 
     pub(crate) fn lane_name_str(&self) -> &str {
@@ -229,6 +251,10 @@ impl Target {
         client: Option<FromClient<'_>>,
     ) -> Result<http::Request<Full<Bytes>>, GatewayError> {
         let uri = if stream { &self.stream_uri } else { &self.uri };
+        let body = match self.rewrite {
+            Some(rewrite) => rewrite.body(body, false),
+            None => body,
+        };
         self.request_to(uri, body, stream, same_protocol, client)
             .await
     }
@@ -247,6 +273,10 @@ impl Target {
         client: FromClient<'_>,
     ) -> Option<Result<http::Request<Full<Bytes>>, GatewayError>> {
         let uri = self.count_uri.as_ref()?;
+        let body = match self.rewrite {
+            Some(rewrite) => rewrite.body(body, true),
+            None => body,
+        };
         Some(
             self.request_to(uri, body, false, same_protocol, Some(client))
                 .await,
@@ -274,9 +304,9 @@ impl Target {
             Some((name, value)) => {
                 headers.insert(name.clone(), value.clone());
             }
-            // A lane that signs with its own AWS keys sends no caller
-            // credential: the signature is the credential.
-            None if self.sigv4.is_some() => {}
+            // A lane that signs with its own AWS keys, or mints tokens,
+            // sends no caller credential.
+            None if self.sigv4.is_some() || self.bearer.is_some() => {}
             None => {
                 if let Some(token) = client.and_then(|client| client.credential) {
                     let (name, value) = credential_header(self.protocol, self.scheme, token)
@@ -302,6 +332,19 @@ impl Target {
         }
         if let Some(accept) = wire.stream_accept().filter(|_| stream) {
             headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
+        }
+        if let Some(tokens) = &self.bearer {
+            match tokens.authorization().await {
+                Ok(value) => {
+                    request.headers_mut().insert(header::AUTHORIZATION, value);
+                }
+                Err(error) => {
+                    // The source's words stay in the log: they may name
+                    // files, accounts and hosts.
+                    tracing::warn!(lane = self.lane_name_str(), %error, "no access token for the upstream");
+                    return Err(GatewayError::NoCredentials(self.lane_name_str().to_owned()));
+                }
+            }
         }
         if let Some(signer) = &self.sigv4 {
             let signed = signer
