@@ -20,7 +20,7 @@ import shutil
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = ROOT / "crates" / "busbar-protocols" / "test_data"
 CORPUS = ROOT / "fuzz" / "corpus"
-FORMATS = ["openai", "responses", "anthropic", "gemini", "cohere", "bedrock"]
+FORMATS = ["openai", "responses", "anthropic", "gemini", "cohere", "bedrock", "bedrock-invoke"]
 MAX_FILES = 8
 MAX_BYTES = 8 * 1024
 SPLIT_SEEDS = [0, 5, 17, 63, 200]
@@ -94,14 +94,15 @@ def main():
     sse_streams, frame_streams = [], []
     for fmt in FORMATS:
         found = payloads(fmt)
+        target = fmt.replace("-", "_")
         # Error replies go to the response target, which reads them too, but
         # leave most of its room to replies.
         errors = spread(found["error"], 3)
         responses = spread(found["response"], MAX_FILES - len(errors))
         for k, paths in (("request", spread(found["request"])), ("response", responses + errors)):
-            write(f"{fmt}_{k}", [(seed_name(p), p.read_bytes()) for p in paths])
+            write(f"{target}_{k}", [(seed_name(p), p.read_bytes()) for p in paths])
         streams = spread(found["stream"])
-        write(f"{fmt}_stream", with_split(streams))
+        write(f"{target}_stream", with_split(streams))
         if fmt == "bedrock":
             frame_streams += streams
         else:

@@ -6,7 +6,7 @@ use busbar_ir::{ApiError, ErrorKind, Request, Response, StreamEvent};
 
 use crate::error::DecodeError;
 use crate::wire::Wire;
-use crate::{anthropic, bedrock, cohere, gemini, openai, overflow, responses, signature};
+use crate::{anthropic, bedrock, cohere, gemini, invoke, openai, overflow, responses, signature};
 
 /// A wire format Busbar speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,6 +24,8 @@ pub enum Protocol {
     Cohere,
     /// Amazon Bedrock Converse.
     Bedrock,
+    /// Anthropic Messages through Amazon Bedrock's InvokeModel.
+    BedrockInvoke,
 }
 
 /// An error rendered for a client.
@@ -215,19 +217,24 @@ macro_rules! on_wire {
                 let $wire = &bedrock::BedrockConverse;
                 $body
             }
+            Protocol::BedrockInvoke => {
+                let $wire = &invoke::BedrockInvoke;
+                $body
+            }
         }
     };
 }
 
 impl Protocol {
-    /// All six, in the order README.md's route table lists them.
-    pub const ALL: [Protocol; 6] = [
+    /// All seven, in the order README.md's route table lists them.
+    pub const ALL: [Protocol; 7] = [
         Protocol::OpenAi,
         Protocol::Responses,
         Protocol::Anthropic,
         Protocol::Gemini,
         Protocol::Cohere,
         Protocol::Bedrock,
+        Protocol::BedrockInvoke,
     ];
 
     /// Everything Busbar knows about the format: its paths, credentials,

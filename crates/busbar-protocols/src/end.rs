@@ -118,6 +118,10 @@ mod tests {
             Protocol::Bedrock,
             &[b"\x0b:event-type\x07\x00\x0bmessageStop"]
         ));
+        assert!(watch(
+            Protocol::BedrockInvoke,
+            &[b"{\"bytes\":\"eyJ0eXBlIjoibWVzc2FnZV9zdG9wIn0=\"}"]
+        ));
     }
 
     #[test]

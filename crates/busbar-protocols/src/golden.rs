@@ -1,5 +1,5 @@
 //! Golden files: `test_data/<format>/`, vendor-shaped payloads and what
-//! Busbar must make of them, for all six formats through one runner.
+//! Busbar must make of them, for all seven formats through one runner.
 //!
 //! Each case is a payload plus its expectations beside it; the file name's
 //! prefix says what it is:
@@ -428,6 +428,24 @@ fn frames_view(bytes: &[u8]) -> Value {
     json!({ "frames": frames })
 }
 
+/// [`frames_view`] with each chunk's base64 `bytes` shown as the JSON
+/// event it holds (Bedrock InvokeModel).
+fn chunks_view(bytes: &[u8]) -> Value {
+    use base64::Engine as _;
+    let mut view = frames_view(bytes);
+    if let Some(frames) = view["frames"].as_array_mut() {
+        for frame in frames {
+            if let Some(encoded) = frame["payload"]["bytes"].as_str() {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .unwrap();
+                frame["payload"]["bytes"] = parse(&decoded);
+            }
+        }
+    }
+    view
+}
+
 fn reply_options() -> ReplyOptions {
     ReplyOptions::new(1_700_000_000)
 }
@@ -555,5 +573,29 @@ fn bedrock_golden() {
             event
         }),
         describe: Some(frames_view),
+    });
+}
+
+#[test]
+fn bedrock_invoke_golden() {
+    run(&Table {
+        protocol: Protocol::BedrockInvoke,
+        request_model: Some("anthropic.claude-sonnet-4-5-20250929-v1:0"),
+        lossless: false,
+        stream_exts: &[".bin"],
+        out_ext: "bin",
+        reply_options,
+        // The Anthropic encoder inside states both cache counts.
+        round_trip: RoundTrip::Events(|mut event| {
+            match &mut event {
+                StreamEvent::MessageStart { usage, .. }
+                | StreamEvent::MessageDelta {
+                    usage: Some(usage), ..
+                } => *usage = crate::testing::with_cache_counts(usage),
+                _ => {}
+            }
+            event
+        }),
+        describe: Some(chunks_view),
     });
 }

@@ -43,6 +43,7 @@ pub mod fuzzing;
 pub mod gemini;
 #[cfg(test)]
 mod golden;
+pub mod invoke;
 pub mod openai;
 #[cfg(test)]
 mod pairs;

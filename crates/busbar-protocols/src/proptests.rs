@@ -164,6 +164,7 @@ fn unsupported_fields(protocol: Protocol, body: &serde_json::Value) -> Vec<&'sta
         Protocol::Gemini => crate::gemini::request::unsupported_fields(body),
         Protocol::Cohere => crate::cohere::request::unsupported_fields(body),
         Protocol::Bedrock => crate::bedrock::request::unsupported_fields(body),
+        Protocol::BedrockInvoke => Protocol::BedrockInvoke.wire().unsupported_fields(body),
     }
 }
 
@@ -310,4 +311,5 @@ properties! {
     gemini => formats::gemini();
     cohere => formats::cohere();
     bedrock => formats::bedrock();
+    bedrock_invoke => formats::bedrock_invoke();
 }

@@ -29,6 +29,9 @@ impl Wire for BedrockConverse {
         let Some(rest) = path.strip_prefix("/model/") else {
             return PathMatch::No;
         };
+        if crate::invoke::BedrockInvoke::is_invoke_path(path) {
+            return PathMatch::No;
+        }
         let (name, endpoint, stream) = if let Some(name) = rest.strip_suffix("/converse-stream") {
             (name, Endpoint::Generate, true)
         } else if let Some(name) = rest.strip_suffix("/count-tokens") {

@@ -333,6 +333,28 @@ pub(super) fn anthropic() -> Format {
     }
 }
 
+// -------------------------------------------------------------- Bedrock Invoke
+
+/// Anthropic's codecs in Bedrock's envelope, with Bedrock's errors.
+pub(super) fn bedrock_invoke() -> Format {
+    let bedrock = bedrock();
+    Format {
+        protocol: Protocol::BedrockInvoke,
+        model: "anthropic.claude-sonnet-4-5-20250929-v1:0",
+        // As Anthropic, but the model is the path's and streaming the
+        // path's: neither is in the body.
+        request_back: |request, options| {
+            let (mut request, dropped) = (anthropic().request_back)(request, options);
+            request.model = String::new();
+            request.stream = false;
+            (request, dropped)
+        },
+        error_kinds: bedrock.error_kinds,
+        error_back: bedrock.error_back,
+        ..anthropic()
+    }
+}
+
 // ---------------------------------------------------------------------- Cohere
 
 /// Thinking without its signature: Cohere has none.

@@ -131,6 +131,27 @@ pub(super) fn shaped_stream(format: &Format) -> BoxedStrategy<Vec<u8>> {
             out
         })
         .boxed(),
+        Protocol::BedrockInvoke => vec((any::<bool>(), typed), 0..12)
+            .prop_map(|frames| {
+                use base64::Engine as _;
+                let mut out = Vec::new();
+                for (exception, event) in frames {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .encode(event.to_string().as_bytes());
+                    let payload = serde_json::json!({"bytes": bytes, "p": "abc"}).to_string();
+                    let headers: &[(&str, &str)] = if exception {
+                        &[
+                            (":exception-type", "throttlingException"),
+                            (":message-type", "exception"),
+                        ]
+                    } else {
+                        &[(":event-type", "chunk"), (":message-type", "event")]
+                    };
+                    write_frame(headers, payload.as_bytes(), &mut out).unwrap();
+                }
+                out
+            })
+            .boxed(),
         protocol => {
             let event = (option::of(word), typed, any::<bool>()).prop_map(|(name, data, done)| {
                 let mut out = Vec::new();

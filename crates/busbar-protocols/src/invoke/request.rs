@@ -1,0 +1,96 @@
+//! The InvokeModel body: the Messages body without `model` and `stream`,
+//! with `anthropic_version` and the betas as `anthropic_beta`.
+
+use busbar_ir::Request;
+use serde_json::Value;
+
+use crate::{anthropic, DecodeError, Encoded, RequestOptions};
+
+/// The `anthropic_version` the Bedrock documentation gives for Claude.
+pub const BEDROCK_ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+
+/// The envelope's own members: not Messages fields, so never named as
+/// dropped.
+const ENVELOPE: [&str; 2] = ["anthropic_version", "anthropic_beta"];
+
+/// Decodes an InvokeModel body. The model comes from the path; a wrongly
+/// typed `anthropic_version` is refused as Bedrock refuses it.
+pub(super) fn decode_value(value: &Value) -> Result<Request, DecodeError> {
+    if let Some(version) = value.get("anthropic_version") {
+        if !version.is_string() {
+            return Err(DecodeError::invalid(
+                "anthropic_version",
+                "expected a string",
+            ));
+        }
+    }
+    anthropic::request::decode_value(value)
+}
+
+/// The Messages fields the IR cannot carry; the envelope's members are not
+/// among them.
+pub(super) fn unsupported_fields(value: &Value) -> Vec<&'static str> {
+    let mut fields = anthropic::request::unsupported_fields(value);
+    fields.retain(|name| !ENVELOPE.contains(name));
+    fields
+}
+
+/// Encodes a request as the Messages body, then moves it into the envelope.
+pub(super) fn encode(request: &Request, options: &RequestOptions) -> Encoded {
+    let encoded = anthropic::request::encode(request, options);
+    Encoded {
+        body: envelop(encoded.body),
+        dropped: encoded.dropped,
+    }
+}
+
+/// A Messages body as InvokeModel takes it: `model` and `stream` removed,
+/// `anthropic_version` added when absent. A body that is not a JSON object
+/// is returned as it is.
+pub(super) fn envelop(body: Vec<u8>) -> Vec<u8> {
+    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(&body) else {
+        return body;
+    };
+    object.remove("model");
+    object.remove("stream");
+    object
+        .entry("anthropic_version")
+        .or_insert_with(|| Value::from(BEDROCK_ANTHROPIC_VERSION));
+    serde_json::to_vec(&Value::Object(object)).unwrap_or(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_envelope_drops_model_and_stream_and_names_a_version() {
+        let body = json!({"model": "m", "stream": true, "max_tokens": 5, "messages": []});
+        let out: Value = serde_json::from_slice(&envelop(body.to_string().into_bytes())).unwrap();
+        assert_eq!(
+            out,
+            json!({"max_tokens": 5, "messages": [], "anthropic_version": "bedrock-2023-05-31"})
+        );
+        let own = json!({"anthropic_version": "2026-10-21"});
+        let out: Value = serde_json::from_slice(&envelop(own.to_string().into_bytes())).unwrap();
+        assert_eq!(out, own);
+        assert_eq!(envelop(b"[1]".to_vec()), b"[1]");
+    }
+
+    #[test]
+    fn envelope_members_are_read_and_not_named_dropped() {
+        let body = json!({
+            "anthropic_version": "2026-10-21", "anthropic_beta": ["context-1m-2025-08-07"],
+            "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]
+        });
+        assert!(decode_value(&body).is_ok());
+        assert!(unsupported_fields(&body).is_empty());
+        let bad = json!({"anthropic_version": 1, "max_tokens": 5, "messages": []});
+        assert_eq!(
+            decode_value(&bad).unwrap_err().param(),
+            Some("anthropic_version")
+        );
+    }
+}
