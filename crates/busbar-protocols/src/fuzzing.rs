@@ -40,7 +40,10 @@ pub fn run(target: &str, data: &[u8]) -> bool {
             let Some((format, kind)) = target.rsplit_once('_') else {
                 return false;
             };
-            let Some(protocol) = Protocol::from_name(format) else {
+            let Some(protocol) = Protocol::ALL
+                .into_iter()
+                .find(|protocol| target_prefix(*protocol) == format)
+            else {
                 return false;
             };
             match kind {
@@ -54,13 +57,20 @@ pub fn run(target: &str, data: &[u8]) -> bool {
     true
 }
 
+/// A format's name as fuzz target names spell it (`bedrock_invoke`: cargo
+/// target names take no `-`).
+fn target_prefix(protocol: Protocol) -> String {
+    protocol.name().replace('-', "_")
+}
+
 /// The names of every fuzz target: three per format, then `sse` and
 /// `eventstream`.
 pub fn targets() -> Vec<String> {
     let mut names: Vec<String> = Protocol::ALL
         .iter()
         .flat_map(|protocol| {
-            ["request", "response", "stream"].map(|kind| format!("{}_{kind}", protocol.name()))
+            ["request", "response", "stream"]
+                .map(|kind| format!("{}_{kind}", target_prefix(*protocol)))
         })
         .collect();
     names.extend(["sse".to_owned(), "eventstream".to_owned()]);
