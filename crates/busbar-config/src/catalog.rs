@@ -350,7 +350,7 @@ extra: 1
             [
                 "providers.yaml: extra: unknown field; expected one of: `providers`",
                 "providers.yaml: providers.a.colour: unknown field; expected one of: `protocol`, `base_url`, `path`, `auth`, `error_map`, `health`, `region`, `allow_private`, `platform`, `project`, `location`, `api_version`, `models`, `price_source`",
-                "providers.yaml: providers.a.protocol: unknown value `opnai`; expected one of: `openai`, `responses`, `anthropic`, `gemini`, `cohere`, `bedrock`; did you mean `openai`?",
+                "providers.yaml: providers.a.protocol: unknown value `opnai`; expected one of: `openai`, `responses`, `anthropic`, `gemini`, `cohere`, `bedrock`, `bedrock-invoke`; did you mean `openai`?",
                 "providers.yaml: providers.a.auth: unknown value `basic`; expected one of: `bearer`, `api-key`",
                 "providers.yaml: providers.a.path: must start with `/`",
                 "providers.yaml: providers.a.region: must be an AWS region such as `us-east-1`",

@@ -635,7 +635,7 @@ fn provider_name(protocol: Protocol) -> &'static str {
         Protocol::Anthropic => "anthropic",
         Protocol::Gemini => "gcp.gemini",
         Protocol::Cohere => "cohere",
-        Protocol::Bedrock => "aws.bedrock",
+        Protocol::Bedrock | Protocol::BedrockInvoke => "aws.bedrock",
         _ => "unknown",
     }
 }

@@ -312,7 +312,7 @@ fn credentials(
     }
     let misplaced = match chosen {
         Credentials::Aws { .. } => (source.sigv4 == Some(false)).then_some(
-            "`aws` signs requests with SigV4, which only a `bedrock` provider without `auth:` does",
+            "`aws` signs requests with SigV4, which only a `bedrock` or `bedrock-invoke` provider without `auth:` does",
         ),
         Credentials::Gcp => (source.platform != Some(PlatformKind::Vertex))
             .then_some("`gcp` mints Google access tokens, which only a `platform: vertex` provider takes"),

@@ -379,11 +379,11 @@ fn credential_sources_are_checked() {
         ),
         (
             one_model("anthropic", "    credentials: aws\n"),
-            "config.yaml: providers.anthropic.credentials: `aws` signs requests with SigV4, which only a `bedrock` provider without `auth:` does",
+            "config.yaml: providers.anthropic.credentials: `aws` signs requests with SigV4, which only a `bedrock` or `bedrock-invoke` provider without `auth:` does",
         ),
         (
             one_model("bedrock", "    credentials: aws\n    auth: bearer\n"),
-            "config.yaml: providers.bedrock.credentials: `aws` signs requests with SigV4, which only a `bedrock` provider without `auth:` does",
+            "config.yaml: providers.bedrock.credentials: `aws` signs requests with SigV4, which only a `bedrock` or `bedrock-invoke` provider without `auth:` does",
         ),
         (
             one_model("bedrock", "    credentials: awz\n"),

@@ -76,7 +76,7 @@ fn errors_in_both_files_are_reported_together() {
     assert_eq!(
         errors_with(catalog, config, &env(&[("K", "v")])),
         [
-            "providers.yaml: x.protocol: unknown value `smoke-signals`; expected one of: `openai`, `responses`, `anthropic`, `gemini`, `cohere`, `bedrock`",
+            "providers.yaml: x.protocol: unknown value `smoke-signals`; expected one of: `openai`, `responses`, `anthropic`, `gemini`, `cohere`, `bedrock`, `bedrock-invoke`",
             "config.yaml: models.m.extra: unknown field; expected one of: `provider`, `max_concurrent`, `max_requests`, `default_max_tokens`, `upstream_model`, `price`",
         ]
     );
