@@ -58,6 +58,30 @@ pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
         beta: headers.contains_key("anthropic-beta"),
         sampling: version == Some(LEGACY_VERSION),
     };
+    answer(shared, body, dialect)
+}
+
+/// Answers a Messages body that arrived in another platform's envelope (Bedrock's InvokeModel),
+/// already unwrapped into the first-party shape; `beta` when the envelope named betas,
+/// `sampling` when its version still takes `temperature`, `top_p` and `top_k`. A refusal is
+/// Anthropic's 400, for the envelope to re-word.
+pub(crate) fn answer_unwrapped(
+    shared: &Shared,
+    body: &Value,
+    beta: bool,
+    sampling: bool,
+) -> Outcome {
+    let dialect = request::Dialect {
+        count: false,
+        beta,
+        sampling,
+    };
+    answer(shared, body, dialect)
+}
+
+/// A checked body's reply, count or stream.
+fn answer(shared: &Shared, body: &Value, dialect: request::Dialect) -> Outcome {
+    let count = dialect.count;
     if let Err(message) = request::check(body, dialect) {
         return invalid(&message);
     }

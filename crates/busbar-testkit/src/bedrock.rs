@@ -3,6 +3,7 @@
 //! `bedrock/sigv4.rs`; the `application/vnd.amazon.eventstream` stream in `bedrock/events.rs`.
 
 mod events;
+pub(crate) mod invoke;
 mod request;
 mod sigv4;
 

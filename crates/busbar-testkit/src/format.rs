@@ -32,6 +32,9 @@ pub enum Format {
     Cohere,
     /// Bedrock Converse: `POST …/model/{model}/converse`, `/converse-stream` and `/count-tokens`.
     Bedrock,
+    /// Claude through Bedrock's InvokeModel: `POST …/model/{model}/invoke` and
+    /// `/invoke-with-response-stream`.
+    BedrockInvoke,
 }
 
 /// What a format module sees of a request.
@@ -76,6 +79,7 @@ impl Format {
         Format::Gemini,
         Format::Cohere,
         Format::Bedrock,
+        Format::BedrockInvoke,
     ];
 
     /// The vendor's own path for the format, `{model}` standing for the model where the path
@@ -88,6 +92,7 @@ impl Format {
             Self::Gemini => "/v1beta/models/{model}:generateContent",
             Self::Cohere => "/v2/chat",
             Self::Bedrock => "/model/{model}/converse",
+            Self::BedrockInvoke => "/model/{model}/invoke",
         }
     }
 
@@ -109,6 +114,8 @@ impl Format {
             Some(Self::Cohere)
         } else if gemini::route(path).is_some() || gemini::count_route(path).is_some() {
             Some(Self::Gemini)
+        } else if bedrock::invoke::route(path).is_some() {
+            Some(Self::BedrockInvoke)
         } else if bedrock::route(path).is_some() || bedrock::count_route(path).is_some() {
             Some(Self::Bedrock)
         } else {
@@ -127,6 +134,9 @@ impl Format {
                 .map(|(model, _)| model)
                 .or_else(|| bedrock::count_route(path))
                 .map(bedrock::decode_model),
+            Self::BedrockInvoke => bedrock::invoke::route(path)
+                .map(|(model, _)| model)
+                .map(bedrock::decode_model),
             Self::Anthropic => match cloud::vertex_claude(path) {
                 Some(claude) => claude.model.map(Cow::Borrowed),
                 None => json?.get("model")?.as_str().map(Cow::Borrowed),
@@ -140,6 +150,7 @@ impl Format {
         match self {
             Self::Gemini => gemini::route(path).is_some_and(|(_, stream)| stream),
             Self::Bedrock => bedrock::route(path).is_some_and(|(_, stream)| stream),
+            Self::BedrockInvoke => bedrock::invoke::route(path).is_some_and(|(_, stream)| stream),
             _ => json
                 .and_then(|j| j.get("stream"))
                 .and_then(Value::as_bool)
@@ -173,7 +184,9 @@ impl Format {
         match self {
             Self::OpenAiChat | Self::Responses => Some(HeaderName::from_static("x-request-id")),
             Self::Anthropic => Some(HeaderName::from_static("request-id")),
-            Self::Bedrock => Some(HeaderName::from_static("x-amzn-requestid")),
+            Self::Bedrock | Self::BedrockInvoke => {
+                Some(HeaderName::from_static("x-amzn-requestid"))
+            }
             Self::Gemini | Self::Cohere => None,
         }
     }
@@ -196,6 +209,7 @@ impl Format {
             Self::Gemini => gemini::handle(shared, request),
             Self::Cohere => cohere::handle(shared, request.headers, request.json),
             Self::Bedrock => bedrock::handle(shared, request),
+            Self::BedrockInvoke => bedrock::invoke::handle(shared, request),
         }
     }
 
@@ -211,7 +225,7 @@ impl Format {
             Self::Anthropic => anthropic::error(error),
             Self::Gemini => gemini::error(error),
             Self::Cohere => cohere::error(error),
-            Self::Bedrock => bedrock::error(error),
+            Self::Bedrock | Self::BedrockInvoke => bedrock::error(error),
         };
         outcome.retry_after(error.retry_after)
     }
@@ -230,7 +244,7 @@ impl Format {
             Self::Anthropic => anthropic::stream_error_event(error),
             Self::Gemini => gemini::stream_error_event(error, request),
             Self::Cohere => cohere::stream_error_event(error),
-            Self::Bedrock => bedrock::stream_error_event(error),
+            Self::Bedrock | Self::BedrockInvoke => bedrock::stream_error_event(error),
         }
     }
 
@@ -241,7 +255,7 @@ impl Format {
             Self::Anthropic => anthropic::not_found(),
             Self::Gemini => gemini::not_found(path),
             Self::Cohere => cohere::not_found(),
-            Self::Bedrock => bedrock::not_found(),
+            Self::Bedrock | Self::BedrockInvoke => bedrock::not_found(),
         }
     }
 }
@@ -342,7 +356,7 @@ mod tests {
                 Some(Format::Bedrock),
             ),
             ("/b/model/m/converse-stream", Some(Format::Bedrock)),
-            ("/model/m/invoke", None),
+            ("/model/m/invoke", Some(Format::BedrockInvoke)),
             ("/model/m/count-tokens", Some(Format::Bedrock)),
             ("/model//converse", None),
         ];

@@ -232,7 +232,26 @@ mod tests {
             post("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream"),
             bedrock("anthropic.claude-3-5-sonnet-20240620-v1:0", true)
         );
-        assert_eq!(post("/model/m/invoke"), Route::NotFound);
+        assert_eq!(post("/model/m/retrieve"), Route::NotFound);
+    }
+
+    #[test]
+    fn bedrock_invoke_model_and_stream() {
+        let invoke = |name: &str, stream| {
+            Route::Proxy(
+                ingress(Protocol::BedrockInvoke, Endpoint::Generate, Some(name))
+                    .with_stream(stream),
+            )
+        };
+        // The Anthropic SDK leaves the `:` as it is; boto3 percent-encodes it.
+        assert_eq!(
+            post("/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke"),
+            invoke("us.anthropic.claude-sonnet-4-5-20250929-v1:0", false)
+        );
+        assert_eq!(
+            post("/model/anthropic.claude-v1%3A0/invoke-with-response-stream"),
+            invoke("anthropic.claude-v1:0", true)
+        );
     }
 
     #[test]

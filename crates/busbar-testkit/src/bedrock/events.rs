@@ -104,13 +104,13 @@ impl Frames {
 }
 
 /// Padding that varies in length from event to event, as Bedrock's does.
-fn padding(index: usize) -> &'static str {
+pub(super) fn padding(index: usize) -> &'static str {
     let len = 1 + (index * 7) % (PADDING.len() - 1);
     &PADDING[..len]
 }
 
 /// One frame: string headers and a JSON payload, encoded by AWS's implementation.
-fn frame(headers: &[(&'static str, &str)], payload: &Value) -> Bytes {
+pub(super) fn frame(headers: &[(&'static str, &str)], payload: &Value) -> Bytes {
     let message = headers.iter().fold(
         Message::new(Bytes::from(payload.to_string())),
         |message, (name, value)| {

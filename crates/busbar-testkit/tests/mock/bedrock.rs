@@ -196,7 +196,7 @@ async fn validation_errors_speak_aws() {
             answer.text()
         );
     }
-    let missing = post_signed(&upstream, "/model/m/invoke", &ask("x")).await;
+    let missing = post_signed(&upstream, "/model/m/retrieve", &ask("x")).await;
     assert_eq!(missing.status, 404);
 }
 

@@ -19,6 +19,7 @@ mod cohere;
 mod counting;
 mod faults;
 mod gemini;
+mod invoke;
 mod openai;
 mod responses;
 mod server;
