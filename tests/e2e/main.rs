@@ -14,6 +14,9 @@
 //! * `streaming` — streamed replies, relayed and translated;
 //! * `agent_shapes` — what coding agents send (mid-conversation system
 //!   messages, namespace tools), translated;
+//! * `bedrock_invoke` — Claude through Bedrock's InvokeModel: its ingress
+//!   to every egress and every ingress to an InvokeModel lane, streamed and
+//!   not, with a tool turn, the envelope and SigV4 upstream;
 //! * `bedrock_credentials` — Bedrock lanes signing with the AWS default
 //!   credential chain (`credentials: aws`): environment, profiles,
 //!   container credentials and their refresh, IMDSv2, web identity, a
@@ -51,6 +54,7 @@ mod support;
 
 mod agent_shapes;
 mod bedrock_credentials;
+mod bedrock_invoke;
 mod chaos;
 mod clouds;
 mod connections;

@@ -139,6 +139,10 @@ pub(crate) fn providers_yaml(base_url: &str) -> String {
     protocol: cohere
     base_url: {base_url}
     allow_private: true
+  mock-invoke:
+    protocol: bedrock-invoke
+    base_url: {base_url}
+    allow_private: true
 "
     )
 }
@@ -153,6 +157,8 @@ const EVERY_PROTOCOL_PROVIDERS: &str = "  mock-cohere:
   mock-gemini:
     api_key_env: BUSBAR_E2E_OPENAI_KEY
   mock-bedrock:
+    api_key_env: BUSBAR_E2E_AWS_KEY
+  mock-invoke:
     api_key_env: BUSBAR_E2E_AWS_KEY
 ";
 
