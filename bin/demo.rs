@@ -37,6 +37,11 @@ providers:
     base_url: ${BUSBAR_DEMO_UPSTREAM}/bedrock
     region: us-east-1
     allow_private: true
+  demo-bedrock-invoke:
+    protocol: bedrock-invoke
+    base_url: ${BUSBAR_DEMO_UPSTREAM}/bedrock
+    region: us-east-1
+    allow_private: true
 ";
 
 /// The demo's Bedrock key pair: the mock verifies Busbar's SigV4 signatures
@@ -44,7 +49,7 @@ providers:
 const DEMO_AWS_KEY_ID: &str = "AKIDBUSBARDEMO";
 const DEMO_AWS_SECRET: &str = "demo-secret";
 
-/// One model per protocol, a pool over all six, and the request log in a
+/// One model per protocol, a pool over all seven, and the request log in a
 /// JSONL file, so the first thing to look at after a request is its record.
 const CONFIG: &str = "\
 listen: ${BUSBAR_DEMO_LISTEN}
@@ -55,6 +60,7 @@ providers:
   demo-gemini: {api_key_env: BUSBAR_DEMO_KEY}
   demo-cohere: {api_key_env: BUSBAR_DEMO_KEY}
   demo-bedrock: {api_key_env: BUSBAR_DEMO_AWS_KEYS}
+  demo-bedrock-invoke: {api_key_env: BUSBAR_DEMO_AWS_KEYS}
 models:
   # A made-up price, so /metrics and /stats show what requests cost.
   demo-openai: {provider: demo-openai, max_concurrent: 256, price: &demo_price {input: 1, output: 2}}
@@ -63,6 +69,7 @@ models:
   demo-gemini: {provider: demo-gemini, max_concurrent: 256, price: *demo_price}
   demo-cohere: {provider: demo-cohere, max_concurrent: 256, price: *demo_price}
   demo-bedrock: {provider: demo-bedrock, max_concurrent: 256, price: *demo_price}
+  demo-bedrock-invoke: {provider: demo-bedrock-invoke, max_concurrent: 256, price: *demo_price}
 pools:
   demo:
     members:
@@ -72,6 +79,7 @@ pools:
       - target: demo-gemini
       - target: demo-cohere
       - target: demo-bedrock
+      - target: demo-bedrock-invoke
 observability:
   request_log:
     file: '${BUSBAR_DEMO_REQUEST_LOG}'
@@ -140,7 +148,7 @@ pub(crate) fn announce(addr: SocketAddr) {
     println!(
         "\nBusbar demo is serving on {base} with mock providers (no key, no network).\n\
          Models: demo-openai, demo-responses, demo-anthropic, demo-gemini, demo-cohere,\n\
-         demo-bedrock (one per protocol); pool: demo (all six). Try:\n\n\
+         demo-bedrock, demo-bedrock-invoke (one per protocol); pool: demo (all seven). Try:\n\n\
          curl -s {base}/v1/chat/completions -H 'Content-Type: application/json' \\\n  \
          -d '{{\"model\": \"demo-anthropic\", \"messages\": [{{\"role\": \"user\", \"content\": \"What is a busbar?\"}}]}}'\n\n\
          curl -s {base}/demo-openai/v1/messages -H 'Content-Type: application/json' \\\n  \

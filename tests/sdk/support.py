@@ -21,9 +21,10 @@ helpers here.
 from __future__ import annotations
 
 # Every demo model that is a single mock upstream of one protocol (OpenAI Chat,
-# Responses, Anthropic Messages, Gemini, Cohere v2, Bedrock Converse). Every
-# parametrized test in every SDK module runs against each of them, so each
-# module covers its ingress protocol against all six egress protocols.
+# Responses, Anthropic Messages, Gemini, Cohere v2, Bedrock Converse, Claude
+# through Bedrock InvokeModel). Every parametrized test in every SDK module runs
+# against each of them, so each module covers its ingress protocol against all
+# seven egress protocols.
 EGRESS: list[str] = [
     "demo-openai",
     "demo-responses",
@@ -31,6 +32,7 @@ EGRESS: list[str] = [
     "demo-gemini",
     "demo-cohere",
     "demo-bedrock",
+    "demo-bedrock-invoke",
 ]
 
 # The demo's pool over all of EGRESS.
@@ -167,12 +169,12 @@ TRUNCATED_TEXT = " ".join(f"Echo: {LONG_PROMPT}".split()[:MAX_TOKENS])
 # Gemini `STOP`) or a stop without the sequence (Cohere `STOP_SEQUENCE`, Bedrock
 # `stop_sequence`), so across them a gateway cannot name the sequence, and
 # across the first kind a plain end is as right as a stop-sequence end.
-NAMES_MATCHED_STOP = {"demo-anthropic"}
+NAMES_MATCHED_STOP = {"demo-anthropic", "demo-bedrock-invoke"}
 
 # Egress protocols whose upstream reports that a stop sequence ended the reply,
 # with or without naming it (Anthropic, Cohere `STOP_SEQUENCE`, Bedrock
 # `stop_sequence`); an ingress format with such a reason must then give it.
-REPORTS_STOP_SEQUENCE = {"demo-anthropic", "demo-cohere", "demo-bedrock"}
+REPORTS_STOP_SEQUENCE = {"demo-anthropic", "demo-cohere", "demo-bedrock", "demo-bedrock-invoke"}
 
 # Egress protocols that have no stop sequences (Responses): the gateway drops
 # them, names them in `x-busbar-dropped`, and the reply runs to its natural end.
