@@ -55,7 +55,7 @@ ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 BUSBAR_ADDR = re.compile(r"\baddr=(127\.0\.0\.1:\d+)")
 MOCK_ADDR = re.compile(r"listening on (http://127\.0\.0\.1:\d+)")
 
-PROTOCOLS = ["openai", "responses", "anthropic", "gemini", "cohere", "bedrock"]
+PROTOCOLS = ["openai", "responses", "anthropic", "gemini", "cohere", "bedrock", "bedrock-invoke"]
 DEMO_MODELS = [f"demo-{p}" for p in PROTOCOLS] + ["demo"]
 MOCK_MODELS = [f"mock-{p}" for p in PROTOCOLS]
 
@@ -236,9 +236,10 @@ def start_mock_gateway(busbar: str, mock: str, workdir: Path) -> tuple[Server, S
         # Each protocol under its own path prefix, as a real provider's base_url carries one.
         providers += [f"  mock-{protocol}:", f"    protocol: {protocol}",
                       f"    base_url: {upstream}/{protocol}", "    allow_private: true"]
-        if protocol == "bedrock":
+        aws = protocol.startswith("bedrock")
+        if aws:
             providers.append("    region: us-east-1")
-        key_env = "BUSBAR_AGENTS_AWS_KEYS" if protocol == "bedrock" else "BUSBAR_AGENTS_MOCK_KEY"
+        key_env = "BUSBAR_AGENTS_AWS_KEYS" if aws else "BUSBAR_AGENTS_MOCK_KEY"
         config.append(f"  mock-{protocol}: {{api_key_env: {key_env}}}")
         models.append(f"  mock-{protocol}: {{provider: mock-{protocol}, max_concurrent: 64}}")
     (workdir / "providers.yaml").write_text("\n".join(providers) + "\n")
@@ -308,6 +309,19 @@ def claude_invocation(bin_dir: Path, box: Sandbox, base_url: str, model: str,
     return Invocation(argv, env, box.work, answer, "stdout JSON .result")
 
 
+def claude_bedrock_invocation(bin_dir: Path, box: Sandbox, base_url: str, model: str,
+                              prompt: str, tool: bool) -> Invocation:
+    """Claude Code in its Bedrock mode: InvokeModelWithResponseStream at Busbar, the model
+    name as the Bedrock model id, no SigV4 (Busbar's demo and gateway take unsigned calls)."""
+    invocation = claude_invocation(bin_dir, box, base_url, model, prompt, tool)
+    env = invocation.env
+    for variable in ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"):
+        env.pop(variable, None)
+    env.update(CLAUDE_CODE_USE_BEDROCK="1", ANTHROPIC_BEDROCK_BASE_URL=base_url,
+               AWS_REGION="us-east-1", CLAUDE_CODE_SKIP_BEDROCK_AUTH="1")
+    return invocation
+
+
 def codex_invocation(bin_dir: Path, box: Sandbox, base_url: str, model: str,
                      prompt: str, tool: bool) -> Invocation:
     env = box.environment()
@@ -346,12 +360,13 @@ def gemini_invocation(bin_dir: Path, box: Sandbox, base_url: str, model: str,
     return Invocation(argv, env, box.work, answer, "stdout JSON .response")
 
 
-AGENTS = {"claude": claude_invocation, "codex": codex_invocation, "gemini": gemini_invocation}
+AGENTS = {"claude": claude_invocation, "claude-bedrock": claude_bedrock_invocation,
+          "codex": codex_invocation, "gemini": gemini_invocation}
 
 
 def tool_prompt(agent: str, box: Sandbox) -> tuple[str, str]:
     """The tool-turn prompt for `agent` and the text its final answer must hold."""
-    if agent == "claude":
+    if agent.startswith("claude"):
         call = {"command": TOOL_COMMAND, "description": "Print the Busbar marker"}
         return f"Run the marker command. mock:call=Bash {json.dumps(call)}", TOOL_OUTPUT
     if agent == "codex":
@@ -486,9 +501,9 @@ def print_table(outcomes: list[Outcome]) -> None:
         row = by_row.setdefault((o.case.agent, o.case.target, o.case.model), {})
         row[o.case.kind] = "PASS" if o.passed else "FAIL"
     print()
-    print(f"{'agent':<8}{'target':<8}{'model':<16}{'plain':<7}{'tool':<7}")
+    print(f"{'agent':<16}{'target':<8}{'model':<21}{'plain':<7}{'tool':<7}")
     for (agent, target, model), row in by_row.items():
-        print(f"{agent:<8}{target:<8}{model:<16}{row.get('plain', '-'):<7}{row.get('tool', '-'):<7}")
+        print(f"{agent:<16}{target:<8}{model:<21}{row.get('plain', '-'):<7}{row.get('tool', '-'):<7}")
     print()
 
 
