@@ -372,3 +372,51 @@ async fn errors_speak_bedrock() {
         .header("x-amzn-errortype")
         .is_some_and(|name| name.starts_with("ValidationException")));
 }
+
+/// An upstream that checks SigV4 as AWS does accepts the InvokeModel lane's
+/// signature over the percent-encoded Bedrock id, streamed and not; a wrong
+/// secret is refused, and the refusal reaches an InvokeModel client as
+/// Bedrock said it.
+#[tokio::test]
+async fn the_upstream_verifies_the_lanes_sigv4_signature() {
+    let gateway = Setup::new()
+        .every_protocol()
+        .models(MODELS)
+        .mock(
+            busbar_testkit::MockOptions::default()
+                .aws_credentials("AKIDE2EEXAMPLE", "e2e-secret-access-key"),
+        )
+        .start()
+        .await;
+    let reply = gateway
+        .post_json(
+            "/v1/messages",
+            &json!({"model": "inv", "max_tokens": 50,
+                    "messages": [{"role": "user", "content": "signed"}]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reply = gateway
+        .stream(
+            "/model/inv/invoke-with-response-stream",
+            &invoke_body("signed"),
+        )
+        .await;
+    assert_eq!(streamed_text(&chunks(&reply)), "Echo: signed");
+
+    let refusing = Setup::new()
+        .every_protocol()
+        .models(MODELS)
+        .mock(busbar_testkit::MockOptions::default().aws_credentials("AKIDE2EEXAMPLE", "another"))
+        .start()
+        .await;
+    let reply = refusing
+        .post_json("/model/inv/invoke", &invoke_body("signed"))
+        .await;
+    assert_eq!(reply.status, 502, "{}", reply.text());
+    assert!(
+        reply.header("x-amzn-errortype").is_some(),
+        "{}",
+        reply.text()
+    );
+}
