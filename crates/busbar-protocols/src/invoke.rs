@@ -30,6 +30,7 @@
 //! IR, so Messages fields the IR lacks are dropped and named there, as on any
 //! translated hop; InvokeModel to InvokeModel is relayed byte for byte.
 
+mod count;
 mod request;
 mod stream;
 mod wire;

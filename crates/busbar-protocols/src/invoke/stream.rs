@@ -47,6 +47,8 @@ pub struct Decoder {
     inner: anthropic::stream::Decoder,
     /// The unwrapped Server-Sent Event handed to `inner`.
     sse: Vec<u8>,
+    /// The IR index of the block the events so far left open.
+    open: Option<usize>,
     failed: bool,
 }
 
@@ -58,6 +60,7 @@ impl Decoder {
             pending: Vec::new(),
             inner: anthropic::stream::Decoder::new(),
             sse: Vec::new(),
+            open: None,
             failed: false,
         }
     }
@@ -68,6 +71,10 @@ impl Decoder {
                 let kind = frame
                     .header_str(":exception-type")
                     .unwrap_or("internalServerException");
+                // A block the stream left open is closed before the error.
+                if let Some(index) = self.open.take() {
+                    out.push(StreamEvent::BlockStop { index });
+                }
                 out.push(StreamEvent::Error(error::from_stream_exception(
                     kind,
                     &frame.payload,
@@ -90,7 +97,16 @@ impl Decoder {
         self.sse.clear();
         let line = json.replace(['\r', '\n'], " ");
         sse::write_event(&mut self.sse, Some(&typed.kind), &line);
-        self.inner.feed(&self.sse, out)
+        let from = out.len();
+        let fed = self.inner.feed(&self.sse, out);
+        for event in &out[from..] {
+            match event {
+                StreamEvent::BlockStart { index, .. } => self.open = Some(*index),
+                StreamEvent::BlockStop { .. } | StreamEvent::Error(_) => self.open = None,
+                _ => {}
+            }
+        }
+        fed
     }
 }
 

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use crate::wire::{model_segment, percent_encode, Endpoint, IngressRoute, PathMatch, Wire};
 use crate::{
-    anthropic, bedrock, DecodeError, Encoded, EncodedError, Protocol, ReplyOptions, RequestOptions,
-    StreamDecoder, StreamEncoder,
+    anthropic, bedrock, DecodeError, DecodedRequest, Encoded, EncodedError, Protocol, ReplyOptions,
+    RequestOptions, StreamDecoder, StreamEncoder,
 };
 
 /// Anthropic Messages through Amazon Bedrock's InvokeModel
@@ -79,6 +79,11 @@ impl Wire for BedrockInvoke {
         }
     }
 
+    /// Bedrock's CountTokens, beside the model's InvokeModel path.
+    fn count_path(&self, path: &str) -> Option<String> {
+        Some(format!("{}/count-tokens", path.strip_suffix(INVOKE)?))
+    }
+
     fn sigv4_service(&self) -> Option<&'static str> {
         Some("bedrock")
     }
@@ -140,6 +145,22 @@ impl Wire for BedrockInvoke {
             body,
             error_type: Some(name),
         }
+    }
+
+    // Clients count through Bedrock's `count-tokens` route, which is
+    // Converse's; a lane of this format counts upstream with the
+    // `invokeModel` input.
+
+    fn decode_count_request(&self, value: &Value) -> Option<Result<DecodedRequest, DecodeError>> {
+        Some(super::count::decode_request(value))
+    }
+
+    fn encode_count_request(&self, request: &Request, options: &RequestOptions) -> Option<Encoded> {
+        Some(super::count::encode_request(request, options))
+    }
+
+    fn decode_count_reply(&self, body: &[u8]) -> Option<Result<u64, DecodeError>> {
+        Some(super::count::decode_reply(body))
     }
 }
 

@@ -101,6 +101,27 @@ fn an_exception_frame_is_the_streams_error_and_its_end() {
     };
     assert_eq!(error.kind, ErrorKind::RateLimit);
     assert_eq!(error.message, "Too many requests");
+
+    // A block left open is closed before the error.
+    let mut bytes: Vec<u8> = EVENTS[..3].iter().flat_map(|event| chunk(event)).collect();
+    write_frame(
+        &[
+            (":exception-type", "modelStreamErrorException"),
+            (":message-type", "exception"),
+        ],
+        br#"{"message":"broke"}"#,
+        &mut bytes,
+    )
+    .unwrap();
+    let events = decode_all(&bytes, 5).unwrap();
+    assert!(matches!(
+        events[events.len() - 2..],
+        [StreamEvent::BlockStop { index: 0 }, StreamEvent::Error(_)]
+    ));
+    let Some(StreamEvent::Error(error)) = events.last() else {
+        panic!("no error: {events:?}");
+    };
+    assert_eq!(error.message, "broke");
 }
 
 #[test]
