@@ -416,3 +416,34 @@ async fn the_upstream_verifies_the_lanes_sigv4_signature() {
     assert_eq!(reply.status, 403, "{}", reply.text());
     assert!(reply.text().contains("signature"), "{}", reply.text());
 }
+
+/// A token count for an InvokeModel lane is asked of Bedrock's CountTokens,
+/// the InvokeModel body inside as a base64 `invokeModel` blob.
+#[tokio::test]
+async fn counts_for_an_invoke_lane_go_to_count_tokens() {
+    let gateway = gateway().await;
+    let reply = gateway
+        .post_json(
+            "/v1/messages/count_tokens",
+            &json!({"model": "inv", "messages": [{"role": "user", "content": "one two three"}]}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("x-busbar-token-count"), Some("upstream"));
+    assert_eq!(reply.json()["input_tokens"], 3, "{}", reply.text());
+    let sent = gateway.received_one();
+    assert_eq!(
+        sent.path,
+        format!(
+            "/model/{}/count-tokens",
+            CLAUDE_ON_BEDROCK.replace(':', "%3A")
+        )
+    );
+    let blob = sent.json().unwrap()["input"]["invokeModel"]["body"]
+        .as_str()
+        .map(str::to_owned)
+        .expect("an invokeModel input");
+    let body: Value = serde_json::from_slice(&STANDARD.decode(blob).unwrap()).unwrap();
+    assert_eq!(body["anthropic_version"], "bedrock-2023-05-31");
+    assert!(body.get("model").is_none(), "{body}");
+}

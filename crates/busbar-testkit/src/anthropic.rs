@@ -79,6 +79,19 @@ pub(crate) fn answer_unwrapped(
     answer(shared, body, dialect)
 }
 
+/// The words a Messages body holds (the mock's token count), for a body another platform's
+/// counting endpoint carries (Bedrock's CountTokens with an `invokeModel` input); `None` when it
+/// is not a Messages body the API would take.
+pub(crate) fn count_unwrapped(body: &Value) -> Option<u64> {
+    let dialect = request::Dialect {
+        count: false,
+        beta: true,
+        sampling: true,
+    };
+    request::check(body, dialect).ok()?;
+    Some(parse::parse(body).words)
+}
+
 /// A checked body's reply, count or stream.
 fn answer(shared: &Shared, body: &Value, dialect: request::Dialect) -> Outcome {
     let count = dialect.count;

@@ -136,7 +136,8 @@ pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
 }
 
 /// CountTokens: `{"input": {"converse": {…}}}` counted by the mock's word rule, checked as a
-/// Converse request. An `invokeModel` input (a model-native body as a blob) counts no words.
+/// Converse request; an `invokeModel` input (a model-native body as a base64 blob) is counted
+/// when it is Claude's Messages body, and counts no words otherwise.
 fn count_tokens(body: &Value) -> Outcome {
     let input = body.get("input").and_then(Value::as_object);
     let Some(input) = input.filter(|i| i.len() == 1) else {
@@ -150,7 +151,8 @@ fn count_tokens(body: &Value) -> Outcome {
             Ok(parsed) => parsed.words,
             Err(refusal) => return refusal,
         },
-        (None, Some(_)) => 0,
+        // A Claude InvokeModel body, as a base64 blob, is counted as the Messages body it holds.
+        (None, Some(invoke)) => invoke::count(invoke).unwrap_or(0),
         (None, None) => {
             return validation(
                 "Malformed input request: #/input: extraneous key is not permitted, please \

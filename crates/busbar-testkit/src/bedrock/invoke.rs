@@ -111,6 +111,18 @@ pub(crate) fn handle(shared: &Shared, request: &Request<'_>) -> Outcome {
     }
 }
 
+/// The words of a CountTokens `invokeModel` input whose base64 `body` is Claude's InvokeModel
+/// body.
+pub(super) fn count(input: &Value) -> Option<u64> {
+    let bytes = base64::decode(input.get("body")?.as_str()?).ok()?;
+    let mut body: Value = serde_json::from_slice(&bytes).ok()?;
+    let fields = body.as_object_mut()?;
+    fields.remove("anthropic_version")?;
+    fields.remove("anthropic_beta");
+    fields.insert("model".into(), Value::from("count"));
+    crate::anthropic::count_unwrapped(&body)
+}
+
 /// Server-sent Anthropic events as InvokeModelWithResponseStream frames them.
 fn chunks(events: &[Bytes]) -> Vec<Bytes> {
     let (mut input, mut output) = (0, 0);
