@@ -447,3 +447,58 @@ async fn counts_for_an_invoke_lane_go_to_count_tokens() {
     assert_eq!(body["anthropic_version"], "bedrock-2023-05-31");
     assert!(body.get("model").is_none(), "{body}");
 }
+
+/// An Anthropic client's request reaches an InvokeModel lane as it came, in
+/// the envelope: its betas (header) as `anthropic_beta`, and the Messages
+/// fields the IR lacks kept. With a reasoning signature in it, it is
+/// translated instead, and what the IR lacks is named dropped.
+#[tokio::test]
+async fn anthropic_clients_keep_their_betas_and_fields_on_an_invoke_lane() {
+    let gateway = gateway().await;
+    let body = json!({"model": "inv", "max_tokens": 50, "stream": false,
+                      "context_management": {"edits": [{"type": "clear_tool_uses_20250919"}]},
+                      "messages": [{"role": "user", "content": "beta please"}]});
+    let reply = gateway
+        .post(
+            "/v1/messages",
+            body.to_string(),
+            &[
+                ("content-type", "application/json"),
+                ("anthropic-version", "2023-06-01"),
+                ("anthropic-beta", "context-management-2025-06-27"),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(text_of(&reply.json()["content"]), "Echo: beta please");
+    assert_eq!(reply.header("x-busbar-dropped"), None);
+    let sent = gateway.received_one().json().unwrap();
+    assert_eq!(
+        sent["anthropic_beta"],
+        json!(["context-management-2025-06-27"])
+    );
+    assert_eq!(sent["context_management"], body["context_management"]);
+    assert_eq!(sent["anthropic_version"], "bedrock-2023-05-31");
+    assert!(
+        sent.get("model").is_none() && sent.get("stream").is_none(),
+        "{sent}"
+    );
+
+    let signed = json!({"model": "inv", "max_tokens": 50,
+        "context_management": {"edits": []},
+        "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": [
+                {"type": "thinking", "thinking": "t", "signature": "EqQBCkgIBxAB"},
+                {"type": "text", "text": "a"}]},
+            {"role": "user", "content": "again"}]});
+    let reply = gateway.post_json("/v1/messages", &signed).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(
+        reply
+            .header("x-busbar-dropped")
+            .is_some_and(|names| names.contains("context_management")),
+        "{:?}",
+        reply.header("x-busbar-dropped")
+    );
+}

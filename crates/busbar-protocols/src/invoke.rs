@@ -25,16 +25,18 @@
 //! Being a [`Protocol`](crate::Protocol) of its own (rather than a flag on
 //! `anthropic`) keeps everything about the envelope here, behind one
 //! [`Wire`](crate::Wire), and lets the server route, relay, translate and
-//! report errors for it without knowing it exists. The cost: an Anthropic
-//! client on an InvokeModel lane (and the reverse) is translated through the
-//! IR, so Messages fields the IR lacks are dropped and named there, as on any
-//! translated hop; InvokeModel to InvokeModel is relayed byte for byte.
+//! report errors for it without knowing it exists. InvokeModel to InvokeModel
+//! is relayed byte for byte. An Anthropic client's request to an InvokeModel
+//! lane is put into the envelope as it came ([`from_messages`]), betas and all,
+//! unless it carries reasoning signatures; its reply, and every other hop
+//! (InvokeModel clients on Anthropic lanes included), go through the IR, so
+//! Messages fields the IR lacks are dropped and named there.
 
 mod count;
 mod request;
 mod stream;
 mod wire;
 
-pub use request::BEDROCK_ANTHROPIC_VERSION;
+pub use request::{from_messages, BEDROCK_ANTHROPIC_VERSION};
 pub use stream::{Decoder, Encoder};
 pub use wire::BedrockInvoke;

@@ -59,6 +59,34 @@ pub(super) fn envelop(body: Vec<u8>) -> Vec<u8> {
     serde_json::to_vec(&Value::Object(object)).unwrap_or(body)
 }
 
+/// A first-party Messages body (a client of `anthropic`) put into the
+/// envelope as it came, so that what the IR cannot carry (betas,
+/// `context_management`, server tools, …) reaches Claude on Bedrock:
+/// `model` and `stream` removed, `anthropic_version` added, and the
+/// `anthropic-beta` header's values as `anthropic_beta`. `None` when the body
+/// must go through the IR instead: not a JSON object, or holding a reasoning
+/// signature (those go back only to the vendor that wrote them, which the IR
+/// path enforces).
+pub fn from_messages(body: &[u8], betas: Option<&str>) -> Option<Vec<u8>> {
+    if memchr::memmem::find(body, b"\"signature\"").is_some() {
+        return None;
+    }
+    let Ok(Value::Object(mut object)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    let betas: Vec<Value> = betas
+        .into_iter()
+        .flat_map(|header| header.split(','))
+        .map(str::trim)
+        .filter(|beta| !beta.is_empty())
+        .map(Value::from)
+        .collect();
+    if !betas.is_empty() {
+        object.insert("anthropic_beta".to_owned(), Value::Array(betas));
+    }
+    serde_json::to_vec(&Value::Object(object)).ok().map(envelop)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -77,6 +105,28 @@ mod tests {
         let out: Value = serde_json::from_slice(&envelop(own.to_string().into_bytes())).unwrap();
         assert_eq!(out, own);
         assert_eq!(envelop(b"[1]".to_vec()), b"[1]");
+    }
+
+    #[test]
+    fn a_messages_body_goes_into_the_envelope_with_its_betas() {
+        let body = json!({"model": "claude", "stream": true, "max_tokens": 5,
+                          "context_management": {"edits": []}, "messages": []});
+        let out = from_messages(
+            body.to_string().as_bytes(),
+            Some("context-management-2025-06-27, token-efficient-tools-2025-02-19"),
+        )
+        .unwrap();
+        let out: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            out,
+            json!({"max_tokens": 5, "context_management": {"edits": []}, "messages": [],
+                   "anthropic_beta": ["context-management-2025-06-27", "token-efficient-tools-2025-02-19"],
+                   "anthropic_version": "bedrock-2023-05-31"})
+        );
+        let signed = json!({"messages": [{"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "t", "signature": "EqQB"}]}]});
+        assert_eq!(from_messages(signed.to_string().as_bytes(), None), None);
+        assert_eq!(from_messages(b"[]", None), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use busbar_governance::Served;
 use busbar_ir::StreamEvent;
-use busbar_protocols::{ReplyOptions, RequestOptions};
+use busbar_protocols::{Protocol, ReplyOptions, RequestOptions};
 use busbar_routing::{ErrorSource, FailureClass, Outcome, Permit};
 use bytes::Bytes;
 use http::{header, HeaderValue, Response};
@@ -73,6 +73,27 @@ impl Failure {
     }
 }
 
+/// The request of an Anthropic client for an InvokeModel lane, put into
+/// Bedrock's envelope as it came rather than through the IR, so that its
+/// betas and the Messages fields the IR lacks reach Claude on Bedrock; `None`
+/// for other pairs, and when the body must be translated (reasoning
+/// signatures).
+fn sibling_body(call: &mut Call<'_>, target: &Target) -> Option<Vec<u8>> {
+    let inbound = call.inbound;
+    if inbound.protocol() != Protocol::Anthropic
+        || target.protocol != Protocol::BedrockInvoke
+        || !call.relayable()
+    {
+        return None;
+    }
+    let betas = inbound
+        .client_side()
+        .headers
+        .get("anthropic-beta")
+        .and_then(|value| value.to_str().ok());
+    busbar_protocols::invoke::from_messages(&inbound.body, betas)
+}
+
 /// Tries `target` with `permit`, for a request routed as `pool`.
 pub(super) async fn run(
     call: &mut Call<'_>,
@@ -96,6 +117,8 @@ pub(super) async fn run(
         } else {
             inbound.body.to_vec()
         };
+        (body, Vec::new())
+    } else if let Some(body) = sibling_body(call, target) {
         (body, Vec::new())
     } else {
         if call.decoded.is_none() {
