@@ -24,7 +24,12 @@
 //! - Bedrock Converse, `…/model/{model}/converse` and `/converse-stream` (the model id
 //!   percent-encoded in the path), SigV4 (recomputed with AWS's signer under
 //!   [`MockOptions::aws_credentials`]) or Bearer; streams are `application/vnd.amazon.eventstream`
-//!   frames written by `aws-smithy-eventstream`.
+//!   frames written by `aws-smithy-eventstream`;
+//! - Claude through Bedrock InvokeModel, `…/model/{model}/invoke` and
+//!   `/invoke-with-response-stream`, the same auth: the Messages body in Bedrock's envelope (no
+//!   `model` or `stream`, `anthropic_version` required, betas in `anthropic_beta`), answered by the
+//!   Anthropic module; streams are `chunk` frames of base64 Anthropic events, the last with
+//!   `amazon-bedrock-invocationMetrics`; errors are Bedrock's.
 //!
 //! The cloud platforms' paths are served too (see `cloud.rs`): Gemini and Claude on Vertex AI
 //! (`…/projects/P/locations/L/publishers/{google,anthropic}/models/M:…`, an OAuth access token
