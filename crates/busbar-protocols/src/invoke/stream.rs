@@ -122,6 +122,8 @@ impl StreamDecoder for Decoder {
             return Ok(());
         }
         let framed = self.frames.feed(bytes, &mut self.pending);
+        // Taken while `frame` borrows `self`, then put back empty so its
+        // allocation serves the next feed.
         let frames = std::mem::take(&mut self.pending);
         for frame in &frames {
             if self.failed {
