@@ -92,7 +92,8 @@ pub(super) async fn run(
     let same_protocol = target.protocol == protocol && !count_usage && call.relayable();
     let (body, dropped) = if same_protocol {
         let body = if protocol.model_in_body() {
-            call.peeked.with_model(&target.model_id)
+            call.peeked
+                .with_model(&target.model_id, target.relay_leaves_out(&inbound.ingress))
         } else {
             inbound.body.to_vec()
         };

@@ -180,7 +180,7 @@ async fn upstream(
         target.protocol == protocol && !protocol.carries_marked_signatures(&inbound.body);
     let (body, dropped) = if same_protocol {
         let body = if protocol.model_in_body() {
-            peeked.with_model(&target.model_id)
+            peeked.with_model(&target.model_id, target.relay_leaves_out(&inbound.ingress))
         } else {
             protocol
                 .wire()
