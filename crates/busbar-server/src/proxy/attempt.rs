@@ -100,7 +100,7 @@ pub(super) async fn run(
         (body, Vec::new())
     } else {
         if call.decoded.is_none() {
-            match protocol.decode_request(&inbound.body) {
+            match protocol.decode_request_named(&inbound.body, inbound.ingress.model.as_deref()) {
                 Ok(mut fresh) => {
                     if let Some(name) = &inbound.ingress.model {
                         fresh.request.model.clone_from(name);

@@ -144,7 +144,9 @@ pub(crate) async fn count<'s>(
 
 /// The client's count request in the IR.
 fn decode(inbound: &Inbound) -> Result<DecodedRequest, GatewayError> {
-    let mut decoded = inbound.protocol().decode_count_request(&inbound.body)?;
+    let mut decoded = inbound
+        .protocol()
+        .decode_count_request_named(&inbound.body, inbound.ingress.model.as_deref())?;
     if let Some(name) = &inbound.ingress.model {
         decoded.request.model.clone_from(name);
     }
