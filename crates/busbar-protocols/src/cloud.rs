@@ -47,6 +47,11 @@ pub(crate) enum VertexPath<'a> {
 /// (both with or without the version, since SDKs differ on whether the base
 /// URL holds it).
 pub(crate) fn vertex_path(path: &str) -> VertexPath<'_> {
+    // Every Vertex path, malformed ones included, names a publisher: other
+    // paths leave without an allocation.
+    if !path.contains("publishers/") {
+        return VertexPath::No;
+    }
     let rest = path
         .strip_prefix("/v1beta1/")
         .or_else(|| path.strip_prefix("/v1/"))
