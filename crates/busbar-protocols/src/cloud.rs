@@ -123,7 +123,38 @@ pub(crate) fn azure_path(path: &str) -> Option<(Option<String>, &str)> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+    use proptest::test_runner::TestCaseError;
+
     use super::*;
+    use crate::wire::{percent_encode, PathMatch};
+    use crate::Protocol;
+
+    proptest! {
+        /// Any path, however odd, gets an answer from every format, never a
+        /// panic; and any model id survives the trip through a Vertex path.
+        #[test]
+        fn every_path_is_answered_and_models_round_trip(
+            path in "(/(v1|v1beta1|projects|locations|publishers|anthropic|google|models|openai|deployments|[a-z@%:.-]{0,6})){0,10}",
+            model in "[ -~]{1,24}",
+        ) {
+            for protocol in Protocol::ALL {
+                let _ = protocol.wire().route(&path, Some("alt=sse"));
+            }
+            let vertex = format!(
+                "/v1/projects/p/locations/l/publishers/anthropic/models/{}:rawPredict",
+                percent_encode(&model)
+            );
+            let PathMatch::Route(route) = Protocol::Anthropic.wire().route(&vertex, None) else {
+                return Err(TestCaseError::fail(format!("{vertex} not routed")));
+            };
+            let counting = model == "count-tokens";
+            prop_assert_eq!(route.model.is_none(), counting);
+            if !counting {
+                prop_assert_eq!(route.model.as_deref(), Some(model.as_str()));
+            }
+        }
+    }
 
     fn method<'a>(publisher: &'a str, model: &str, method: &'a str) -> VertexPath<'a> {
         VertexPath::Method {
