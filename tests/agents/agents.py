@@ -70,7 +70,7 @@ TOOL_COMMAND = "echo busbar-tool-ok | tr a-z A-Z"
 # Variables through which an agent would pick up a base URL, a key, a proxy or an account from
 # the caller's shell; each agent sees only what its case sets.
 FOREIGN_PREFIXES = ("OPENAI_", "ANTHROPIC_", "CLAUDE_", "CODEX_", "GOOGLE_", "GEMINI_", "VERTEX",
-                    "AWS_", "NODE_OPTIONS", "NPM_CONFIG_", "XDG_")
+                    "CLOUD_ML_", "AWS_", "NODE_OPTIONS", "NPM_CONFIG_", "XDG_")
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY",
                    "ALL_PROXY")
 
@@ -360,7 +360,27 @@ def gemini_invocation(bin_dir: Path, box: Sandbox, base_url: str, model: str,
     return Invocation(argv, env, box.work, answer, "stdout JSON .response")
 
 
-AGENTS = {"claude": claude_invocation, "claude-bedrock": claude_bedrock_invocation,
+def claude_vertex_invocation(bin_dir: Path, box: Sandbox, base_url: str, model: str,
+                             prompt: str, tool: bool) -> Invocation:
+    """Claude Code in its Vertex AI mode (`CLAUDE_CODE_USE_VERTEX=1`): Messages bodies posted to
+    `/v1/projects/P/locations/L/publishers/anthropic/models/M:streamRawPredict`, Google's own
+    authentication skipped and the Busbar key sent as a bearer token instead."""
+    invocation = claude_invocation(bin_dir, box, base_url, model, prompt, tool)
+    for variable in ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"):
+        invocation.env.pop(variable, None)
+    invocation.env.update(
+        CLAUDE_CODE_USE_VERTEX="1",
+        ANTHROPIC_VERTEX_BASE_URL=f"{base_url}/v1",
+        ANTHROPIC_VERTEX_PROJECT_ID="busbar-agents",
+        CLOUD_ML_REGION="us-east5",
+        CLAUDE_CODE_SKIP_VERTEX_AUTH="1",
+        ANTHROPIC_CUSTOM_HEADERS="Authorization: Bearer sk-busbar-agents-dummy",
+    )
+    return invocation
+
+
+AGENTS = {"claude": claude_invocation, "claude-vertex": claude_vertex_invocation,
+          "claude-bedrock": claude_bedrock_invocation,
           "codex": codex_invocation, "gemini": gemini_invocation}
 
 

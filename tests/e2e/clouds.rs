@@ -339,6 +339,26 @@ async fn vertex_serves_gemini_and_claude_with_one_token_from_a_service_account_k
     let counted: Value = serde_json::from_slice(&received[1].body).expect("JSON");
     assert_eq!(counted["model"], "claude-sonnet-4-5@20250929");
 
+    // A client at Vertex's own path keeps its `anthropic_version` on a lane
+    // on Vertex (a lane elsewhere would have it left out).
+    gateway.mock.clear();
+    let vertex = json!({"anthropic_version": "2026-10-21", "max_tokens": 64,
+                        "messages": [{"role": "user", "content": "vertex to vertex"}]});
+    let reply = gateway
+        .post_json(
+            "/v1/projects/client-project/locations/europe-west1/publishers/anthropic/models/vclaude:rawPredict",
+            &vertex,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let sent = gateway.received_one();
+    assert!(sent
+        .path
+        .starts_with("/v1/projects/test-project/locations/us-east5/"));
+    let sent: Value = serde_json::from_slice(&sent.body).expect("JSON");
+    assert_eq!(sent["anthropic_version"], "2026-10-21");
+    assert!(sent.get("model").is_none(), "{sent}");
+
     // Every request carried the one token minted: one fetch served them all.
     let sent = bearers(&gateway);
     assert!(

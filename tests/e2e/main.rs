@@ -25,6 +25,9 @@
 //!   and v1 APIs) with tokens from each source: a service-account key, an
 //!   authorized user, the metadata server, Entra ID client credentials,
 //!   managed identity; caching, refresh, a failing source, `check`;
+//! * `cloud_ingress` — clients at the clouds' paths: Claude and Gemini at
+//!   Vertex AI's, OpenAI Chat and Responses at Azure OpenAI's, to lanes of
+//!   every protocol, streamed and not; malformed paths in the caller's shape;
 //! * `count_tokens` — the token-counting routes: relayed, translated to a
 //!   lane's counting endpoint, or estimated;
 //! * `errors` — bad requests, upstream failures, broken streams;
@@ -56,6 +59,7 @@ mod agent_shapes;
 mod bedrock_credentials;
 mod bedrock_invoke;
 mod chaos;
+mod cloud_ingress;
 mod clouds;
 mod connections;
 mod count_tokens;

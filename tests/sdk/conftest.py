@@ -29,7 +29,18 @@ LOG_TAIL_LINES = 30
 
 # Variables through which the SDKs would pick up a base URL, credentials or extra
 # headers from the developer's shell; the suite must see only what it passes.
-SDK_ENVIRONMENT_PREFIXES = ("OPENAI_", "ANTHROPIC_", "GOOGLE_", "GEMINI_", "CO_", "COHERE_", "AWS_", "BOTO_")
+SDK_ENVIRONMENT_PREFIXES = (
+    "OPENAI_",
+    "ANTHROPIC_",
+    "GOOGLE_",
+    "GEMINI_",
+    "CO_",
+    "COHERE_",
+    "AWS_",
+    "BOTO_",
+    "AZURE_",
+    "CLOUD_ML_",
+)
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 LISTEN_ADDR = re.compile(r"\baddr=(127\.0\.0\.1:\d+)")

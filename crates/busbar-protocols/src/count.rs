@@ -41,7 +41,7 @@
 use busbar_ir::{ContentBlock, Request, ToolResultContent};
 use serde_json::Value;
 
-use crate::dialect::{DecodedRequest, Encoded, Protocol, RequestOptions};
+use crate::dialect::{named, DecodedRequest, Encoded, Protocol, RequestOptions};
 use crate::error::DecodeError;
 
 /// Tokens added per message by [`estimate`].
@@ -106,10 +106,20 @@ impl Protocol {
     /// Decodes a token-count request of this format into the IR. OpenAI Chat
     /// and Cohere have no count request; their generation body is read.
     pub fn decode_count_request(self, body: &[u8]) -> Result<DecodedRequest, DecodeError> {
-        let value: Value = serde_json::from_slice(body)?;
+        self.decode_count_request_named(body, None)
+    }
+
+    /// [`decode_count_request`](Self::decode_count_request) for a request
+    /// whose path named `model` (see [`Protocol::decode_request_named`]).
+    pub fn decode_count_request_named(
+        self,
+        body: &[u8],
+        model: Option<&str>,
+    ) -> Result<DecodedRequest, DecodeError> {
+        let value = named(serde_json::from_slice(body)?, model);
         match self.wire().decode_count_request(&value) {
             Some(decoded) => decoded,
-            None => self.decode_request(body),
+            None => self.decode_request_named(body, model),
         }
     }
 

@@ -225,6 +225,17 @@ macro_rules! on_wire {
     };
 }
 
+/// `value` with `model` added when it is an object naming none.
+pub(crate) fn named(mut value: serde_json::Value, model: Option<&str>) -> serde_json::Value {
+    if let (Some(model), Some(object)) = (model, value.as_object_mut()) {
+        let entry = object.entry("model").or_insert(serde_json::Value::Null);
+        if entry.is_null() {
+            *entry = serde_json::Value::from(model);
+        }
+    }
+    value
+}
+
 impl Protocol {
     /// All seven, in the order README.md's route table lists them.
     pub const ALL: [Protocol; 7] = [
@@ -264,7 +275,18 @@ impl Protocol {
     /// Decodes a request body, naming the fields it set that the IR cannot
     /// carry (and a translation will therefore drop).
     pub fn decode_request(self, body: &[u8]) -> Result<DecodedRequest, DecodeError> {
-        let value: serde_json::Value = serde_json::from_slice(body)?;
+        self.decode_request_named(body, None)
+    }
+
+    /// [`decode_request`](Self::decode_request) for a request whose path
+    /// named `model`: a body without a `model` of its own is read as naming
+    /// it (Azure's deployments API, whose bodies may leave it out).
+    pub fn decode_request_named(
+        self,
+        body: &[u8],
+        model: Option<&str>,
+    ) -> Result<DecodedRequest, DecodeError> {
+        let value = named(serde_json::from_slice(body)?, model);
         on_wire!(self, |wire| Ok(DecodedRequest {
             request: wire.decode_request(&value)?,
             unsupported: wire.unsupported_fields(&value),
@@ -347,5 +369,30 @@ impl Protocol {
 impl fmt::Display for Protocol {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_path_named_model_fills_in_for_a_body_without_one() {
+        let body = br#"{"messages":[{"role":"user","content":"hi"}]}"#;
+        assert!(Protocol::OpenAi.decode_request(body).is_err());
+        let decoded = Protocol::OpenAi
+            .decode_request_named(body, Some("deployment"))
+            .unwrap();
+        assert_eq!(decoded.request.model, "deployment");
+        // A body's own model is kept; the server routes by the path's.
+        let own = br#"{"model":"own","input":"hi"}"#;
+        let decoded = Protocol::Responses
+            .decode_request_named(own, Some("deployment"))
+            .unwrap();
+        assert_eq!(decoded.request.model, "own");
+        let counted = Protocol::Responses
+            .decode_count_request_named(br#"{"input":"hi"}"#, Some("d"))
+            .unwrap();
+        assert_eq!(counted.request.model, "d");
     }
 }

@@ -24,6 +24,7 @@
 #![deny(missing_docs)]
 
 mod claude;
+mod cloud;
 mod dialect;
 mod end;
 mod error;
@@ -54,6 +55,7 @@ pub mod sse;
 #[cfg(test)]
 mod testing;
 
+pub use cloud::Platform;
 pub use dialect::{
     DecodedRequest, Encoded, EncodedError, Protocol, ReplyOptions, RequestOptions, StreamDecoder,
     StreamEncoder,

@@ -11,6 +11,7 @@
 use busbar_ir::{ApiError, Request, Response};
 use serde_json::Value;
 
+use crate::cloud::Platform;
 use crate::error::DecodeError;
 use crate::{
     DecodedRequest, Encoded, EncodedError, Protocol, ReplyOptions, RequestOptions, StreamDecoder,
@@ -33,6 +34,9 @@ pub struct IngressRoute {
     /// Gemini's `:streamGenerateContent` without `alt=sse`: the reply
     /// streams as one JSON array.
     pub json_array: bool,
+    /// The cloud platform whose path the client called (Vertex AI's
+    /// `:rawPredict`, Azure's `/openai/deployments/D/…`), if any.
+    pub platform: Option<Platform>,
 }
 
 impl IngressRoute {
@@ -44,12 +48,19 @@ impl IngressRoute {
             model: None,
             stream: None,
             json_array: false,
+            platform: None,
         }
     }
 
     /// The same route naming `model`.
     pub fn with_model(mut self, model: String) -> Self {
         self.model = Some(model);
+        self
+    }
+
+    /// The same route, called at `platform`'s path.
+    pub fn on(mut self, platform: Platform) -> Self {
+        self.platform = Some(platform);
         self
     }
 
@@ -122,6 +133,15 @@ pub trait Wire: Send + Sync {
     /// format's. Only POST routes are described here; the server answers
     /// other methods on them with 405.
     fn route(&self, path: &str, query: Option<&str>) -> PathMatch;
+
+    /// Body fields a client calling at `platform`'s path adds to the
+    /// format's own (Vertex's `anthropic_version` beside Claude's
+    /// Messages): left out of a same-format relay to a lane that is not on
+    /// that platform, whose vendor would refuse them.
+    fn platform_fields(&self, platform: Platform) -> &'static [&'static str] {
+        let _ = platform;
+        &[]
+    }
 
     /// The paths where a client lists models with GET, in this format's
     /// list shape (OpenAI's `/v1/models`, Gemini's `/v1beta/models`).

@@ -79,6 +79,9 @@ pub(crate) async fn handle(
         Route::MethodNotAllowed { protocol } => {
             GatewayError::MethodNotAllowed.into_response(protocol)
         }
+        Route::NoEndpoint { protocol } => {
+            GatewayError::NoRoute(request.uri().path().to_owned()).into_response(protocol)
+        }
         Route::NotFound => {
             GatewayError::NoRoute(request.uri().path().to_owned()).into_response(Protocol::OpenAi)
         }

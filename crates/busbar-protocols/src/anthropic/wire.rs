@@ -3,6 +3,7 @@
 use busbar_ir::{ApiError, Request, Response};
 use serde_json::Value;
 
+use crate::cloud::{vertex_path, Platform, VertexPath};
 use crate::wire::{
     model_segment, Endpoint, IngressRoute, KeyHeader, PathMatch, UpstreamHeader, Wire,
 };
@@ -18,6 +19,12 @@ pub struct AnthropicMessages;
 const GENERATE: &str = "/v1/messages";
 const COUNT: &str = "/v1/messages/count_tokens";
 
+/// Claude's publisher on Vertex AI.
+const VERTEX_PUBLISHER: &str = "anthropic";
+
+/// The model segment of Vertex's Claude token-counting path.
+const VERTEX_COUNT_MODEL: &str = "count-tokens";
+
 impl Wire for AnthropicMessages {
     fn protocol(&self) -> Protocol {
         Protocol::Anthropic
@@ -29,9 +36,36 @@ impl Wire for AnthropicMessages {
 
     /// `/v1/messages` and `/v1/messages/count_tokens`, optionally after a
     /// model name (`/claude-sonnet/v1/messages`, `/org/model/v1/messages`),
-    /// which is how a client whose base URL names the model calls.
+    /// which is how a client whose base URL names the model calls; and
+    /// Claude on Vertex AI (`…/publishers/anthropic/models/M:rawPredict`,
+    /// `:streamRawPredict`, `count-tokens:rawPredict`), where the body's
+    /// `stream` still says whether the reply streams.
     fn route(&self, path: &str, _query: Option<&str>) -> PathMatch {
         let route = |endpoint| IngressRoute::new(Protocol::Anthropic, endpoint);
+        match vertex_path(path) {
+            VertexPath::Method {
+                publisher: VERTEX_PUBLISHER,
+                model,
+                method,
+            } => {
+                let vertex = |endpoint| route(endpoint).on(Platform::Vertex);
+                return match (model.as_str(), method) {
+                    // One counting endpoint for every model: the body names it.
+                    (VERTEX_COUNT_MODEL, "rawPredict") => {
+                        PathMatch::Route(vertex(Endpoint::CountTokens))
+                    }
+                    (VERTEX_COUNT_MODEL, _) => PathMatch::NotFound,
+                    (_, "rawPredict" | "streamRawPredict") => {
+                        PathMatch::Route(vertex(Endpoint::Generate).with_model(model))
+                    }
+                    _ => PathMatch::NotFound,
+                };
+            }
+            VertexPath::Malformed {
+                publisher: VERTEX_PUBLISHER,
+            } => return PathMatch::NotFound,
+            _ => {}
+        }
         match path {
             GENERATE => return PathMatch::Route(route(Endpoint::Generate)),
             COUNT => return PathMatch::Route(route(Endpoint::CountTokens)),
@@ -46,6 +80,13 @@ impl Wire for AnthropicMessages {
         named(COUNT, Endpoint::CountTokens)
             .or_else(|| named(GENERATE, Endpoint::Generate))
             .unwrap_or(PathMatch::No)
+    }
+
+    fn platform_fields(&self, platform: Platform) -> &'static [&'static str] {
+        match platform {
+            Platform::Vertex => &["anthropic_version"],
+            _ => &[],
+        }
     }
 
     fn carries_signatures(&self) -> bool {

@@ -3,6 +3,7 @@
 use busbar_ir::{ApiError, Request, Response};
 use serde_json::{json, Value};
 
+use crate::cloud::{vertex_path, Platform, VertexPath};
 use crate::wire::{
     model_segment, percent_encode, Endpoint, IngressRoute, KeyHeader, PathMatch, Wire,
 };
@@ -10,6 +11,25 @@ use crate::{
     DecodeError, DecodedRequest, Encoded, EncodedError, Protocol, ReplyOptions, RequestOptions,
     StreamDecoder, StreamEncoder,
 };
+
+/// Gemini's publisher on Vertex AI.
+const VERTEX_PUBLISHER: &str = "google";
+
+/// The route for `method` on model `name`.
+fn action(name: String, method: &str, query: Option<&str>) -> PathMatch {
+    let (endpoint, stream) = match method {
+        "generateContent" => (Endpoint::Generate, false),
+        "streamGenerateContent" => (Endpoint::Generate, true),
+        "countTokens" => (Endpoint::CountTokens, false),
+        _ => return PathMatch::NotFound,
+    };
+    let sse = query.is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse"));
+    let mut route = IngressRoute::new(Protocol::Gemini, endpoint)
+        .with_model(name)
+        .with_stream(stream);
+    route.json_array = stream && !sse;
+    PathMatch::Route(route)
+}
 
 /// Google Gemini `generateContent` (`gemini`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -26,32 +46,38 @@ impl Wire for GeminiGenerate {
 
     /// `/v1beta/models/NAME:ACTION` (or `/v1/models/…`), where the action is
     /// `generateContent`, `streamGenerateContent` (`?alt=sse` for Server-Sent
-    /// Events, else one JSON array) or `countTokens`.
+    /// Events, else one JSON array) or `countTokens`; and the same actions on
+    /// Vertex AI (`…/publishers/google/models/NAME:ACTION`).
     fn route(&self, path: &str, query: Option<&str>) -> PathMatch {
+        match vertex_path(path) {
+            VertexPath::Method {
+                publisher: VERTEX_PUBLISHER,
+                model,
+                method,
+            } => {
+                return match action(model, method, query) {
+                    PathMatch::Route(route) => PathMatch::Route(route.on(Platform::Vertex)),
+                    other => other,
+                }
+            }
+            VertexPath::Malformed {
+                publisher: VERTEX_PUBLISHER,
+            } => return PathMatch::NotFound,
+            _ => {}
+        }
         let Some(rest) = path
             .strip_prefix("/v1beta/models/")
             .or_else(|| path.strip_prefix("/v1/models/"))
         else {
             return PathMatch::No;
         };
-        let Some((name, action)) = rest.rsplit_once(':') else {
+        let Some((name, method)) = rest.rsplit_once(':') else {
             return PathMatch::NotFound;
-        };
-        let (endpoint, stream) = match action {
-            "generateContent" => (Endpoint::Generate, false),
-            "streamGenerateContent" => (Endpoint::Generate, true),
-            "countTokens" => (Endpoint::CountTokens, false),
-            _ => return PathMatch::NotFound,
         };
         let Some(name) = model_segment(name) else {
             return PathMatch::NotFound;
         };
-        let sse = query.is_some_and(|query| query.split('&').any(|pair| pair == "alt=sse"));
-        let mut route = IngressRoute::new(Protocol::Gemini, endpoint)
-            .with_model(name)
-            .with_stream(stream);
-        route.json_array = stream && !sse;
-        PathMatch::Route(route)
+        action(name, method, query)
     }
 
     fn model_list_paths(&self) -> &'static [&'static str] {

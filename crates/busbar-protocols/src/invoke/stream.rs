@@ -40,7 +40,7 @@ struct Typed<'a> {
 /// SDKs ignore unknown events); a chunk whose `bytes` are not base64 or do
 /// not hold a JSON object with a `type` is a malformed stream. After an
 /// exception the stream is over: nothing more is read, and its end is not
-/// a truncation.
+/// a truncation; nor is anything after the stream's own stop or error event.
 pub struct Decoder {
     frames: FrameDecoder,
     pending: Vec<Frame>,
@@ -49,7 +49,9 @@ pub struct Decoder {
     sse: Vec<u8>,
     /// The IR index of the block the events so far left open.
     open: Option<usize>,
-    failed: bool,
+    /// The stream ended (its stop, an error event or an exception frame):
+    /// nothing after it is read.
+    done: bool,
 }
 
 impl Decoder {
@@ -61,7 +63,7 @@ impl Decoder {
             inner: anthropic::stream::Decoder::new(),
             sse: Vec::new(),
             open: None,
-            failed: false,
+            done: false,
         }
     }
 
@@ -79,7 +81,7 @@ impl Decoder {
                     kind,
                     &frame.payload,
                 )));
-                self.failed = true;
+                self.done = true;
                 return Ok(());
             }
             "event" if frame.header_str(":event-type") == Some("chunk") => {}
@@ -102,7 +104,11 @@ impl Decoder {
         for event in &out[from..] {
             match event {
                 StreamEvent::BlockStart { index, .. } => self.open = Some(*index),
-                StreamEvent::BlockStop { .. } | StreamEvent::Error(_) => self.open = None,
+                StreamEvent::BlockStop { .. } => self.open = None,
+                StreamEvent::MessageStop | StreamEvent::Error(_) => {
+                    self.open = None;
+                    self.done = true;
+                }
                 _ => {}
             }
         }
@@ -118,7 +124,7 @@ impl Default for Decoder {
 
 impl StreamDecoder for Decoder {
     fn feed(&mut self, bytes: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        if self.failed {
+        if self.done {
             return Ok(());
         }
         let framed = self.frames.feed(bytes, &mut self.pending);
@@ -126,7 +132,7 @@ impl StreamDecoder for Decoder {
         // allocation serves the next feed.
         let frames = std::mem::take(&mut self.pending);
         for frame in &frames {
-            if self.failed {
+            if self.done {
                 break;
             }
             self.frame(frame, out)?;
@@ -137,7 +143,7 @@ impl StreamDecoder for Decoder {
     }
 
     fn finish(&mut self, out: &mut Vec<StreamEvent>) -> Result<(), DecodeError> {
-        if self.failed {
+        if self.done {
             return Ok(());
         }
         if self.frames.buffered() > 0 {

@@ -3,6 +3,7 @@
 use busbar_ir::{ApiError, Request, Response};
 use serde_json::{json, Value};
 
+use crate::cloud::{azure_path, Platform};
 use crate::wire::{Endpoint, IngressRoute, PathMatch, Wire};
 use crate::{
     DecodeError, Encoded, EncodedError, Protocol, ReplyOptions, RequestOptions, StreamDecoder,
@@ -23,15 +24,31 @@ impl Wire for OpenAiChat {
         "openai"
     }
 
+    /// `/v1/chat/completions` or `/chat/completions`, and Azure OpenAI's
+    /// `/openai/deployments/D/chat/completions` (the deployment names the
+    /// model) and `/openai/v1/chat/completions`.
     fn route(&self, path: &str, _query: Option<&str>) -> PathMatch {
+        let (deployment, path, platform) = match azure_path(path) {
+            Some((deployment, rest)) => (deployment, rest, Some(Platform::Azure)),
+            None => (None, path, None),
+        };
         // The OpenAI SDKs append their paths to whatever base URL they are
         // given, and a base URL without `/v1` is a common setting.
         match path {
             "/v1/chat/completions" | "/chat/completions" => {
-                PathMatch::Route(IngressRoute::new(Protocol::OpenAi, Endpoint::Generate))
+                let mut route = IngressRoute::new(Protocol::OpenAi, Endpoint::Generate);
+                route.model = deployment;
+                route.platform = platform;
+                PathMatch::Route(route)
             }
             _ => PathMatch::No,
         }
+    }
+
+    /// Azure OpenAI's `api-key`, which its clients send for Chat and
+    /// Responses alike.
+    fn credential_headers(&self) -> &'static [&'static str] {
+        &["api-key"]
     }
 
     fn model_list_paths(&self) -> &'static [&'static str] {

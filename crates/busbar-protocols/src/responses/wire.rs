@@ -3,6 +3,7 @@
 use busbar_ir::{ApiError, Request, Response};
 use serde_json::Value;
 
+use crate::cloud::{azure_path, Platform};
 use crate::wire::{Endpoint, IngressRoute, PathMatch, Wire};
 use crate::{
     DecodeError, DecodedRequest, Encoded, EncodedError, Protocol, ReplyOptions, RequestOptions,
@@ -22,15 +23,23 @@ impl Wire for OpenAiResponses {
         "responses"
     }
 
+    /// `/v1/responses` and `/v1/responses/input_tokens` (also without
+    /// `/v1`), and the same under Azure OpenAI's `/openai/`, `/openai/v1/`
+    /// and `/openai/deployments/D/` (the deployment names the model).
     fn route(&self, path: &str, _query: Option<&str>) -> PathMatch {
-        let route = |endpoint| PathMatch::Route(IngressRoute::new(Protocol::Responses, endpoint));
-        match path {
-            "/v1/responses" | "/responses" => route(Endpoint::Generate),
-            "/v1/responses/input_tokens" | "/responses/input_tokens" => {
-                route(Endpoint::CountTokens)
-            }
-            _ => PathMatch::No,
-        }
+        let (deployment, path, platform) = match azure_path(path) {
+            Some((deployment, rest)) => (deployment, rest, Some(Platform::Azure)),
+            None => (None, path, None),
+        };
+        let endpoint = match path {
+            "/v1/responses" | "/responses" => Endpoint::Generate,
+            "/v1/responses/input_tokens" | "/responses/input_tokens" => Endpoint::CountTokens,
+            _ => return PathMatch::No,
+        };
+        let mut route = IngressRoute::new(Protocol::Responses, endpoint);
+        route.model = deployment;
+        route.platform = platform;
+        PathMatch::Route(route)
     }
 
     fn carries_signatures(&self) -> bool {

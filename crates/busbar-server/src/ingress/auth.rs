@@ -16,9 +16,9 @@ use crate::upstream::sigv4::Presented;
 
 /// The credential a request carries, from the first carrier that has one:
 /// `Authorization: Bearer`, then each protocol's own headers (`x-api-key`,
-/// `x-goog-api-key`), then its query parameters (`?key=`). Any carrier is
-/// read on any route: an SDK pointed at another protocol's path still sends
-/// its own.
+/// `x-goog-api-key`, Azure's `api-key`), then its query parameters
+/// (`?key=`). Any carrier is read on any route: an SDK pointed at another
+/// protocol's path still sends its own.
 pub(crate) struct Credential(Option<String>);
 
 impl Credential {
@@ -295,6 +295,12 @@ mod tests {
         assert_eq!(
             Credential::from_request(&r).into_token().as_deref(),
             Some("d+e")
+        );
+        // Azure OpenAI's clients send `api-key`.
+        let r = request(&[("api-key", "k")], "/openai/v1/responses");
+        assert_eq!(
+            Credential::from_request(&r).into_token().as_deref(),
+            Some("k")
         );
         let r = request(&[("authorization", "Basic zzz")], "/");
         assert_eq!(Credential::from_request(&r).into_token(), None);

@@ -100,8 +100,9 @@ impl<'a> Peeked<'a> {
     }
 
     /// The body again with `model` set to `model` (added first when absent),
-    /// every other field copied verbatim.
-    pub(crate) fn with_model(&self, model: &str) -> Vec<u8> {
+    /// the fields named in `leave_out` left out, every other field copied
+    /// verbatim.
+    pub(crate) fn with_model(&self, model: &str, leave_out: &[&str]) -> Vec<u8> {
         let size: usize = self
             .fields
             .iter()
@@ -130,6 +131,9 @@ impl<'a> Peeked<'a> {
             wrote_model = true;
         }
         for (key, value) in &self.fields {
+            if leave_out.contains(&key.as_ref()) {
+                continue;
+            }
             if key == "model" {
                 if !wrote_model {
                     field(&mut out, "model", &model_json);
@@ -288,7 +292,7 @@ mod tests {
     #[test]
     fn rewrites_only_the_model() {
         let body = br#"{ "model" : "smart", "temperature": 0.70, "messages":[{"role":"user","content":"h\u00e9"}]}"#;
-        let out = Peeked::parse(body).unwrap().with_model("gpt-4o");
+        let out = Peeked::parse(body).unwrap().with_model("gpt-4o", &[]);
         assert_eq!(
             std::str::from_utf8(&out).unwrap(),
             r#"{"model":"gpt-4o","temperature":0.70,"messages":[{"role":"user","content":"h\u00e9"}]}"#
@@ -299,15 +303,24 @@ mod tests {
     fn adds_a_missing_model_first() {
         let out = Peeked::parse(br#"{"max_tokens":5}"#)
             .unwrap()
-            .with_model("claude");
+            .with_model("claude", &[]);
         assert_eq!(out, br#"{"model":"claude","max_tokens":5}"#);
+    }
+
+    #[test]
+    fn leaves_out_a_platform_field() {
+        let body = br#"{"anthropic_version":"2026-10-21","max_tokens":5,"stream":true}"#;
+        let out = Peeked::parse(body)
+            .unwrap()
+            .with_model("claude", &["anthropic_version"]);
+        assert_eq!(out, br#"{"model":"claude","max_tokens":5,"stream":true}"#);
     }
 
     #[test]
     fn escaped_keys_survive() {
         let out = Peeked::parse(br#"{"a\"b":1,"model":"x"}"#)
             .unwrap()
-            .with_model("y");
+            .with_model("y", &[]);
         assert_eq!(out, br#"{"a\"b":1,"model":"y"}"#);
     }
 }

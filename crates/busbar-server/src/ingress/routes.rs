@@ -26,6 +26,10 @@ pub(crate) enum Route {
     Count(Ingress),
     /// A known path with the wrong method.
     MethodNotAllowed { protocol: Protocol },
+    /// A path in a protocol's namespace (`/v1beta/models/…`, a Vertex
+    /// `…/publishers/anthropic/…`) that names none of its endpoints: a 404
+    /// in that protocol's shape.
+    NoEndpoint { protocol: Protocol },
     /// Nothing here.
     NotFound,
 }
@@ -36,7 +40,9 @@ impl Route {
     pub(crate) fn protocol(&self) -> Protocol {
         match self {
             Route::Proxy(ingress) | Route::Count(ingress) => ingress.protocol,
-            Route::MethodNotAllowed { protocol } | Route::Models(protocol) => *protocol,
+            Route::MethodNotAllowed { protocol }
+            | Route::NoEndpoint { protocol }
+            | Route::Models(protocol) => *protocol,
             _ => Protocol::OpenAi,
         }
     }
@@ -90,7 +96,7 @@ pub(crate) fn route(method: &Method, path: &str, query: Option<&str>) -> Route {
     for protocol in Protocol::ALL {
         match protocol.wire().route(path, query) {
             PathMatch::No => {}
-            PathMatch::NotFound => return Route::NotFound,
+            PathMatch::NotFound => return Route::NoEndpoint { protocol },
             PathMatch::Route(ingress) => return model_route(method, ingress),
             PathMatch::Fallback(ingress) => {
                 fallback.get_or_insert(ingress);
@@ -134,6 +140,8 @@ fn admin(rest: &str) -> Option<AdminPath> {
 
 #[cfg(test)]
 mod tests {
+    use busbar_protocols::Platform;
+
     use super::*;
 
     fn ingress(protocol: Protocol, endpoint: Endpoint, name: Option<&str>) -> Ingress {
@@ -216,8 +224,11 @@ mod tests {
             post("/v1beta/models/a%2Fb:generateContent?key=k"),
             gemini("a/b", false, false)
         );
-        assert_eq!(post("/v1beta/models/g:embedContent"), Route::NotFound);
-        assert_eq!(post("/v1beta/models/:generateContent"), Route::NotFound);
+        let gemini_404 = Route::NoEndpoint {
+            protocol: Protocol::Gemini,
+        };
+        assert_eq!(post("/v1beta/models/g:embedContent"), gemini_404);
+        assert_eq!(post("/v1beta/models/:generateContent"), gemini_404);
     }
 
     #[test]
@@ -232,7 +243,12 @@ mod tests {
             post("/model/anthropic.claude-3-5-sonnet-20240620-v1%3A0/converse-stream"),
             bedrock("anthropic.claude-3-5-sonnet-20240620-v1:0", true)
         );
-        assert_eq!(post("/model/m/retrieve"), Route::NotFound);
+        assert_eq!(
+            post("/model/m/retrieve"),
+            Route::NoEndpoint {
+                protocol: Protocol::Bedrock
+            }
+        );
     }
 
     #[test]
@@ -294,13 +310,172 @@ mod tests {
             post("/model/anthropic.claude-v1%3A0/count-tokens"),
             fixed(Protocol::Bedrock, "anthropic.claude-v1:0")
         );
-        assert_eq!(post("/model//count-tokens"), Route::NotFound);
+        assert_eq!(
+            post("/model//count-tokens"),
+            Route::NoEndpoint {
+                protocol: Protocol::Bedrock
+            }
+        );
         assert_eq!(
             route(&Method::GET, "/v1/messages/count_tokens", None),
             Route::MethodNotAllowed {
                 protocol: Protocol::Anthropic
             }
         );
+    }
+
+    #[test]
+    fn vertex_claude_paths() {
+        let claude = |name: &str| {
+            Route::Proxy(
+                ingress(Protocol::Anthropic, Endpoint::Generate, Some(name)).on(Platform::Vertex),
+            )
+        };
+        let base = "/v1/projects/my-project/locations/us-east5/publishers/anthropic/models";
+        assert_eq!(
+            post(&format!("{base}/claude-sonnet-4-5@20250929:rawPredict")),
+            claude("claude-sonnet-4-5@20250929")
+        );
+        // Streaming is the body's `stream`, as on `/v1/messages`.
+        assert_eq!(
+            post(&format!(
+                "{base}/claude-sonnet-4-5%4020250929:streamRawPredict?x=1"
+            )),
+            claude("claude-sonnet-4-5@20250929")
+        );
+        // A base URL without `/v1`, and the global location.
+        assert_eq!(
+            post("/projects/p/locations/global/publishers/anthropic/models/c:rawPredict"),
+            claude("c")
+        );
+        assert_eq!(
+            post(&format!("{base}/count-tokens:rawPredict")),
+            Route::Count(
+                ingress(Protocol::Anthropic, Endpoint::CountTokens, None).on(Platform::Vertex)
+            )
+        );
+        let claude_404 = Route::NoEndpoint {
+            protocol: Protocol::Anthropic,
+        };
+        for bad in [
+            format!("{base}/count-tokens:streamRawPredict"),
+            format!("{base}/c:predict"),
+            format!("{base}/c:rawPredict/"),
+            format!("{base}/:rawPredict"),
+            format!("{base}/c"),
+            format!("{base}/bad%zz:rawPredict"),
+            "/v1/projects/p/publishers/anthropic/models/c:rawPredict".to_owned(),
+        ] {
+            assert_eq!(post(&bad), claude_404, "{bad}");
+        }
+        assert_eq!(
+            route(&Method::GET, &format!("{base}/c:rawPredict"), None),
+            Route::MethodNotAllowed {
+                protocol: Protocol::Anthropic
+            }
+        );
+        // No publisher: no protocol's path.
+        assert_eq!(post("/v1/projects/p/locations/l"), Route::NotFound);
+        assert_eq!(
+            post("/v1/projects/p/locations/l/publishers/meta/models/m:rawPredict"),
+            Route::NotFound
+        );
+    }
+
+    #[test]
+    fn vertex_gemini_paths() {
+        let gemini = |name: &str, endpoint, stream, json_array| {
+            let mut ingress = ingress(Protocol::Gemini, endpoint, Some(name))
+                .with_stream(stream)
+                .on(Platform::Vertex);
+            ingress.json_array = json_array;
+            match endpoint {
+                Endpoint::Generate => Route::Proxy(ingress),
+                _ => Route::Count(ingress),
+            }
+        };
+        let base = "/v1beta1/projects/p/locations/us-central1/publishers/google/models";
+        assert_eq!(
+            post(&format!("{base}/gemini-2.5-flash:generateContent")),
+            gemini("gemini-2.5-flash", Endpoint::Generate, false, false)
+        );
+        assert_eq!(
+            post(&format!("{base}/g:streamGenerateContent?alt=sse")),
+            gemini("g", Endpoint::Generate, true, false)
+        );
+        assert_eq!(
+            post(
+                "/v1/projects/p/locations/global/publishers/google/models/g:streamGenerateContent"
+            ),
+            gemini("g", Endpoint::Generate, true, true)
+        );
+        assert_eq!(
+            post(&format!("{base}/g:countTokens")),
+            gemini("g", Endpoint::CountTokens, false, false)
+        );
+        assert_eq!(
+            post("/publishers/google/models/a%2Fb:generateContent"),
+            gemini("a/b", Endpoint::Generate, false, false)
+        );
+        let gemini_404 = Route::NoEndpoint {
+            protocol: Protocol::Gemini,
+        };
+        assert_eq!(post(&format!("{base}/g:embedContent")), gemini_404);
+        assert_eq!(post(&format!("{base}/g:rawPredict")), gemini_404);
+        assert_eq!(post(&format!("{base}/g:generateContent/")), gemini_404);
+        assert_eq!(
+            post("/v1beta1/projects/p/locations/l/publishers/google/g:generateContent"),
+            gemini_404
+        );
+    }
+
+    #[test]
+    fn azure_openai_paths() {
+        let chat = |name: Option<&str>| {
+            Route::Proxy(ingress(Protocol::OpenAi, Endpoint::Generate, name).on(Platform::Azure))
+        };
+        let responses = |endpoint, name: Option<&str>| {
+            let ingress = ingress(Protocol::Responses, endpoint, name).on(Platform::Azure);
+            match endpoint {
+                Endpoint::Generate => Route::Proxy(ingress),
+                _ => Route::Count(ingress),
+            }
+        };
+        assert_eq!(
+            post("/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"),
+            chat(Some("gpt-4o"))
+        );
+        assert_eq!(
+            post("/openai/deployments/my%20deployment/chat/completions"),
+            chat(Some("my deployment"))
+        );
+        assert_eq!(post("/openai/v1/chat/completions"), chat(None));
+        assert_eq!(
+            post("/openai/responses?api-version=2025-04-01-preview"),
+            responses(Endpoint::Generate, None)
+        );
+        assert_eq!(
+            post("/openai/v1/responses"),
+            responses(Endpoint::Generate, None)
+        );
+        assert_eq!(
+            post("/openai/deployments/d/responses"),
+            responses(Endpoint::Generate, Some("d"))
+        );
+        assert_eq!(
+            post("/openai/v1/responses/input_tokens"),
+            responses(Endpoint::CountTokens, None)
+        );
+        for bad in [
+            "/openai/deployments//chat/completions",
+            "/openai/deployments/d",
+            "/openai/deployments/d/chat/completions/",
+            "/openai/deployments/bad%zz/chat/completions",
+            "/openai/deployments/d/embeddings",
+            "/openai/v1/models/x",
+        ] {
+            assert_eq!(post(bad), Route::NotFound, "{bad}");
+        }
     }
 
     #[test]

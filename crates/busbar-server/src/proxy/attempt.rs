@@ -113,7 +113,8 @@ pub(super) async fn run(
     let same_protocol = target.protocol == protocol && !count_usage && call.relayable();
     let (body, dropped) = if same_protocol {
         let body = if protocol.model_in_body() {
-            call.peeked.with_model(&target.model_id)
+            call.peeked
+                .with_model(&target.model_id, target.relay_leaves_out(&inbound.ingress))
         } else {
             inbound.body.to_vec()
         };
@@ -122,7 +123,7 @@ pub(super) async fn run(
         (body, Vec::new())
     } else {
         if call.decoded.is_none() {
-            match protocol.decode_request(&inbound.body) {
+            match protocol.decode_request_named(&inbound.body, inbound.ingress.model.as_deref()) {
                 Ok(mut fresh) => {
                     if let Some(name) = &inbound.ingress.model {
                         fresh.request.model.clone_from(name);

@@ -144,7 +144,9 @@ pub(crate) async fn count<'s>(
 
 /// The client's count request in the IR.
 fn decode(inbound: &Inbound) -> Result<DecodedRequest, GatewayError> {
-    let mut decoded = inbound.protocol().decode_count_request(&inbound.body)?;
+    let mut decoded = inbound
+        .protocol()
+        .decode_count_request_named(&inbound.body, inbound.ingress.model.as_deref())?;
     if let Some(name) = &inbound.ingress.model {
         decoded.request.model.clone_from(name);
     }
@@ -180,7 +182,7 @@ async fn upstream(
         target.protocol == protocol && !protocol.carries_marked_signatures(&inbound.body);
     let (body, dropped) = if same_protocol {
         let body = if protocol.model_in_body() {
-            peeked.with_model(&target.model_id)
+            peeked.with_model(&target.model_id, target.relay_leaves_out(&inbound.ingress))
         } else {
             protocol
                 .wire()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use busbar_config::{AuthMode, AuthScheme, Credentials, HealthMode, Platform, Price};
 use busbar_ir::ApiError;
-use busbar_protocols::{KeyHeader, Protocol};
+use busbar_protocols::{IngressRoute, KeyHeader, Platform as CloudPlatform, Protocol};
 use busbar_routing::{ErrorSource, FailureClass, ProbeMode};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Uri};
@@ -54,6 +54,8 @@ pub(crate) struct Target {
     bearer: Option<Arc<BearerTokens>>,
     /// What the lane's platform changes in a body.
     rewrite: Option<Rewrite>,
+    /// The cloud platform the lane is on, if any.
+    platform: Option<CloudPlatform>,
     /// How the key is presented (for passthrough, where it comes per request).
     scheme: AuthScheme,
     pub(crate) default_max_tokens: u64,
@@ -144,6 +146,11 @@ impl Target {
             (true, Protocol::Gemini) => Some(Rewrite::VertexGemini),
             _ => None,
         };
+        let platform = match provider.platform {
+            Some(Platform::Vertex { .. }) => Some(CloudPlatform::Vertex),
+            Some(Platform::Azure { .. }) => Some(CloudPlatform::Azure),
+            _ => None,
+        };
         let (uri, stream_uri) = (uri(false)?, uri(true)?);
         Ok(Self {
             span: LaneAttributes::new(name, &model.provider, protocol, &model.upstream_model, &uri),
@@ -173,6 +180,7 @@ impl Target {
             sigv4,
             bearer: bearer.filter(|_| !passthrough),
             rewrite,
+            platform,
             scheme,
             default_max_tokens: u64::from(model.default_max_tokens),
             health: match provider.health.mode {
@@ -238,6 +246,18 @@ impl Target {
 
     pub(crate) fn lane_name_str(&self) -> &str {
         self.lane_name.to_str().unwrap_or("?")
+    }
+
+    /// The body fields a same-protocol relay from `ingress` leaves out: those
+    /// the client's platform adds (Vertex's `anthropic_version`), unless the
+    /// lane is on that platform too.
+    pub(crate) fn relay_leaves_out(&self, ingress: &IngressRoute) -> &'static [&'static str] {
+        match ingress.platform {
+            Some(platform) if self.platform != Some(platform) => {
+                ingress.protocol.wire().platform_fields(platform)
+            }
+            _ => &[],
+        }
     }
 
     /// The upstream request for an already-encoded body. Signing may wait
