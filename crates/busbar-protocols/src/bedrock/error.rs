@@ -27,6 +27,8 @@
 use busbar_ir::{ApiError, ErrorKind};
 use serde::{Deserialize, Serialize};
 
+use super::eventstream::write_frame;
+
 /// The longest message taken from a body that is not a Bedrock error
 /// object (an HTML page from a proxy, say), in bytes.
 const MAX_RAW_MESSAGE: usize = 512;
@@ -125,6 +127,29 @@ pub(crate) fn from_stream_exception(exception_type: &str, payload: &[u8]) -> Api
         Err(_) => raw_message(status, payload),
     };
     from_parts(Some(&name), message, status)
+}
+
+/// Appends `error` as an event-stream exception frame to `out`, its JSON
+/// written into `payload` (a buffer the caller keeps). A message too long
+/// for a frame is said briefly rather than ending the stream without a
+/// word. Used by every stream Busbar writes in AWS's framing.
+pub(crate) fn write_exception_frame(error: &ApiError, payload: &mut Vec<u8>, out: &mut Vec<u8>) {
+    payload.clear();
+    let body = OutBody {
+        message: &error.message,
+    };
+    if serde_json::to_writer(&mut *payload, &body).is_err() {
+        return;
+    }
+    let headers = [
+        (":exception-type", stream_exception_type(error)),
+        (":content-type", "application/json"),
+        (":message-type", "exception"),
+    ];
+    if write_frame(&headers, payload, out).is_err() {
+        let fallback = br#"{"message":"upstream error (message too long)"}"#;
+        let _ = write_frame(&headers, fallback, out);
+    }
 }
 
 /// The `:exception-type` of a stream exception frame for `error`: one of

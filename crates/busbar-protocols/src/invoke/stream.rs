@@ -216,22 +216,7 @@ impl Encoder {
 impl StreamEncoder for Encoder {
     fn encode(&mut self, event: &StreamEvent, out: &mut Vec<u8>) {
         if let StreamEvent::Error(api_error) = event {
-            self.payload.clear();
-            let body = error::OutBody {
-                message: &api_error.message,
-            };
-            if serde_json::to_writer(&mut self.payload, &body).is_err() {
-                return;
-            }
-            let headers = [
-                (":exception-type", error::stream_exception_type(api_error)),
-                (":content-type", "application/json"),
-                (":message-type", "exception"),
-            ];
-            if write_frame(&headers, &self.payload, out).is_err() {
-                let fallback = br#"{"message":"upstream error (message too long)"}"#;
-                let _ = write_frame(&headers, fallback, out);
-            }
+            error::write_exception_frame(api_error, &mut self.payload, out);
             return;
         }
         self.inner.encode(event, &mut self.written);

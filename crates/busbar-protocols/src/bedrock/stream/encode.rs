@@ -194,24 +194,7 @@ impl StreamEncoder for Encoder {
                 self.message_stop(out, "end_turn", self.start_usage);
             }
             StreamEvent::Error(api_error) => {
-                self.payload.clear();
-                let body = error::OutBody {
-                    message: &api_error.message,
-                };
-                if serde_json::to_writer(&mut self.payload, &body).is_err() {
-                    return;
-                }
-                let headers = [
-                    (":exception-type", error::stream_exception_type(api_error)),
-                    (":content-type", "application/json"),
-                    (":message-type", "exception"),
-                ];
-                if write_frame(&headers, &self.payload, out).is_err() {
-                    // A message too long for a frame: say so briefly rather
-                    // than end the stream without a word.
-                    let fallback = br#"{"message":"upstream error (message too long)"}"#;
-                    let _ = write_frame(&headers, fallback, out);
-                }
+                error::write_exception_frame(api_error, &mut self.payload, out);
             }
             _ => {}
         }
